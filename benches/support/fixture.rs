@@ -1,0 +1,55 @@
+//! A synthetic `groups.d/` tree and matching state file, for benchmarks and
+//! for measuring the `plan` process by hand (see `examples/generate.rs`).
+
+use std::path::Path;
+
+use groupsync::model::UserGroupResponse;
+use groupsync::state::{Snapshot, StateFile};
+
+/// Writes `groups` groups into `dir/groups.d` (files of `per_file` groups, in
+/// folders of 50 files) and a state file at `dir/state.json` in which one group
+/// in `changed_every` differs from the YAML.
+pub fn write_fixture(dir: &Path, groups: usize, per_file: usize, changed_every: usize) {
+    let groups_dir = dir.join("groups.d");
+    let mut snapshot = Snapshot::default();
+    for (file_index, first) in (0..groups).step_by(per_file).enumerate() {
+        let folder = groups_dir.join(format!("region-{:03}", file_index / 50));
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut yaml = String::from("groups:\n");
+        for index in first..(first + per_file).min(groups) {
+            let id = group_id(index);
+            yaml.push_str(&format!(
+                "  - id: \"{id}\"\n    name: Scope {index}\n    area: AREA-{}\n    description: Compliance scope number {index}\n    active: true\n",
+                index % 7
+            ));
+            let area = if index % changed_every == 0 {
+                "AREA-old".to_string()
+            } else {
+                format!("AREA-{}", index % 7)
+            };
+            let pod = UserGroupResponse {
+                id: Some(id.clone()),
+                name: Some(format!("Scope {index}")),
+                area: Some(area),
+                description: Some(format!("Compliance scope number {index}")),
+                group_type: Some("ROLE_SCOPE".into()),
+                active: Some(true),
+                created_date: Some(1_700_000_000_000),
+                modified_date: Some(1_700_000_000_000),
+                member_count: Some(3),
+                assignee_count: Some(1),
+            };
+            snapshot.record_read(&id, pod, 1_700_000_000_000);
+        }
+        std::fs::write(folder.join(format!("scopes-{file_index:05}.yaml")), yaml).unwrap();
+    }
+    StateFile::open(&dir.join("state.json"))
+        .unwrap()
+        .save(&snapshot)
+        .unwrap();
+}
+
+/// Symphony-like hex ids: `65` followed by the index in hex.
+pub fn group_id(index: usize) -> String {
+    format!("65{index:012x}")
+}

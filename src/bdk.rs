@@ -1,0 +1,365 @@
+//! Reads the `config.yaml` of Symphony's official SDKs (BDK 2.x), so that a
+//! team can point groupsync at the bot it already runs.
+//!
+//! Only the keys groupsync needs are read: `scheme`, `host`, `port`,
+//! `context`, the `pod` section (which inherits each of those it leaves out),
+//! `bot.username`, `bot.privateKey.path` and `retry`. Every other key is
+//! ignored: SDK files carry many (agent, keyManager, proxies, datafeed...).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::RetrySettings;
+
+const DEFAULT_SCHEME: &str = "https";
+const DEFAULT_PORT: u16 = 443;
+
+/// What groupsync takes from an SDK config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BdkConfig {
+    /// `{scheme}://{host}[:port][/context]/pod`, e.g. `https://acme.symphony.com/pod`.
+    pub pod_url: String,
+    /// `{scheme}://{host}[:port][/context]/login`, on the pod's host as the SDKs do.
+    pub login_url: String,
+    pub bot_username: String,
+    /// As written in the file (a relative path is relative to the working directory, as for the SDKs).
+    pub private_key_path: PathBuf,
+    /// The file's `retry` section, missing keys taking the SDKs' defaults.
+    pub retry: Option<RetrySettings>,
+}
+
+/// The parts of the SDK file that matter here; serde ignores the rest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SdkFile {
+    #[serde(flatten)]
+    top: Endpoint,
+    #[serde(default)]
+    pod: Endpoint,
+    #[serde(default)]
+    bot: Bot,
+    retry: Option<SdkRetry>,
+}
+
+/// `scheme`, `host`, `port` and `context`, at the top level or in a section.
+#[derive(Debug, Default, Deserialize)]
+struct Endpoint {
+    scheme: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    context: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bot {
+    username: Option<String>,
+    private_key: Option<PrivateKey>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PrivateKey {
+    path: Option<PathBuf>,
+}
+
+/// The SDKs' retry section; their defaults fill what it leaves out.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SdkRetry {
+    #[serde(default = "sdk_defaults::max_attempts")]
+    max_attempts: u32,
+    #[serde(default = "sdk_defaults::initial_interval_millis")]
+    initial_interval_millis: u64,
+    #[serde(default = "sdk_defaults::multiplier")]
+    multiplier: f64,
+    #[serde(default = "sdk_defaults::max_interval_millis")]
+    max_interval_millis: u64,
+}
+
+/// The official SDKs' retry defaults.
+mod sdk_defaults {
+    pub fn max_attempts() -> u32 {
+        10
+    }
+    pub fn initial_interval_millis() -> u64 {
+        500
+    }
+    pub fn multiplier() -> f64 {
+        2.0
+    }
+    pub fn max_interval_millis() -> u64 {
+        300_000
+    }
+}
+
+/// Reads an SDK `config.yaml`. Errors name the file and the key at fault.
+pub fn read_bdk_config(path: &Path) -> Result<BdkConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        format!(
+            "cannot read the SDK config file {}: {error}",
+            path.display()
+        )
+    })?;
+    parse_bdk_config(&text).map_err(|reason| format!("{}: {reason}", path.display()))
+}
+
+/// Parses the text of an SDK `config.yaml`.
+pub fn parse_bdk_config(text: &str) -> Result<BdkConfig, String> {
+    let file: SdkFile = serde_yaml::from_str::<Option<SdkFile>>(text)
+        .map_err(|error| error.to_string())?
+        .unwrap_or_default();
+    let pod_base = base_url(&file.pod, &file.top)?;
+    Ok(BdkConfig {
+        pod_url: format!("{pod_base}/pod"),
+        login_url: format!("{pod_base}/login"),
+        bot_username: bot_username(&file.bot)?,
+        private_key_path: private_key_path(&file.bot)?,
+        retry: file.retry.map(retry_settings).transpose()?,
+    })
+}
+
+/// `{scheme}://{host}[:port][/context]` of `section`, each missing value taken
+/// from `top`, then from the SDKs' defaults (https, 443).
+fn base_url(section: &Endpoint, top: &Endpoint) -> Result<String, String> {
+    let host = section
+        .host
+        .as_deref()
+        .or(top.host.as_deref())
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .ok_or("no pod host: set `host` (or `pod.host`)")?;
+    if host.contains("://") || host.contains('/') {
+        return Err(format!(
+            "`host` must be a host name such as acme.symphony.com, not {host:?}; put the scheme in `scheme` and the path in `context`"
+        ));
+    }
+    let scheme = section
+        .scheme
+        .as_deref()
+        .or(top.scheme.as_deref())
+        .unwrap_or(DEFAULT_SCHEME);
+    if !matches!(scheme, "https" | "http") {
+        return Err(format!("`scheme` must be https or http, not {scheme:?}"));
+    }
+    let port = section.port.or(top.port).unwrap_or(DEFAULT_PORT);
+    let port = if port == default_port(scheme) {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let context = normalized_context(section.context.as_deref().or(top.context.as_deref()));
+    Ok(format!("{scheme}://{host}{port}{context}"))
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "http" { 80 } else { 443 }
+}
+
+/// `""`, `"/"` -> `""`; `"ctx"`, `"/ctx/"` -> `"/ctx"`.
+fn normalized_context(context: Option<&str>) -> String {
+    let trimmed = context.unwrap_or_default().trim().trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+fn bot_username(bot: &Bot) -> Result<String, String> {
+    bot.username
+        .as_deref()
+        .map(str::trim)
+        .filter(|username| !username.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| "no bot username: set `bot.username`".to_string())
+}
+
+fn private_key_path(bot: &Bot) -> Result<PathBuf, String> {
+    bot.private_key
+        .as_ref()
+        .and_then(|key| key.path.clone())
+        .filter(|path| !path.as_os_str().is_empty())
+        .ok_or_else(|| {
+            "no private key file: set `bot.privateKey.path` (groupsync reads the RSA key from a file; inline `content` and certificates are not supported)".to_string()
+        })
+}
+
+fn retry_settings(retry: SdkRetry) -> Result<RetrySettings, String> {
+    if retry.max_attempts == 0 {
+        return Err("`retry.maxAttempts` must be at least 1".to_string());
+    }
+    if !(retry.multiplier >= 1.0 && retry.multiplier.is_finite()) {
+        return Err(format!(
+            "`retry.multiplier` must be a number of at least 1, not {}",
+            retry.multiplier
+        ));
+    }
+    let settings = RetrySettings {
+        max_attempts: retry.max_attempts,
+        initial_interval: Duration::from_millis(retry.initial_interval_millis),
+        multiplier: retry.multiplier,
+        max_interval: Duration::from_millis(retry.max_interval_millis),
+    };
+    if settings.initial_interval > settings.max_interval {
+        return Err(
+            "`retry.initialIntervalMillis` must not be larger than `retry.maxIntervalMillis`"
+                .to_string(),
+        );
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A realistic BDK 2.x file, with many keys groupsync does not use.
+    const SDK_FILE: &str = r#"
+host: acme.symphony.com
+port: 443
+
+pod:
+  host: acme.symphony.com
+  port: 443
+agent:
+  host: acme-agent.symphony.com
+  context: agent
+keyManager:
+  host: acme-km.symphony.com
+  port: 8444
+sessionAuth:
+  host: acme-api.symphony.com
+
+bot:
+  username: groupsync-bot
+  emailAddress: groupsync-bot@acme.com
+  privateKey:
+    path: /etc/groupsync/bot-key.pem
+  certificate:
+    path: /etc/groupsync/bot.p12
+    password: changeit
+
+app:
+  appId: groupsync
+  privateKey:
+    path: /etc/groupsync/app-key.pem
+
+ssl:
+  trustStore:
+    path: /etc/ssl/truststore.p12
+    password: changeit
+
+proxy:
+  host: proxy.acme.com
+  port: 3128
+
+datafeed:
+  version: v2
+  retry:
+    maxAttempts: 5
+
+retry:
+  maxAttempts: 6
+  initialIntervalMillis: 2000
+  multiplier: 1.5
+  maxIntervalMillis: 10000
+"#;
+
+    #[test]
+    fn reads_a_realistic_sdk_file() {
+        let config = parse_bdk_config(SDK_FILE).unwrap();
+        assert_eq!(
+            config,
+            BdkConfig {
+                pod_url: "https://acme.symphony.com/pod".to_string(),
+                login_url: "https://acme.symphony.com/login".to_string(),
+                bot_username: "groupsync-bot".to_string(),
+                private_key_path: PathBuf::from("/etc/groupsync/bot-key.pem"),
+                retry: Some(RetrySettings {
+                    max_attempts: 6,
+                    initial_interval: Duration::from_millis(2000),
+                    multiplier: 1.5,
+                    max_interval: Duration::from_millis(10_000),
+                }),
+            }
+        );
+    }
+
+    const MINIMAL: &str =
+        "host: acme.symphony.com\nbot: {username: b, privateKey: {path: k.pem}}\n";
+
+    #[test]
+    fn the_pod_section_inherits_the_top_level_values() {
+        let text = "scheme: http\nport: 8080\ncontext: /sym/\npod: {host: pod.internal}\nhost: other\nbot: {username: b, privateKey: {path: k.pem}}\n";
+        let config = parse_bdk_config(text).unwrap();
+        assert_eq!(config.pod_url, "http://pod.internal:8080/sym/pod");
+        assert_eq!(config.login_url, "http://pod.internal:8080/sym/login");
+    }
+
+    #[test]
+    fn scheme_and_port_default_to_https_443_and_the_default_port_is_omitted() {
+        let config = parse_bdk_config(MINIMAL).unwrap();
+        assert_eq!(config.pod_url, "https://acme.symphony.com/pod");
+        assert_eq!(config.retry, None);
+
+        let text = format!("{MINIMAL}port: 8443\n");
+        assert_eq!(
+            parse_bdk_config(&text).unwrap().pod_url,
+            "https://acme.symphony.com:8443/pod"
+        );
+    }
+
+    #[test]
+    fn a_partial_retry_section_takes_the_sdk_defaults() {
+        let text = format!("{MINIMAL}retry: {{maxAttempts: 3}}\n");
+        let retry = parse_bdk_config(&text).unwrap().retry.unwrap();
+        assert_eq!(retry.max_attempts, 3);
+        assert_eq!(retry.initial_interval, Duration::from_millis(500));
+        assert_eq!(retry.multiplier, 2.0);
+        assert_eq!(retry.max_interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn missing_pieces_are_named() {
+        let no_host = parse_bdk_config("bot: {username: b, privateKey: {path: k}}").unwrap_err();
+        assert!(no_host.contains("`host`"), "{no_host}");
+        let no_user = parse_bdk_config("host: h\nbot: {privateKey: {path: k}}").unwrap_err();
+        assert!(no_user.contains("bot.username"), "{no_user}");
+        let no_key = parse_bdk_config("host: h\nbot: {username: b}").unwrap_err();
+        assert!(no_key.contains("bot.privateKey.path"), "{no_key}");
+        let url_as_host =
+            parse_bdk_config("host: https://h/pod\nbot: {username: b, privateKey: {path: k}}")
+                .unwrap_err();
+        assert!(url_as_host.contains("host name"), "{url_as_host}");
+    }
+
+    #[test]
+    fn bad_retry_values_are_refused() {
+        let text = format!("{MINIMAL}retry: {{multiplier: 0.5}}\n");
+        assert!(
+            parse_bdk_config(&text)
+                .unwrap_err()
+                .contains("retry.multiplier")
+        );
+        let text = format!("{MINIMAL}retry: {{maxAttempts: 0}}\n");
+        assert!(
+            parse_bdk_config(&text)
+                .unwrap_err()
+                .contains("retry.maxAttempts")
+        );
+    }
+
+    #[test]
+    fn read_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let error = read_bdk_config(&path).unwrap_err();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+
+        std::fs::write(&path, "host: [unclosed\n").unwrap();
+        let error = read_bdk_config(&path).unwrap_err();
+        assert!(error.starts_with(&path.display().to_string()), "{error}");
+    }
+}

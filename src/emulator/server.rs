@@ -1,0 +1,509 @@
+//! The HTTP side: one handler that records each request, waits the
+//! configured latency, then routes it to the pod or the login endpoints.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Bytes, to_bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::header::{ALLOW, RETRY_AFTER};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::model::{ApiError, LoginRequest, LoginResponse, SESSION_TOKEN_HEADER, USERGROUPS_PATH};
+
+use super::journal::Arrival;
+use super::store::{CreateError, GroupFilter, PageRequest, PageStart, UpdateError, decode_cursor};
+use super::{Shared, lock};
+
+/// Where the login service answers RSA bot authentication.
+pub const LOGIN_PATH: &str = "/login/pubkey/authenticate";
+/// Where the pod's endpoints live.
+pub const POD_PREFIX: &str = "/pod";
+/// Bodies larger than this are refused with 413; groupsync's are tiny.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Every request goes to [`handle`]: the emulator routes by hand so that it
+/// decides every status and body, 404 and 405 included.
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+/// A pod call answered with an error status and a `{code, message}` body.
+#[derive(Debug)]
+pub(super) struct Failure {
+    status: StatusCode,
+    message: String,
+    /// The `Allow` header of a 405.
+    allow: Option<&'static str>,
+}
+
+impl Failure {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::NOT_FOUND, message)
+    }
+
+    fn method_not_allowed(allow: &'static str) -> Failure {
+        let message = format!("method not allowed here; allowed: {allow}");
+        Failure {
+            allow: Some(allow),
+            ..Failure::new(StatusCode::METHOD_NOT_ALLOWED, message)
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut response = error_response(self.status, self.message);
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+/// An injected failure: the status to answer, and the `Retry-After` header to send with it.
+#[derive(Debug, Clone)]
+pub(super) struct Fault {
+    pub status: StatusCode,
+    pub retry_after: Option<HeaderValue>,
+}
+
+impl Fault {
+    fn response(&self) -> Response {
+        let message = self.status.canonical_reason().unwrap_or("injected failure");
+        let mut response = error_response(self.status, message);
+        if let Some(retry_after) = &self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, retry_after.clone());
+        }
+        response
+    }
+}
+
+/// What a pod call asks to do, once its method and path are understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Operation {
+    List,
+    Create,
+    Get(String),
+    Update(String),
+}
+
+impl Operation {
+    /// The operation `method` and the pod-relative `path` name (groupId percent-decoded).
+    fn parse(method: &str, path: &str) -> Result<Operation, Failure> {
+        if path == USERGROUPS_PATH {
+            return match method {
+                "GET" => Ok(Operation::List),
+                "POST" => Ok(Operation::Create),
+                _ => Err(Failure::method_not_allowed("GET, POST")),
+            };
+        }
+        let segment = path
+            .strip_prefix(USERGROUPS_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .filter(|segment| !segment.is_empty() && !segment.contains('/'))
+            .ok_or_else(|| Failure::not_found(format!("no such endpoint: {POD_PREFIX}{path}")))?;
+        let id = percent_decode_str(segment)
+            .decode_utf8()
+            .map_err(|_| Failure::bad_request("groupId is not valid UTF-8 once percent-decoded"))?
+            .into_owned();
+        match method {
+            "GET" => Ok(Operation::Get(id)),
+            "PUT" => Ok(Operation::Update(id)),
+            _ => Err(Failure::method_not_allowed("GET, PUT")),
+        }
+    }
+
+    /// Reading needs VIEW_ROLE_SCOPES, writing MANAGE_ROLE_SCOPES.
+    fn writes(&self) -> bool {
+        matches!(self, Operation::Create | Operation::Update(_))
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, MAX_BODY_BYTES).await;
+    let id = lock(&shared.journal).begin(Arrival {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        body: body.as_deref().unwrap_or_default(),
+        had_session_token: parts.headers.contains_key(SESSION_TOKEN_HEADER),
+        started,
+    });
+    // Each request sleeps on its own task: latency delays requests, it never serializes them.
+    let latency = *lock(&shared.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let response = match body {
+        Ok(body) => answer(&shared, &parts, &body),
+        Err(_) => Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+        .into_response(),
+    };
+    let status = response.status().as_u16();
+    lock(&shared.journal).finish(id, status);
+    tracing::debug!(method = %parts.method, path = parts.uri.path(), status, "pod emulator answered");
+    response
+}
+
+fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Response {
+    let path = parts.uri.path();
+    let method = parts.method.as_str();
+    let result = if let Some(pod_path) = pod_relative(path) {
+        // An injected failure stands in for whatever the pod would have answered.
+        if let Some(fault) = lock(&shared.faults).pop_front() {
+            return fault.response();
+        }
+        pod_call(shared, parts, method, pod_path, body)
+    } else if path == LOGIN_PATH {
+        login(shared, method, body)
+    } else {
+        Err(Failure::not_found(format!("no such endpoint: {path}")))
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The path under `/pod`, if `path` is a pod call.
+fn pod_relative(path: &str) -> Option<&str> {
+    path.strip_prefix(POD_PREFIX)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn pod_call(
+    shared: &Shared,
+    parts: &Parts,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Response, Failure> {
+    let operation = Operation::parse(method, path)?;
+    authorize(shared, parts, operation.writes())?;
+    match operation {
+        Operation::List => list_groups(shared, &parts.uri),
+        Operation::Create => create_group(shared, body),
+        Operation::Get(id) => get_group(shared, &id),
+        Operation::Update(id) => update_group(shared, &id, body),
+    }
+}
+
+/// 401 without a valid `sessionToken`; 403 without the entitlement the operation needs.
+fn authorize(shared: &Shared, parts: &Parts, writes: bool) -> Result<(), Failure> {
+    let Some(header) = parts.headers.get(SESSION_TOKEN_HEADER) else {
+        return Err(Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: the sessionToken header is missing.",
+        ));
+    };
+    let entitlements = header
+        .to_str()
+        .ok()
+        .and_then(|token| lock(&shared.sessions).entitlements(token));
+    let Some(entitlements) = entitlements else {
+        return Err(Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: Session tokens invalid.",
+        ));
+    };
+    let (allowed, needed) = if writes {
+        (entitlements.manage, "MANAGE_ROLE_SCOPES")
+    } else {
+        (entitlements.view, "VIEW_ROLE_SCOPES")
+    };
+    if allowed {
+        return Ok(());
+    }
+    let message = format!("Forbidden: the caller lacks the Scope Management role with {needed}.");
+    Err(Failure::new(StatusCode::FORBIDDEN, message))
+}
+
+fn list_groups(shared: &Shared, uri: &Uri) -> Result<Response, Failure> {
+    let request = page_request(uri, shared.page_size)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &lock(&shared.store).page(&request),
+    ))
+}
+
+fn get_group(shared: &Shared, id: &str) -> Result<Response, Failure> {
+    let group = lock(&shared.store)
+        .get(id)
+        .ok_or_else(|| group_not_found(id))?;
+    Ok(json_response(StatusCode::OK, &group))
+}
+
+fn update_group(shared: &Shared, id: &str, body: &[u8]) -> Result<Response, Failure> {
+    let update = parse_body(body)?;
+    match lock(&shared.store).update(id, &update) {
+        Ok(group) => Ok(json_response(StatusCode::OK, &group)),
+        Err(UpdateError::NotFound) => Err(group_not_found(id)),
+        Err(UpdateError::Refused) => Err(Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Error on updating user group.",
+        )),
+    }
+}
+
+fn create_group(shared: &Shared, body: &[u8]) -> Result<Response, Failure> {
+    let request = parse_body(body)?;
+    match lock(&shared.store).create(&request) {
+        Ok(group) => Ok(json_response(StatusCode::CREATED, &group)),
+        Err(CreateError(message)) => Err(Failure::bad_request(message)),
+    }
+}
+
+fn login(shared: &Shared, method: &str, body: &[u8]) -> Result<Response, Failure> {
+    if method != "POST" {
+        return Err(Failure::method_not_allowed("POST"));
+    }
+    let request: LoginRequest = parse_body(body)?;
+    let bot = shared
+        .bots
+        .verify(&request.token)
+        .map_err(|reason| Failure::new(StatusCode::UNAUTHORIZED, reason))?;
+    let token = lock(&shared.sessions).issue(shared.bot_entitlements);
+    tracing::debug!(bot, "pod emulator: bot logged in");
+    Ok(json_response(
+        StatusCode::OK,
+        &LoginResponse {
+            name: SESSION_TOKEN_HEADER.to_owned(),
+            token,
+        },
+    ))
+}
+
+/// The list endpoint's query. Unknown parameters (`sort` among them) are ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListQuery {
+    #[serde(rename = "type")]
+    group_type: Option<String>,
+    name: Option<String>,
+    area: Option<String>,
+    active: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+}
+
+fn page_request(uri: &Uri, page_size: usize) -> Result<PageRequest, Failure> {
+    let Query(query) = Query::<ListQuery>::try_from_uri(uri)
+        .map_err(|err| Failure::bad_request(err.body_text()))?;
+    let group_type = query
+        .group_type
+        .ok_or_else(|| Failure::bad_request("the type query parameter is required"))?;
+    let active = match query.active.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(Failure::bad_request(format!(
+                "active must be true or false, not {other:?}"
+            )));
+        }
+    };
+    Ok(PageRequest {
+        start: page_start(query.after, query.before)?,
+        limit: page_limit(query.limit.as_deref(), page_size)?,
+        filter: GroupFilter {
+            group_type,
+            name: query.name,
+            area: query.area,
+            active,
+        },
+    })
+}
+
+/// The pod's page size is also the most a `limit` can ask for.
+fn page_limit(limit: Option<&str>, page_size: usize) -> Result<usize, Failure> {
+    match limit {
+        None => Ok(page_size),
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if limit > 0 => Ok(limit.min(page_size)),
+            _ => Err(Failure::bad_request(format!(
+                "limit must be a positive integer, not {text:?}"
+            ))),
+        },
+    }
+}
+
+/// An empty cursor counts as none: it can only mean "from the start".
+fn page_start(after: Option<String>, before: Option<String>) -> Result<PageStart, Failure> {
+    let decode = |cursor: &str| {
+        decode_cursor(cursor).ok_or_else(|| Failure::bad_request("invalid pagination cursor"))
+    };
+    match (
+        after.filter(|c| !c.is_empty()),
+        before.filter(|c| !c.is_empty()),
+    ) {
+        (None, None) => Ok(PageStart::First),
+        (Some(after), None) => Ok(PageStart::After(decode(&after)?)),
+        (None, Some(before)) => Ok(PageStart::Before(decode(&before)?)),
+        (Some(_), Some(_)) => Err(Failure::bad_request("give at most one of after and before")),
+    }
+}
+
+/// The body as `T`; an empty body, malformed JSON, a wrong type or an unknown field is a 400.
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    if body.is_empty() {
+        return Err(Failure::bad_request("the request body is required"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|err| Failure::bad_request(format!("invalid request body: {err}")))
+}
+
+fn group_not_found(id: &str) -> Failure {
+    Failure::not_found(format!("Group {id} not found."))
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = ApiError {
+        code: Some(i32::from(status.as_u16())),
+        message: Some(message.into()),
+    };
+    json_response(status, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(query: &str) -> Uri {
+        format!("/pod/v2/admin/usergroups?{query}").parse().unwrap()
+    }
+
+    #[test]
+    fn routes_methods_and_paths() {
+        assert_eq!(
+            Operation::parse("GET", USERGROUPS_PATH).unwrap(),
+            Operation::List
+        );
+        assert_eq!(
+            Operation::parse("POST", USERGROUPS_PATH).unwrap(),
+            Operation::Create
+        );
+        assert_eq!(
+            Operation::parse("PUT", "/v2/admin/usergroups/a%2Fb%20c").unwrap(),
+            Operation::Update("a/b c".into())
+        );
+        assert_eq!(
+            Operation::parse("GET", "/v2/admin/usergroups/abc").unwrap(),
+            Operation::Get("abc".into())
+        );
+        let status = |method, path| Operation::parse(method, path).unwrap_err().status;
+        assert_eq!(
+            status("DELETE", "/v2/admin/usergroups/abc"),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            status("PUT", USERGROUPS_PATH),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            status("GET", "/v2/admin/usergroups/a/b"),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status("GET", "/v2/admin/usergroups/"),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(status("GET", "/v1/other"), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn only_paths_under_pod_are_pod_calls() {
+        assert_eq!(
+            pod_relative("/pod/v2/admin/usergroups"),
+            Some("/v2/admin/usergroups")
+        );
+        assert_eq!(pod_relative("/pod"), Some(""));
+        assert_eq!(pod_relative("/podcast"), None);
+        assert_eq!(pod_relative("/login/pubkey/authenticate"), None);
+    }
+
+    #[test]
+    fn parses_list_queries() {
+        let request = page_request(
+            &uri("type=ROLE_SCOPE&name=N&area=A&active=false&limit=7&sort=name"),
+            5,
+        )
+        .unwrap();
+        assert_eq!(request.limit, 5);
+        assert_eq!(request.start, PageStart::First);
+        let filter = GroupFilter {
+            group_type: "ROLE_SCOPE".into(),
+            name: Some("N".into()),
+            area: Some("A".into()),
+            active: Some(false),
+        };
+        assert_eq!(request.filter, filter);
+        assert_eq!(
+            page_request(&uri("type=ROLE_SCOPE&after=c61"), 5)
+                .unwrap()
+                .start,
+            PageStart::After("a".into())
+        );
+    }
+
+    #[test]
+    fn refuses_bad_list_queries() {
+        for query in [
+            "",
+            "name=x",
+            "type=ROLE_SCOPE&active=yes",
+            "type=ROLE_SCOPE&limit=0",
+            "type=ROLE_SCOPE&limit=x",
+        ] {
+            assert!(page_request(&uri(query), 5).is_err(), "{query}");
+        }
+        for query in [
+            "type=ROLE_SCOPE&after=zz",
+            "type=ROLE_SCOPE&before=c6",
+            "type=ROLE_SCOPE&after=c61&before=c62",
+        ] {
+            assert!(page_request(&uri(query), 5).is_err(), "{query}");
+        }
+    }
+
+    #[test]
+    fn bodies_must_be_json_of_the_right_shape() {
+        use crate::model::UserGroupUpdate;
+        assert!(parse_body::<UserGroupUpdate>(b"").is_err());
+        assert!(parse_body::<UserGroupUpdate>(b"{").is_err());
+        assert!(parse_body::<UserGroupUpdate>(b"{\"active\": \"yes\"}").is_err());
+        assert!(parse_body::<UserGroupUpdate>(b"{\"colour\": \"red\"}").is_err());
+        assert_eq!(
+            parse_body::<UserGroupUpdate>(b"{}").unwrap(),
+            UserGroupUpdate::default()
+        );
+    }
+}

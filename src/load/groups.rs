@@ -1,0 +1,764 @@
+//! Reads groups out of one file's node tree: which forms a file may take,
+//! which keys a group may have, and what type each value must be.
+
+use saphyr_parser::ScalarStyle;
+
+use crate::model::{DesiredGroup, Field, SourcePos, UserGroupUpdate};
+
+use super::Problems;
+use super::tree::{self, Ending, Kind, Node, Pos};
+
+/// A group and where its `id` value is written, for duplicate-id messages.
+pub(super) struct ParsedGroup {
+    pub group: DesiredGroup,
+    pub id_at: Pos,
+}
+
+const FORMS: &str = "a file holds one group (a mapping with `id:`), a mapping with just `groups:` and a list of groups, \
+                     or several `---` documents of either form";
+
+/// Every key a group may have, in the order messages list them: `id`, then
+/// the fields in [`Field::ALL`] order (a test keeps the two in step).
+const GROUP_KEYS: [&str; 5] = ["id", "name", "area", "description", "active"];
+
+/// Reads every group in `text`, reporting each problem found.
+pub(super) fn extract(text: &str, problems: &mut Problems) -> Vec<ParsedGroup> {
+    let mut reader = Reader {
+        groups: Vec::new(),
+        documents: 0,
+    };
+    let ending = tree::for_each_document(text, problems, |root, problems| {
+        reader.document(root, problems)
+    });
+    if reader.documents == 0 && ending == Ending::Complete && problems.is_empty() {
+        problems.whole_file(
+            "holds no groups; declare a group (`id: ...`) or a `groups:` list, or delete the file \
+             (`groups: []` declares none on purpose)",
+        );
+    }
+    reader.groups
+}
+
+struct Reader {
+    groups: Vec<ParsedGroup>,
+    /// Documents that hold something (empty documents are skipped).
+    documents: usize,
+}
+
+impl Reader {
+    fn document(&mut self, root: Node, problems: &mut Problems) {
+        if is_null(&root) {
+            return;
+        }
+        self.documents += 1;
+        match root.kind {
+            Kind::Mapping(entries)
+                if entries
+                    .iter()
+                    .any(|(key, _)| scalar_text(key) == Some("groups")) =>
+            {
+                self.groups_mapping(entries, problems)
+            }
+            Kind::Mapping(entries) => self.group(root.at, entries, problems),
+            Kind::Sequence(_) => problems.at(
+                root.at,
+                format!("a list cannot stand at the top of a file; {FORMS}"),
+            ),
+            Kind::Scalar(..) => problems.at(
+                root.at,
+                format!(
+                    "found {} where a group was expected; {FORMS}",
+                    describe(&root)
+                ),
+            ),
+            Kind::Rejected => {}
+        }
+    }
+
+    /// A mapping with a `groups:` key: that key must be alone, and hold a list of groups.
+    fn groups_mapping(&mut self, entries: Vec<(Node, Node)>, problems: &mut Problems) {
+        let mut list: Option<Node> = None;
+        let mut first_other: Option<(Pos, String)> = None;
+        for (key, value) in entries {
+            match scalar_text(&key) {
+                Some("groups") if list.is_some() => problems.at(key.at, "duplicate key `groups`"),
+                Some("groups") => list = Some(value),
+                Some(other) if first_other.is_none() => {
+                    first_other = Some((key.at, excerpt(other)))
+                }
+                _ => {}
+            }
+        }
+        if let Some((at, other)) = first_other {
+            problems.at(
+                at,
+                format!("`{other}` cannot stand beside `groups:` in one mapping; move group keys into an item of the list; {FORMS}"),
+            );
+        }
+        if let Some(list) = list {
+            self.groups_list(list, problems);
+        }
+    }
+
+    fn groups_list(&mut self, list: Node, problems: &mut Problems) {
+        let items = match list.kind {
+            Kind::Sequence(items) => items,
+            Kind::Rejected => return,
+            _ => {
+                let found = describe(&list);
+                problems.at(
+                    list.at,
+                    format!("`groups:` must be a list of groups (`- id: ...`), found {found}; write `groups: []` for none"),
+                );
+                return;
+            }
+        };
+        for item in items {
+            match item.kind {
+                Kind::Mapping(entries) => self.group(item.at, entries, problems),
+                Kind::Rejected => {}
+                _ => problems.at(
+                    item.at,
+                    format!(
+                        "each item of `groups:` must be a group mapping (`- id: ...`), found {}",
+                        describe(&item)
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// One group mapping starting at `at`. A group with a usable id is kept even
+    /// when other fields are wrong, so that its id still counts for duplicates.
+    fn group(&mut self, at: Pos, entries: Vec<(Node, Node)>, problems: &mut Problems) {
+        let mut seen: [Option<Pos>; GROUP_KEYS.len()] = [None; GROUP_KEYS.len()];
+        let mut id: Option<(String, Pos)> = None;
+        let mut fields = UserGroupUpdate::default();
+        for (key, value) in entries {
+            let Some(key_text) = key_text(&key, problems) else {
+                continue;
+            };
+            let Some(index) = GROUP_KEYS.iter().position(|known| *known == key_text) else {
+                problems.at(key.at, unknown_key_message(key_text));
+                continue;
+            };
+            if let Some(first) = seen[index] {
+                let (line, column) = (first.line, first.column);
+                let message =
+                    format!("duplicate key `{key_text}` (first at line {line}, column {column})");
+                problems.at(key.at, message);
+                continue;
+            }
+            seen[index] = Some(key.at);
+            match index {
+                0 => id = read_id(value, problems),
+                _ => read_field(&mut fields, Field::ALL[index - 1], value, problems),
+            }
+        }
+        match id {
+            Some((id, id_at)) => self.groups.push(ParsedGroup {
+                group: DesiredGroup {
+                    id,
+                    fields,
+                    source: SourcePos {
+                        path: problems.path.to_path_buf(),
+                        line: at.line,
+                        column: at.column,
+                    },
+                },
+                id_at,
+            }),
+            // A written but unusable id has been reported already.
+            None if seen[0].is_none() => problems.at(
+                at,
+                "this group has no `id`; add `id: \"...\"` with the pod's groupId",
+            ),
+            None => {}
+        }
+    }
+}
+
+fn read_id(value: Node, problems: &mut Problems) -> Option<(String, Pos)> {
+    let at = value.at;
+    let id = text_value("id", value, problems)?;
+    if id.is_empty() {
+        problems.at(at, "`id` must not be empty; it is the pod's groupId");
+        return None;
+    }
+    Some((id, at))
+}
+
+fn read_field(fields: &mut UserGroupUpdate, field: Field, value: Node, problems: &mut Problems) {
+    let at = value.at;
+    match field {
+        Field::Active => fields.active = flag_value(value, problems),
+        Field::Name => {
+            fields.name = text_value(field.key(), value, problems);
+            if fields.name.as_deref() == Some("") {
+                problems.at(
+                    at,
+                    "`name` must not be empty; leave the key out to keep the pod's name",
+                );
+                fields.name = None;
+            }
+        }
+        Field::Area => fields.area = text_value(field.key(), value, problems),
+        Field::Description => fields.description = text_value(field.key(), value, problems),
+    }
+}
+
+/// Any scalar as its literal text, except plain nulls and booleans (YAML 1.2 core
+/// schema), which are surely not meant as text.
+fn text_value(key: &str, value: Node, problems: &mut Problems) -> Option<String> {
+    if is_null(&value) || is_plain_bool(&value) {
+        let advice = match (scalar_text(&value), key) {
+            (Some("") | None, "id") => "write the pod's groupId, e.g. `id: \"6543a1f0c2\"`".into(),
+            (Some("") | None, "name") => "give it a value, or leave the key out".into(),
+            (Some("") | None, _) => {
+                format!("write `{key}: \"\"` to clear it on the pod, or leave the key out")
+            }
+            (Some(text), _) => format!("write `{key}: \"{text}\"` if you mean the text"),
+        };
+        problems.at(
+            value.at,
+            format!(
+                "`{key}` must be a string, found {}; {advice}",
+                describe(&value)
+            ),
+        );
+        return None;
+    }
+    match value.kind {
+        Kind::Scalar(text, _) => Some(text.into_owned()),
+        Kind::Rejected => None,
+        _ => {
+            problems.at(
+                value.at,
+                format!("`{key}` must be a string, found {}", describe(&value)),
+            );
+            None
+        }
+    }
+}
+
+/// Only plain `true`/`false` (in the core schema's three spellings) are booleans.
+fn flag_value(value: Node, problems: &mut Problems) -> Option<bool> {
+    if let Kind::Scalar(text, ScalarStyle::Plain) = &value.kind {
+        match text.as_ref() {
+            "true" | "True" | "TRUE" => return Some(true),
+            "false" | "False" | "FALSE" => return Some(false),
+            _ => {}
+        }
+    }
+    if !matches!(value.kind, Kind::Rejected) {
+        problems.at(
+            value.at,
+            format!(
+                "`active` must be `true` or `false`, found {}",
+                describe(&value)
+            ),
+        );
+    }
+    None
+}
+
+/// A mapping key as text; keys that are lists or mappings are reported.
+fn key_text<'n>(key: &'n Node, problems: &mut Problems) -> Option<&'n str> {
+    match &key.kind {
+        Kind::Scalar(text, _) => Some(text),
+        Kind::Rejected => None,
+        _ => {
+            problems.at(
+                key.at,
+                format!(
+                    "a key must be a word such as `name`, found {}",
+                    describe(key)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn unknown_key_message(key: &str) -> String {
+    let allowed = GROUP_KEYS.join(", ");
+    let shown = excerpt(key);
+    match closest_key(key) {
+        Some(suggestion) => format!(
+            "unknown key `{shown}` (did you mean `{suggestion}`?); a group's keys are {allowed}"
+        ),
+        None => format!("unknown key `{shown}`; a group's keys are {allowed}"),
+    }
+}
+
+/// The known key `key` is most likely a typo of, if any is close enough.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let typed = key.to_lowercase();
+    GROUP_KEYS
+        .iter()
+        .map(|known| (edit_distance(&typed, known), *known))
+        .filter(|(distance, _)| *distance <= 2 && *distance < typed.chars().count())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance, counted in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, a_char) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, b_char) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+fn scalar_text<'n>(node: &'n Node) -> Option<&'n str> {
+    match &node.kind {
+        Kind::Scalar(text, _) => Some(text),
+        _ => None,
+    }
+}
+
+fn is_null(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Scalar(text, ScalarStyle::Plain) if is_null_text(text))
+}
+
+fn is_plain_bool(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Scalar(text, ScalarStyle::Plain) if is_bool_text(text))
+}
+
+fn is_null_text(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+fn is_bool_text(text: &str) -> bool {
+    matches!(text, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
+}
+
+/// What a node is, for "expected X, found Y" messages.
+fn describe(node: &Node) -> String {
+    match &node.kind {
+        Kind::Scalar(text, ScalarStyle::Plain) if text.is_empty() => "nothing".into(),
+        Kind::Scalar(text, ScalarStyle::Plain) if is_null_text(text) => format!("null (`{text}`)"),
+        Kind::Scalar(text, ScalarStyle::Plain) if is_bool_text(text) => {
+            format!("the boolean `{text}`")
+        }
+        Kind::Scalar(text, ScalarStyle::Plain) => format!("`{}`", excerpt(text)),
+        Kind::Scalar(text, _) => format!("the string \"{}\"", excerpt(text)),
+        Kind::Sequence(_) => "a list".into(),
+        Kind::Mapping(_) => "a mapping".into(),
+        Kind::Rejected => "an alias".into(),
+    }
+}
+
+/// The start of a long value, so that a message stays one readable line.
+fn excerpt(text: &str) -> String {
+    const LIMIT: usize = 40;
+    let mut chars = text.chars();
+    let start: String = chars.by_ref().take(LIMIT).collect();
+    let start = start.replace('\n', "\\n");
+    if chars.next().is_some() {
+        format!("{start}…")
+    } else {
+        start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::load::parse_file;
+
+    fn parse(text: &str) -> (Vec<DesiredGroup>, Vec<String>) {
+        let (groups, problems) = parse_file(Path::new("g.yaml"), text);
+        (groups, problems.iter().map(ToString::to_string).collect())
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(text).1
+    }
+
+    fn only_group(text: &str) -> DesiredGroup {
+        let (mut groups, problems) = parse(text);
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        groups.pop().unwrap()
+    }
+
+    fn ids_and_starts(groups: &[DesiredGroup]) -> Vec<(&str, usize, usize)> {
+        groups
+            .iter()
+            .map(|group| (group.id.as_str(), group.source.line, group.source.column))
+            .collect()
+    }
+
+    #[test]
+    fn group_keys_follow_the_model_fields() {
+        let field_keys: Vec<&str> = Field::ALL.iter().map(|field| field.key()).collect();
+        assert_eq!(GROUP_KEYS[0], "id");
+        assert_eq!(GROUP_KEYS[1..], field_keys[..]);
+    }
+
+    #[test]
+    fn a_single_group_mapping_reads_every_field() {
+        let group = only_group(
+            "# one group\nid: \"6543a1f0c2\"\nname: EMEA trading scope\narea: EMEA\n\
+             description: Traders in London and Paris\nactive: true\n",
+        );
+        assert_eq!(group.id, "6543a1f0c2");
+        assert_eq!(
+            group.fields,
+            UserGroupUpdate {
+                name: Some("EMEA trading scope".into()),
+                area: Some("EMEA".into()),
+                description: Some("Traders in London and Paris".into()),
+                active: Some(true),
+            }
+        );
+        assert_eq!(
+            group.source,
+            SourcePos {
+                path: "g.yaml".into(),
+                line: 2,
+                column: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_groups_list_gives_each_group_its_mapping_start() {
+        let (groups, problems) =
+            parse("groups:\n  - id: a1\n    name: A\n  - {id: b2}\n  -\n    id: c3\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            ids_and_starts(&groups),
+            [("a1", 2, 5), ("b2", 4, 5), ("c3", 6, 5)]
+        );
+    }
+
+    #[test]
+    fn documents_of_either_form_are_read_and_empty_ones_skipped() {
+        let (groups, problems) =
+            parse("id: a1\n---\ngroups:\n  - id: b2\n---\n---\n# nothing\n---\nid: c3\n...\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            ids_and_starts(&groups),
+            [("a1", 1, 1), ("b2", 4, 5), ("c3", 9, 1)]
+        );
+    }
+
+    #[test]
+    fn a_file_without_groups_is_an_error() {
+        for text in [
+            "",
+            "\n\n",
+            "# only a comment\n",
+            "---\n---\n",
+            "~\n",
+            "---\n...\n",
+        ] {
+            let problems = problems(text);
+            assert_eq!(problems.len(), 1, "{text:?}: {problems:?}");
+            assert!(
+                problems[0].starts_with("g.yaml: holds no groups; "),
+                "{text:?}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_groups_list_declares_none_on_purpose() {
+        assert_eq!(parse("groups: []\n"), (vec![], vec![]));
+    }
+
+    #[test]
+    fn absent_fields_stay_apart_from_empty_ones() {
+        let group = only_group("id: a1\narea: \"\"\ndescription: ''\n");
+        assert_eq!(group.fields.name, None);
+        assert_eq!(group.fields.area, Some(String::new()));
+        assert_eq!(group.fields.description, Some(String::new()));
+        assert_eq!(group.fields.active, None);
+    }
+
+    #[test]
+    fn string_fields_keep_any_scalar_as_written() {
+        let group =
+            only_group("id: 65e4\nname: 12.50\narea: 'true'\ndescription: |\n  two\n  lines\n");
+        assert_eq!(group.id, "65e4");
+        assert_eq!(group.fields.name.as_deref(), Some("12.50"));
+        assert_eq!(group.fields.area.as_deref(), Some("true"));
+        assert_eq!(group.fields.description.as_deref(), Some("two\nlines\n"));
+        assert_eq!(
+            only_group("id: 0x1F\nname: yes\n").fields.name.as_deref(),
+            Some("yes")
+        );
+        assert_eq!(only_group("id: 0x1F\n").id, "0x1F");
+        assert_eq!(only_group("id: \"007\"\n").id, "007");
+    }
+
+    // An empty value is reported where saphyr puts it: at its key's colon.
+    #[test]
+    fn plain_nulls_and_booleans_are_not_strings() {
+        assert_eq!(
+            problems("id: a1\nname: ~\narea:\ndescription: true\n"),
+            [
+                "g.yaml:2:7: `name` must be a string, found null (`~`); write `name: \"~\"` if you mean the text",
+                "g.yaml:3:5: `area` must be a string, found nothing; write `area: \"\"` to clear it on the pod, or leave the key out",
+                "g.yaml:4:14: `description` must be a string, found the boolean `true`; write `description: \"true\"` if you mean the text",
+            ]
+        );
+        assert_eq!(
+            problems("id:\nname:\n"),
+            [
+                "g.yaml:1:3: `id` must be a string, found nothing; write the pod's groupId, e.g. `id: \"6543a1f0c2\"`",
+                "g.yaml:2:5: `name` must be a string, found nothing; give it a value, or leave the key out",
+            ]
+        );
+        assert_eq!(
+            problems("id: NULL\n"),
+            [
+                "g.yaml:1:5: `id` must be a string, found null (`NULL`); write `id: \"NULL\"` if you mean the text"
+            ]
+        );
+    }
+
+    #[test]
+    fn active_takes_only_plain_booleans() {
+        assert_eq!(
+            only_group("id: a1\nactive: False\n").fields.active,
+            Some(false)
+        );
+        assert_eq!(
+            only_group("id: a1\nactive: TRUE\n").fields.active,
+            Some(true)
+        );
+        assert_eq!(
+            problems(
+                "groups:\n- {id: a, active: \"true\"}\n- {id: b, active: yes}\n- {id: c, active: 1}\n- {id: d, active: }\n"
+            ),
+            [
+                "g.yaml:2:19: `active` must be `true` or `false`, found the string \"true\"",
+                "g.yaml:3:19: `active` must be `true` or `false`, found `yes`",
+                "g.yaml:4:19: `active` must be `true` or `false`, found `1`",
+                "g.yaml:5:17: `active` must be `true` or `false`, found nothing",
+            ]
+        );
+    }
+
+    #[test]
+    fn lists_and_mappings_are_not_values() {
+        assert_eq!(
+            problems("id: [a1]\nname: {x: 1}\nactive: []\n"),
+            [
+                "g.yaml:1:5: `id` must be a string, found a list",
+                "g.yaml:2:7: `name` must be a string, found a mapping",
+                "g.yaml:3:9: `active` must be `true` or `false`, found a list",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_lists_the_allowed_ones_and_suggests_the_closest() {
+        assert_eq!(
+            problems("id: a1\ndescripton: x\ncolour: red\nNAME: x\n"),
+            [
+                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active",
+                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active",
+                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active",
+            ]
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("", "id"), 2);
+        assert_eq!(edit_distance("descripton", "description"), 1);
+        assert_eq!(edit_distance("nmae", "name"), 2);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(closest_key("nmae"), Some("name"));
+        assert_eq!(closest_key("xy"), None);
+        assert_eq!(closest_key("areas"), Some("area"));
+    }
+
+    #[test]
+    fn a_duplicate_key_is_an_error_and_the_first_value_stays() {
+        let (groups, problems) = parse("id: a1\nname: A\nname: B\n");
+        assert_eq!(
+            problems,
+            ["g.yaml:3:1: duplicate key `name` (first at line 2, column 1)"]
+        );
+        assert_eq!(groups[0].fields.name.as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn a_missing_id_is_reported_at_the_mapping_start() {
+        assert_eq!(
+            problems("name: A\n"),
+            ["g.yaml:1:1: this group has no `id`; add `id: \"...\"` with the pod's groupId"]
+        );
+        assert_eq!(
+            problems("groups:\n  - id: a1\n  - name: B\n    area: X\n"),
+            ["g.yaml:3:5: this group has no `id`; add `id: \"...\"` with the pod's groupId"]
+        );
+    }
+
+    #[test]
+    fn an_empty_id_or_name_is_reported_at_the_value() {
+        assert_eq!(
+            problems("id: \"\"\nname: ''\n"),
+            [
+                "g.yaml:1:5: `id` must not be empty; it is the pod's groupId",
+                "g.yaml:2:7: `name` must not be empty; leave the key out to keep the pod's name",
+            ]
+        );
+    }
+
+    #[test]
+    fn top_level_lists_and_scalars_are_not_groups() {
+        assert_eq!(
+            problems("- id: a1\n"),
+            [format!(
+                "g.yaml:1:1: a list cannot stand at the top of a file; {FORMS}"
+            )]
+        );
+        assert_eq!(
+            problems("hello\n"),
+            [format!(
+                "g.yaml:1:1: found `hello` where a group was expected; {FORMS}"
+            )]
+        );
+    }
+
+    #[test]
+    fn groups_cannot_be_mixed_with_group_keys() {
+        let (groups, problems) = parse("groups:\n  - id: a1\nid: b2\nname: B\n");
+        assert_eq!(
+            problems,
+            [format!(
+                "g.yaml:3:1: `id` cannot stand beside `groups:` in one mapping; move group keys into an item of the list; {FORMS}"
+            )]
+        );
+        assert_eq!(ids_and_starts(&groups), [("a1", 2, 5)]);
+    }
+
+    #[test]
+    fn groups_must_hold_a_list_of_mappings() {
+        assert_eq!(
+            problems("groups: {id: a1}\n"),
+            [
+                "g.yaml:1:9: `groups:` must be a list of groups (`- id: ...`), found a mapping; write `groups: []` for none"
+            ]
+        );
+        assert_eq!(
+            problems("groups:\n"),
+            [
+                "g.yaml:1:7: `groups:` must be a list of groups (`- id: ...`), found nothing; write `groups: []` for none"
+            ]
+        );
+        assert_eq!(
+            problems("groups:\n  - a1\n  - [x]\n  - id: b2\n"),
+            [
+                "g.yaml:2:5: each item of `groups:` must be a group mapping (`- id: ...`), found `a1`",
+                "g.yaml:3:5: each item of `groups:` must be a group mapping (`- id: ...`), found a list",
+            ]
+        );
+        assert_eq!(
+            problems("groups: []\ngroups: []\n"),
+            ["g.yaml:2:1: duplicate key `groups`"]
+        );
+    }
+
+    #[test]
+    fn keys_must_be_scalars() {
+        assert_eq!(
+            problems("id: a1\n? [x]\n: 1\n"),
+            ["g.yaml:2:3: a key must be a word such as `name`, found a list"]
+        );
+    }
+
+    #[test]
+    fn an_alias_is_reported_once_and_nothing_else_about_it() {
+        let (groups, problems) = parse("id: &x a1\nname: *x\n");
+        assert_eq!(
+            problems,
+            ["g.yaml:2:7: aliases (`*name`) are not supported; write the value out in full"]
+        );
+        assert_eq!(groups[0].fields.name, None);
+        assert_eq!(
+            parse("id: *nowhere\n").1,
+            [
+                "g.yaml:1:5: aliases (`*name`) are not supported, and this one has no anchor; write the value out in full"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_anchor_alone_is_harmless() {
+        assert_eq!(
+            only_group("&g\nid: &x a1\nname: &y A\n")
+                .fields
+                .name
+                .as_deref(),
+            Some("A")
+        );
+    }
+
+    #[test]
+    fn tags_are_rejected_with_advice_to_quote() {
+        assert_eq!(
+            problems("id: !!str 123\nname: !custom x\narea: !!map {}\n"),
+            [
+                "g.yaml:1:5: tags such as `!!str` are not supported; write the value in quotes to make it a string",
+                "g.yaml:2:7: tags such as `!custom` are not supported; write the value in quotes to make it a string",
+                "g.yaml:3:7: tags such as `!!map` are not supported; write the value in quotes to make it a string",
+                "g.yaml:3:7: `area` must be a string, found a mapping",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_every_group_and_document_is_reported_in_order() {
+        let text = "groups:\n  - id: a1\n    nme: A\n    active: maybe\n  - name: B\n  - id: a1\n---\nid: ''\nextra: 1\n";
+        assert_eq!(
+            problems(text),
+            [
+                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active",
+                "g.yaml:4:13: `active` must be `true` or `false`, found `maybe`",
+                "g.yaml:5:5: this group has no `id`; add `id: \"...\"` with the pod's groupId",
+                "g.yaml:6:9: id \"a1\" is already declared at g.yaml:2:9",
+                "g.yaml:8:5: `id` must not be empty; it is the pod's groupId",
+                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_what_came_before_it() {
+        let (groups, problems) = parse("id: a1\n---\nid: b2\nname: b: c\n");
+        assert_eq!(
+            problems,
+            ["g.yaml:4:8: YAML syntax error: mapping values are not allowed in this context"]
+        );
+        assert_eq!(ids_and_starts(&groups), [("a1", 1, 1)]);
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_messages() {
+        let text = format!("id: a1\nactive: {}\n", "x".repeat(100));
+        assert_eq!(
+            problems(&text),
+            [format!(
+                "g.yaml:2:9: `active` must be `true` or `false`, found `{}…`",
+                "x".repeat(40)
+            )]
+        );
+    }
+}

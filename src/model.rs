@@ -1,0 +1,308 @@
+//! The types every stage shares: what a group should be (`DesiredGroup`), what
+//! the pod says it is (`UserGroupResponse`), and what a PUT carries
+//! (`UserGroupUpdate`). The pod types mirror `shared/openapi/` field for field;
+//! the client and the emulator both use them, so they cannot drift apart.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One of the four fields of a group that groupsync manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Name,
+    Area,
+    Description,
+    Active,
+}
+
+impl Field {
+    /// Every managed field, in the order plans and YAML blocks show them.
+    pub const ALL: [Field; 4] = [Field::Name, Field::Area, Field::Description, Field::Active];
+
+    /// The field's key, the same in YAML, in JSON bodies and in plans.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::Area => "area",
+            Field::Description => "description",
+            Field::Active => "active",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// The value of one managed field: three are strings, `active` is a boolean.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    Text(String),
+    Flag(bool),
+}
+
+impl fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Text(text) => f.write_str(text),
+            FieldValue::Flag(flag) => write!(f, "{flag}"),
+        }
+    }
+}
+
+/// `UserGroupUpdate`: the body of `PUT /v2/admin/usergroups/{groupId}`.
+///
+/// `None` means "not declared / not sent": it is never serialized as `null`,
+/// and it stays distinct from `Some("")` (declared empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserGroupUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+impl UserGroupUpdate {
+    /// The value of `field`, if it is present.
+    pub fn get(&self, field: Field) -> Option<FieldValue> {
+        match field {
+            Field::Name => self.name.clone().map(FieldValue::Text),
+            Field::Area => self.area.clone().map(FieldValue::Text),
+            Field::Description => self.description.clone().map(FieldValue::Text),
+            Field::Active => self.active.map(FieldValue::Flag),
+        }
+    }
+
+    /// Sets `field` to `value`; a value of the wrong kind for the field is ignored.
+    pub fn set(&mut self, field: Field, value: FieldValue) {
+        match (field, value) {
+            (Field::Name, FieldValue::Text(text)) => self.name = Some(text),
+            (Field::Area, FieldValue::Text(text)) => self.area = Some(text),
+            (Field::Description, FieldValue::Text(text)) => self.description = Some(text),
+            (Field::Active, FieldValue::Flag(flag)) => self.active = Some(flag),
+            _ => {}
+        }
+    }
+
+    /// True when no field is present (a PUT with this body would change nothing).
+    pub fn is_empty(&self) -> bool {
+        Field::ALL.iter().all(|field| self.get(*field).is_none())
+    }
+}
+
+/// `UserGroupResponse`: what the pod answers for one group.
+///
+/// Every field is optional because a pod may leave any of them out; the
+/// snapshot keeps exactly what the pod said.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserGroupResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub group_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee_count: Option<i64>,
+}
+
+impl UserGroupResponse {
+    /// The value of one managed field, if the pod reported it.
+    pub fn get(&self, field: Field) -> Option<FieldValue> {
+        match field {
+            Field::Name => self.name.clone().map(FieldValue::Text),
+            Field::Area => self.area.clone().map(FieldValue::Text),
+            Field::Description => self.description.clone().map(FieldValue::Text),
+            Field::Active => self.active.map(FieldValue::Flag),
+        }
+    }
+
+    /// What the pod would hold after accepting `update` (the fields it sends, nothing else).
+    pub fn with_update(&self, update: &UserGroupUpdate) -> UserGroupResponse {
+        let mut next = self.clone();
+        if let Some(name) = &update.name {
+            next.name = Some(name.clone());
+        }
+        if let Some(area) = &update.area {
+            next.area = Some(area.clone());
+        }
+        if let Some(description) = &update.description {
+            next.description = Some(description.clone());
+        }
+        if let Some(active) = update.active {
+            next.active = Some(active);
+        }
+        next
+    }
+}
+
+/// Where something was declared: a file and a 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourcePos {
+    /// The file, as the user would type it (the groups dir as given, joined with the file's path inside it).
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for SourcePos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+/// One group as `groups.d/` declares it: its id, the fields it manages, and where it was declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredGroup {
+    pub id: String,
+    /// The declared fields; an omitted field is `None` and is left alone on the pod.
+    pub fields: UserGroupUpdate,
+    /// Where the group's mapping starts.
+    pub source: SourcePos,
+}
+
+/// Everything `groups.d/` declares, sorted by group id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    pub groups: Vec<DesiredGroup>,
+}
+
+/// How much of a changed group a PUT carries (`update_mode` in the config).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateMode {
+    /// Only the fields whose value differs from the snapshot.
+    #[default]
+    Minimal,
+    /// Every declared field of a group that has any difference.
+    Full,
+}
+
+/// The pod path of one group, `/v2/admin/usergroups/{groupId}`, with the id
+/// percent-encoded as a single path segment.
+pub fn group_path(group_id: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    // RFC 3986 unreserved characters stay as they are; everything else is encoded.
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    format!(
+        "{USERGROUPS_PATH}/{}",
+        utf8_percent_encode(group_id, SEGMENT)
+    )
+}
+
+/// The collection path of compliance user groups.
+pub const USERGROUPS_PATH: &str = "/v2/admin/usergroups";
+
+/// `UserGroupCreate`: the body of `POST /v2/admin/usergroups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserGroupCreate {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub group_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The only group type the pod knows today.
+pub const ROLE_SCOPE: &str = "ROLE_SCOPE";
+
+/// `UserGroupResponseList`: one page of `GET /v2/admin/usergroups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserGroupResponseList {
+    #[serde(default)]
+    pub data: Vec<UserGroupResponse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+}
+
+/// `Pagination`: keep paging with `cursors.after` while `next` is present.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pagination {
+    pub cursors: Cursors,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `Pagination.cursors`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursors {
+    #[serde(default)]
+    pub before: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// `Error`: the body of every pod error answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The login answer: `{"name": "sessionToken", "token": "..."}`. Its `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    #[serde(default)]
+    pub name: String,
+    pub token: String,
+}
+
+impl fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The login request: `{"token": "<JWT>"}`. Its `Debug` hides the JWT.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub token: String,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The header every pod call carries.
+pub const SESSION_TOKEN_HEADER: &str = "sessionToken";

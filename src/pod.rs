@@ -1,0 +1,1086 @@
+//! The pod client: one method per endpoint of `shared/openapi/`, with
+//! retries ([`crate::retry`]) and the session handled for the caller.
+//!
+//! - A bot logs in lazily on the first call and keeps its session token until
+//!   a call answers 401; then it logs in again **once** and repeats the call.
+//!   Many tasks hitting the same 401 cause one login, not one each: a token
+//!   carries a generation number and only the first task to report a stale
+//!   generation renews it.
+//! - 429 (honouring `Retry-After`), 5xx, connection errors and timeouts are
+//!   retried; 400, 403, 404 and 422 never are. A `POST` that creates a group
+//!   is only sent again when the pod surely did not act on it (connection
+//!   refused, 429, 503): there is no DELETE to undo a duplicate.
+//! - Neither logs nor errors ever hold the `sessionToken` header or a JWT.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use backon::Retryable;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+use tracing::{debug, trace};
+
+use crate::auth::{AuthError, AuthSource, PUBKEY_AUTHENTICATE_PATH, SessionToken, bot_jwt};
+use crate::model::{
+    ApiError, LoginRequest, LoginResponse, Pagination, SESSION_TOKEN_HEADER, USERGROUPS_PATH,
+    UserGroupCreate, UserGroupResponse, UserGroupResponseList, UserGroupUpdate, group_path,
+};
+use crate::retry::{RetryPolicy, parse_retry_after};
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("groupsync/", env!("CARGO_PKG_VERSION"));
+
+/// Groups asked for per page when listing.
+pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// Path templates, as [`RequestOutcome::path`] reports them (bounded metric labels).
+pub const GROUP_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}";
+pub const LOGIN_PATH_TEMPLATE: &str = "/login/pubkey/authenticate";
+
+const JSON: &str = "application/json";
+
+/// How long to wait for the pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To establish a connection (TCP and TLS).
+    pub connect: Duration,
+    /// For a whole request: connect, send, and read the full answer.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One HTTP attempt, as reported to the observer (see [`PodClient::set_observer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOutcome {
+    pub method: &'static str,
+    /// The path template, e.g. `/v2/admin/usergroups/{groupId}`, never a concrete id.
+    pub path: &'static str,
+    /// The HTTP status, or `None` when no answer came (connection error, timeout).
+    pub status: Option<u16>,
+    pub duration: Duration,
+}
+
+impl RequestOutcome {
+    /// The status as a metric label: `"200"`, `"429"`, or `"error"` when no answer came.
+    pub fn code(&self) -> String {
+        self.status
+            .map_or_else(|| "error".to_string(), |status| status.to_string())
+    }
+}
+
+/// Called once per HTTP attempt.
+pub type Observer = Arc<dyn Fn(&RequestOutcome) + Send + Sync>;
+
+/// Why a request got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// No connection could be made: the request surely did not reach the pod.
+    Connect,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The connection broke while sending or reading.
+    Other,
+}
+
+/// Everything a pod call can end with besides success. Each message says what
+/// happened and what to do; none holds a session token or a JWT.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    /// The pod answered with an error status; `message` is the pod's own (from `{code, message}`).
+    #[error(
+        "{method} {path}: the pod answered {status}{}: {message}{}",
+        code_suffix(*code),
+        status_hint(*status, path)
+    )]
+    Status {
+        method: &'static str,
+        path: String,
+        status: u16,
+        code: Option<i32>,
+        message: String,
+        /// What the pod's `Retry-After` header asked for, if it sent one.
+        retry_after: Option<Duration>,
+    },
+
+    /// The pod refused the session token (401) and logging in again cannot or did not help.
+    #[error("{method} {path}: the pod answered 401: {}", session_rejected_hint(*after_login))]
+    SessionRejected {
+        method: &'static str,
+        path: String,
+        /// True when the token refused was freshly issued by a bot login.
+        after_login: bool,
+    },
+
+    /// The login call answered 401. Final: retrying cannot help.
+    #[error(
+        "the pod refused the bot login for {username} at {login_url}: wrong key, unknown user, or the public key is not imported"
+    )]
+    LoginRejected { username: String, login_url: String },
+
+    /// No HTTP answer: connection failed, timed out or broke.
+    #[error("{method} {url}: {reason}")]
+    Transport {
+        method: &'static str,
+        /// Scheme, host and path only: no query, no credentials.
+        url: String,
+        kind: TransportKind,
+        reason: String,
+    },
+
+    /// The pod answered, but not with the JSON the contract promises.
+    #[error("{method} {path}: unexpected answer from the pod: {reason}")]
+    Decode {
+        method: &'static str,
+        path: String,
+        reason: String,
+    },
+
+    /// Every attempt failed (more than one was allowed); `last` says how the last one did.
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: Box<PodError> },
+
+    /// The bot's credentials could not be used (e.g. the JWT could not be signed).
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+
+    /// A group id that cannot name a group in a URL path.
+    #[error("the group id {id:?} cannot be sent to the pod: an id must not be empty, `.` or `..`")]
+    BadGroupId { id: String },
+
+    /// The client could not be built (a bad pod URL, no TLS backend).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl PodError {
+    /// The HTTP status behind the error, if the pod answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            PodError::Status { status, .. } => Some(*status),
+            PodError::SessionRejected { .. } | PodError::LoginRejected { .. } => Some(401),
+            PodError::RetriesExhausted { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// True when trying again later may succeed: 429, 5xx, no answer at all.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PodError::Status { status, .. } => *status == 429 || *status >= 500,
+            PodError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True when the pod surely did not act on the request, so that even a
+    /// non-idempotent one may be sent again.
+    fn surely_not_processed(&self) -> bool {
+        match self {
+            PodError::Status { status, .. } => *status == 429 || *status == 503,
+            PodError::Transport { kind, .. } => *kind == TransportKind::Connect,
+            _ => false,
+        }
+    }
+
+    /// What the pod's `Retry-After` asked for, if anything.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PodError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short, stable name for the kind of error (for logs and metric labels).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PodError::Status { .. } => "status",
+            PodError::SessionRejected { .. } => "session_rejected",
+            PodError::LoginRejected { .. } => "login_rejected",
+            PodError::Transport { .. } => "transport",
+            PodError::Decode { .. } => "decode",
+            PodError::RetriesExhausted { .. } => "retries_exhausted",
+            PodError::Auth(_) => "auth",
+            PodError::BadGroupId { .. } => "bad_group_id",
+            PodError::Setup(_) => "setup",
+        }
+    }
+}
+
+fn code_suffix(code: Option<i32>) -> String {
+    code.map(|code| format!(" (code {code})"))
+        .unwrap_or_default()
+}
+
+/// What to do about an error status, by status and endpoint.
+fn status_hint(status: u16, path: &str) -> &'static str {
+    let login = path.ends_with(PUBKEY_AUTHENTICATE_PATH);
+    let one_group = path.starts_with(&format!("{USERGROUPS_PATH}/"));
+    match status {
+        300..=399 => "; the URL redirects elsewhere: configure the address it redirects to",
+        403 if login => "; the pod refused the bot login: check that the bot account is active",
+        403 => {
+            "; the bot needs the Scope Management role with MANAGE_ROLE_SCOPES (to write) / VIEW_ROLE_SCOPES (to read)"
+        }
+        404 if login => "; check auth.login_url (default: the pod URL's origin + /login)",
+        404 if one_group => "; no such group on the pod: check the id",
+        404 => "; check the pod URL (e.g. https://acme.symphony.com/pod)",
+        429 => "; the pod is throttling requests",
+        500..=599 => "; the pod failed to serve the request",
+        _ => "",
+    }
+}
+
+fn session_rejected_hint(after_login: bool) -> &'static str {
+    if after_login {
+        "the pod refused even a freshly issued session token; check that the bot account is active and its session is not revoked"
+    } else {
+        "the session token is invalid or expired; put a fresh one in GROUPSYNC_SESSION_TOKEN or auth.session_token_file, or use bot authentication (auth.bot_username), which logs in again by itself"
+    }
+}
+
+/// A client for one pod. Cheap to clone; clones share the HTTP connections and the session.
+#[derive(Clone)]
+pub struct PodClient {
+    shared: Arc<Shared>,
+    observer: Option<Observer>,
+}
+
+struct Shared {
+    http: reqwest::Client,
+    /// The pod URL without a trailing `/`, e.g. `https://acme.symphony.com/pod`.
+    base_url: String,
+    bot: Option<BotLogin>,
+    session: Mutex<Session>,
+    policy: RetryPolicy,
+}
+
+/// What a bot needs to log in.
+struct BotLogin {
+    username: String,
+    key: jsonwebtoken::EncodingKey,
+    /// `{login_url}/pubkey/authenticate`.
+    authenticate_url: Url,
+}
+
+/// The current session token, and how many times it was issued.
+struct Session {
+    token: Option<SessionToken>,
+    generation: u64,
+}
+
+impl fmt::Debug for PodClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PodClient")
+            .field("base_url", &self.shared.base_url)
+            .field("bot", &self.shared.bot.as_ref().map(|bot| &bot.username))
+            .field("policy", &self.shared.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One HTTP verb the client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Put,
+    Post,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Put => "PUT",
+            Verb::Post => "POST",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Put => Method::PUT,
+            Verb::Post => Method::POST,
+        }
+    }
+}
+
+/// One pod request, as sent again on every attempt.
+struct Call {
+    verb: Verb,
+    /// The concrete path under the pod URL, ids percent-encoded.
+    path: String,
+    template: &'static str,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    /// False for a request that must not be repeated when it may have been acted on.
+    idempotent: bool,
+}
+
+impl Call {
+    fn new(verb: Verb, path: String, template: &'static str) -> Call {
+        Call {
+            verb,
+            path,
+            template,
+            query: Vec::new(),
+            body: None,
+            idempotent: verb != Verb::Post,
+        }
+    }
+
+    fn with_json(mut self, body: &impl Serialize) -> Call {
+        // The model types serialize infallibly (plain strings and booleans).
+        self.body = Some(serde_json::to_vec(body).expect("model types serialize to JSON"));
+        self
+    }
+
+    fn decode_error(&self, reason: impl Into<String>) -> PodError {
+        PodError::Decode {
+            method: self.verb.as_str(),
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What one call remembers across its attempts.
+#[derive(Default)]
+struct CallState {
+    attempts: AtomicU32,
+    /// The one re-login a call may make after a 401 has been made.
+    relogin_used: AtomicBool,
+    /// The current attempt failed while logging in, before the pod saw the
+    /// request: safe to repeat even when the request is not idempotent.
+    login_failed: AtomicBool,
+}
+
+/// An HTTP answer, read in full.
+struct Reply {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+impl PodClient {
+    /// A client for the pod at `pod_url` (e.g. `https://acme.symphony.com/pod`).
+    /// Makes no request: a bot logs in on the first call.
+    pub fn new(
+        pod_url: &str,
+        auth: AuthSource,
+        policy: RetryPolicy,
+        timeouts: Timeouts,
+    ) -> Result<PodClient, PodError> {
+        let base_url = checked_base_url(pod_url)?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            // A redirect would carry the sessionToken header wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| PodError::Setup(format!("cannot build the HTTP client: {error}")))?;
+        let (bot, token) = match auth {
+            AuthSource::Token(token) => (None, Some(token)),
+            AuthSource::Bot {
+                username,
+                key,
+                login_url,
+            } => {
+                let authenticate_url = authenticate_url(&login_url)?;
+                let bot = BotLogin {
+                    username,
+                    key,
+                    authenticate_url,
+                };
+                (Some(bot), None)
+            }
+        };
+        let shared = Shared {
+            http,
+            base_url,
+            bot,
+            session: Mutex::new(Session {
+                token,
+                generation: 0,
+            }),
+            policy,
+        };
+        Ok(PodClient {
+            shared: Arc::new(shared),
+            observer: None,
+        })
+    }
+
+    /// Calls `observer` once per HTTP attempt (login included). Clones made
+    /// after this call share the observer; clones made before do not.
+    pub fn set_observer(&mut self, observer: Arc<dyn Fn(&RequestOutcome) + Send + Sync>) {
+        self.observer = Some(observer);
+    }
+
+    /// The pod URL requests go under, without a trailing `/`.
+    pub fn pod_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// `PUT /v2/admin/usergroups/{groupId}`: changes the fields `body` carries.
+    pub async fn update(
+        &self,
+        group_id: &str,
+        body: &UserGroupUpdate,
+    ) -> Result<UserGroupResponse, PodError> {
+        let call = Call::new(
+            Verb::Put,
+            checked_group_path(group_id)?,
+            GROUP_PATH_TEMPLATE,
+        )
+        .with_json(body);
+        self.call_json(&call).await
+    }
+
+    /// `GET /v2/admin/usergroups/{groupId}`.
+    pub async fn get(&self, group_id: &str) -> Result<UserGroupResponse, PodError> {
+        let call = Call::new(
+            Verb::Get,
+            checked_group_path(group_id)?,
+            GROUP_PATH_TEMPLATE,
+        );
+        self.call_json(&call).await
+    }
+
+    /// `GET /v2/admin/usergroups?type=...`, every page: follows
+    /// `pagination.cursors.after` while `pagination.next` is present.
+    pub async fn list(&self, group_type: &str) -> Result<Vec<UserGroupResponse>, PodError> {
+        let mut groups = Vec::new();
+        let mut seen_cursors = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let call = list_call(group_type, after.as_deref());
+            let page: UserGroupResponseList = self.call_json(&call).await?;
+            groups.extend(page.data);
+            let Some(cursor) = next_cursor(page.pagination.as_ref())
+                .map_err(|reason| call.decode_error(reason))?
+            else {
+                return Ok(groups);
+            };
+            // A cursor seen before would page forever.
+            if !seen_cursors.insert(cursor.clone()) {
+                return Err(call.decode_error(format!(
+                    "the pod returned the cursor {cursor:?} a second time; stopping rather than paging forever"
+                )));
+            }
+            after = Some(cursor);
+        }
+    }
+
+    /// `POST /v2/admin/usergroups`: creates a group.
+    pub async fn create(&self, body: &UserGroupCreate) -> Result<UserGroupResponse, PodError> {
+        let call =
+            Call::new(Verb::Post, USERGROUPS_PATH.to_string(), USERGROUPS_PATH).with_json(body);
+        self.call_json(&call).await
+    }
+
+    /// Runs `call` with retries and decodes the answer.
+    async fn call_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, PodError> {
+        let body = self.call_with_retries(call).await?;
+        serde_json::from_slice(&body).map_err(|error| call.decode_error(format!("{error}")))
+    }
+
+    /// Runs `call` until it succeeds, fails for good, or the policy's attempts are spent.
+    async fn call_with_retries(&self, call: &Call) -> Result<Vec<u8>, PodError> {
+        let policy = self.shared.policy;
+        let state = &CallState::default();
+        let worth_retrying = |error: &PodError| {
+            error.is_retryable()
+                && (call.idempotent
+                    || state.login_failed.load(Ordering::SeqCst)
+                    || error.surely_not_processed())
+        };
+        let result = (|| async move {
+            state.attempts.fetch_add(1, Ordering::SeqCst);
+            state.login_failed.store(false, Ordering::SeqCst);
+            self.attempt(call, state).await
+        })
+        .retry(policy.backoff())
+        .when(worth_retrying)
+        .adjust(|error, backoff| backoff.map(|wait| policy.wait(wait, error.retry_after())))
+        .notify(|error, wait| {
+            debug!(
+                method = call.verb.as_str(),
+                path = %call.path,
+                wait_ms = wait.as_millis() as u64,
+                reason = %error,
+                "retrying pod request"
+            );
+        })
+        .await;
+        result.map_err(|error| {
+            let attempts = state.attempts.load(Ordering::SeqCst);
+            // With a single attempt allowed there was no retry to exhaust.
+            if worth_retrying(&error) && attempts > 1 && attempts >= policy.max_attempts {
+                PodError::RetriesExhausted {
+                    attempts,
+                    last: Box::new(error),
+                }
+            } else {
+                error
+            }
+        })
+    }
+
+    /// One attempt: send with the current session; on a 401, log in again
+    /// (once per call, and only for a bot) and send once more.
+    async fn attempt(&self, call: &Call, state: &CallState) -> Result<Vec<u8>, PodError> {
+        let login_failed = |_: &PodError| state.login_failed.store(true, Ordering::SeqCst);
+        let (token, generation) = self.current_session().await.inspect_err(login_failed)?;
+        let reply = self.send(call, &token).await?;
+        if reply.status != StatusCode::UNAUTHORIZED {
+            return into_body(call, reply);
+        }
+        if self.shared.bot.is_none() {
+            return Err(session_rejected(call, false));
+        }
+        if state.relogin_used.swap(true, Ordering::SeqCst) {
+            return Err(session_rejected(call, true));
+        }
+        debug!(method = call.verb.as_str(), path = %call.path, "session refused (401); logging in again");
+        let token = self
+            .renew_session(generation)
+            .await
+            .inspect_err(login_failed)?;
+        let reply = self.send(call, &token).await?;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            return Err(session_rejected(call, true));
+        }
+        into_body(call, reply)
+    }
+
+    /// The session token to use and its generation; a bot without one logs in
+    /// now. The lock is held during the login so that concurrent callers wait
+    /// for it instead of logging in too.
+    async fn current_session(&self) -> Result<(SessionToken, u64), PodError> {
+        let mut session = self.shared.session.lock().await;
+        if let Some(token) = &session.token {
+            return Ok((token.clone(), session.generation));
+        }
+        let Some(bot) = &self.shared.bot else {
+            unreachable!("a static session token is set at construction and never dropped");
+        };
+        let token = self.login(bot).await?;
+        session.generation += 1;
+        session.token = Some(token.clone());
+        Ok((token, session.generation))
+    }
+
+    /// Drops the session of `stale_generation` (unless another caller already
+    /// replaced it) and returns a current one.
+    async fn renew_session(&self, stale_generation: u64) -> Result<SessionToken, PodError> {
+        {
+            let mut session = self.shared.session.lock().await;
+            if session.generation == stale_generation {
+                session.token = None;
+            }
+        }
+        Ok(self.current_session().await?.0)
+    }
+
+    /// `POST {login_url}/pubkey/authenticate` with a fresh JWT. One attempt:
+    /// the caller's retry loop repeats it on 5xx, 429 or no answer.
+    async fn login(&self, bot: &BotLogin) -> Result<SessionToken, PodError> {
+        let jwt = bot_jwt(&bot.username, &bot.key, SystemTime::now())?;
+        let body = serde_json::to_vec(&LoginRequest { token: jwt })
+            .expect("a login request serializes to JSON");
+        let url = &bot.authenticate_url;
+        let request = self
+            .shared
+            .http
+            .post(url.clone())
+            .header(ACCEPT, JSON)
+            .header(CONTENT_TYPE, JSON)
+            .body(body);
+        let (verb, shown_url) = (Verb::Post, public_url(url));
+        // Neither the request (a JWT) nor the answer (a token) is ever traced.
+        let reply = self
+            .exchange(request, verb, &shown_url, LOGIN_PATH_TEMPLATE, url)
+            .await?;
+        match reply.status {
+            status if status.is_success() => login_token(&reply.body, &shown_url),
+            StatusCode::UNAUTHORIZED => Err(PodError::LoginRejected {
+                username: bot.username.clone(),
+                login_url: shown_url,
+            }),
+            _ => Err(status_error(verb, shown_url, reply)),
+        }
+    }
+
+    /// Sends one pod request with `token` and reads the answer.
+    async fn send(&self, call: &Call, token: &SessionToken) -> Result<Reply, PodError> {
+        let url = self.url_for(call)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(JSON));
+        headers.insert(SESSION_TOKEN_HEADER, session_header(token)?);
+        let mut request = self.shared.http.request(call.verb.method(), url.clone());
+        if let Some(body) = &call.body {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+            trace!(method = call.verb.as_str(), path = %call.path, body = %String::from_utf8_lossy(body), "pod request body");
+            request = request.body(body.clone());
+        }
+        let reply = self
+            .exchange(
+                request.headers(headers),
+                call.verb,
+                &call.path,
+                call.template,
+                &url,
+            )
+            .await?;
+        trace!(method = call.verb.as_str(), path = %call.path, body = %String::from_utf8_lossy(&reply.body), "pod answer body");
+        Ok(reply)
+    }
+
+    /// Sends `request`, reads the whole answer, logs it and tells the observer.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        verb: Verb,
+        shown_path: &str,
+        template: &'static str,
+        url: &Url,
+    ) -> Result<Reply, PodError> {
+        let started = Instant::now();
+        let result = read_reply(request).await;
+        let duration = started.elapsed();
+        let status = result.as_ref().ok().map(|reply| reply.status.as_u16());
+        debug!(
+            method = verb.as_str(),
+            path = %shown_path,
+            status = status.map_or_else(|| "error".to_string(), |status| status.to_string()),
+            duration_ms = duration.as_millis() as u64,
+            "pod request"
+        );
+        if let Some(observer) = &self.observer {
+            observer(&RequestOutcome {
+                method: verb.as_str(),
+                path: template,
+                status,
+                duration,
+            });
+        }
+        result.map_err(|error| transport_error(verb, url, &error))
+    }
+
+    fn url_for(&self, call: &Call) -> Result<Url, PodError> {
+        let mut url =
+            Url::parse(&format!("{}{}", self.shared.base_url, call.path)).map_err(|error| {
+                PodError::Setup(format!("cannot build a URL for {}: {error}", call.path))
+            })?;
+        if !call.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(call.query.iter().map(|(key, value)| (*key, value.as_str())));
+        }
+        Ok(url)
+    }
+}
+
+/// The request for one page of the list.
+fn list_call(group_type: &str, after: Option<&str>) -> Call {
+    let mut call = Call::new(Verb::Get, USERGROUPS_PATH.to_string(), USERGROUPS_PATH);
+    call.query.push(("type", group_type.to_string()));
+    call.query.push(("limit", LIST_PAGE_SIZE.to_string()));
+    if let Some(after) = after {
+        call.query.push(("after", after.to_string()));
+    }
+    call
+}
+
+/// The cursor of the next page, `None` on the last page.
+fn next_cursor(pagination: Option<&Pagination>) -> Result<Option<String>, &'static str> {
+    let Some(pagination) = pagination.filter(|pagination| pagination.next.is_some()) else {
+        return Ok(None);
+    };
+    match pagination.cursors.after.as_deref() {
+        Some(after) if !after.is_empty() => Ok(Some(after.to_string())),
+        _ => Err("pagination.next is present but pagination.cursors.after is missing"),
+    }
+}
+
+async fn read_reply(request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, SystemTime::now()));
+    let body = response.bytes().await?.to_vec();
+    Ok(Reply {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// A success answer's body, or the error the status means.
+fn into_body(call: &Call, reply: Reply) -> Result<Vec<u8>, PodError> {
+    if reply.status.is_success() {
+        Ok(reply.body)
+    } else {
+        Err(status_error(call.verb, call.path.clone(), reply))
+    }
+}
+
+fn status_error(verb: Verb, path: String, reply: Reply) -> PodError {
+    let api_error: ApiError = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let message = api_error
+        .message
+        .filter(|message| !message.trim().is_empty())
+        .unwrap_or_else(|| body_excerpt(&reply.body, reply.status));
+    PodError::Status {
+        method: verb.as_str(),
+        path,
+        status: reply.status.as_u16(),
+        code: api_error.code,
+        message,
+        retry_after: reply.retry_after,
+    }
+}
+
+/// The start of a non-JSON error body (a proxy's HTML page, say), on one line;
+/// the status's reason phrase when the body is empty.
+fn body_excerpt(body: &[u8], status: StatusCode) -> String {
+    const MAX_CHARS: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() {
+        return status
+            .canonical_reason()
+            .unwrap_or("no message")
+            .to_string();
+    }
+    match one_line.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+fn session_rejected(call: &Call, after_login: bool) -> PodError {
+    PodError::SessionRejected {
+        method: call.verb.as_str(),
+        path: call.path.clone(),
+        after_login,
+    }
+}
+
+fn login_token(body: &[u8], shown_url: &str) -> Result<SessionToken, PodError> {
+    let decode_error = |reason: String| PodError::Decode {
+        method: Verb::Post.as_str(),
+        path: shown_url.to_string(),
+        reason,
+    };
+    // serde_json's messages quote no input values, only positions and types.
+    let answer: LoginResponse =
+        serde_json::from_slice(body).map_err(|error| decode_error(format!("{error}")))?;
+    let token = answer.token.trim();
+    if token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(decode_error(
+            "the login answer holds no usable session token".to_string(),
+        ));
+    }
+    Ok(SessionToken::new(token))
+}
+
+/// The `sessionToken` header, marked sensitive so that no debug output of the headers shows it.
+fn session_header(token: &SessionToken) -> Result<HeaderValue, PodError> {
+    let mut value = HeaderValue::from_str(token.expose()).map_err(|_| {
+        PodError::Setup(
+            "the session token holds characters not allowed in an HTTP header".to_string(),
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn transport_error(verb: Verb, url: &Url, error: &reqwest::Error) -> PodError {
+    let kind = if error.is_timeout() {
+        TransportKind::Timeout
+    } else if error.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Other
+    };
+    let what = match kind {
+        TransportKind::Timeout => "no answer in time",
+        TransportKind::Connect => "cannot connect",
+        TransportKind::Other => "the connection failed",
+    };
+    PodError::Transport {
+        method: verb.as_str(),
+        url: public_url(url),
+        kind,
+        reason: format!("{what}: {}", error_chain(error)),
+    }
+}
+
+/// An error and its sources, `: `-joined, with reqwest's URL left out (it
+/// may carry a query); hyper's and the OS's messages hold no headers.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error_text_without_url(error);
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn error_text_without_url(error: &reqwest::Error) -> String {
+    let text = error.to_string();
+    // reqwest appends " for url (...)" when it knows the URL.
+    match text.find(" for url (") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// Scheme, host, port and path of `url`: no credentials, query or fragment.
+fn public_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// The pod URL, checked, without a trailing `/`.
+fn checked_base_url(pod_url: &str) -> Result<String, PodError> {
+    let invalid =
+        |reason: &str| PodError::Setup(format!("the pod URL {pod_url:?} is not usable: {reason}"));
+    let url = Url::parse(pod_url).map_err(|error| invalid(&error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("it must start with https:// (or http://)"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("it must not have a query or a fragment"));
+    }
+    Ok(pod_url.trim_end_matches('/').to_string())
+}
+
+/// `{login_url}/pubkey/authenticate`, checked.
+fn authenticate_url(login_url: &str) -> Result<Url, PodError> {
+    let joined = format!(
+        "{}{PUBKEY_AUTHENTICATE_PATH}",
+        login_url.trim_end_matches('/')
+    );
+    Url::parse(&joined).map_err(|error| {
+        PodError::Setup(format!(
+            "the login URL {login_url:?} is not usable: {error}"
+        ))
+    })
+}
+
+/// The path of one group; refuses ids that a URL parser would resolve away
+/// (`.`, `..`) or that would name the collection (empty).
+fn checked_group_path(group_id: &str) -> Result<String, PodError> {
+    if matches!(group_id, "" | "." | "..") {
+        return Err(PodError::BadGroupId {
+            id: group_id.to_string(),
+        });
+    }
+    Ok(group_path(group_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Cursors;
+
+    fn status(status: u16, path: &str) -> PodError {
+        PodError::Status {
+            method: "PUT",
+            path: path.to_string(),
+            status,
+            code: Some(status as i32),
+            message: "pod says no".to_string(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn only_throttling_server_errors_and_no_answer_are_retryable() {
+        for code in [429, 500, 502, 503, 504] {
+            assert!(status(code, "/x").is_retryable(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 409, 422] {
+            assert!(!status(code, "/x").is_retryable(), "{code}");
+        }
+        let transport = PodError::Transport {
+            method: "GET",
+            url: "https://p/pod/x".into(),
+            kind: TransportKind::Timeout,
+            reason: "no answer in time".into(),
+        };
+        assert!(transport.is_retryable());
+        assert!(!transport.surely_not_processed());
+    }
+
+    #[test]
+    fn hints_say_what_to_do() {
+        let path = group_path("abc");
+        assert!(
+            status(403, &path)
+                .to_string()
+                .contains("MANAGE_ROLE_SCOPES")
+        );
+        assert!(status(403, &path).to_string().contains("VIEW_ROLE_SCOPES"));
+        assert!(
+            status(404, &path)
+                .to_string()
+                .contains("no such group on the pod: check the id")
+        );
+        assert!(
+            status(404, USERGROUPS_PATH)
+                .to_string()
+                .contains("check the pod URL")
+        );
+        let message = status(422, &path).to_string();
+        assert_eq!(
+            message,
+            "PUT /v2/admin/usergroups/abc: the pod answered 422 (code 422): pod says no"
+        );
+    }
+
+    #[test]
+    fn status_and_kind_reach_through_exhausted_retries() {
+        let error = PodError::RetriesExhausted {
+            attempts: 3,
+            last: Box::new(status(503, "/x")),
+        };
+        assert_eq!(error.status(), Some(503));
+        assert!(!error.is_retryable());
+        assert_eq!(error.kind(), "retries_exhausted");
+        assert!(
+            error
+                .to_string()
+                .starts_with("gave up after 3 attempts: PUT /x: the pod answered 503")
+        );
+    }
+
+    #[test]
+    fn session_errors_say_401_and_what_to_do() {
+        let call = Call::new(Verb::Get, group_path("g"), GROUP_PATH_TEMPLATE);
+        let static_token = session_rejected(&call, false);
+        assert_eq!(static_token.status(), Some(401));
+        assert!(
+            static_token.to_string().contains("invalid or expired"),
+            "{static_token}"
+        );
+        assert!(
+            session_rejected(&call, true)
+                .to_string()
+                .contains("freshly issued")
+        );
+    }
+
+    #[test]
+    fn no_error_shows_a_session_token() {
+        // Transport errors are built from reqwest errors whose URL is stripped;
+        // the token is never part of a URL, a path or a message.
+        let token = SessionToken::new("TOPSECRET-token");
+        let header = session_header(&token).unwrap();
+        assert!(!format!("{header:?}").contains("TOPSECRET"));
+        let errors = [
+            status(500, "/x"),
+            PodError::LoginRejected {
+                username: "bot".into(),
+                login_url: "https://p/login/pubkey/authenticate".into(),
+            },
+        ];
+        for error in errors {
+            assert!(!format!("{error} {error:?}").contains("TOPSECRET"));
+        }
+    }
+
+    #[test]
+    fn public_url_drops_query_and_credentials() {
+        let url = Url::parse(
+            "https://user:pw@acme.symphony.com/pod/v2/admin/usergroups?type=ROLE_SCOPE&after=c#x",
+        )
+        .unwrap();
+        assert_eq!(
+            public_url(&url),
+            "https://acme.symphony.com/pod/v2/admin/usergroups"
+        );
+    }
+
+    #[test]
+    fn cursor_follows_next_and_after() {
+        let page = |after: Option<&str>, next: Option<&str>| Pagination {
+            cursors: Cursors {
+                before: "b".into(),
+                after: after.map(str::to_string),
+            },
+            previous: None,
+            next: next.map(str::to_string),
+        };
+        assert_eq!(next_cursor(None), Ok(None));
+        assert_eq!(next_cursor(Some(&page(Some("c2"), None))), Ok(None));
+        assert_eq!(
+            next_cursor(Some(&page(Some("c2"), Some("n")))),
+            Ok(Some("c2".to_string()))
+        );
+        assert!(next_cursor(Some(&page(None, Some("n")))).is_err());
+        assert!(next_cursor(Some(&page(Some(""), Some("n")))).is_err());
+    }
+
+    #[test]
+    fn ids_that_a_url_would_resolve_away_are_refused() {
+        for id in ["", ".", ".."] {
+            assert!(
+                matches!(checked_group_path(id), Err(PodError::BadGroupId { .. })),
+                "{id:?}"
+            );
+        }
+        assert_eq!(
+            checked_group_path("a b/c").unwrap(),
+            "/v2/admin/usergroups/a%20b%2Fc"
+        );
+    }
+
+    #[test]
+    fn error_excerpt_is_one_short_line() {
+        let html = format!("<html>\n  <body>{}</body></html>", "x".repeat(500));
+        let excerpt = body_excerpt(html.as_bytes(), StatusCode::BAD_GATEWAY);
+        assert!(!excerpt.contains('\n'));
+        assert!(excerpt.chars().count() <= 201);
+        assert_eq!(body_excerpt(b"", StatusCode::BAD_GATEWAY), "Bad Gateway");
+    }
+
+    #[test]
+    fn base_url_is_checked() {
+        assert_eq!(
+            checked_base_url("https://acme.symphony.com/pod/").unwrap(),
+            "https://acme.symphony.com/pod"
+        );
+        assert!(checked_base_url("acme.symphony.com/pod").is_err());
+        assert!(checked_base_url("ftp://acme/pod").is_err());
+        assert!(checked_base_url("https://acme/pod?x=1").is_err());
+    }
+}

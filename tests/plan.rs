@@ -1,0 +1,285 @@
+//! `groupsync plan`: the diff, the JSON form and the exit codes, through the real binary.
+
+use groupsync::model::UserGroupResponse;
+use groupsync::state::{Snapshot, StateFile};
+
+use crate::util::*;
+
+const TWO_GROUPS: &str = "\
+groups:
+  - id: \"6543a1f0c2\"
+    name: EMEA trading scope
+    area: EMEA
+    description: Traders in London and Paris
+    active: true
+  - id: \"77aa01\"
+    name: APAC wealth
+    area: APAC
+";
+
+fn pod(id: &str, name: &str, area: &str, description: &str, active: bool) -> UserGroupResponse {
+    UserGroupResponse {
+        id: Some(id.into()),
+        name: Some(name.into()),
+        area: Some(area.into()),
+        description: Some(description.into()),
+        group_type: Some("ROLE_SCOPE".into()),
+        active: Some(active),
+        created_date: Some(1_700_000_000_000),
+        modified_date: Some(1_700_000_000_000),
+        member_count: Some(4),
+        assignee_count: Some(1),
+    }
+}
+
+fn write_snapshot(ws: &Workspace, groups: &[UserGroupResponse]) {
+    let mut snapshot = Snapshot::default();
+    for group in groups {
+        snapshot.record_read(
+            group.id.as_deref().unwrap(),
+            group.clone(),
+            1_700_000_000_000,
+        );
+    }
+    StateFile::open(&ws.state_file())
+        .unwrap()
+        .save(&snapshot)
+        .unwrap();
+}
+
+fn plan_command(ws: &Workspace) -> assert_cmd::Command {
+    let mut command = ws.groupsync();
+    command.args(["plan", "--groups-dir", "groups.d", "--state", "state.json"]);
+    command
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn one_changed_field_prints_the_diff_and_exits_2() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", TWO_GROUPS);
+    write_snapshot(
+        &ws,
+        &[
+            pod(
+                "6543a1f0c2",
+                "EMEA trading scope",
+                "EMEA-old",
+                "Traders in London and Paris",
+                true,
+            ),
+            pod("77aa01", "APAC wealth", "APAC", "Singapore desk", true),
+        ],
+    );
+    let output = plan_command(&ws).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(
+        stdout_of(&output),
+        "\
+--- pod 6543a1f0c2 (EMEA trading scope)
++++ groups.d/emea.yaml
+@@ -1,4 +1,4 @@
+ name: EMEA trading scope
+-area: EMEA-old
++area: EMEA
+ description: Traders in London and Paris
+ active: true
+PUT /v2/admin/usergroups/6543a1f0c2 {\"area\":\"EMEA\"}
+
+Plan: 1 to update, 1 unchanged.
+"
+    );
+}
+
+#[test]
+fn matching_snapshot_prints_no_changes_and_exits_0() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", TWO_GROUPS);
+    write_snapshot(
+        &ws,
+        &[
+            pod(
+                "6543a1f0c2",
+                "EMEA trading scope",
+                "EMEA",
+                "Traders in London and Paris",
+                true,
+            ),
+            pod(
+                "77aa01",
+                "APAC wealth",
+                "APAC",
+                "anything: not managed",
+                false,
+            ),
+        ],
+    );
+    let output = plan_command(&ws).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout_of(&output), "No changes. 2 groups in sync.\n");
+}
+
+#[test]
+fn without_a_state_file_every_group_is_planned_from_null() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", TWO_GROUPS);
+    let output = plan_command(&ws)
+        .arg("--format")
+        .arg("json")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["unchanged"], 0);
+    assert_eq!(json["errors"], serde_json::json!([]));
+    let changes = json["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[1]["group_id"], "77aa01");
+    assert_eq!(changes[1]["source"], "groups.d/emea.yaml");
+    assert_eq!(
+        changes[1]["fields"],
+        serde_json::json!({"name": {"from": null, "to": "APAC wealth"}, "area": {"from": null, "to": "APAC"}})
+    );
+    assert_eq!(
+        changes[1]["request"],
+        serde_json::json!({"method": "PUT", "path": "/v2/admin/usergroups/77aa01", "body": {"name": "APAC wealth", "area": "APAC"}})
+    );
+}
+
+#[test]
+fn unknown_group_diff_adds_every_declared_line() {
+    let ws = Workspace::new();
+    ws.write_group_file("one.yaml", "id: abc\nname: Solo\nactive: false\n");
+    let output = plan_command(&ws).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stdout_of(&output),
+        "\
+--- pod abc (not in the snapshot)
++++ groups.d/one.yaml
+@@ -0,0 +1,2 @@
++name: Solo
++active: false
+PUT /v2/admin/usergroups/abc {\"name\":\"Solo\",\"active\":false}
+
+Plan: 1 to update, 0 unchanged.
+"
+    );
+}
+
+#[test]
+fn full_update_mode_from_the_config_file_sends_every_declared_field() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", TWO_GROUPS);
+    write_snapshot(
+        &ws,
+        &[
+            pod(
+                "6543a1f0c2",
+                "EMEA trading scope",
+                "EMEA-old",
+                "Traders in London and Paris",
+                true,
+            ),
+            pod("77aa01", "APAC wealth", "APAC", "", true),
+        ],
+    );
+    std::fs::write(ws.path().join("groupsync.yaml"), "update_mode: full\n").unwrap();
+    let output = plan_command(&ws)
+        .args(["--config", "groupsync.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout_of(&output).contains(
+            "PUT /v2/admin/usergroups/6543a1f0c2 {\"name\":\"EMEA trading scope\",\"area\":\"EMEA\",\"description\":\"Traders in London and Paris\",\"active\":true}"
+        ),
+        "{}",
+        stdout_of(&output)
+    );
+}
+
+#[test]
+fn invalid_desired_state_exits_1_and_touches_no_state() {
+    let ws = Workspace::new();
+    ws.write_group_file("bad.yaml", "groups:\n  - id: \"\"\n    name: X\n");
+    let output = plan_command(&ws).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("groups.d/bad.yaml:2:"), "{stderr}");
+    assert!(!ws.state_file().exists());
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn invalid_desired_state_in_json_lists_errors_on_stdout() {
+    let ws = Workspace::new();
+    ws.write_group_file("bad.yaml", "id: x\nname: y\ncolour: red\n");
+    let output = plan_command(&ws)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let error = &json["errors"][0];
+    assert_eq!(error["path"], "groups.d/bad.yaml");
+    assert_eq!(error["line"], 3);
+    assert_eq!(error["column"], 1);
+    assert!(
+        error["message"].as_str().unwrap().contains("colour"),
+        "{error}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let ws = Workspace::new();
+    let output = ws
+        .groupsync()
+        .args(["plan", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn no_colour_when_stdout_is_not_a_terminal() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", TWO_GROUPS);
+    let output = plan_command(&ws).env_remove("NO_COLOR").output().unwrap();
+    assert!(
+        !output.stdout.contains(&0x1b),
+        "escape codes in piped output"
+    );
+}
+
+#[test]
+fn environment_variables_stand_in_for_flags_and_flags_win() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", TWO_GROUPS);
+    std::fs::create_dir_all(ws.path().join("other")).unwrap();
+    let output = ws
+        .groupsync()
+        .arg("plan")
+        .env("GROUPSYNC_GROUPS_DIR", "groups.d")
+        .env("GROUPSYNC_STATE", "state.json")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let flag_wins = ws
+        .groupsync()
+        .args(["plan", "--groups-dir", "other"])
+        .env("GROUPSYNC_GROUPS_DIR", "groups.d")
+        .env("GROUPSYNC_STATE", "state.json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        flag_wins.status.code(),
+        Some(1),
+        "an empty dir has zero groups"
+    );
+    assert!(String::from_utf8_lossy(&flag_wins.stderr).contains("other"));
+}

@@ -1,0 +1,868 @@
+//! The pod client over real TCP, against a tiny scripted pod written here
+//! (each test says how it answers): contract conformance, pagination,
+//! retries, re-login on 401, and RSA bot login with real keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use groupsync::auth::{AuthError, AuthSource, SessionToken, read_private_key};
+use groupsync::model::{ROLE_SCOPE, UserGroupCreate, UserGroupUpdate};
+use groupsync::pod::{PodClient, PodError, RequestOutcome, Timeouts, TransportKind};
+use groupsync::retry::RetryPolicy;
+use serde_json::{Value, json};
+
+const BOT: &str = "groupsync-bot";
+const PKCS1_KEY: &str = "tests/fixtures/bot-key.pem";
+const PKCS8_KEY: &str = "tests/fixtures/bot-key.pkcs8.pem";
+const PUBLIC_KEY: &str = "tests/fixtures/bot-key.pub.pem";
+
+// ---------------------------------------------------------------------------
+// The scripted pod
+// ---------------------------------------------------------------------------
+
+/// One request as the test pod saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    /// The raw path, percent-encoding kept.
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    at: Instant,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|value| value.to_str().unwrap())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// How the pod answers its `index`-th request (0-based, pod and login counted apart).
+type Answer = Arc<dyn Fn(usize, &Seen) -> Response + Send + Sync>;
+
+struct Script {
+    pod: Answer,
+    login: Answer,
+    pod_seen: Mutex<Vec<Seen>>,
+    login_seen: Mutex<Vec<Seen>>,
+}
+
+/// A pod on 127.0.0.1: `{url}/pod/...` for the API, `{url}/login/...` for bot login.
+struct TestPod {
+    script: Arc<Script>,
+    origin: String,
+}
+
+impl TestPod {
+    /// A pod answering API calls with `pod` and logins with a real JWT check.
+    async fn start(pod: impl Fn(usize, &Seen) -> Response + Send + Sync + 'static) -> TestPod {
+        TestPod::start_with_login(pod, login_ok).await
+    }
+
+    async fn start_with_login(
+        pod: impl Fn(usize, &Seen) -> Response + Send + Sync + 'static,
+        login: impl Fn(usize, &Seen) -> Response + Send + Sync + 'static,
+    ) -> TestPod {
+        let script = Arc::new(Script {
+            pod: Arc::new(pod),
+            login: Arc::new(login),
+            pod_seen: Mutex::new(Vec::new()),
+            login_seen: Mutex::new(Vec::new()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let router = Router::new().fallback(handle).with_state(script.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        TestPod { script, origin }
+    }
+
+    fn pod_url(&self) -> String {
+        format!("{}/pod", self.origin)
+    }
+
+    fn login_url(&self) -> String {
+        format!("{}/login", self.origin)
+    }
+
+    fn requests(&self) -> Vec<Seen> {
+        self.script.pod_seen.lock().unwrap().clone()
+    }
+
+    fn logins(&self) -> Vec<Seen> {
+        self.script.login_seen.lock().unwrap().clone()
+    }
+
+    /// A client with a static session token `token-1`.
+    fn client(&self) -> PodClient {
+        self.client_with(AuthSource::Token(SessionToken::new("token-1")))
+    }
+
+    fn client_with(&self, auth: AuthSource) -> PodClient {
+        PodClient::new(&self.pod_url(), auth, fast_retries(), Timeouts::default()).unwrap()
+    }
+
+    /// An RSA bot logging in at this pod with the PKCS#1 fixture key.
+    fn bot(&self, keys: &KeyDir) -> AuthSource {
+        AuthSource::Bot {
+            username: BOT.to_string(),
+            key: read_private_key(&keys.copy(PKCS1_KEY)).unwrap(),
+            login_url: self.login_url(),
+        }
+    }
+}
+
+async fn handle(State(script): State<Arc<Script>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let seen = Seen {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body: axum::body::to_bytes(body, 1 << 20).await.unwrap(),
+        at: Instant::now(),
+    };
+    let is_login = seen.path == "/login/pubkey/authenticate";
+    let (log, answer) = if is_login {
+        (&script.login_seen, &script.login)
+    } else {
+        (&script.pod_seen, &script.pod)
+    };
+    let index = {
+        let mut log = log.lock().unwrap();
+        log.push(seen.clone());
+        log.len() - 1
+    };
+    answer(index, &seen)
+}
+
+/// Retries fast enough for tests.
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        initial_interval: Duration::from_millis(10),
+        multiplier: 2.0,
+        max_interval: Duration::from_millis(50),
+    }
+}
+
+fn group(id: &str) -> Value {
+    json!({
+        "id": id, "name": format!("group {id}"), "area": "EMEA", "description": "d",
+        "type": "ROLE_SCOPE", "active": true, "createdDate": 1700000000000_i64,
+        "modifiedDate": 1700000000000_i64, "memberCount": 3, "assigneeCount": 1
+    })
+}
+
+fn answer(status: u16, body: Value) -> Response {
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+}
+
+fn ok_group(id: &str) -> Response {
+    answer(200, group(id))
+}
+
+fn pod_error(status: u16, message: &str) -> Response {
+    answer(status, json!({"code": status, "message": message}))
+}
+
+/// Accepts only `token-2` (the token of the second login).
+fn only_second_token(_: usize, seen: &Seen) -> Response {
+    match seen.header("sessionToken") {
+        Some("token-2") => ok_group("g1"),
+        _ => pod_error(401, "Invalid session"),
+    }
+}
+
+/// The login endpoint: checks the JWT against the fixture's public key and
+/// answers `token-{n}` for the n-th login.
+fn login_ok(index: usize, seen: &Seen) -> Response {
+    match check_login_jwt(seen) {
+        Ok(()) => answer(
+            200,
+            json!({"name": "sessionToken", "token": format!("token-{}", index + 1)}),
+        ),
+        Err(reason) => pod_error(400, &reason),
+    }
+}
+
+fn check_login_jwt(seen: &Seen) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        sub: String,
+        exp: u64,
+    }
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let public = DecodingKey::from_rsa_pem(&std::fs::read(PUBLIC_KEY).unwrap()).unwrap();
+    let body = seen.json();
+    let jwt = body["token"].as_str().ok_or("no token in the login body")?;
+    let data = jsonwebtoken::decode::<Claims>(jwt, &public, &Validation::new(Algorithm::RS512))
+        .map_err(|error| format!("bad JWT: {error}"))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if data.claims.sub != BOT {
+        return Err(format!("sub is {}", data.claims.sub));
+    }
+    if !(now + 230..=now + 241).contains(&data.claims.exp) {
+        return Err(format!(
+            "exp is {} s from now",
+            data.claims.exp as i64 - now as i64
+        ));
+    }
+    Ok(())
+}
+
+/// A private directory holding key files with mode 0600 (git keeps no modes).
+struct KeyDir(tempfile::TempDir);
+
+impl KeyDir {
+    fn new() -> KeyDir {
+        KeyDir(tempfile::tempdir().unwrap())
+    }
+
+    fn copy(&self, fixture: &str) -> PathBuf {
+        self.copy_with_mode(fixture, 0o600)
+    }
+
+    fn copy_with_mode(&self, fixture: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.0.path().join(Path::new(fixture).file_name().unwrap());
+        std::fs::copy(fixture, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The contract, field for field
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn put_sends_only_the_declared_fields_with_every_header() {
+    let pod = TestPod::start(|_, _| ok_group("a b/ç")).await;
+    let body = UserGroupUpdate {
+        area: Some("EMEA".into()),
+        active: Some(false),
+        ..UserGroupUpdate::default()
+    };
+
+    let answer = pod.client().update("a b/ç", &body).await.unwrap();
+
+    assert_eq!(answer.id.as_deref(), Some("a b/ç"));
+    assert_eq!(answer.member_count, Some(3));
+    let [put] = pod.requests().try_into().unwrap();
+    assert_eq!(put.method, "PUT");
+    assert_eq!(put.path, "/pod/v2/admin/usergroups/a%20b%2F%C3%A7");
+    assert_eq!(put.query, None);
+    assert_eq!(put.header("sessionToken"), Some("token-1"));
+    assert_eq!(put.header("content-type"), Some("application/json"));
+    assert_eq!(put.header("accept"), Some("application/json"));
+    assert!(put.header("user-agent").unwrap().starts_with("groupsync/"));
+    // Absent fields are left out, never sent as null.
+    assert_eq!(
+        std::str::from_utf8(&put.body).unwrap(),
+        r#"{"area":"EMEA","active":false}"#
+    );
+}
+
+#[tokio::test]
+async fn get_reads_one_group_without_a_body() {
+    let pod = TestPod::start(|_, _| ok_group("g1")).await;
+
+    let group = pod.client().get("g1").await.unwrap();
+
+    assert_eq!(group.name.as_deref(), Some("group g1"));
+    let [get] = pod.requests().try_into().unwrap();
+    assert_eq!(
+        (get.method.as_str(), get.path.as_str()),
+        ("GET", "/pod/v2/admin/usergroups/g1")
+    );
+    assert_eq!(get.header("sessionToken"), Some("token-1"));
+    assert!(get.body.is_empty());
+}
+
+#[tokio::test]
+async fn create_posts_name_and_type_and_leaves_out_the_rest() {
+    let pod = TestPod::start(|_, _| answer(201, group("new"))).await;
+    let body = UserGroupCreate {
+        name: "APAC scope".into(),
+        group_type: ROLE_SCOPE.into(),
+        area: None,
+        description: Some("Traders in Tokyo".into()),
+    };
+
+    let created = pod.client().create(&body).await.unwrap();
+
+    assert_eq!(created.id.as_deref(), Some("new"));
+    let [post] = pod.requests().try_into().unwrap();
+    assert_eq!(
+        (post.method.as_str(), post.path.as_str()),
+        ("POST", "/pod/v2/admin/usergroups")
+    );
+    assert_eq!(post.header("content-type"), Some("application/json"));
+    assert_eq!(
+        post.json(),
+        json!({"name": "APAC scope", "type": "ROLE_SCOPE", "description": "Traders in Tokyo"})
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_the_contract_is_a_decode_error() {
+    let pod = TestPod::start(|_, _| answer(200, json!({"id": 42}))).await;
+    let error = pod.client().get("g1").await.unwrap_err();
+    assert!(matches!(error, PodError::Decode { .. }), "{error:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Pagination
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn list_follows_next_through_an_empty_page() {
+    let pod = TestPod::start(|index, _| {
+        let pages = [
+            json!({"data": [group("g1")], "pagination": {"cursors": {"before": "b0", "after": "c1"}, "next": "n1"}}),
+            json!({"data": [], "pagination": {"cursors": {"before": "b1", "after": "c2"}, "next": "n2"}}),
+            json!({"data": [group("g2")], "pagination": {"cursors": {"before": "b2", "after": "c3"}}}),
+        ];
+        answer(200, pages[index].clone())
+    })
+    .await;
+
+    let groups = pod.client().list(ROLE_SCOPE).await.unwrap();
+
+    let ids: Vec<_> = groups
+        .iter()
+        .map(|group| group.id.as_deref().unwrap())
+        .collect();
+    assert_eq!(ids, ["g1", "g2"]);
+    let queries: Vec<_> = pod
+        .requests()
+        .into_iter()
+        .map(|seen| seen.query.unwrap())
+        .collect();
+    assert_eq!(
+        queries,
+        [
+            "type=ROLE_SCOPE&limit=100",
+            "type=ROLE_SCOPE&limit=100&after=c1",
+            "type=ROLE_SCOPE&limit=100&after=c2"
+        ]
+    );
+    assert!(
+        pod.requests()
+            .iter()
+            .all(|seen| seen.path == "/pod/v2/admin/usergroups")
+    );
+}
+
+#[tokio::test]
+async fn list_stops_on_a_cursor_that_does_not_advance() {
+    let pod = TestPod::start(|_, _| {
+        answer(200, json!({"data": [], "pagination": {"cursors": {"before": "b", "after": "same"}, "next": "n"}}))
+    })
+    .await;
+
+    let error = pod.client().list(ROLE_SCOPE).await.unwrap_err();
+
+    assert!(matches!(error, PodError::Decode { .. }), "{error:?}");
+    assert!(error.to_string().contains("same"), "{error}");
+    assert_eq!(pod.requests().len(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Retries
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after() {
+    let pod = TestPod::start(|index, _| match index {
+        0 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("Retry-After", "1")],
+            axum::Json(json!({"code": 429, "message": "slow down"})),
+        )
+            .into_response(),
+        _ => ok_group("g1"),
+    })
+    .await;
+
+    pod.client().get("g1").await.unwrap();
+
+    let [first, second] = pod.requests().try_into().unwrap();
+    // A lower bound only: the retry must not come before the pod allowed it.
+    let gap = second.at - first.at;
+    assert!(gap >= Duration::from_millis(990), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_until_success() {
+    let pod = TestPod::start(|index, _| match index {
+        0 | 1 => pod_error(500, "boom"),
+        _ => ok_group("g1"),
+    })
+    .await;
+
+    pod.client()
+        .update("g1", &UserGroupUpdate::default())
+        .await
+        .unwrap();
+
+    assert_eq!(pod.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn client_errors_are_never_retried() {
+    for status in [400, 403, 404, 422] {
+        let pod = TestPod::start(move |_, _| pod_error(status, "the pod says no")).await;
+
+        let error = pod
+            .client()
+            .update("g1", &UserGroupUpdate::default())
+            .await
+            .unwrap_err();
+
+        assert_eq!(error.status(), Some(status));
+        assert!(!error.is_retryable());
+        assert!(error.to_string().contains("the pod says no"), "{error}");
+        assert_eq!(pod.requests().len(), 1, "{status} was retried");
+    }
+}
+
+#[tokio::test]
+async fn a_403_says_which_role_is_missing() {
+    let pod = TestPod::start(|_, _| pod_error(403, "Forbidden")).await;
+    let message = pod.client().get("g1").await.unwrap_err().to_string();
+    assert!(message.contains("Scope Management"), "{message}");
+    assert!(message.contains("MANAGE_ROLE_SCOPES"), "{message}");
+}
+
+#[tokio::test]
+async fn retries_end_after_max_attempts_with_the_last_error() {
+    let pod = TestPod::start(|_, _| pod_error(503, "maintenance")).await;
+
+    let error = pod.client().get("g1").await.unwrap_err();
+
+    let PodError::RetriesExhausted { attempts, last } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(*attempts, 4);
+    assert_eq!(last.status(), Some(503));
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(pod.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn a_create_is_not_sent_again_after_a_500() {
+    // The pod may have created the group before failing; there is no DELETE.
+    let pod = TestPod::start(|_, _| pod_error(500, "boom")).await;
+    let body = UserGroupCreate {
+        name: "n".into(),
+        group_type: ROLE_SCOPE.into(),
+        area: None,
+        description: None,
+    };
+
+    let error = pod.client().create(&body).await.unwrap_err();
+
+    assert_eq!(error.status(), Some(500));
+    assert_eq!(pod.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_is_sent_again_when_only_the_login_failed() {
+    let pod = TestPod::start_with_login(
+        |_, _| answer(201, group("new")),
+        |index, seen| match index {
+            0 => pod_error(500, "login service restarting"),
+            _ => login_ok(index - 1, seen),
+        },
+    )
+    .await;
+    let keys = KeyDir::new();
+    let body = UserGroupCreate {
+        name: "n".into(),
+        group_type: ROLE_SCOPE.into(),
+        area: None,
+        description: None,
+    };
+
+    pod.client_with(pod.bot(&keys)).create(&body).await.unwrap();
+
+    assert_eq!(pod.logins().len(), 2);
+    assert_eq!(pod.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn no_connection_is_a_retried_transport_error() {
+    // A port nobody listens on any more.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/pod", listener.local_addr().unwrap());
+    drop(listener);
+    let client = PodClient::new(
+        &url,
+        AuthSource::Token(SessionToken::new("token-secret")),
+        fast_retries(),
+        Timeouts::default(),
+    )
+    .unwrap();
+
+    let error = client.list(ROLE_SCOPE).await.unwrap_err();
+
+    let PodError::RetriesExhausted { attempts: 4, last } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(
+        matches!(
+            **last,
+            PodError::Transport {
+                kind: TransportKind::Connect,
+                ..
+            }
+        ),
+        "{last:?}"
+    );
+    let shown = format!("{error} {error:?}");
+    assert!(
+        !shown.contains("type=ROLE_SCOPE"),
+        "the query leaked: {shown}"
+    );
+    assert!(!shown.contains("token-secret"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_slow_pod_is_a_timeout() {
+    // Accept connections but never answer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/pod", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(1),
+        request: Duration::from_millis(200),
+    };
+    let client = PodClient::new(
+        &url,
+        AuthSource::Token(SessionToken::new("t")),
+        RetryPolicy::no_retries(),
+        timeouts,
+    )
+    .unwrap();
+
+    let error = client.get("g1").await.unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            PodError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_observer_sees_every_attempt() {
+    let pod = TestPod::start(|index, _| match index {
+        0 => pod_error(500, "boom"),
+        _ => ok_group("g1"),
+    })
+    .await;
+    let outcomes = Arc::new(Mutex::new(Vec::<RequestOutcome>::new()));
+    let mut client = pod.client();
+    let sink = outcomes.clone();
+    client.set_observer(Arc::new(move |outcome: &RequestOutcome| {
+        sink.lock().unwrap().push(outcome.clone())
+    }));
+
+    client
+        .update("g1", &UserGroupUpdate::default())
+        .await
+        .unwrap();
+
+    let outcomes = outcomes.lock().unwrap();
+    let seen: Vec<_> = outcomes
+        .iter()
+        .map(|o| (o.method, o.path, o.code()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("PUT", "/v2/admin/usergroups/{groupId}", "500".to_string()),
+            ("PUT", "/v2/admin/usergroups/{groupId}", "200".to_string()),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_static_token_refused_is_final_and_says_so() {
+    let pod = TestPod::start(|_, _| pod_error(401, "Invalid session")).await;
+
+    let error = pod.client().get("g1").await.unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            PodError::SessionRejected {
+                after_login: false,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("invalid or expired"), "{error}");
+    assert!(!format!("{error} {error:?}").contains("token-1"));
+    assert_eq!(pod.requests().len(), 1);
+    assert!(pod.logins().is_empty());
+}
+
+#[tokio::test]
+async fn a_bot_logs_in_on_first_use_and_again_once_on_401() {
+    let pod = TestPod::start(only_second_token).await;
+    let keys = KeyDir::new();
+    let client = pod.client_with(pod.bot(&keys));
+    assert!(pod.logins().is_empty(), "logged in before the first call");
+
+    client.get("g1").await.unwrap();
+
+    let logins = pod.logins();
+    assert_eq!(logins.len(), 2);
+    for login in &logins {
+        assert_eq!(login.method, "POST");
+        assert_eq!(login.header("content-type"), Some("application/json"));
+        assert_eq!(login.header("sessionToken"), None);
+        assert_eq!(login.json().as_object().unwrap().len(), 1, "only {{token}}");
+    }
+    let tokens: Vec<_> = pod
+        .requests()
+        .iter()
+        .map(|seen| seen.header("sessionToken").unwrap().to_string())
+        .collect();
+    assert_eq!(tokens, ["token-1", "token-2"]);
+
+    // The new session is kept: the next call needs no login.
+    client.get("g1").await.unwrap();
+    assert_eq!(pod.logins().len(), 2);
+}
+
+#[tokio::test]
+async fn a_second_401_after_login_is_final() {
+    let pod = TestPod::start(|_, _| pod_error(401, "Invalid session")).await;
+    let keys = KeyDir::new();
+
+    let error = pod.client_with(pod.bot(&keys)).get("g1").await.unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            PodError::SessionRejected {
+                after_login: true,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(pod.logins().len(), 2);
+    assert_eq!(pod.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_401s_cause_one_login() {
+    let pod = TestPod::start(only_second_token).await;
+    let keys = KeyDir::new();
+    let client = pod.client_with(pod.bot(&keys));
+
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("g1").await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+
+    // One lazy login, then one re-login for all eight 401s.
+    assert_eq!(pod.logins().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_login_is_final_after_one_attempt() {
+    let pod =
+        TestPod::start_with_login(|_, _| ok_group("g1"), |_, _| pod_error(401, "Invalid JWT"))
+            .await;
+    let keys = KeyDir::new();
+
+    let error = pod.client_with(pod.bot(&keys)).get("g1").await.unwrap_err();
+
+    assert!(matches!(error, PodError::LoginRejected { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(BOT), "{message}");
+    assert!(
+        message.contains("the public key is not imported"),
+        "{message}"
+    );
+    assert_eq!(pod.logins().len(), 1);
+    assert!(pod.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_login_is_retried() {
+    let pod = TestPod::start_with_login(
+        |_, _| ok_group("g1"),
+        |index, seen| match index {
+            0 => pod_error(503, "starting"),
+            _ => login_ok(index - 1, seen),
+        },
+    )
+    .await;
+    let keys = KeyDir::new();
+
+    pod.client_with(pod.bot(&keys)).get("g1").await.unwrap();
+
+    assert_eq!(pod.logins().len(), 2);
+    assert_eq!(pod.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn pkcs1_and_pkcs8_keys_both_log_in() {
+    for fixture in [PKCS1_KEY, PKCS8_KEY] {
+        let pod = TestPod::start(|_, _| ok_group("g1")).await;
+        let keys = KeyDir::new();
+        let auth = AuthSource::Bot {
+            username: BOT.to_string(),
+            key: read_private_key(&keys.copy(fixture)).unwrap(),
+            login_url: pod.login_url(),
+        };
+
+        pod.client_with(auth).get("g1").await.unwrap();
+
+        assert_eq!(pod.logins().len(), 1, "{fixture}");
+        assert_eq!(pod.requests()[0].header("sessionToken"), Some("token-1"));
+    }
+}
+
+#[tokio::test]
+async fn a_key_file_others_can_read_is_refused() {
+    let keys = KeyDir::new();
+    let path = keys.copy_with_mode(PKCS1_KEY, 0o644);
+
+    let error = read_private_key(&path).unwrap_err();
+
+    assert!(
+        matches!(error, AuthError::KeyFileTooOpen { mode: 0o644, .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("chmod 600 {}", path.display())),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn trace_logs_show_bodies_but_no_token_or_jwt() {
+    let pod = TestPod::start(only_second_token).await;
+    let keys = KeyDir::new();
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let body = UserGroupUpdate {
+        description: Some("logged body".into()),
+        ..UserGroupUpdate::default()
+    };
+    pod.client_with(pod.bot(&keys))
+        .update("g1", &body)
+        .await
+        .unwrap();
+
+    let logs = logs.text();
+    assert!(logs.contains("pod request"), "nothing was logged: {logs}");
+    assert!(
+        logs.contains("logged body"),
+        "the request body is not traced: {logs}"
+    );
+    let mut secrets = vec!["token-1".to_string(), "token-2".to_string()];
+    secrets.extend(
+        pod.logins()
+            .iter()
+            .map(|login| login.json()["token"].as_str().unwrap().to_string()),
+    );
+    for secret in secrets {
+        assert!(
+            !logs.contains(&secret),
+            "{secret} leaked into the logs: {logs}"
+        );
+    }
+}
+
+/// Collects log output in memory.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> LogBuffer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn debug_output_shows_no_secret() {
+    let pod = TestPod::start(|_, _| ok_group("g1")).await;
+    let keys = KeyDir::new();
+    let bot = pod.bot(&keys);
+    let client = pod.client_with(pod.bot(&keys));
+    client.get("g1").await.unwrap();
+
+    let shown = format!("{bot:?} {client:?}");
+    assert!(shown.contains(BOT), "{shown}");
+    assert!(!shown.contains("token-1"), "{shown}");
+    assert!(!shown.contains("BEGIN"), "{shown}");
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary: each module tests one command or concern
+//! through the real `groupsync` binary or real TCP; `util` holds the shared helpers.
+
+mod util;
+
+mod emulator;
+mod golden;
+mod plan;
+mod pod_client;
+mod state;
+mod validate;
