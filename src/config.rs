@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::default_login_url;
+use crate::bdk::{BdkConfig, read_bdk_config};
 use crate::error::{Diagnostic, Error};
 use crate::model::UpdateMode;
 
@@ -41,6 +43,8 @@ pub struct Overrides {
     pub pod_url: Option<String>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    /// An official SDK `config.yaml` to take the pod URL and bot login from.
+    pub bdk_config: Option<PathBuf>,
 }
 
 /// Every setting, resolved and validated.
@@ -61,6 +65,8 @@ pub struct Settings {
     /// PUTs in flight at once, 1..=256.
     pub concurrency: usize,
     pub update_mode: UpdateMode,
+    /// Which groups a cycle reads from the pod before planning.
+    pub refresh: RefreshMode,
     pub limits: Limits,
     pub retry: RetrySettings,
     pub metrics_listen: Option<SocketAddr>,
@@ -124,6 +130,17 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// Which groups a cycle reads from the pod before planning (`refresh`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefreshMode {
+    /// Only declared groups the snapshot does not know yet.
+    #[default]
+    Missing,
+    /// Every declared group, to find changes made outside groupsync (drift).
+    Always,
+}
+
 /// The shape of log lines on stderr.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -158,6 +175,11 @@ impl Settings {
     /// it exists) over the defaults.
     pub fn resolve(overrides: &Overrides) -> crate::Result<Settings> {
         resolve_with(overrides, Path::new(DEFAULT_CONFIG))
+    }
+
+    /// Settings from `overrides` and the defaults alone, reading no config file (the demo's).
+    pub fn from_overrides(overrides: &Overrides) -> crate::Result<Settings> {
+        merge(overrides, ConfigFile::default(), Path::new(""), None)
     }
 }
 
@@ -246,11 +268,17 @@ fn merge(
         Some(path) => config_error(path, &message),
         None => Error::Config(message),
     };
-    let pod_url = pod_url(overrides.pod_url.as_deref(), file.pod)?;
-    let auth = auth_settings(file.auth.unwrap_or_default(), base_dir, pod_url.as_deref())
-        .map_err(in_file)?;
+    let auth_section = file.auth.unwrap_or_default();
+    let bdk = bdk_config(overrides, &auth_section, base_dir)?;
+    let pod_url = pod_url(overrides.pod_url.as_deref(), file.pod)?
+        .or_else(|| bdk.as_ref().map(|bdk| bdk.pod_url.clone()));
+    let auth =
+        auth_settings(auth_section, base_dir, pod_url.as_deref(), bdk.as_ref()).map_err(in_file)?;
     let trigger = trigger(file.schedule, file.interval).map_err(in_file)?;
-    let retry = retry_settings(file.retry.unwrap_or_default()).map_err(in_file)?;
+    let retry = match (file.retry, bdk.and_then(|bdk| bdk.retry)) {
+        (None, Some(from_sdk)) => from_sdk,
+        (section, _) => retry_settings(section.unwrap_or_default()).map_err(in_file)?,
+    };
     let limits = file.limits.unwrap_or_default();
     let log = file.log.unwrap_or_default();
     Ok(Settings {
@@ -277,6 +305,7 @@ fn merge(
             .concurrency
             .map_or(DEFAULT_CONCURRENCY, |concurrency| concurrency.0) as usize,
         update_mode: file.update_mode.unwrap_or_default(),
+        refresh: file.refresh.unwrap_or_default(),
         limits: Limits {
             max_changes: limits.max_changes.unwrap_or(Limits::default().max_changes),
             max_deactivations: limits
@@ -330,11 +359,34 @@ fn log_level(overridden: Option<&str>, from_file: Option<String>) -> String {
         .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string())
 }
 
+/// The SDK config named by `--bdk-config` / `GROUPSYNC_BDK_CONFIG`, else by `auth.bdk_config`.
+fn bdk_config(
+    overrides: &Overrides,
+    auth: &AuthSection,
+    base_dir: &Path,
+) -> crate::Result<Option<BdkConfig>> {
+    let path = match (&overrides.bdk_config, &auth.bdk_config) {
+        (Some(path), _) => path.clone(),
+        (None, Some(path)) => base_dir.join(path),
+        (None, None) => return Ok(None),
+    };
+    read_bdk_config(&path)
+        .map(Some)
+        .map_err(|reason| config_error(&path, &format!("SDK config file: {reason}")))
+}
+
+/// The auth section; a bot from an SDK config file fills in when the section names no way to log in.
 fn auth_settings(
     auth: AuthSection,
     base_dir: &Path,
     pod_url: Option<&str>,
+    bdk: Option<&BdkConfig>,
 ) -> Result<AuthSettings, String> {
+    let bot_from_sdk = |bdk: &BdkConfig| BotAuth {
+        username: bdk.bot_username.clone(),
+        private_key_file: bdk.private_key_path.clone(),
+        login_url: Some(bdk.login_url.clone()),
+    };
     let bot = match (auth.bot_username, auth.private_key_file) {
         (Some(username), Some(key)) => Some(BotAuth {
             username,
@@ -350,6 +402,7 @@ fn auth_settings(
                     .to_string(),
             );
         }
+        (None, None) if auth.session_token_file.is_none() => bdk.map(bot_from_sdk),
         (None, None) => None,
         _ => {
             return Err(
@@ -363,19 +416,24 @@ fn auth_settings(
             "auth: set session_token_file or bot_username + private_key_file, not both".to_string(),
         );
     }
+    let session_token_file = match auth.session_token_file {
+        Some(file) => Some(base_dir.join(file)),
+        None if bot.is_none() => systemd_credential(SESSION_TOKEN_CREDENTIAL),
+        None => None,
+    };
     Ok(AuthSettings {
-        session_token_file: auth.session_token_file.map(|file| base_dir.join(file)),
+        session_token_file,
         bot,
     })
 }
 
-/// The pod URL's origin (`scheme://host[:port]`) + `/login`.
-fn default_login_url(pod_url: &str) -> String {
-    let after_scheme = pod_url.find("://").map_or(0, |index| index + 3);
-    let origin_end = pod_url[after_scheme..]
-        .find('/')
-        .map_or(pod_url.len(), |index| after_scheme + index);
-    format!("{}/login", &pod_url[..origin_end])
+/// The name of the session token among systemd's credentials (`LoadCredential=session-token:...`).
+pub const SESSION_TOKEN_CREDENTIAL: &str = "session-token";
+
+/// A credential systemd passed to the service (`$CREDENTIALS_DIRECTORY/NAME`), if there is one.
+fn systemd_credential(name: &str) -> Option<PathBuf> {
+    let path = Path::new(&std::env::var_os("CREDENTIALS_DIRECTORY")?).join(name);
+    path.is_file().then_some(path)
 }
 
 fn trigger(
@@ -581,6 +639,7 @@ struct ConfigFile {
     debounce: Option<ConfigDuration>,
     concurrency: Option<Bounded<1, MAX_CONCURRENCY>>,
     update_mode: Option<UpdateMode>,
+    refresh: Option<RefreshMode>,
     limits: Option<LimitsSection>,
     retry: Option<RetrySection>,
     metrics_listen: Option<SocketAddr>,
@@ -600,6 +659,7 @@ struct AuthSection {
     bot_username: Option<String>,
     private_key_file: Option<PathBuf>,
     login_url: Option<HttpUrl>,
+    bdk_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

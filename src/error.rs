@@ -82,6 +82,14 @@ pub enum Error {
     #[error("state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
 
+    /// A call to the pod failed (after the retries it deserved).
+    #[error("{0}")]
+    Pod(crate::pod::PodError),
+
+    /// A safety limit refused the cycle; nothing was written.
+    #[error("{0}")]
+    Refused(String),
+
     /// Another process holds the state file's lock.
     #[error(
         "state file {path} is locked by another groupsync{holder}; stop that process or point --state at another file"
@@ -97,6 +105,8 @@ impl Error {
             Error::Config(_) => "config",
             Error::State { .. } => "state",
             Error::StateLocked { .. } => "state_locked",
+            Error::Pod(_) => "pod",
+            Error::Refused(_) => "refused",
         }
     }
 }

@@ -15,6 +15,7 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
     let filter = EnvFilter::try_new(filter)
         .map_err(|err| format!("invalid log level or filter {filter:?}: {err}"))?;
     let builder = tracing_subscriber::fmt()
+        .with_ansi(stderr_wants_color())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
@@ -24,6 +25,13 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
         LogFormat::Text => builder.try_init(),
     };
     result.map_err(|err| format!("cannot install the logger: {err}"))
+}
+
+/// Colour only on a terminal, never with `NO_COLOR` set.
+fn stderr_wants_color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+        && std::io::stderr().is_terminal()
 }
 
 /// True when stderr is the journal stream systemd connected us to.

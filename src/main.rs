@@ -2,14 +2,22 @@
 //! decides every exit code in one place (`run`).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use groupsync::config::{LogFormat, Overrides, Settings};
-use groupsync::{Error, load, plan, render, state};
+use groupsync::auth::SESSION_TOKEN_ENV;
+use groupsync::config::{LogFormat, Overrides, RefreshMode, Settings};
+use groupsync::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use groupsync::daemon::{self, DaemonOptions};
+use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
+use groupsync::render::{self, Report};
+use groupsync::shutdown;
+use groupsync::state::StateFile;
+use groupsync::{Diagnostic, Error, load, logging, plan};
 
 #[derive(Parser)]
 #[command(
@@ -43,7 +51,10 @@ struct GlobalArgs {
     /// Pod base URL, e.g. https://acme.symphony.com/pod
     #[arg(long, global = true, env = "GROUPSYNC_POD_URL", value_name = "URL")]
     pod_url: Option<String>,
-    /// Output format of plan, apply and validate
+    /// An official Symphony SDK config.yaml to take the pod URL and bot login from
+    #[arg(long, global = true, env = "GROUPSYNC_BDK_CONFIG", value_name = "FILE")]
+    bdk_config: Option<PathBuf>,
+    /// Output format of validate, plan and apply
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
     /// Log format
@@ -65,9 +76,9 @@ enum Command {
     /// Load and check the desired state; print every error, not just the first
     Validate,
     /// One cycle that never writes: print the diff of what apply would do (exit 2 when changes are pending)
-    Plan,
+    Plan(CycleArgs),
     /// One cycle that writes the minimal PUTs, then prints what it did
-    Apply,
+    Apply(CycleArgs),
     /// The daemon: a cycle at start, on every change under the groups dir, and on the schedule
     Run {
         /// Never write: print the diff whenever the plan changes
@@ -76,11 +87,39 @@ enum Command {
         /// One cycle and exit (= apply; with --dry-run, = plan)
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        cycle: CycleArgs,
     },
-    /// Serve the bundled pod emulator
-    Emulate,
+    /// Serve the bundled pod emulator (for trying things without a pod)
+    Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
     Demo,
+}
+
+#[derive(Args, Clone, Copy)]
+struct CycleArgs {
+    /// Read every declared group from the pod first, to see changes made outside groupsync
+    #[arg(long)]
+    refresh: bool,
+    /// Apply even when the plan exceeds limits.max_changes or limits.max_deactivations (this run only)
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct EmulateArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Groups to start with: a JSON or YAML list of UserGroupResponse objects
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// Public key (PEM) of the bot allowed to log in with RSA authentication
+    #[arg(long, value_name = "PEM", requires = "bot_username")]
+    public_key: Option<PathBuf>,
+    /// Username of that bot
+    #[arg(long, default_value = "groupsync-bot", value_name = "NAME")]
+    bot_username: String,
 }
 
 /// Exit codes of INTERFACE.md.
@@ -111,26 +150,52 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    let overrides = Overrides {
-        config: cli.global.config.clone(),
-        groups_dir: cli.global.groups_dir.clone(),
-        state_file: cli.global.state_file.clone(),
-        pod_url: cli.global.pod_url.clone(),
-        log_format: cli.global.log_format,
-        log_level: cli.global.log_level.clone(),
-    };
-    let settings = Settings::resolve(&overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if let Command::Demo = cli.command {
+        return runtime.block_on(demo());
+    }
+    let settings = Settings::resolve(&overrides(&cli.global))?;
+    logging::init(settings.log.format, &settings.log.level).map_err(anyhow::Error::msg)?;
     let format = cli.global.format;
     match cli.command {
         Command::Validate => validate(&settings, format),
-        Command::Plan
+        Command::Plan(args)
         | Command::Run {
             dry_run: true,
             once: true,
-        } => plan_once(&settings, format),
-        Command::Apply | Command::Run { .. } | Command::Emulate | Command::Demo => {
-            anyhow::bail!("this command is not implemented yet")
+            cycle: args,
+        } => runtime.block_on(one_cycle(&settings, format, args, false)),
+        Command::Apply(args)
+        | Command::Run {
+            dry_run: false,
+            once: true,
+            cycle: args,
+        } => runtime.block_on(one_cycle(&settings, format, args, true)),
+        Command::Run {
+            dry_run,
+            once: false,
+            ..
+        } => {
+            let options = DaemonOptions { dry_run };
+            runtime.block_on(daemon::run(overrides(&cli.global), settings, options))?;
+            Ok(EXIT_OK)
         }
+        Command::Emulate(args) => runtime.block_on(emulate(args)),
+        Command::Demo => unreachable!("handled above"),
+    }
+}
+
+fn overrides(global: &GlobalArgs) -> Overrides {
+    Overrides {
+        config: global.config.clone(),
+        groups_dir: global.groups_dir.clone(),
+        state_file: global.state_file.clone(),
+        pod_url: global.pod_url.clone(),
+        log_format: global.log_format,
+        log_level: global.log_level.clone(),
+        bdk_config: global.bdk_config.clone(),
     }
 }
 
@@ -142,16 +207,15 @@ fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {
                 .iter()
                 .map(|group| &group.source.path)
                 .collect();
-            let summary = format!(
-                "{} groups valid in {} files",
-                desired.groups.len(),
-                files.len()
-            );
             match format {
-                OutputFormat::Text => print_stdout(&format!("{summary}\n"))?,
-                OutputFormat::Json => {
-                    print_stdout(&render::render_json(&plan::Plan::default(), &[]))?
-                }
+                OutputFormat::Text => print_stdout(&format!(
+                    "{} groups valid in {} files\n",
+                    desired.groups.len(),
+                    files.len()
+                ))?,
+                OutputFormat::Json => print_stdout(&render::render_json(&Report::of_plan(
+                    &plan::Plan::default(),
+                )))?,
             }
             Ok(EXIT_OK)
         }
@@ -160,32 +224,67 @@ fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {
     }
 }
 
-fn plan_once(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {
-    let desired = match load::load_dir(&settings.groups_dir) {
-        Ok(desired) => desired,
+/// `plan` and `apply` (and `run --once`): one cycle, rendered, with its exit code.
+async fn one_cycle(
+    settings: &Settings,
+    format: OutputFormat,
+    args: CycleArgs,
+    write: bool,
+) -> anyhow::Result<u8> {
+    let client = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
+    let state = StateFile::open(&settings.state_file)?;
+    let mut snapshot = state.load()?;
+    let (trigger, stop) = shutdown::channel();
+    if write {
+        shutdown::trigger_on_signals(trigger)?;
+    }
+    let options = CycleOptions {
+        write,
+        refresh: if args.refresh {
+            RefreshMode::Always
+        } else {
+            settings.refresh
+        },
+        force: args.force,
+    };
+    let outcome = match run_cycle(
+        settings,
+        &state,
+        &mut snapshot,
+        client.as_ref(),
+        options,
+        stop,
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
         Err(Error::Invalid(diagnostics)) => return report_invalid(&diagnostics.0, format),
         Err(other) => return Err(other.into()),
     };
-    let state_file = state::StateFile::open(&settings.state_file)?;
-    let snapshot = state_file.load()?;
-    let planned = plan::plan(&desired, &snapshot, settings.update_mode);
-    let output = match format {
-        OutputFormat::Text => render::render_text(&planned, render::stdout_wants_color()),
-        OutputFormat::Json => render::render_json(&planned, &[]),
-    };
-    print_stdout(&output)?;
-    Ok(if planned.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_CHANGES_PENDING
+    for warning in &outcome.refresh.warnings {
+        tracing::warn!("{warning}");
+    }
+    print_outcome(&outcome, format)?;
+    Ok(match &outcome.apply {
+        Some(report) if !report.converged() => EXIT_ERROR,
+        Some(_) => EXIT_OK,
+        None if write || outcome.plan.is_empty() => EXIT_OK,
+        None => EXIT_CHANGES_PENDING,
     })
 }
 
+fn print_outcome(outcome: &CycleOutcome, format: OutputFormat) -> anyhow::Result<()> {
+    let report = outcome.report();
+    match format {
+        OutputFormat::Text => {
+            print_stdout(&render::render_text(&report, render::stdout_wants_color()))
+        }
+        OutputFormat::Json => print_stdout(&render::render_json(&report)),
+    }
+}
+
 /// Prints every diagnostic (text: one per line on stderr; JSON: in `errors` on stdout) and exits 1.
-fn report_invalid(
-    diagnostics: &[groupsync::Diagnostic],
-    format: OutputFormat,
-) -> anyhow::Result<u8> {
+fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::Result<u8> {
     match format {
         OutputFormat::Text => {
             let mut text = String::new();
@@ -199,10 +298,82 @@ fn report_invalid(
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
         OutputFormat::Json => {
-            print_stdout(&render::render_json(&plan::Plan::default(), diagnostics))?
+            let empty = plan::Plan::default();
+            let report = Report {
+                errors: diagnostics,
+                ..Report::of_plan(&empty)
+            };
+            print_stdout(&render::render_json(&report))?
         }
     }
     Ok(EXIT_ERROR)
+}
+
+/// `groupsync emulate`: serves the emulator until SIGINT/SIGTERM.
+async fn emulate(args: EmulateArgs) -> anyhow::Result<u8> {
+    let groups = match &args.seed {
+        Some(path) => emulator::load_seed(path).map_err(anyhow::Error::msg)?,
+        None => Vec::new(),
+    };
+    let bots = match &args.public_key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            vec![(args.bot_username.clone(), pem)]
+        }
+        None => Vec::new(),
+    };
+    let emulator = Emulator::start(
+        args.listen,
+        EmulatorConfig {
+            groups,
+            bots,
+            ..EmulatorConfig::default()
+        },
+    )
+    .await
+    .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let token = emulator.add_session(Entitlements::ALL);
+    print_stdout(&format!(
+        "pod emulator serving {} groups\n  pod URL:   {}\n  login URL: {}\n\
+         A session token for it (made up by the emulator, valid until it stops):\n  export {SESSION_TOKEN_ENV}={token}\n\
+         Stop with Ctrl-C.\n",
+        emulator.groups().len(),
+        emulator.pod_url(),
+        emulator.login_url(),
+    ))?;
+    let (trigger, mut stop) = shutdown::channel();
+    shutdown::trigger_on_signals(trigger)?;
+    stop.requested().await;
+    emulator.shutdown().await;
+    Ok(EXIT_OK)
+}
+
+/// `groupsync demo`: in a temporary folder, against an in-process emulator.
+async fn demo() -> anyhow::Result<u8> {
+    let workdir = tempfile_dir()?;
+    let mut out = std::io::stdout().lock();
+    let result = groupsync::demo::run(&workdir, &mut out, render::stdout_wants_color()).await;
+    let _ = std::fs::remove_dir_all(&workdir);
+    result.map(|()| EXIT_OK)
+}
+
+/// A fresh private folder under the system's temporary directory.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let path = base.join(format!("groupsync-demo-{}-{attempt}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err).context("cannot create a temporary folder for the demo"),
+        }
+    }
+    anyhow::bail!(
+        "cannot create a temporary folder for the demo under {}",
+        base.display()
+    )
 }
 
 /// Writes to stdout; a closed pipe (`groupsync plan | head`) is not an error.

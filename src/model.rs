@@ -75,12 +75,13 @@ pub struct UserGroupUpdate {
 impl UserGroupUpdate {
     /// The value of `field`, if it is present.
     pub fn get(&self, field: Field) -> Option<FieldValue> {
-        match field {
-            Field::Name => self.name.clone().map(FieldValue::Text),
-            Field::Area => self.area.clone().map(FieldValue::Text),
-            Field::Description => self.description.clone().map(FieldValue::Text),
-            Field::Active => self.active.map(FieldValue::Flag),
-        }
+        field_value(
+            field,
+            &self.name,
+            &self.area,
+            &self.description,
+            self.active,
+        )
     }
 
     /// Sets `field` to `value`; a value of the wrong kind for the field is ignored.
@@ -132,12 +133,13 @@ pub struct UserGroupResponse {
 impl UserGroupResponse {
     /// The value of one managed field, if the pod reported it.
     pub fn get(&self, field: Field) -> Option<FieldValue> {
-        match field {
-            Field::Name => self.name.clone().map(FieldValue::Text),
-            Field::Area => self.area.clone().map(FieldValue::Text),
-            Field::Description => self.description.clone().map(FieldValue::Text),
-            Field::Active => self.active.map(FieldValue::Flag),
-        }
+        field_value(
+            field,
+            &self.name,
+            &self.area,
+            &self.description,
+            self.active,
+        )
     }
 
     /// What the pod would hold after accepting `update` (the fields it sends, nothing else).
@@ -156,6 +158,22 @@ impl UserGroupResponse {
             next.active = Some(active);
         }
         next
+    }
+}
+
+/// One managed field out of the four, from either type that holds them.
+fn field_value(
+    field: Field,
+    name: &Option<String>,
+    area: &Option<String>,
+    description: &Option<String>,
+    active: Option<bool>,
+) -> Option<FieldValue> {
+    match field {
+        Field::Name => name.clone().map(FieldValue::Text),
+        Field::Area => area.clone().map(FieldValue::Text),
+        Field::Description => description.clone().map(FieldValue::Text),
+        Field::Active => active.map(FieldValue::Flag),
     }
 }
 

@@ -280,7 +280,15 @@ struct BotLogin {
 struct Session {
     token: Option<SessionToken>,
     generation: u64,
+    /// When the pod last refused the bot login (401), if within [`LOGIN_REJECTED_PAUSE`].
+    login_rejected_at: Option<Instant>,
 }
+
+/// After the pod refuses the bot login, no call logs in again for this long:
+/// each fails at once with the same error. Without it, every call waiting for
+/// the session (and every later PUT of the same apply) would send its own
+/// doomed login. The daemon's next cycle after the pause tries once more.
+const LOGIN_REJECTED_PAUSE: Duration = Duration::from_secs(60);
 
 impl fmt::Debug for PodClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -416,6 +424,7 @@ impl PodClient {
             session: Mutex::new(Session {
                 token,
                 generation: 0,
+                login_rejected_at: None,
             }),
             policy,
         };
@@ -579,7 +588,22 @@ impl PodClient {
         let Some(bot) = &self.shared.bot else {
             unreachable!("a static session token is set at construction and never dropped");
         };
-        let token = self.login(bot).await?;
+        if let Some(rejected_at) = session.login_rejected_at
+            && rejected_at.elapsed() < LOGIN_REJECTED_PAUSE
+        {
+            return Err(PodError::LoginRejected {
+                username: bot.username.clone(),
+                login_url: public_url(&bot.authenticate_url),
+            });
+        }
+        let token = match self.login(bot).await {
+            Err(error @ PodError::LoginRejected { .. }) => {
+                session.login_rejected_at = Some(Instant::now());
+                return Err(error);
+            }
+            result => result?,
+        };
+        session.login_rejected_at = None;
         session.generation += 1;
         session.token = Some(token.clone());
         Ok((token, session.generation))

@@ -5,15 +5,18 @@
 //! it, the `+++` side is what the pod will hold after the PUT, so fields the
 //! YAML leaves alone show as context.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use similar::TextDiff;
 
+use crate::apply::{ApplyReport, Failure};
 use crate::error::Diagnostic;
 use crate::model::{Field, FieldValue, UserGroupResponse, UserGroupUpdate, group_path};
 use crate::plan::{Change, FieldChange, Plan};
+use crate::refresh::Drift;
 
 /// ANSI styles for a terminal; all empty when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -55,16 +58,129 @@ pub fn stdout_wants_color() -> bool {
 }
 
 /// The text plan: one diff and request line per change, then the summary line.
-pub fn render_text(plan: &Plan, color: bool) -> String {
+pub fn render_text(report: &Report, color: bool) -> String {
     let palette = Palette::new(color);
     let mut out = String::new();
-    for change in &plan.changes {
-        render_change(&mut out, change, palette);
-        out.push('\n');
+    render_drift(&mut out, report.drift);
+    match report.apply {
+        Some(applied) => render_apply(&mut out, applied, report.plan),
+        None => {
+            for change in &report.plan.changes {
+                render_change(&mut out, change, palette);
+                out.push('\n');
+            }
+            out.push_str(&summary_line(report.plan));
+        }
     }
-    out.push_str(&summary_line(plan));
     out.push('\n');
     out
+}
+
+/// Everything one cycle has to show: its plan, and what refresh and apply found.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    pub plan: &'a Plan,
+    pub drift: &'a [Drift],
+    pub warnings: &'a [String],
+    pub errors: &'a [Diagnostic],
+    /// Present when the cycle wrote.
+    pub apply: Option<&'a ApplyReport>,
+}
+
+impl<'a> Report<'a> {
+    /// A report of a plan alone.
+    pub fn of_plan(plan: &'a Plan) -> Report<'a> {
+        Report {
+            plan,
+            drift: &[],
+            warnings: &[],
+            errors: &[],
+            apply: None,
+        }
+    }
+}
+
+/// `Drift: ID changed outside groupsync: area "GLOBAL" -> "EMEA"`, one line per group.
+fn render_drift(out: &mut String, drift: &[Drift]) {
+    for group in drift {
+        let _ = writeln!(
+            out,
+            "Drift: {} changed outside groupsync: {}",
+            group.group_id,
+            field_changes(&group.fields)
+        );
+    }
+    if !drift.is_empty() {
+        out.push('\n');
+    }
+}
+
+/// `area "GLOBAL" -> "EMEA", active true -> false`
+fn field_changes(fields: &[FieldChange]) -> String {
+    let described: Vec<String> = fields
+        .iter()
+        .map(|change| {
+            let from = change
+                .from
+                .as_ref()
+                .map_or("(unknown)".to_string(), quoted_value);
+            format!("{} {from} -> {}", change.field, quoted_value(&change.to))
+        })
+        .collect();
+    described.join(", ")
+}
+
+fn quoted_value(value: &FieldValue) -> String {
+    serde_json::to_string(value).expect("field values always serialize")
+}
+
+/// One line per planned change in plan order (updated, failed, or not started),
+/// then `Apply: 4 updated, 1 failed, 7 unchanged.`
+fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
+    let updated: HashSet<&str> = applied.applied.iter().map(|(id, _)| id.as_str()).collect();
+    let failed: HashMap<&str, &Failure> = applied
+        .failed
+        .iter()
+        .map(|failure| (failure.group_id.as_str(), failure))
+        .collect();
+    for change in &plan.changes {
+        let id = change.group_id.as_str();
+        if updated.contains(id) {
+            let _ = writeln!(
+                out,
+                "updated {id} ({}): {}",
+                change.source.display(),
+                field_changes(&change.fields)
+            );
+        } else if let Some(failure) = failed.get(id) {
+            let _ = writeln!(
+                out,
+                "failed  {id} ({}): {}",
+                change.source.display(),
+                failure.error
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "skipped {id} ({}): not started, groupsync was stopping",
+                change.source.display()
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "Apply: {} updated, {} failed, {} unchanged.",
+        applied.applied.len(),
+        applied.failed.len(),
+        plan.unchanged
+    );
+    if applied.not_started > 0 {
+        let _ = write!(
+            out,
+            " {} not started: stopped by a signal.",
+            applied.not_started
+        );
+    }
 }
 
 /// `Plan: 1 to update, 118 unchanged.` or `No changes. 119 groups in sync.`
@@ -192,11 +308,27 @@ fn reads_as_non_string(text: &str) -> bool {
 }
 
 /// The JSON plan: `{"changes": [...], "unchanged": N, "errors": [...]}`.
-pub fn render_json(plan: &Plan, errors: &[Diagnostic]) -> String {
+pub fn render_json(report: &Report) -> String {
     let document = JsonPlan {
-        changes: plan.changes.iter().map(JsonChange::from).collect(),
-        unchanged: plan.unchanged,
-        errors: errors.iter().map(JsonError::from).collect(),
+        changes: report.plan.changes.iter().map(JsonChange::from).collect(),
+        unchanged: report.plan.unchanged,
+        errors: report.errors.iter().map(JsonError::from).collect(),
+        drift: report
+            .drift
+            .iter()
+            .map(|group| JsonDrift {
+                group_id: &group.group_id,
+                fields: JsonFields(&group.fields),
+            })
+            .collect(),
+        warnings: report.warnings,
+        applied: report
+            .apply
+            .map(|applied| applied.applied.iter().map(|(id, _)| id.as_str()).collect()),
+        failed: report
+            .apply
+            .map(|applied| applied.failed.iter().map(JsonFailure::from).collect()),
+        not_started: report.apply.map(|applied| applied.not_started),
     };
     let mut text = serde_json::to_string_pretty(&document).expect("a plan always serializes");
     text.push('\n');
@@ -208,6 +340,44 @@ struct JsonPlan<'a> {
     changes: Vec<JsonChange<'a>>,
     unchanged: usize,
     errors: Vec<JsonError>,
+    /// Changes made on the pod outside groupsync, found by refresh.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    drift: Vec<JsonDrift<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+    /// Only after an apply: the groups updated, those that failed, and those a stop left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<Vec<JsonFailure<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_started: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct JsonDrift<'a> {
+    group_id: &'a str,
+    fields: JsonFields<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonFailure<'a> {
+    group_id: &'a str,
+    source: String,
+    /// The pod's HTTP status, when it answered.
+    status: Option<u16>,
+    message: String,
+}
+
+impl<'a> From<&'a Failure> for JsonFailure<'a> {
+    fn from(failure: &'a Failure) -> Self {
+        JsonFailure {
+            group_id: &failure.group_id,
+            source: failure.source.display().to_string(),
+            status: failure.error.status(),
+            message: failure.error.to_string(),
+        }
+    }
 }
 
 #[derive(Serialize)]

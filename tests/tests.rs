@@ -3,6 +3,8 @@
 
 mod util;
 
+mod apply;
+mod daemon;
 mod emulator;
 mod golden;
 mod plan;

@@ -1,0 +1,133 @@
+//! apply: 1,000 changed groups against the emulator with 20 ms of latency per
+//! request, 16 PUTs in flight. The floor is 1,000 x 20 ms / 16 = 1.25 s.
+//!
+//! Run: `cargo bench --bench apply`
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use groupsync::apply::apply;
+use groupsync::auth::{AuthSource, SessionToken};
+use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
+use groupsync::model::{
+    DesiredGroup, DesiredState, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
+};
+use groupsync::plan::plan;
+use groupsync::pod::{PodClient, Timeouts};
+use groupsync::retry::RetryPolicy;
+use groupsync::shutdown::Shutdown;
+use groupsync::state::{Snapshot, StateFile};
+
+const GROUPS: usize = 1_000;
+const LATENCY: Duration = Duration::from_millis(20);
+const CONCURRENCY: usize = 16;
+const TOKEN: &str = "bench-session-token";
+
+fn group_id(index: usize) -> String {
+    format!("65{index:012x}")
+}
+
+/// Every group declared with `area: <area>`.
+fn desired_with_area(area: &str) -> DesiredState {
+    let groups = (0..GROUPS)
+        .map(|index| DesiredGroup {
+            id: group_id(index),
+            fields: UserGroupUpdate {
+                area: Some(area.to_string()),
+                ..Default::default()
+            },
+            source: SourcePos {
+                path: "groups.d/bench.yaml".into(),
+                line: 1,
+                column: 1,
+            },
+        })
+        .collect();
+    DesiredState { groups }
+}
+
+fn apply_1000_changes(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let seed: Vec<UserGroupResponse> = (0..GROUPS)
+        .map(|index| UserGroupResponse {
+            id: Some(group_id(index)),
+            name: Some(format!("Scope {index}")),
+            area: Some("start".into()),
+            ..Default::default()
+        })
+        .collect();
+    let (emulator, client) = runtime.block_on(async {
+        let config = EmulatorConfig {
+            groups: seed.clone(),
+            session_tokens: vec![(TOKEN.to_string(), Entitlements::ALL)],
+            page_size: 1_000,
+            ..Default::default()
+        };
+        let emulator = Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
+            .await
+            .unwrap();
+        emulator.set_latency(LATENCY);
+        let auth = AuthSource::Token(SessionToken::new(TOKEN));
+        let client = PodClient::new(
+            &emulator.pod_url(),
+            auth,
+            RetryPolicy::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        (emulator, client)
+    });
+    let state = StateFile::open(&dir.path().join("state.json")).unwrap();
+    let mut snapshot = Snapshot::default();
+    for group in seed {
+        let id = group.id.clone().unwrap();
+        snapshot.record_read(&id, group, 0);
+    }
+
+    let mut group = c.benchmark_group("apply");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    let mut round = 0usize;
+    group.bench_function("1000_changes_20ms_latency_concurrency_16", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                round += 1;
+                let planned = plan(
+                    &desired_with_area(&format!("round-{round}")),
+                    &snapshot,
+                    UpdateMode::Minimal,
+                );
+                assert_eq!(planned.changes.len(), GROUPS);
+                emulator.clear_requests();
+                let started = Instant::now();
+                let report = runtime
+                    .block_on(apply(
+                        &planned,
+                        &client,
+                        &state,
+                        &mut snapshot,
+                        CONCURRENCY,
+                        Shutdown::never(),
+                    ))
+                    .unwrap();
+                total += started.elapsed();
+                assert_eq!(report.applied.len(), GROUPS, "{:?}", report.failed.first());
+                assert_eq!(
+                    emulator.count("PUT", "/pod/v2/admin/usergroups/"),
+                    GROUPS,
+                    "exactly one PUT per group"
+                );
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, apply_1000_changes);
+criterion_main!(benches);

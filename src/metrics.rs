@@ -1,0 +1,695 @@
+//! Prometheus metrics and the health endpoints: `/metrics` (OpenMetrics
+//! text), `/healthz` (the loop is alive) and `/readyz` (a cycle succeeded and
+//! the desired state is valid), served by [`serve`] when `metrics_listen` is set.
+//!
+//! [`Metrics`] owns its own `Registry` (no global state), so tests read it
+//! with [`Metrics::encode`]; [`Health`] is a handful of atomics the daemon
+//! loop updates and the endpoints read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::pod::{Observer, RequestOutcome};
+use crate::shutdown::Shutdown;
+
+/// The content type of `/metrics`, as the OpenMetrics spec names it.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `/healthz` fails once the loop has not sent a heartbeat for this long.
+pub const LIVENESS_WINDOW: Duration = Duration::from_secs(60);
+
+/// How a cycle ended, as the `result` label of `groupsync_cycles_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CycleResult {
+    /// Planned (and, unless dry-run, applied) without an error.
+    Success,
+    /// The pod or the state file failed.
+    Failure,
+    /// The desired state in `groups.d/` did not load; nothing was written.
+    Invalid,
+}
+
+impl CycleResult {
+    pub const ALL: [CycleResult; 3] = [
+        CycleResult::Success,
+        CycleResult::Failure,
+        CycleResult::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleResult::Success => "success",
+            CycleResult::Failure => "failure",
+            CycleResult::Invalid => "invalid",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct GroupStateLabel {
+    state: &'static str,
+}
+
+/// A gauge of whole numbers (counts, flags).
+type CountGauge = Gauge<u64, AtomicU64>;
+/// A gauge of floating-point numbers (timestamps).
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric groupsync exports, in a registry of its own.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    cycles: Family<ResultLabel, Counter>,
+    cycle_duration: Histogram,
+    pod_requests: Family<RequestLabels, Counter>,
+    groups: Family<GroupStateLabel, CountGauge>,
+    drift: Counter,
+    last_success: FloatGauge,
+    desired_groups: CountGauge,
+    config_valid: CountGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let metrics = Metrics {
+            registry: Registry::default(),
+            cycles: Family::default(),
+            cycle_duration: Histogram::new(cycle_duration_buckets()),
+            pod_requests: Family::default(),
+            groups: Family::default(),
+            drift: Counter::default(),
+            last_success: FloatGauge::default(),
+            desired_groups: CountGauge::default(),
+            config_valid: CountGauge::default(),
+        };
+        metrics.with_known_series().registered()
+    }
+
+    /// Creates the series whose label values are known up front, so that a
+    /// scrape shows them at 0 rather than missing (`rate()` needs a start).
+    fn with_known_series(self) -> Self {
+        for result in CycleResult::ALL {
+            let label = ResultLabel {
+                result: result.as_str(),
+            };
+            let _created = self.cycles.get_or_create(&label);
+        }
+        self.set_groups(0, 0, 0);
+        self
+    }
+
+    fn registered(mut self) -> Self {
+        let registry = &mut self.registry;
+        registry.register(
+            "groupsync_cycles",
+            "Sync cycles, by how they ended",
+            self.cycles.clone(),
+        );
+        registry.register_with_unit(
+            "groupsync_cycle_duration",
+            "How long a sync cycle took",
+            Unit::Seconds,
+            self.cycle_duration.clone(),
+        );
+        registry.register(
+            "groupsync_pod_requests",
+            "HTTP requests to the pod, by method and status code (\"error\": no answer)",
+            self.pod_requests.clone(),
+        );
+        registry.register(
+            "groupsync_groups",
+            "Declared groups after the last cycle: in sync, pending (changes planned) or failed",
+            self.groups.clone(),
+        );
+        registry.register(
+            "groupsync_drift",
+            "Groups found changed on the pod behind groupsync's back",
+            self.drift.clone(),
+        );
+        registry.register_with_unit(
+            "groupsync_last_success_timestamp",
+            "When the last successful cycle ended, in seconds since the Unix epoch",
+            Unit::Seconds,
+            self.last_success.clone(),
+        );
+        registry.register(
+            "groupsync_desired_groups",
+            "Groups declared in the groups directory at the last valid load",
+            self.desired_groups.clone(),
+        );
+        registry.register(
+            "groupsync_config_valid",
+            "1 when the last config load succeeded, 0 after a refused reload (the previous config stays in force)",
+            self.config_valid.clone(),
+        );
+        self
+    }
+
+    pub fn observe_cycle(&self, result: CycleResult, duration: Duration) {
+        self.cycles
+            .get_or_create(&ResultLabel {
+                result: result.as_str(),
+            })
+            .inc();
+        self.cycle_duration.observe(duration.as_secs_f64());
+    }
+
+    pub fn observe_request(&self, outcome: &RequestOutcome) {
+        self.pod_requests
+            .get_or_create(&RequestLabels {
+                method: outcome.method,
+                code: outcome.code(),
+            })
+            .inc();
+    }
+
+    /// An observer for [`crate::pod::PodClient::set_observer`] that counts every request.
+    pub fn request_observer(self: &Arc<Self>) -> Observer {
+        let metrics = Arc::clone(self);
+        Arc::new(move |outcome: &RequestOutcome| metrics.observe_request(outcome))
+    }
+
+    pub fn set_groups(&self, in_sync: u64, pending: u64, failed: u64) {
+        for (state, count) in [
+            ("in_sync", in_sync),
+            ("pending", pending),
+            ("failed", failed),
+        ] {
+            self.groups
+                .get_or_create(&GroupStateLabel { state })
+                .set(count);
+        }
+    }
+
+    pub fn add_drift(&self, groups: u64) {
+        self.drift.inc_by(groups);
+    }
+
+    pub fn set_last_success(&self, when: SystemTime) {
+        let seconds = when
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        self.last_success.set(seconds);
+    }
+
+    pub fn set_desired_groups(&self, count: u64) {
+        self.desired_groups.set(count);
+    }
+
+    pub fn set_config_valid(&self, valid: bool) {
+        self.config_valid.set(u64::from(valid));
+    }
+
+    /// The OpenMetrics text exposition, ending with `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// 10 ms doubling up to about 10 min (17 buckets): a cycle is anything from
+/// a no-op against a warm pod to thousands of PUTs under rate limiting.
+fn cycle_duration_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.01, 2.0, 17)
+}
+
+/// What `/healthz` and `/readyz` answer, updated by the daemon loop.
+#[derive(Debug)]
+pub struct Health {
+    /// The zero of `last_heartbeat_ms` (atomics cannot hold an `Instant`).
+    origin: Instant,
+    last_heartbeat_ms: AtomicU64,
+    ready: AtomicBool,
+    desired_valid: AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health::new()
+    }
+}
+
+impl Health {
+    /// Alive (as if a heartbeat came now), not ready, desired state valid.
+    pub fn new() -> Health {
+        Health::with_origin(Instant::now())
+    }
+
+    fn with_origin(origin: Instant) -> Health {
+        Health {
+            origin,
+            last_heartbeat_ms: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+            desired_valid: AtomicBool::new(true),
+        }
+    }
+
+    /// Records that the loop is alive; call at least every few seconds.
+    pub fn heartbeat(&self) {
+        self.last_heartbeat_ms
+            .store(millis(self.origin.elapsed()), Ordering::Relaxed);
+    }
+
+    /// Whether the last heartbeat is at most `max_age` old.
+    pub fn is_alive(&self, max_age: Duration) -> bool {
+        let last = Duration::from_millis(self.last_heartbeat_ms.load(Ordering::Relaxed));
+        self.origin.elapsed().saturating_sub(last) <= max_age
+    }
+
+    /// True once the first cycle has succeeded.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// False while `groups.d/` does not load.
+    pub fn set_desired_valid(&self, valid: bool) {
+        self.desired_valid.store(valid, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.not_ready_reason().is_none()
+    }
+
+    /// Why `/readyz` fails, or `None` when ready. An invalid desired state
+    /// wins: it is the one an operator has to fix.
+    pub fn not_ready_reason(&self) -> Option<&'static str> {
+        if !self.desired_valid.load(Ordering::Relaxed) {
+            Some("desired state is invalid")
+        } else if !self.ready.load(Ordering::Relaxed) {
+            Some("no successful cycle yet")
+        } else {
+            None
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Clone)]
+struct Endpoints {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+/// Binds `listen` and serves `/metrics`, `/healthz` and `/readyz` until
+/// `shutdown` fires. Returns the bound address (port 0 picks one) and the
+/// server task, which ends once open connections have finished.
+pub async fn serve(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    mut shutdown: Shutdown,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(listen).await?;
+    let bound = listener.local_addr()?;
+    let app = router(Endpoints { metrics, health });
+    let task = tokio::spawn(async move {
+        let stopped = async move { shutdown.requested().await };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!("metrics endpoint on {bound} stopped: {error}");
+        }
+    });
+    tracing::info!("serving /metrics, /healthz and /readyz on http://{bound}");
+    Ok((bound, task))
+}
+
+fn router(endpoints: Endpoints) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_endpoint))
+        .route("/healthz", get(healthz_endpoint))
+        .route("/readyz", get(readyz_endpoint))
+        .with_state(endpoints)
+}
+
+async fn metrics_endpoint(State(endpoints): State<Endpoints>) -> Response {
+    let headers = [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)];
+    (headers, endpoints.metrics.encode()).into_response()
+}
+
+async fn healthz_endpoint(State(endpoints): State<Endpoints>) -> Response {
+    if endpoints.health.is_alive(LIVENESS_WINDOW) {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        let reason = "the sync loop has not reported for 60 s";
+        (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
+    }
+}
+
+async fn readyz_endpoint(State(endpoints): State<Endpoints>) -> Response {
+    match endpoints.health.not_ready_reason() {
+        None => (StatusCode::OK, "ready").into_response(),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod::GROUP_PATH_TEMPLATE;
+    use crate::shutdown;
+
+    /// One sample line of the OpenMetrics text: `name{labels} value`.
+    #[derive(Debug, PartialEq)]
+    struct Sample {
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+    }
+
+    /// Enough of an OpenMetrics parser for these tests: samples only, no
+    /// timestamps or exemplars; insists on the closing `# EOF`.
+    fn parse(text: &str) -> Vec<Sample> {
+        assert!(text.ends_with("# EOF\n"), "no `# EOF` at the end:\n{text}");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| parse_sample(line).unwrap_or_else(|| panic!("bad sample line: {line}")))
+            .collect()
+    }
+
+    fn parse_sample(line: &str) -> Option<Sample> {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}')?)?),
+            None => (series, Vec::new()),
+        };
+        let value = match value {
+            "+Inf" => f64::INFINITY,
+            value => value.parse().ok()?,
+        };
+        Some(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        })
+    }
+
+    /// `a="x",b="y"`; values hold no quotes or backslashes here.
+    fn parse_labels(text: &str) -> Option<Vec<(String, String)>> {
+        let mut labels = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let (key, after_key) = rest.split_once("=\"")?;
+            let (value, after_value) = after_key.split_once('"')?;
+            labels.push((key.to_string(), value.to_string()));
+            rest = after_value.strip_prefix(',').unwrap_or(after_value);
+        }
+        Some(labels)
+    }
+
+    /// The value of the one series named `name` with exactly `labels`.
+    fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let wanted: Vec<(String, String)> = labels
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        samples
+            .iter()
+            .find(|sample| sample.name == name && sample.labels == wanted)
+            .map(|sample| sample.value)
+    }
+
+    fn outcome(method: &'static str, status: Option<u16>) -> RequestOutcome {
+        RequestOutcome {
+            method,
+            path: GROUP_PATH_TEMPLATE,
+            status,
+            duration: Duration::from_millis(20),
+        }
+    }
+
+    /// A few cycles and requests, as after a short run of the daemon.
+    fn busy_metrics() -> Metrics {
+        let metrics = Metrics::new();
+        metrics.observe_cycle(CycleResult::Success, Duration::from_millis(250));
+        metrics.observe_cycle(CycleResult::Success, Duration::from_secs(3));
+        metrics.observe_cycle(CycleResult::Invalid, Duration::from_millis(5));
+        metrics.observe_request(&outcome("PUT", Some(200)));
+        metrics.observe_request(&outcome("PUT", Some(200)));
+        metrics.observe_request(&outcome("GET", Some(429)));
+        metrics.observe_request(&outcome("PUT", None));
+        metrics.set_groups(117, 2, 1);
+        metrics.add_drift(3);
+        metrics.add_drift(1);
+        metrics.set_last_success(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500));
+        metrics.set_desired_groups(120);
+        metrics.set_config_valid(true);
+        metrics
+    }
+
+    #[test]
+    fn cycles_are_counted_by_result_and_timed() {
+        let samples = parse(&busy_metrics().encode());
+        let cycles = |result| value(&samples, "groupsync_cycles_total", &[("result", result)]);
+        assert_eq!(cycles("success"), Some(2.0));
+        assert_eq!(cycles("failure"), Some(0.0));
+        assert_eq!(cycles("invalid"), Some(1.0));
+
+        let duration = "groupsync_cycle_duration_seconds";
+        assert_eq!(
+            value(&samples, &format!("{duration}_count"), &[]),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&samples, &format!("{duration}_sum"), &[]),
+            Some(3.255)
+        );
+        let bucket = |le| value(&samples, &format!("{duration}_bucket"), &[("le", le)]);
+        assert_eq!(bucket("0.01"), Some(1.0));
+        assert_eq!(bucket("0.32"), Some(2.0));
+        assert_eq!(bucket("+Inf"), Some(3.0));
+    }
+
+    #[test]
+    fn duration_buckets_span_ten_milliseconds_to_ten_minutes() {
+        let buckets: Vec<f64> = cycle_duration_buckets().collect();
+        assert_eq!(buckets.first(), Some(&0.01));
+        assert!(buckets[buckets.len() - 2] < 600.0 && buckets[buckets.len() - 1] >= 600.0);
+    }
+
+    #[test]
+    fn pod_requests_are_counted_by_method_and_code() {
+        let text = busy_metrics().encode();
+        assert!(text.contains("# TYPE groupsync_pod_requests counter"));
+        let samples = parse(&text);
+        let requests = |method, code| {
+            value(
+                &samples,
+                "groupsync_pod_requests_total",
+                &[("method", method), ("code", code)],
+            )
+        };
+        assert_eq!(requests("PUT", "200"), Some(2.0));
+        assert_eq!(requests("GET", "429"), Some(1.0));
+        assert_eq!(requests("PUT", "error"), Some(1.0));
+        assert_eq!(requests("GET", "200"), None);
+    }
+
+    #[test]
+    fn request_observer_counts_into_the_same_metrics() {
+        let metrics = Arc::new(Metrics::new());
+        let observer = metrics.request_observer();
+        observer(&outcome("PUT", Some(200)));
+        let samples = parse(&metrics.encode());
+        let labels = [("method", "PUT"), ("code", "200")];
+        assert_eq!(
+            value(&samples, "groupsync_pod_requests_total", &labels),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn gauges_and_drift_hold_the_last_values() {
+        let samples = parse(&busy_metrics().encode());
+        let groups = |state| value(&samples, "groupsync_groups", &[("state", state)]);
+        assert_eq!(groups("in_sync"), Some(117.0));
+        assert_eq!(groups("pending"), Some(2.0));
+        assert_eq!(groups("failed"), Some(1.0));
+        assert_eq!(value(&samples, "groupsync_drift_total", &[]), Some(4.0));
+        assert_eq!(
+            value(&samples, "groupsync_last_success_timestamp_seconds", &[]),
+            Some(1_700_000_000.5)
+        );
+        assert_eq!(
+            value(&samples, "groupsync_desired_groups", &[]),
+            Some(120.0)
+        );
+        assert_eq!(value(&samples, "groupsync_config_valid", &[]), Some(1.0));
+    }
+
+    #[test]
+    fn a_fresh_registry_shows_every_family_at_zero() {
+        // Except groupsync_pod_requests: its labels come from the requests made.
+        let text = Metrics::new().encode();
+        for family in [
+            "# TYPE groupsync_cycles counter",
+            "# TYPE groupsync_cycle_duration_seconds histogram",
+            "# UNIT groupsync_cycle_duration_seconds seconds",
+            "# TYPE groupsync_groups gauge",
+            "# TYPE groupsync_drift counter",
+            "# TYPE groupsync_last_success_timestamp_seconds gauge",
+            "# TYPE groupsync_desired_groups gauge",
+            "# TYPE groupsync_config_valid gauge",
+        ] {
+            assert!(text.contains(family), "missing {family:?} in:\n{text}");
+        }
+        let samples = parse(&text);
+        assert_eq!(
+            value(&samples, "groupsync_cycles_total", &[("result", "failure")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&samples, "groupsync_groups", &[("state", "pending")]),
+            Some(0.0)
+        );
+        assert_eq!(value(&samples, "groupsync_config_valid", &[]), Some(0.0));
+    }
+
+    #[test]
+    fn config_valid_goes_back_to_zero() {
+        let metrics = busy_metrics();
+        metrics.set_config_valid(false);
+        let samples = parse(&metrics.encode());
+        assert_eq!(value(&samples, "groupsync_config_valid", &[]), Some(0.0));
+    }
+
+    #[test]
+    fn health_is_alive_until_the_heartbeat_is_too_old() {
+        let health = Health::new();
+        assert!(health.is_alive(LIVENESS_WINDOW));
+
+        let Some(two_minutes_ago) = Instant::now().checked_sub(Duration::from_secs(120)) else {
+            return; // The machine booted less than two minutes ago: nothing to compare.
+        };
+        let stale = Health::with_origin(two_minutes_ago);
+        assert!(!stale.is_alive(LIVENESS_WINDOW));
+        assert!(stale.is_alive(Duration::from_secs(180)));
+        stale.heartbeat();
+        assert!(stale.is_alive(LIVENESS_WINDOW));
+    }
+
+    #[tokio::test]
+    async fn healthz_fails_once_the_loop_stops_reporting() {
+        let Some(two_minutes_ago) = Instant::now().checked_sub(Duration::from_secs(120)) else {
+            return;
+        };
+        let endpoints = |health| Endpoints {
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(health),
+        };
+        let alive = healthz_endpoint(State(endpoints(Health::new()))).await;
+        assert_eq!(alive.status(), StatusCode::OK);
+        let stale = healthz_endpoint(State(endpoints(Health::with_origin(two_minutes_ago)))).await;
+        assert_eq!(stale.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn health_is_ready_after_a_success_while_the_desired_state_is_valid() {
+        let health = Health::new();
+        assert_eq!(health.not_ready_reason(), Some("no successful cycle yet"));
+        health.set_ready(true);
+        assert!(health.is_ready());
+        health.set_desired_valid(false);
+        assert_eq!(health.not_ready_reason(), Some("desired state is invalid"));
+        assert!(!health.is_ready());
+        health.set_desired_valid(true);
+        assert!(health.is_ready());
+    }
+
+    async fn get(client: &reqwest::Client, url: String) -> (u16, Option<String>, String) {
+        let response = client.get(url).send().await.expect("endpoint answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        (status, content_type, response.text().await.expect("a body"))
+    }
+
+    #[tokio::test]
+    async fn endpoints_serve_metrics_liveness_and_readiness_then_stop() {
+        let metrics = Arc::new(busy_metrics());
+        let health = Arc::new(Health::new());
+        let (trigger, shutdown) = shutdown::channel();
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (bound, server) = serve(listen, metrics.clone(), health.clone(), shutdown)
+            .await
+            .expect("binds a free port");
+        let client = reqwest::Client::new();
+        let url = |path: &str| format!("http://{bound}{path}");
+
+        let (status, content_type, body) = get(&client, url("/metrics")).await;
+        assert_eq!(status, 200);
+        assert_eq!(content_type.as_deref(), Some(OPENMETRICS_CONTENT_TYPE));
+        let samples = parse(&body);
+        let labels = [("method", "PUT"), ("code", "200")];
+        assert_eq!(
+            value(&samples, "groupsync_pod_requests_total", &labels),
+            Some(2.0)
+        );
+        metrics.observe_request(&outcome("PUT", Some(200)));
+        let samples = parse(&get(&client, url("/metrics")).await.2);
+        assert_eq!(
+            value(&samples, "groupsync_pod_requests_total", &labels),
+            Some(3.0)
+        );
+
+        assert_eq!(get(&client, url("/healthz")).await.0, 200);
+        let (status, _, body) = get(&client, url("/readyz")).await;
+        assert_eq!((status, body.as_str()), (503, "no successful cycle yet"));
+        health.set_ready(true);
+        let (status, _, body) = get(&client, url("/readyz")).await;
+        assert_eq!((status, body.as_str()), (200, "ready"));
+        health.set_desired_valid(false);
+        let (status, _, body) = get(&client, url("/readyz")).await;
+        assert_eq!((status, body.as_str()), (503, "desired state is invalid"));
+
+        drop(client); // Close the keep-alive connection so the stop is immediate.
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops on shutdown")
+            .expect("the server task does not panic");
+    }
+}
