@@ -29,28 +29,13 @@ const PATIENCE: Duration = Duration::from_secs(60);
 // The pod, the tree and how to run groupsync
 // ---------------------------------------------------------------------------
 
-fn group(id: &str, name: &str, area: &str, description: &str, active: bool) -> UserGroupResponse {
-    UserGroupResponse {
-        id: Some(id.into()),
-        name: Some(name.into()),
-        area: Some(area.into()),
-        description: Some(description.into()),
-        group_type: Some("ROLE_SCOPE".into()),
-        active: Some(active),
-        created_date: Some(1_700_000_000_000),
-        modified_date: Some(1_700_000_000_000),
-        member_count: Some(3),
-        assignee_count: Some(1),
-    }
-}
-
 /// The pod before: four groups, three of which [`TREE`] changes.
 fn seed() -> Vec<UserGroupResponse> {
     vec![
-        group("a1", "EMEA trading", "EMEA-old", "Traders in London", true),
-        group("b2", "APAC wealth", "APAC", "Singapore desk", true),
-        group("c3", "US research", "AMER", "Equity research", true),
-        group("d4", "LATAM treasury", "LATAM", "Cash desk", true),
+        pod_group("a1", "EMEA trading", "EMEA-old", "Traders in London", true),
+        pod_group("b2", "APAC wealth", "APAC", "Singapore desk", true),
+        pod_group("c3", "US research", "AMER", "Equity research", true),
+        pod_group("d4", "LATAM treasury", "LATAM", "Cash desk", true),
     ]
 }
 
@@ -810,7 +795,7 @@ fn without_read_permission_plan_warns_and_puts_every_declared_field() {
 fn stop_a_slow_apply_with(name: &str) {
     let ws = Workspace::new();
     let groups: Vec<UserGroupResponse> = (0..20)
-        .map(|n| group(&format!("g{n:02}"), &format!("Group {n}"), "OLD", "", true))
+        .map(|n| pod_group(&format!("g{n:02}"), &format!("Group {n}"), "OLD", "", true))
         .collect();
     let tree: String = (0..20)
         .map(|n| format!("  - {{id: g{n:02}, area: NEW}}\n"))

@@ -35,18 +35,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 // ---------------------------------------------------------------------------
 
 fn group(id: &str, name: &str, area: &str, description: &str) -> UserGroupResponse {
-    UserGroupResponse {
-        id: Some(id.into()),
-        name: Some(name.into()),
-        area: Some(area.into()),
-        description: Some(description.into()),
-        group_type: Some("ROLE_SCOPE".into()),
-        active: Some(true),
-        created_date: Some(1_700_000_000_000),
-        modified_date: Some(1_700_000_000_000),
-        member_count: Some(3),
-        assignee_count: Some(1),
-    }
+    pod_group(id, name, area, description, true)
 }
 
 /// The pod before: [`EMEA`] changes a1's area, [`OTHERS`] changes b2's description; c3 is in sync.

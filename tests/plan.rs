@@ -17,21 +17,6 @@ groups:
     area: APAC
 ";
 
-fn pod(id: &str, name: &str, area: &str, description: &str, active: bool) -> UserGroupResponse {
-    UserGroupResponse {
-        id: Some(id.into()),
-        name: Some(name.into()),
-        area: Some(area.into()),
-        description: Some(description.into()),
-        group_type: Some("ROLE_SCOPE".into()),
-        active: Some(active),
-        created_date: Some(1_700_000_000_000),
-        modified_date: Some(1_700_000_000_000),
-        member_count: Some(4),
-        assignee_count: Some(1),
-    }
-}
-
 fn write_snapshot(ws: &Workspace, groups: &[UserGroupResponse]) {
     let mut snapshot = Snapshot::default();
     for group in groups {
@@ -64,14 +49,14 @@ fn one_changed_field_prints_the_diff_and_exits_2() {
     write_snapshot(
         &ws,
         &[
-            pod(
+            pod_group(
                 "6543a1f0c2",
                 "EMEA trading scope",
                 "EMEA-old",
                 "Traders in London and Paris",
                 true,
             ),
-            pod("77aa01", "APAC wealth", "APAC", "Singapore desk", true),
+            pod_group("77aa01", "APAC wealth", "APAC", "Singapore desk", true),
         ],
     );
     let output = plan_command(&ws).output().unwrap();
@@ -101,14 +86,14 @@ fn matching_snapshot_prints_no_changes_and_exits_0() {
     write_snapshot(
         &ws,
         &[
-            pod(
+            pod_group(
                 "6543a1f0c2",
                 "EMEA trading scope",
                 "EMEA",
                 "Traders in London and Paris",
                 true,
             ),
-            pod(
+            pod_group(
                 "77aa01",
                 "APAC wealth",
                 "APAC",
@@ -177,14 +162,14 @@ fn full_update_mode_from_the_config_file_sends_every_declared_field() {
     write_snapshot(
         &ws,
         &[
-            pod(
+            pod_group(
                 "6543a1f0c2",
                 "EMEA trading scope",
                 "EMEA-old",
                 "Traders in London and Paris",
                 true,
             ),
-            pod("77aa01", "APAC wealth", "APAC", "", true),
+            pod_group("77aa01", "APAC wealth", "APAC", "", true),
         ],
     );
     std::fs::write(ws.path().join("groupsync.yaml"), "update_mode: full\n").unwrap();

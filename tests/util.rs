@@ -141,3 +141,25 @@ impl PodFixture {
 
 /// The path prefix of one group on the emulator: `/pod/v2/admin/usergroups/`.
 pub const GROUP_PREFIX: &str = "/pod/v2/admin/usergroups/";
+
+/// A pod group with every field set, as the emulator or a snapshot would hold it.
+pub fn pod_group(
+    id: &str,
+    name: &str,
+    area: &str,
+    description: &str,
+    active: bool,
+) -> groupsync::model::UserGroupResponse {
+    groupsync::model::UserGroupResponse {
+        id: Some(id.into()),
+        name: Some(name.into()),
+        area: Some(area.into()),
+        description: Some(description.into()),
+        group_type: Some("ROLE_SCOPE".into()),
+        active: Some(active),
+        created_date: Some(1_700_000_000_000),
+        modified_date: Some(1_700_000_000_000),
+        member_count: Some(3),
+        assignee_count: Some(1),
+    }
+}
