@@ -200,28 +200,32 @@ fn overrides(global: &GlobalArgs) -> Overrides {
 }
 
 fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {
-    match load::load_dir(&settings.groups_dir) {
+    let (groups, files, diagnostics) = match load::load_dir(&settings.groups_dir) {
         Ok(desired) => {
             let files: std::collections::BTreeSet<_> = desired
                 .groups
                 .iter()
                 .map(|group| &group.source.path)
                 .collect();
-            match format {
-                OutputFormat::Text => print_stdout(&format!(
-                    "{} groups valid in {} files\n",
-                    desired.groups.len(),
-                    files.len()
-                ))?,
-                OutputFormat::Json => print_stdout(&render::render_json(&Report::of_plan(
-                    &plan::Plan::default(),
-                )))?,
-            }
-            Ok(EXIT_OK)
+            (desired.groups.len(), files.len(), Vec::new())
         }
-        Err(Error::Invalid(diagnostics)) => report_invalid(&diagnostics.0, format),
-        Err(other) => Err(other.into()),
+        Err(Error::Invalid(diagnostics)) => (0, 0, diagnostics.0),
+        Err(other) => return Err(other.into()),
+    };
+    match format {
+        OutputFormat::Json => {
+            print_stdout(&render::render_validation_json(groups, files, &diagnostics))?
+        }
+        OutputFormat::Text if diagnostics.is_empty() => {
+            print_stdout(&format!("{groups} groups valid in {files} files\n"))?
+        }
+        OutputFormat::Text => print_diagnostics(&diagnostics),
     }
+    Ok(if diagnostics.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
 }
 
 /// `plan` and `apply` (and `run --once`): one cycle, rendered, with its exit code.
@@ -286,17 +290,7 @@ fn print_outcome(outcome: &CycleOutcome, format: OutputFormat) -> anyhow::Result
 /// Prints every diagnostic (text: one per line on stderr; JSON: in `errors` on stdout) and exits 1.
 fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::Result<u8> {
     match format {
-        OutputFormat::Text => {
-            let mut text = String::new();
-            for diagnostic in diagnostics {
-                text.push_str(&format!("{diagnostic}\n"));
-            }
-            text.push_str(&format!(
-                "{} error(s); nothing was planned or written\n",
-                diagnostics.len()
-            ));
-            let _ = std::io::stderr().write_all(text.as_bytes());
-        }
+        OutputFormat::Text => print_diagnostics(diagnostics),
         OutputFormat::Json => {
             let empty = plan::Plan::default();
             let report = Report {
@@ -307,6 +301,19 @@ fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::R
         }
     }
     Ok(EXIT_ERROR)
+}
+
+/// One diagnostic per line on stderr, then the count.
+fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    let mut text = String::new();
+    for diagnostic in diagnostics {
+        text.push_str(&format!("{diagnostic}\n"));
+    }
+    text.push_str(&format!(
+        "{} error(s); nothing was planned or written\n",
+        diagnostics.len()
+    ));
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// `groupsync emulate`: serves the emulator until SIGINT/SIGTERM.

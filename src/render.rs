@@ -335,6 +335,26 @@ pub fn render_json(report: &Report) -> String {
     text
 }
 
+/// `groupsync validate --format json`: `{"groups": 12, "files": 5, "errors": [...]}`.
+pub fn render_validation_json(groups: usize, files: usize, errors: &[Diagnostic]) -> String {
+    #[derive(Serialize)]
+    struct Validation {
+        groups: usize,
+        files: usize,
+        errors: Vec<JsonError>,
+    }
+    let errors = errors.iter().map(JsonError::from).collect();
+    let document = Validation {
+        groups,
+        files,
+        errors,
+    };
+    let mut text =
+        serde_json::to_string_pretty(&document).expect("a validation result always serializes");
+    text.push('\n');
+    text
+}
+
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     changes: Vec<JsonChange<'a>>,

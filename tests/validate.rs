@@ -339,3 +339,48 @@ fn an_unreadable_file_names_the_reason() {
     }
     assert_reports(&ws, &["groups.d/bad.yaml: cannot read: Permission denied"]);
 }
+
+#[test]
+fn json_output_counts_groups_and_lists_every_error() {
+    let ws = Workspace::new();
+    ws.write_group_file("a.yaml", "id: a1\nname: A\n");
+    let valid = ws
+        .groupsync()
+        .args(["validate", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(valid.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&valid.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"groups": 1, "files": 1, "errors": []})
+    );
+
+    ws.write_group_file("b.yaml", "id: b1\nname: \"\"\ncolour: red\n");
+    let invalid = ws
+        .groupsync()
+        .args(["validate", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(invalid.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&invalid.stdout).unwrap();
+    let positions: Vec<(String, u64, u64)> = json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| {
+            (
+                error["path"].as_str().unwrap().to_string(),
+                error["line"].as_u64().unwrap(),
+                error["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            ("groups.d/b.yaml".to_string(), 2, 7),
+            ("groups.d/b.yaml".to_string(), 3, 1)
+        ]
+    );
+}
