@@ -285,11 +285,18 @@ impl Emulator {
     /// Some("2"))` fail one call with each. An invalid status becomes 500; a
     /// value that cannot be a header is left out.
     pub fn fail_next(&self, count: usize, status: u16, retry_after: Option<&str>) {
-        let fault = Fault {
+        let fault = Fault::Fail {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             retry_after: retry_after.and_then(|value| HeaderValue::from_str(value).ok()),
         };
         lock(&self.shared.faults).extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Expires every session just before the next pod call (after the
+    /// failures already queued): that call answers 401, as when a session
+    /// runs out in the middle of a run.
+    pub fn expire_sessions_at_next_call(&self) {
+        lock(&self.shared.faults).push_back(Fault::ExpireSessions);
     }
 
     /// Adds `latency` to every request from now on; requests wait concurrently.

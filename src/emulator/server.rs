@@ -81,24 +81,25 @@ impl IntoResponse for Failure {
     }
 }
 
-/// An injected failure: the status to answer, and the `Retry-After` header to send with it.
+/// Something injected into the next pod call: a failure to answer instead
+/// (with its `Retry-After` header), or sessions that expire just before it.
 #[derive(Debug, Clone)]
-pub(super) struct Fault {
-    pub status: StatusCode,
-    pub retry_after: Option<HeaderValue>,
+pub(super) enum Fault {
+    Fail {
+        status: StatusCode,
+        retry_after: Option<HeaderValue>,
+    },
+    ExpireSessions,
 }
 
-impl Fault {
-    fn response(&self) -> Response {
-        let message = self.status.canonical_reason().unwrap_or("injected failure");
-        let mut response = error_response(self.status, message);
-        if let Some(retry_after) = &self.retry_after {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, retry_after.clone());
-        }
-        response
+/// The answer of an injected failure.
+fn failure_response(status: StatusCode, retry_after: Option<HeaderValue>) -> Response {
+    let message = status.canonical_reason().unwrap_or("injected failure");
+    let mut response = error_response(status, message);
+    if let Some(retry_after) = retry_after {
+        response.headers_mut().insert(RETRY_AFTER, retry_after);
     }
+    response
 }
 
 /// What a pod call asks to do, once its method and path are understood.
@@ -177,9 +178,15 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Response {
     let path = parts.uri.path();
     let method = parts.method.as_str();
     let result = if let Some(pod_path) = pod_relative(path) {
-        // An injected failure stands in for whatever the pod would have answered.
-        if let Some(fault) = lock(&shared.faults).pop_front() {
-            return fault.response();
+        let fault = lock(&shared.faults).pop_front();
+        match fault {
+            // An injected failure stands in for whatever the pod would have answered.
+            Some(Fault::Fail {
+                status,
+                retry_after,
+            }) => return failure_response(status, retry_after),
+            Some(Fault::ExpireSessions) => lock(&shared.sessions).expire_all(),
+            None => {}
         }
         pod_call(shared, parts, method, pod_path, body)
     } else if path == LOGIN_PATH {
