@@ -180,7 +180,7 @@ fn field_value(
 /// Where something was declared: a file and a 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourcePos {
-    /// The file, as the user would type it (the groups dir as given, joined with the file's path inside it).
+    /// The file, relative to the groups dir's parent: `groups.d/emea.yaml`.
     pub path: PathBuf,
     pub line: usize,
     pub column: usize,

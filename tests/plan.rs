@@ -268,3 +268,21 @@ fn environment_variables_stand_in_for_flags_and_flags_win() {
     );
     assert!(String::from_utf8_lossy(&flag_wins.stderr).contains("other"));
 }
+
+#[test]
+fn the_diff_names_files_relative_to_the_groups_dirs_parent() {
+    let ws = Workspace::new();
+    ws.write_group_file("one.yaml", "id: abc\nname: Solo\n");
+    let output = ws
+        .groupsync()
+        .args(["plan", "--state", "state.json", "--groups-dir"])
+        .arg(ws.groups_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout_of(&output).contains("\n+++ groups.d/one.yaml\n"),
+        "{}",
+        stdout_of(&output)
+    );
+}

@@ -384,3 +384,23 @@ fn json_output_counts_groups_and_lists_every_error() {
         ]
     );
 }
+
+#[test]
+fn paths_are_relative_to_the_groups_dirs_parent_however_it_is_given() {
+    let ws = Workspace::new();
+    ws.write_group_file("team/bad.yaml", "id: a1\nname: \"\"\n");
+    let absolute = ws.groups_dir();
+    for given in [absolute.display().to_string(), "./groups.d/".to_string()] {
+        let output = ws
+            .groupsync()
+            .args(["validate", "--groups-dir", &given])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.starts_with("groups.d/team/bad.yaml:2:7: "),
+            "given {given}: {stderr}"
+        );
+    }
+}

@@ -122,11 +122,18 @@ impl FileReport {
                 groups: Vec::new(),
                 problems: vec![problem],
             },
-            Found::File { path, metadata } => match walk::read_text(&path, &metadata) {
-                Ok(text) => FileReport::parse(&path, &text),
+            Found::File {
+                path,
+                shown,
+                metadata,
+            } => match walk::read_text(&path, &metadata) {
+                Ok(text) => FileReport::parse(&shown, &text),
                 Err(problem) => FileReport {
                     groups: Vec::new(),
-                    problems: vec![problem],
+                    problems: vec![Diagnostic {
+                        path: shown,
+                        ..problem
+                    }],
                 },
             },
         }
@@ -270,7 +277,8 @@ mod tests {
         assert_eq!(ids, ["a1", "b2", "c3"]);
         assert_eq!(
             state.groups[1].source.path,
-            tree.root().join("americas/us.yml")
+            PathBuf::from("groups.d/americas/us.yml"),
+            "named relative to the groups dir's parent"
         );
         assert_eq!(
             (state.groups[1].source.line, state.groups[1].source.column),
@@ -355,7 +363,10 @@ mod tests {
         tree.link("emea.yaml", "..data/emea.yaml");
         assert_eq!(tree.ids(), ["e1"]);
         let state = load_dir(&tree.root()).unwrap();
-        assert_eq!(state.groups[0].source.path, tree.root().join("emea.yaml"));
+        assert_eq!(
+            state.groups[0].source.path,
+            PathBuf::from("groups.d/emea.yaml")
+        );
     }
 
     #[test]

@@ -20,8 +20,13 @@ const MAX_DIR_DEPTH: usize = 64;
 
 /// One thing the walk came across, in walk order.
 pub(super) enum Found {
-    /// A regular `*.yaml`/`*.yml` file; `path` is the groups dir as given joined with the path inside it.
-    File { path: PathBuf, metadata: Metadata },
+    /// A regular `*.yaml`/`*.yml` file: `path` to read it by (the groups dir
+    /// as given joined with the path inside it), `shown` to name it in messages.
+    File {
+        path: PathBuf,
+        shown: PathBuf,
+        metadata: Metadata,
+    },
     /// Something that stops part of the tree from being read.
     Problem(Diagnostic),
 }
@@ -44,7 +49,12 @@ pub(super) fn walk(groups_dir: &Path) -> Result<Vec<Found>, Diagnostic> {
             "the groups directory is not a directory; point --groups-dir at a directory",
         ));
     }
-    let mut walker = Walker::default();
+    let mut walker = Walker {
+        root: groups_dir.to_path_buf(),
+        shown_root: shown_root(groups_dir),
+        found: Vec::new(),
+        ancestors: Vec::new(),
+    };
     walker.ancestors.push((
         dir_identity(groups_dir, &metadata),
         groups_dir.to_path_buf(),
@@ -53,8 +63,19 @@ pub(super) fn walk(groups_dir: &Path) -> Result<Vec<Found>, Diagnostic> {
     Ok(walker.found)
 }
 
-#[derive(Default)]
+/// How messages name the groups dir: by its own name (`groups.d`), so that
+/// paths are relative to its parent and read the same wherever the tree is
+/// checked out (a CI runner, `/etc/groupsync`).
+pub(super) fn shown_root(groups_dir: &Path) -> PathBuf {
+    let named = |dir: &Path| dir.file_name().map(PathBuf::from);
+    named(groups_dir)
+        .or_else(|| named(&fs::canonicalize(groups_dir).ok()?))
+        .unwrap_or_else(|| groups_dir.to_path_buf())
+}
+
 struct Walker {
+    root: PathBuf,
+    shown_root: PathBuf,
     found: Vec<Found>,
     /// The directories being walked, outermost first: a link back to one of them is a loop.
     ancestors: Vec<(DirIdentity, PathBuf)>,
@@ -84,6 +105,7 @@ impl Walker {
         } else if metadata.is_file() {
             self.found.push(Found::File {
                 path: path.to_path_buf(),
+                shown: self.shown(path),
                 metadata,
             });
         } else {
@@ -100,7 +122,7 @@ impl Walker {
         if let Some((_, ancestor)) = self.ancestors.iter().find(|(known, _)| *known == identity) {
             let message = format!(
                 "symlink loop: this leads back to {}, which is already being read; remove the link",
-                ancestor.display()
+                self.shown(ancestor).display()
             );
             return self.problem(path, message);
         }
@@ -116,8 +138,18 @@ impl Walker {
     }
 
     fn problem(&mut self, path: &Path, message: impl Into<String>) {
+        let shown = self.shown(path);
         self.found
-            .push(Found::Problem(Diagnostic::file(path, message)));
+            .push(Found::Problem(Diagnostic::file(shown, message)));
+    }
+
+    /// `path` (below the root) as messages name it.
+    fn shown(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.root) {
+            Ok(inside) if inside.as_os_str().is_empty() => self.shown_root.clone(),
+            Ok(inside) => self.shown_root.join(inside),
+            Err(_) => path.to_path_buf(),
+        }
     }
 }
 
