@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use groupsync::emulator::{EmulatorConfig, Entitlements, RecordedRequest};
 use groupsync::model::UserGroupResponse;
-use groupsync::state::{Snapshot, StateFile};
+use groupsync::state::Snapshot;
 use serde_json::{Value, json};
 
 use crate::util::*;
@@ -158,18 +158,7 @@ fn assert_exit(output: &Output, code: i32) {
 /// Writes a state file recording every group the pod holds now, so that the
 /// next cycle reads nothing and its first pod call is a PUT.
 fn seed_state(ws: &Workspace, pod: &PodFixture) {
-    let mut snapshot = Snapshot::default();
-    for group in pod.emulator.groups() {
-        snapshot.record_read(
-            group.id.as_deref().unwrap(),
-            group.clone(),
-            1_700_000_000_000,
-        );
-    }
-    StateFile::open(&ws.state_file())
-        .unwrap()
-        .save(&snapshot)
-        .unwrap();
+    ws.write_state(&pod.emulator.groups());
 }
 
 fn load_state(ws: &Workspace) -> Snapshot {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use groupsync::emulator::{EmulatorConfig, Entitlements, RecordedRequest};
 use groupsync::model::UserGroupResponse;
-use groupsync::state::{Snapshot, StateFile};
+use groupsync::state::StateFile;
 use serde_json::{Value, json};
 
 use crate::util::*;
@@ -116,18 +116,7 @@ fn replace_file(path: &Path, contents: &str) {
 /// Writes a state file recording every group the pod holds now, so that the
 /// daemon reads nothing and its first pod calls are PUTs.
 fn seed_state(ws: &Workspace, pod: &PodFixture) {
-    let mut snapshot = Snapshot::default();
-    for group in pod.emulator.groups() {
-        snapshot.record_read(
-            group.id.as_deref().unwrap(),
-            group.clone(),
-            1_700_000_000_000,
-        );
-    }
-    StateFile::open(&ws.state_file())
-        .unwrap()
-        .save(&snapshot)
-        .unwrap();
+    ws.write_state(&pod.emulator.groups());
 }
 
 /// The group id a recorded PUT went to.

@@ -1,8 +1,5 @@
 //! `groupsync plan`: the diff, the JSON form and the exit codes, through the real binary.
 
-use groupsync::model::UserGroupResponse;
-use groupsync::state::{Snapshot, StateFile};
-
 use crate::util::*;
 
 const TWO_GROUPS: &str = "\
@@ -16,21 +13,6 @@ groups:
     name: APAC wealth
     area: APAC
 ";
-
-fn write_snapshot(ws: &Workspace, groups: &[UserGroupResponse]) {
-    let mut snapshot = Snapshot::default();
-    for group in groups {
-        snapshot.record_read(
-            group.id.as_deref().unwrap(),
-            group.clone(),
-            1_700_000_000_000,
-        );
-    }
-    StateFile::open(&ws.state_file())
-        .unwrap()
-        .save(&snapshot)
-        .unwrap();
-}
 
 fn plan_command(ws: &Workspace) -> assert_cmd::Command {
     let mut command = ws.groupsync();
@@ -46,19 +28,16 @@ fn stdout_of(output: &std::process::Output) -> String {
 fn one_changed_field_prints_the_diff_and_exits_2() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", TWO_GROUPS);
-    write_snapshot(
-        &ws,
-        &[
-            pod_group(
-                "6543a1f0c2",
-                "EMEA trading scope",
-                "EMEA-old",
-                "Traders in London and Paris",
-                true,
-            ),
-            pod_group("77aa01", "APAC wealth", "APAC", "Singapore desk", true),
-        ],
-    );
+    ws.write_state(&[
+        pod_group(
+            "6543a1f0c2",
+            "EMEA trading scope",
+            "EMEA-old",
+            "Traders in London and Paris",
+            true,
+        ),
+        pod_group("77aa01", "APAC wealth", "APAC", "Singapore desk", true),
+    ]);
     let output = plan_command(&ws).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert_eq!(
@@ -83,25 +62,22 @@ Plan: 1 to update, 1 unchanged.
 fn matching_snapshot_prints_no_changes_and_exits_0() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", TWO_GROUPS);
-    write_snapshot(
-        &ws,
-        &[
-            pod_group(
-                "6543a1f0c2",
-                "EMEA trading scope",
-                "EMEA",
-                "Traders in London and Paris",
-                true,
-            ),
-            pod_group(
-                "77aa01",
-                "APAC wealth",
-                "APAC",
-                "anything: not managed",
-                false,
-            ),
-        ],
-    );
+    ws.write_state(&[
+        pod_group(
+            "6543a1f0c2",
+            "EMEA trading scope",
+            "EMEA",
+            "Traders in London and Paris",
+            true,
+        ),
+        pod_group(
+            "77aa01",
+            "APAC wealth",
+            "APAC",
+            "anything: not managed",
+            false,
+        ),
+    ]);
     let output = plan_command(&ws).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(stdout_of(&output), "No changes. 2 groups in sync.\n");
@@ -159,19 +135,16 @@ Plan: 1 to update, 0 unchanged.
 fn full_update_mode_from_the_config_file_sends_every_declared_field() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", TWO_GROUPS);
-    write_snapshot(
-        &ws,
-        &[
-            pod_group(
-                "6543a1f0c2",
-                "EMEA trading scope",
-                "EMEA-old",
-                "Traders in London and Paris",
-                true,
-            ),
-            pod_group("77aa01", "APAC wealth", "APAC", "", true),
-        ],
-    );
+    ws.write_state(&[
+        pod_group(
+            "6543a1f0c2",
+            "EMEA trading scope",
+            "EMEA-old",
+            "Traders in London and Paris",
+            true,
+        ),
+        pod_group("77aa01", "APAC wealth", "APAC", "", true),
+    ]);
     std::fs::write(ws.path().join("groupsync.yaml"), "update_mode: full\n").unwrap();
     let output = plan_command(&ws)
         .args(["--config", "groupsync.yaml"])

@@ -38,6 +38,18 @@ impl Workspace {
         self.dir.path().join("state.json")
     }
 
+    /// Writes a state file recording `groups` as read from the pod.
+    pub fn write_state(&self, groups: &[groupsync::model::UserGroupResponse]) {
+        let mut snapshot = groupsync::state::Snapshot::default();
+        for group in groups {
+            let id = group.id.as_deref().expect("a pod group has an id");
+            snapshot.record_read(id, group.clone(), 1_700_000_000_000);
+        }
+        let state =
+            groupsync::state::StateFile::open(&self.state_file()).expect("lock the state file");
+        state.save(&snapshot).expect("save the state file");
+    }
+
     /// Writes `contents` to `groups.d/<relative>`, creating parent folders.
     pub fn write_group_file(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.groups_dir().join(relative);
