@@ -75,7 +75,12 @@ pub struct UserGroupUpdate {
 impl UserGroupUpdate {
     /// The value of `field`, if it is present.
     pub fn get(&self, field: Field) -> Option<FieldValue> {
-        field_value(
+        self.field(field).map(FieldRef::to_value)
+    }
+
+    /// The value of `field`, borrowed.
+    pub fn field(&self, field: Field) -> Option<FieldRef<'_>> {
+        field_ref(
             field,
             &self.name,
             &self.area,
@@ -97,7 +102,7 @@ impl UserGroupUpdate {
 
     /// True when no field is present (a PUT with this body would change nothing).
     pub fn is_empty(&self) -> bool {
-        Field::ALL.iter().all(|field| self.get(*field).is_none())
+        Field::ALL.iter().all(|field| self.field(*field).is_none())
     }
 }
 
@@ -133,7 +138,12 @@ pub struct UserGroupResponse {
 impl UserGroupResponse {
     /// The value of one managed field, if the pod reported it.
     pub fn get(&self, field: Field) -> Option<FieldValue> {
-        field_value(
+        self.field(field).map(FieldRef::to_value)
+    }
+
+    /// The value of `field`, borrowed.
+    pub fn field(&self, field: Field) -> Option<FieldRef<'_>> {
+        field_ref(
             field,
             &self.name,
             &self.area,
@@ -161,19 +171,36 @@ impl UserGroupResponse {
     }
 }
 
+/// A borrowed field value: what comparisons use, so that a group that
+/// already matches costs no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRef<'a> {
+    Text(&'a str),
+    Flag(bool),
+}
+
+impl FieldRef<'_> {
+    pub fn to_value(self) -> FieldValue {
+        match self {
+            FieldRef::Text(text) => FieldValue::Text(text.to_string()),
+            FieldRef::Flag(flag) => FieldValue::Flag(flag),
+        }
+    }
+}
+
 /// One managed field out of the four, from either type that holds them.
-fn field_value(
+fn field_ref<'a>(
     field: Field,
-    name: &Option<String>,
-    area: &Option<String>,
-    description: &Option<String>,
+    name: &'a Option<String>,
+    area: &'a Option<String>,
+    description: &'a Option<String>,
     active: Option<bool>,
-) -> Option<FieldValue> {
+) -> Option<FieldRef<'a>> {
     match field {
-        Field::Name => name.clone().map(FieldValue::Text),
-        Field::Area => area.clone().map(FieldValue::Text),
-        Field::Description => description.clone().map(FieldValue::Text),
-        Field::Active => active.map(FieldValue::Flag),
+        Field::Name => name.as_deref().map(FieldRef::Text),
+        Field::Area => area.as_deref().map(FieldRef::Text),
+        Field::Description => description.as_deref().map(FieldRef::Text),
+        Field::Active => active.map(FieldRef::Flag),
     }
 }
 

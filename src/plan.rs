@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use crate::model::{
-    DesiredGroup, DesiredState, Field, FieldValue, UpdateMode, UserGroupResponse, UserGroupUpdate,
+    DesiredGroup, DesiredState, Field, FieldRef, FieldValue, UpdateMode, UserGroupResponse,
+    UserGroupUpdate,
 };
 use crate::state::Snapshot;
 
@@ -104,12 +105,28 @@ fn differing_fields(
     desired: &UserGroupUpdate,
     recorded: Option<&UserGroupResponse>,
 ) -> Vec<FieldChange> {
+    changed_fields(
+        |field| recorded.and_then(|pod| pod.field(field)),
+        |field| desired.field(field),
+    )
+}
+
+/// Every field `to` holds whose value `from` does not hold (different, or
+/// unknown). Borrows until a difference is found.
+pub fn changed_fields<'a, 'b>(
+    from: impl Fn(Field) -> Option<FieldRef<'a>>,
+    to: impl Fn(Field) -> Option<FieldRef<'b>>,
+) -> Vec<FieldChange> {
     Field::ALL
         .into_iter()
         .filter_map(|field| {
-            let to = desired.get(field)?;
-            let from = recorded.and_then(|pod| pod.get(field));
-            (from.as_ref() != Some(&to)).then_some(FieldChange { field, from, to })
+            let to = to(field)?;
+            let from = from(field);
+            (from != Some(to)).then(|| FieldChange {
+                field,
+                from: from.map(FieldRef::to_value),
+                to: to.to_value(),
+            })
         })
         .collect()
 }

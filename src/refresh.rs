@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 
 use crate::config::RefreshMode;
-use crate::model::{DesiredState, Field, ROLE_SCOPE, UserGroupResponse};
-use crate::plan::FieldChange;
+use crate::model::{DesiredState, ROLE_SCOPE, UserGroupResponse};
+use crate::plan::{FieldChange, changed_fields};
 use crate::pod::{PodClient, PodError};
 use crate::state::{Snapshot, now_ms};
 
@@ -110,20 +110,13 @@ fn observe(report: &mut RefreshReport, snapshot: &mut Snapshot, id: &str, pod: U
 
 /// The managed fields whose value the pod now reports differently.
 fn drifted_fields(recorded: &UserGroupResponse, now: &UserGroupResponse) -> Vec<FieldChange> {
-    Field::ALL
-        .into_iter()
-        .filter_map(|field| {
-            let to = now.get(field)?;
-            let from = recorded.get(field);
-            (from.as_ref() != Some(&to)).then_some(FieldChange { field, from, to })
-        })
-        .collect()
+    changed_fields(|field| recorded.field(field), |field| now.field(field))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FieldValue;
+    use crate::model::{Field, FieldValue};
 
     #[test]
     fn drift_lists_only_changed_managed_fields() {
