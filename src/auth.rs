@@ -164,11 +164,6 @@ impl AuthSource {
             login_url: login_url.trim_end_matches('/').to_string(),
         }))
     }
-
-    /// True for a bot, which can log in again when its session expires.
-    pub fn can_login(&self) -> bool {
-        matches!(self, AuthSource::Bot { .. })
-    }
 }
 
 /// The pod URL's origin (`scheme://host[:port]`) + `/login`:

@@ -482,8 +482,7 @@ fn observed_client(settings: &Settings, metrics: &Arc<Metrics>) -> Result<Option
     let Some(mut client) = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())? else {
         return Ok(None);
     };
-    let metrics = metrics.clone();
-    client.set_observer(Arc::new(move |outcome| metrics.observe_request(outcome)));
+    client.set_observer(metrics.request_observer());
     Ok(Some(client))
 }
 

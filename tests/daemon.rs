@@ -279,6 +279,14 @@ impl Daemon {
     }
 
     /// `GET path` on the metrics listener: status and body; `None` while nothing answers.
+    /// Waits until `/readyz` answers 200.
+    fn wait_ready(&self) {
+        wait_until("/readyz answers 200", PATIENCE, || {
+            self.http_get("/readyz")
+                .is_some_and(|(status, _)| status == 200)
+        });
+    }
+
     fn http_get(&self, path: &str) -> Option<(u16, String)> {
         http_get(self.metrics.expect("this daemon serves /metrics"), path)
     }
@@ -605,11 +613,7 @@ fn an_invalid_file_writes_nothing_and_unreadies_until_fixed() {
     let metrics = write_config(&ws, true, "");
     let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
     daemon.wait_in_sync(DECLARED);
-    wait_until("/readyz answers 200", PATIENCE, || {
-        daemon
-            .http_get("/readyz")
-            .is_some_and(|(status, _)| status == 200)
-    });
+    daemon.wait_ready();
     let puts_before = pod.put_count();
     assert_eq!(daemon.cycles("invalid"), 0.0);
 
@@ -655,11 +659,7 @@ fn an_invalid_file_writes_nothing_and_unreadies_until_fixed() {
             json!({"description": "Traders in London and Paris"})
         )]
     );
-    wait_until("/readyz answers 200 again", PATIENCE, || {
-        daemon
-            .http_get("/readyz")
-            .is_some_and(|(status, _)| status == 200)
-    });
+    daemon.wait_ready();
     daemon.stop();
 }
 
