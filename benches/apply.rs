@@ -8,17 +8,17 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use groupsync::apply::apply;
-use groupsync::auth::{AuthSource, SessionToken};
 use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
 use groupsync::model::{
     DesiredGroup, DesiredState, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
 };
-use groupsync::plan::plan;
+use groupsync::pipeline::apply::apply;
+use groupsync::pipeline::plan::plan;
+use groupsync::pipeline::state::{Snapshot, StateFile};
+use groupsync::pod::auth::{AuthSource, SessionToken};
+use groupsync::pod::retry::RetryPolicy;
 use groupsync::pod::{PodClient, Timeouts};
-use groupsync::retry::RetryPolicy;
 use groupsync::shutdown::Shutdown;
-use groupsync::state::{Snapshot, StateFile};
 
 const GROUPS: usize = 1_000;
 const LATENCY: Duration = Duration::from_millis(20);

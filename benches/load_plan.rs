@@ -5,9 +5,10 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
+use groupsync::desired as load;
 use groupsync::model::UpdateMode;
-use groupsync::state::StateFile;
-use groupsync::{load, plan};
+use groupsync::pipeline::plan;
+use groupsync::pipeline::state::StateFile;
 
 #[path = "support/fixture.rs"]
 mod fixture;

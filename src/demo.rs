@@ -9,13 +9,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use crate::config::{Overrides, RefreshMode, Settings};
-use crate::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
 use crate::emulator::{Emulator, EmulatorConfig, Entitlements};
 use crate::model::UserGroupResponse;
+use crate::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use crate::pipeline::render::render_text;
+use crate::pipeline::state::{Snapshot, StateFile};
 use crate::pod::PodClient;
-use crate::render::render_text;
 use crate::shutdown::Shutdown;
-use crate::state::{Snapshot, StateFile};
 
 /// The example `groups.d/` of this repository, built in.
 const EXAMPLE_TREE: &[(&str, &str)] = &[

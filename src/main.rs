@@ -9,15 +9,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use groupsync::auth::SESSION_TOKEN_ENV;
 use groupsync::config::{LogFormat, Overrides, RefreshMode, Settings};
-use groupsync::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
-use groupsync::daemon::{self, DaemonOptions};
 use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
-use groupsync::render::{self, Report};
+use groupsync::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use groupsync::pipeline::plan;
+use groupsync::pipeline::render::{self, Report};
+use groupsync::pipeline::state::StateFile;
+use groupsync::pod::auth::SESSION_TOKEN_ENV;
+use groupsync::service::daemon::{self, DaemonOptions};
+use groupsync::service::logging;
 use groupsync::shutdown;
-use groupsync::state::StateFile;
-use groupsync::{Diagnostic, Error, load, logging, plan};
+use groupsync::{Diagnostic, Error, desired};
 
 #[derive(Parser)]
 #[command(
@@ -122,7 +124,7 @@ struct EmulateArgs {
     bot_username: String,
 }
 
-/// Exit codes of INTERFACE.md.
+/// Exit codes of `docs/interface.md`.
 const EXIT_OK: u8 = 0;
 const EXIT_ERROR: u8 = 1;
 const EXIT_CHANGES_PENDING: u8 = 2;
@@ -200,7 +202,7 @@ fn overrides(global: &GlobalArgs) -> Overrides {
 }
 
 fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {
-    let (groups, files, diagnostics) = match load::load_dir(&settings.groups_dir) {
+    let (groups, files, diagnostics) = match desired::load_dir(&settings.groups_dir) {
         Ok(desired) => {
             let files: std::collections::BTreeSet<_> = desired
                 .groups

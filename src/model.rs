@@ -1,6 +1,6 @@
 //! The types every stage shares: what a group should be (`DesiredGroup`), what
 //! the pod says it is (`UserGroupResponse`), and what a PUT carries
-//! (`UserGroupUpdate`). The pod types mirror `shared/openapi/` field for field;
+//! (`UserGroupUpdate`). The pod types mirror `docs/pod-api.md` field for field;
 //! the client and the emulator both use them, so they cannot drift apart.
 
 use std::fmt;
@@ -264,6 +264,9 @@ pub fn group_path(group_id: &str) -> String {
 
 /// The collection path of compliance user groups.
 pub const USERGROUPS_PATH: &str = "/v2/admin/usergroups";
+
+/// The RSA bot login endpoint, relative to the login URL.
+pub const PUBKEY_AUTHENTICATE_PATH: &str = "/pubkey/authenticate";
 
 /// `UserGroupCreate`: the body of `POST /v2/admin/usergroups`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use groupsync::emulator::{EmulatorConfig, Entitlements, RecordedRequest};
 use groupsync::model::UserGroupResponse;
-use groupsync::state::Snapshot;
+use groupsync::pipeline::state::Snapshot;
 use serde_json::{Value, json};
 
 use crate::util::*;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use groupsync::emulator::{EmulatorConfig, Entitlements, RecordedRequest};
 use groupsync::model::UserGroupResponse;
-use groupsync::state::StateFile;
+use groupsync::pipeline::state::StateFile;
 use serde_json::{Value, json};
 
 use crate::util::*;

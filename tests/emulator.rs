@@ -1,5 +1,5 @@
 //! The pod emulator over real TCP: every status and body of the contract in
-//! `shared/openapi/`, and the knobs tests use to provoke the rest.
+//! `docs/pod-api.md`, and the knobs tests use to provoke the rest.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -11,10 +11,10 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use groupsync::auth::{AuthError, AuthSource, SessionToken, read_private_key};
 use groupsync::model::{ROLE_SCOPE, UserGroupCreate, UserGroupUpdate};
+use groupsync::pod::auth::{AuthError, AuthSource, SessionToken, read_private_key};
+use groupsync::pod::retry::RetryPolicy;
 use groupsync::pod::{PodClient, PodError, RequestOutcome, Timeouts, TransportKind};
-use groupsync::retry::RetryPolicy;
 use serde_json::{Value, json};
 
 const BOT: &str = "groupsync-bot";

@@ -40,13 +40,13 @@ impl Workspace {
 
     /// Writes a state file recording `groups` as read from the pod.
     pub fn write_state(&self, groups: &[groupsync::model::UserGroupResponse]) {
-        let mut snapshot = groupsync::state::Snapshot::default();
+        let mut snapshot = groupsync::pipeline::state::Snapshot::default();
         for group in groups {
             let id = group.id.as_deref().expect("a pod group has an id");
             snapshot.record_read(id, group.clone(), 1_700_000_000_000);
         }
-        let state =
-            groupsync::state::StateFile::open(&self.state_file()).expect("lock the state file");
+        let state = groupsync::pipeline::state::StateFile::open(&self.state_file())
+            .expect("lock the state file");
         state.save(&snapshot).expect("save the state file");
     }
 

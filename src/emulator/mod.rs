@@ -1,7 +1,7 @@
 //! A faithful Symphony pod emulator, served over real HTTP on a spawned tokio
 //! task: for the tests, `groupsync demo` and `groupsync emulate`.
 //!
-//! It follows `shared/openapi/` and answers with the same serde types as the
+//! It follows `docs/pod-api.md` and answers with the same serde types as the
 //! client ([`crate::model`]), so the two cannot drift apart. What it emulates:
 //!
 //! - `PUT /pod/v2/admin/usergroups/{groupId}` — applies only the fields sent;

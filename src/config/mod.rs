@@ -15,8 +15,9 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::default_login_url;
-use crate::bdk::{BdkConfig, read_bdk_config};
+pub mod bdk;
+
+use self::bdk::{BdkConfig, read_bdk_config};
 use crate::error::{Diagnostic, Error};
 use crate::model::UpdateMode;
 
@@ -509,6 +510,16 @@ fn parse_http_url(text: &str) -> Result<String, String> {
     } else {
         Ok(text.trim_end_matches('/').to_string())
     }
+}
+
+/// The pod URL's origin (`scheme://host[:port]`) + `/login`:
+/// `https://acme.symphony.com/pod` -> `https://acme.symphony.com/login`.
+pub fn default_login_url(pod_url: &str) -> String {
+    let after_scheme = pod_url.find("://").map_or(0, |index| index + 3);
+    let origin_end = pod_url[after_scheme..]
+        .find('/')
+        .map_or(pod_url.len(), |index| after_scheme + index);
+    format!("{}/login", &pod_url[..origin_end])
 }
 
 impl CronSchedule {
@@ -1237,10 +1248,18 @@ mod tests {
     }
 
     #[test]
-    fn login_url_defaults_to_the_pod_origin() {
+    fn default_login_url_is_the_pod_origin_plus_login() {
         assert_eq!(
-            default_login_url("https://acme.example/pod"),
-            "https://acme.example/login"
+            default_login_url("https://acme.symphony.com/pod"),
+            "https://acme.symphony.com/login"
+        );
+        assert_eq!(
+            default_login_url("http://127.0.0.1:8080/pod"),
+            "http://127.0.0.1:8080/login"
+        );
+        assert_eq!(
+            default_login_url("https://acme.symphony.com"),
+            "https://acme.symphony.com/login"
         );
         assert_eq!(
             default_login_url("http://127.0.0.1:8080"),

@@ -12,11 +12,11 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use similar::TextDiff;
 
-use crate::apply::{ApplyReport, Failure};
 use crate::error::Diagnostic;
 use crate::model::{Field, FieldValue, UserGroupResponse, UserGroupUpdate, group_path};
-use crate::plan::{Change, FieldChange, Plan};
-use crate::refresh::Drift;
+use crate::pipeline::apply::{ApplyReport, Failure};
+use crate::pipeline::plan::{Change, FieldChange, Plan};
+use crate::pipeline::refresh::Drift;
 
 /// ANSI styles for a terminal; all empty when colour is off.
 #[derive(Debug, Clone, Copy)]

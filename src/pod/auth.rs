@@ -4,23 +4,23 @@
 //!
 //! Secrets never leave this module by accident: [`SessionToken`] and
 //! [`AuthSource`] print as `<redacted>`, and no error carries a token, a JWT
-//! or key material. The login call itself is made by [`crate::pod`], which
+//! or key material. The login call itself is made by [`crate::pod::client`], which
 //! owns HTTP, retries and the session cache.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, default_login_url};
 
 /// The environment variable that carries a session token (it wins over the config file).
 pub const SESSION_TOKEN_ENV: &str = "GROUPSYNC_SESSION_TOKEN";
 
-/// The login endpoint, relative to the login URL.
-pub const PUBKEY_AUTHENTICATE_PATH: &str = "/pubkey/authenticate";
+pub use crate::error::AuthError;
+pub use crate::model::PUBKEY_AUTHENTICATE_PATH;
 
 /// How long a login JWT is valid. The pod accepts at most 300 s; the official
 /// SDKs use 240 s to leave room for clock skew, and so do we.
@@ -85,45 +85,6 @@ impl fmt::Debug for AuthSource {
     }
 }
 
-/// Why no usable credentials could be set up. Messages name the file or
-/// variable at fault and say what to do; they never quote a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("{origin} is empty; put a session token in it")]
-    EmptyToken { origin: String },
-
-    #[error(
-        "{origin} holds characters a session token cannot have (only visible ASCII is allowed); check it holds just the token"
-    )]
-    MalformedToken { origin: String },
-
-    #[error("cannot read {what} {}: {reason}", path.display())]
-    Unreadable {
-        what: &'static str,
-        path: PathBuf,
-        reason: String,
-    },
-
-    #[error(
-        "the bot's private key file {} is accessible by group or others (mode {mode:04o}); run `chmod 600 {}`",
-        path.display(),
-        path.display()
-    )]
-    KeyFileTooOpen { path: PathBuf, mode: u32 },
-
-    #[error(
-        "the bot's private key file {} is not a usable RSA private key; expected PEM with `BEGIN RSA PRIVATE KEY` (PKCS#1) or `BEGIN PRIVATE KEY` (PKCS#8), unencrypted",
-        path.display()
-    )]
-    InvalidKey { path: PathBuf },
-
-    #[error("the bot's username (auth.bot_username) is empty")]
-    EmptyUsername,
-
-    #[error("cannot sign the login JWT for {username}: the private key was refused by the signer")]
-    Signing { username: String },
-}
-
 impl AuthSource {
     /// Picks the credentials to use, in this order: the session token in the
     /// environment (`env_token`, i.e. `GROUPSYNC_SESSION_TOKEN`), then
@@ -164,16 +125,6 @@ impl AuthSource {
             login_url: login_url.trim_end_matches('/').to_string(),
         }))
     }
-}
-
-/// The pod URL's origin (`scheme://host[:port]`) + `/login`:
-/// `https://acme.symphony.com/pod` -> `https://acme.symphony.com/login`.
-pub fn default_login_url(pod_url: &str) -> String {
-    let after_scheme = pod_url.find("://").map_or(0, |index| index + 3);
-    let origin_end = pod_url[after_scheme..]
-        .find('/')
-        .map_or(pod_url.len(), |index| after_scheme + index);
-    format!("{}/login", &pod_url[..origin_end])
 }
 
 /// Reads a session token file, trimmed (files usually end in a newline).
@@ -259,10 +210,11 @@ mod tests {
     use crate::config::BotAuth;
     use jsonwebtoken::{DecodingKey, Validation};
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
-    const PKCS1_KEY: &str = include_str!("../tests/fixtures/bot-key.pem");
-    const PKCS8_KEY: &str = include_str!("../tests/fixtures/bot-key.pkcs8.pem");
-    const PUBLIC_KEY: &str = include_str!("../tests/fixtures/bot-key.pub.pem");
+    const PKCS1_KEY: &str = include_str!("../../tests/fixtures/bot-key.pem");
+    const PKCS8_KEY: &str = include_str!("../../tests/fixtures/bot-key.pkcs8.pem");
+    const PUBLIC_KEY: &str = include_str!("../../tests/fixtures/bot-key.pub.pem");
 
     /// Writes `contents` to a file in `dir` with `mode`.
     fn file_with_mode(dir: &Path, name: &str, contents: &str, mode: u32) -> PathBuf {
@@ -368,22 +320,6 @@ mod tests {
     fn nothing_configured_is_none() {
         let source = AuthSource::from_settings(&AuthSettings::default(), "https://p/pod", None);
         assert!(source.unwrap().is_none());
-    }
-
-    #[test]
-    fn default_login_url_is_the_pod_origin_plus_login() {
-        assert_eq!(
-            default_login_url("https://acme.symphony.com/pod"),
-            "https://acme.symphony.com/login"
-        );
-        assert_eq!(
-            default_login_url("http://127.0.0.1:8080/pod"),
-            "http://127.0.0.1:8080/login"
-        );
-        assert_eq!(
-            default_login_url("https://acme.symphony.com"),
-            "https://acme.symphony.com/login"
-        );
     }
 
     #[test]

@@ -1,18 +1,18 @@
 //! One cycle of the pipeline: load -> refresh -> plan -> (apply). `plan`,
 //! `apply` and the daemon all run exactly this; rendering is the caller's.
 
-use crate::apply::{ApplyReport, apply, check_limits};
-use crate::auth::AuthSource;
 use crate::config::{RefreshMode, Settings};
+use crate::desired::load_dir;
 use crate::error::{Error, Result};
-use crate::load::load_dir;
-use crate::plan::{Plan, plan};
+use crate::pipeline::apply::{ApplyReport, apply, check_limits};
+use crate::pipeline::plan::{Plan, plan};
+use crate::pipeline::refresh::{RefreshReport, refresh};
+use crate::pipeline::render::Report;
+use crate::pipeline::state::{Snapshot, StateFile};
+use crate::pod::auth::AuthSource;
+use crate::pod::retry::RetryPolicy;
 use crate::pod::{PodClient, Timeouts};
-use crate::refresh::{RefreshReport, refresh};
-use crate::render::Report;
-use crate::retry::RetryPolicy;
 use crate::shutdown::Shutdown;
-use crate::state::{Snapshot, StateFile};
 
 /// Whether a cycle may write to the pod, and how it reads first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,21 +54,17 @@ pub fn pod_client(settings: &Settings, env_token: Option<String>) -> Result<Opti
     let Some(pod_url) = settings.pod_url.as_deref() else {
         return Ok(None);
     };
-    let auth = AuthSource::from_settings(&settings.auth, pod_url, env_token)
-        .map_err(|error| Error::Config(error.to_string()))?
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "the pod URL {pod_url} is set but no credentials are: set GROUPSYNC_SESSION_TOKEN, \
-                 auth.session_token_file, or auth.bot_username + auth.private_key_file"
-            ))
-        })?;
+    let auth = AuthSource::from_settings(&settings.auth, pod_url, env_token)?.ok_or_else(|| {
+        Error::NoCredentials {
+            pod_url: pod_url.to_string(),
+        }
+    })?;
     let client = PodClient::new(
         pod_url,
         auth,
         RetryPolicy::from(&settings.retry),
         Timeouts::default(),
-    )
-    .map_err(|error| Error::Config(error.to_string()))?;
+    )?;
     Ok(Some(client))
 }
 
@@ -84,9 +80,7 @@ pub async fn run_cycle(
     let desired = load_dir(&settings.groups_dir)?;
     let refresh = match client {
         Some(client) => {
-            let report = refresh(&desired, snapshot, client, options.refresh)
-                .await
-                .map_err(Error::Pod)?;
+            let report = refresh(&desired, snapshot, client, options.refresh).await?;
             if report.read > 0 {
                 state.save(snapshot)?;
             }
@@ -104,12 +98,7 @@ pub async fn run_cycle(
     if !options.write || outcome.plan.is_empty() {
         return Ok(outcome);
     }
-    let client = client.ok_or_else(|| {
-        Error::Config(
-            "applying needs the pod: set --pod-url / GROUPSYNC_POD_URL / pod.url, and credentials"
-                .to_string(),
-        )
-    })?;
+    let client = client.ok_or(Error::NoPod)?;
     check_limits(&outcome.plan, &settings.limits, options.force).map_err(Error::Refused)?;
     let report = apply(
         &outcome.plan,

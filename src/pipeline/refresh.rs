@@ -10,9 +10,9 @@ use std::collections::HashSet;
 
 use crate::config::RefreshMode;
 use crate::model::{DesiredState, ROLE_SCOPE, UserGroupResponse};
-use crate::plan::{FieldChange, changed_fields};
+use crate::pipeline::plan::{FieldChange, changed_fields};
+use crate::pipeline::state::{Snapshot, now_ms};
 use crate::pod::{PodClient, PodError};
-use crate::state::{Snapshot, now_ms};
 
 /// Above this many groups to read, one list walk is cheaper than a GET each.
 const LIST_WALK_THRESHOLD: usize = 16;

@@ -16,17 +16,17 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
-use crate::auth::SESSION_TOKEN_ENV;
 use crate::config::{Overrides, Settings, Trigger};
-use crate::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
 use crate::error::{Error, Result};
-use crate::metrics::{CycleResult, Health, Metrics};
+use crate::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use crate::pipeline::render::{Report, render_text};
+use crate::pipeline::state::{Snapshot, StateFile};
 use crate::pod::PodClient;
-use crate::render::{Report, render_text};
+use crate::pod::auth::SESSION_TOKEN_ENV;
+use crate::service::metrics::{CycleResult, Health, Metrics};
+use crate::service::systemd::Notifier;
+use crate::service::watch::{DirWatch, watch_dir};
 use crate::shutdown::{self, Shutdown};
-use crate::state::{Snapshot, StateFile};
-use crate::systemd::Notifier;
-use crate::watch::{DirWatch, watch_dir};
 
 /// How long a stop waits for the cycle in flight (its PUTs finish, no new one starts).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -79,7 +79,7 @@ struct Daemon {
 pub async fn run(overrides: Overrides, settings: Settings, options: DaemonOptions) -> Result<()> {
     let (stop_trigger, stop) = shutdown::channel();
     shutdown::trigger_on_signals(stop_trigger)
-        .map_err(|err| Error::Config(format!("cannot handle signals: {err}")))?;
+        .map_err(|err| Error::io("cannot handle SIGINT and SIGTERM", err))?;
     let mut daemon = Daemon::start(overrides, settings, options)?;
     daemon.serve_metrics(stop.clone()).await?;
     daemon.spawn_watchdog();
@@ -115,11 +115,9 @@ impl Daemon {
             return Ok(());
         };
         let (bound, _server) =
-            crate::metrics::serve(listen, self.metrics.clone(), self.health.clone(), stop)
+            crate::service::metrics::serve(listen, self.metrics.clone(), self.health.clone(), stop)
                 .await
-                .map_err(|err| {
-                    Error::Config(format!("metrics_listen {listen}: cannot listen: {err}"))
-                })?;
+                .map_err(|err| Error::io(format!("metrics_listen {listen}: cannot listen"), err))?;
         tracing::info!("metrics on http://{bound}/metrics, health on /healthz and /readyz");
         Ok(())
     }
@@ -291,11 +289,11 @@ impl Daemon {
                 false
             }
             Err(err) => {
-                tracing::error!("cycle failed, the last good state is kept: {err}");
+                tracing::error!("cycle failed, the last good state is kept: {}", err.chain());
                 self.metrics.observe_cycle(CycleResult::Failure, duration);
                 self.health.set_desired_valid(true);
                 self.notifier
-                    .status(&format!("error: {}", one_line(&err.to_string())));
+                    .status(&format!("error: {}", one_line(&err.chain())));
                 self.consecutive_failures += 1;
                 // A safety limit needs a person, not a retry.
                 !matches!(err, Error::Refused(_))

@@ -14,10 +14,10 @@ use tokio::task::JoinSet;
 
 use crate::config::Limits;
 use crate::model::UserGroupResponse;
-use crate::plan::{Change, Plan};
+use crate::pipeline::plan::{Change, Plan};
+use crate::pipeline::state::{Snapshot, StateFile, now_ms};
 use crate::pod::{PodClient, PodError};
 use crate::shutdown::Shutdown;
-use crate::state::{Snapshot, StateFile, now_ms};
 
 /// How often the state file is saved during a long apply.
 pub const SAVE_EVERY: Duration = Duration::from_secs(3);

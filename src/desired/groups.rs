@@ -375,7 +375,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::load::parse_file;
+    use crate::desired::parse_file;
 
     fn parse(text: &str) -> (Vec<DesiredGroup>, Vec<String>) {
         let (groups, problems) = parse_file(Path::new("g.yaml"), text);

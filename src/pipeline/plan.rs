@@ -9,7 +9,7 @@ use crate::model::{
     DesiredGroup, DesiredState, Field, FieldRef, FieldValue, UpdateMode, UserGroupResponse,
     UserGroupUpdate,
 };
-use crate::state::Snapshot;
+use crate::pipeline::state::Snapshot;
 
 /// One field that differs: the pod's recorded value (`None` when unknown) and the declared one.
 #[derive(Debug, Clone, PartialEq, Eq)]

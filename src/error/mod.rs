@@ -1,0 +1,200 @@
+//! The library's one error type, and `Diagnostic`, an error tied to a place in a file.
+
+use std::fmt;
+use std::path::PathBuf;
+
+mod pod;
+pub use pod::{AuthError, PodError, TransportKind};
+
+/// One problem found in an input file, printed as `PATH:LINE:COLUMN: message`
+/// (or `PATH: message` when there is no position, e.g. an unreadable file).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    /// 1-based line and column, when the problem has a position.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn at(
+        path: impl Into<PathBuf>,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            path: path.into(),
+            position: Some((line, column)),
+            message: message.into(),
+        }
+    }
+
+    pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            path: path.into(),
+            position: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(
+                f,
+                "{}:{line}:{column}: {}",
+                self.path.display(),
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// A list of diagnostics, displayed one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, diagnostic) in self.0.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong in the library. Each variant's message names
+/// the file or the thing at fault and says what to do; the lower-level cause,
+/// where there is one, is the variant's `source()`, so `{err:#}` (anyhow) and
+/// [`Error::chain`] print the whole chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The desired state (`groups.d/`) is invalid; every problem found is listed.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+
+    /// The configuration (file, flags or environment) is invalid.
+    #[error("{0}")]
+    Config(String),
+
+    /// The credentials the configuration names cannot be used.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+
+    /// A pod URL is set but no credentials are.
+    #[error(
+        "the pod URL {pod_url} is set but no credentials are: set GROUPSYNC_SESSION_TOKEN, \
+         auth.session_token_file, or auth.bot_username + auth.private_key_file"
+    )]
+    NoCredentials { pod_url: String },
+
+    /// Writing was asked for, but no pod is configured.
+    #[error("applying needs the pod: set --pod-url / GROUPSYNC_POD_URL / pod.url, and credentials")]
+    NoPod,
+
+    /// A call to the pod failed (after the retries it deserved), or the
+    /// client could not be set up.
+    #[error(transparent)]
+    Pod(#[from] PodError),
+
+    /// The state file cannot be read, parsed or written. It is left as it was.
+    #[error("state file {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+
+    /// Another process holds the state file's lock.
+    #[error(
+        "state file {path} is locked by another groupsync{holder}; stop that process or point --state at another file"
+    )]
+    StateLocked { path: PathBuf, holder: String },
+
+    /// A safety limit refused the cycle; nothing was written.
+    #[error("{0}")]
+    Refused(String),
+
+    /// An operating-system call failed; `doing` says what groupsync was doing
+    /// (e.g. "metrics_listen 127.0.0.1:9464: cannot listen").
+    #[error("{doing}")]
+    Io {
+        doing: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] saying what was being done when `source` happened.
+    pub fn io(doing: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            doing: doing.into(),
+            source,
+        }
+    }
+
+    /// A short, stable name for the kind of error: the `kind` label of
+    /// `groupsync_cycle_failures_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid_input",
+            Error::Config(_) => "config",
+            Error::Auth(_) | Error::NoCredentials { .. } => "auth",
+            Error::NoPod => "config",
+            Error::Pod(_) => "pod",
+            Error::State { .. } => "state",
+            Error::StateLocked { .. } => "state_locked",
+            Error::Refused(_) => "refused",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// The message and every cause below it, joined by `: ` (what `{err:#}`
+    /// prints for an `anyhow::Error`), for logs and status lines.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            // `transparent` variants already show their source's message.
+            if !text.ends_with(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        text
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_shows_what_was_being_done_and_why() {
+        let error = Error::io(
+            "metrics_listen 127.0.0.1:9464: cannot listen",
+            std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use"),
+        );
+        assert_eq!(
+            error.chain(),
+            "metrics_listen 127.0.0.1:9464: cannot listen: address in use"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+        assert_eq!(error.kind(), "io");
+    }
+
+    #[test]
+    fn a_transparent_variant_is_not_printed_twice() {
+        let error = Error::from(PodError::Setup("no TLS backend".to_string()));
+        assert_eq!(error.chain(), "no TLS backend");
+        assert_eq!(error.kind(), "pod");
+    }
+}

@@ -1,0 +1,214 @@
+//! The pod layer's errors, kept on the ground floor so that the crate's
+//! [`Error`](super::Error) can name them without importing the pod client.
+//! The client (`crate::pod`) re-exports them where callers expect them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::{PUBKEY_AUTHENTICATE_PATH, USERGROUPS_PATH};
+
+/// Why a request got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// No connection could be made: the request surely did not reach the pod.
+    Connect,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The connection broke while sending or reading.
+    Other,
+}
+
+/// Everything a pod call can end with besides success. Each message says what
+/// happened and what to do; none holds a session token or a JWT.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    /// The pod answered with an error status; `message` is the pod's own (from `{code, message}`).
+    #[error(
+        "{method} {path}: the pod answered {status}{}: {message}{}",
+        code_suffix(*code),
+        status_hint(*status, path)
+    )]
+    Status {
+        method: &'static str,
+        path: String,
+        status: u16,
+        code: Option<i32>,
+        message: String,
+        /// What the pod's `Retry-After` header asked for, if it sent one.
+        retry_after: Option<Duration>,
+    },
+
+    /// The pod refused the session token (401) and logging in again cannot or did not help.
+    #[error("{method} {path}: the pod answered 401: {}", session_rejected_hint(*after_login))]
+    SessionRejected {
+        method: &'static str,
+        path: String,
+        /// True when the token refused was freshly issued by a bot login.
+        after_login: bool,
+    },
+
+    /// The login call answered 401. Final: retrying cannot help.
+    #[error(
+        "the pod refused the bot login for {username} at {login_url}: wrong key, unknown user, or the public key is not imported"
+    )]
+    LoginRejected { username: String, login_url: String },
+
+    /// No HTTP answer: connection failed, timed out or broke.
+    #[error("{method} {url}: {reason}")]
+    Transport {
+        method: &'static str,
+        /// Scheme, host and path only: no query, no credentials.
+        url: String,
+        kind: TransportKind,
+        reason: String,
+    },
+
+    /// The pod answered, but not with the JSON the contract promises.
+    #[error("{method} {path}: unexpected answer from the pod: {reason}")]
+    Decode {
+        method: &'static str,
+        path: String,
+        reason: String,
+    },
+
+    /// Every attempt failed (more than one was allowed); `last` says how the last one did.
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: Box<PodError> },
+
+    /// The bot's credentials could not be used (e.g. the JWT could not be signed).
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+
+    /// A group id that cannot name a group in a URL path.
+    #[error("the group id {id:?} cannot be sent to the pod: an id must not be empty, `.` or `..`")]
+    BadGroupId { id: String },
+
+    /// The client could not be built (a bad pod URL, no TLS backend).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl PodError {
+    /// The HTTP status behind the error, if the pod answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            PodError::Status { status, .. } => Some(*status),
+            PodError::SessionRejected { .. } | PodError::LoginRejected { .. } => Some(401),
+            PodError::RetriesExhausted { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// True when trying again later may succeed: 429, 5xx, no answer at all.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PodError::Status { status, .. } => *status == 429 || *status >= 500,
+            PodError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True when the pod surely did not act on the request, so that even a
+    /// non-idempotent one may be sent again.
+    pub fn surely_not_processed(&self) -> bool {
+        match self {
+            PodError::Status { status, .. } => *status == 429 || *status == 503,
+            PodError::Transport { kind, .. } => *kind == TransportKind::Connect,
+            _ => false,
+        }
+    }
+
+    /// What the pod's `Retry-After` asked for, if anything.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PodError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short, stable name for the kind of error (for logs and metric labels).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PodError::Status { .. } => "status",
+            PodError::SessionRejected { .. } => "session_rejected",
+            PodError::LoginRejected { .. } => "login_rejected",
+            PodError::Transport { .. } => "transport",
+            PodError::Decode { .. } => "decode",
+            PodError::RetriesExhausted { .. } => "retries_exhausted",
+            PodError::Auth(_) => "auth",
+            PodError::BadGroupId { .. } => "bad_group_id",
+            PodError::Setup(_) => "setup",
+        }
+    }
+}
+
+fn code_suffix(code: Option<i32>) -> String {
+    code.map(|code| format!(" (code {code})"))
+        .unwrap_or_default()
+}
+
+/// What to do about an error status, by status and endpoint.
+fn status_hint(status: u16, path: &str) -> &'static str {
+    let login = path.ends_with(PUBKEY_AUTHENTICATE_PATH);
+    let one_group = path.starts_with(&format!("{USERGROUPS_PATH}/"));
+    match status {
+        300..=399 => "; the URL redirects elsewhere: configure the address it redirects to",
+        403 if login => "; the pod refused the bot login: check that the bot account is active",
+        403 => {
+            "; the bot needs the Scope Management role with MANAGE_ROLE_SCOPES (to write) / VIEW_ROLE_SCOPES (to read)"
+        }
+        404 if login => "; check auth.login_url (default: the pod URL's origin + /login)",
+        404 if one_group => "; no such group on the pod: check the id",
+        404 => "; check the pod URL (e.g. https://acme.symphony.com/pod)",
+        429 => "; the pod is throttling requests",
+        500..=599 => "; the pod failed to serve the request",
+        _ => "",
+    }
+}
+
+fn session_rejected_hint(after_login: bool) -> &'static str {
+    if after_login {
+        "the pod refused even a freshly issued session token; check that the bot account is active and its session is not revoked"
+    } else {
+        "the session token is invalid or expired; put a fresh one in GROUPSYNC_SESSION_TOKEN or auth.session_token_file, or use bot authentication (auth.bot_username), which logs in again by itself"
+    }
+}
+
+/// Why no usable credentials could be set up. Messages name the file or
+/// variable at fault and say what to do; they never quote a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{origin} is empty; put a session token in it")]
+    EmptyToken { origin: String },
+
+    #[error(
+        "{origin} holds characters a session token cannot have (only visible ASCII is allowed); check it holds just the token"
+    )]
+    MalformedToken { origin: String },
+
+    #[error("cannot read {what} {}: {reason}", path.display())]
+    Unreadable {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+
+    #[error(
+        "the bot's private key file {} is accessible by group or others (mode {mode:04o}); run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    KeyFileTooOpen { path: PathBuf, mode: u32 },
+
+    #[error(
+        "the bot's private key file {} is not a usable RSA private key; expected PEM with `BEGIN RSA PRIVATE KEY` (PKCS#1) or `BEGIN PRIVATE KEY` (PKCS#8), unencrypted",
+        path.display()
+    )]
+    InvalidKey { path: PathBuf },
+
+    #[error("the bot's username (auth.bot_username) is empty")]
+    EmptyUsername,
+
+    #[error("cannot sign the login JWT for {username}: the private key was refused by the signer")]
+    Signing { username: String },
+}

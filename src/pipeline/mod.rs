@@ -1,0 +1,10 @@
+//! The **pipeline**, one module per stage: load (in [`crate::desired`]) ->
+//! [`refresh`] -> [`plan`] -> [`render`] | [`apply`], with [`state`] as the
+//! stored snapshot they share and [`cycle`] running one pass of it all.
+
+pub mod apply;
+pub mod cycle;
+pub mod plan;
+pub mod refresh;
+pub mod render;
+pub mod state;

@@ -1,0 +1,18 @@
+//! The **pod** layer: everything that talks HTTP to a Symphony pod.
+//!
+//! - [`client`] — [`PodClient`]: one method per endpoint, bounded waits, re-login on 401.
+//! - [`auth`]   — session tokens and RSA bot login (JWT RS512).
+//! - [`retry`]  — back-off between attempts, honouring `Retry-After`.
+//!
+//! Its errors ([`PodError`], [`AuthError`]) live on the ground floor, in
+//! [`crate::error`], so the crate's one error type can carry them.
+
+pub mod auth;
+pub mod client;
+pub mod retry;
+
+pub use crate::error::{AuthError, PodError, TransportKind};
+pub use client::{
+    GROUP_PATH_TEMPLATE, LIST_PAGE_SIZE, LOGIN_PATH_TEMPLATE, Observer, PodClient, RequestOutcome,
+    Timeouts, USER_AGENT,
+};
