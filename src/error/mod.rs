@@ -107,11 +107,27 @@ pub enum Error {
     #[error("state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
 
-    /// Another process holds the state file's lock.
+    /// Another process holds the state file's lock (still, after `waited`).
     #[error(
-        "state file {path} is locked by another groupsync{holder}; stop that process or point --state at another file"
+        "state file {path} is locked by another groupsync{holder}{}; stop that process or point --state at another file",
+        waited.map(|waited| format!(", still after waiting {}s (--lock-timeout)", waited.as_secs())).unwrap_or_default()
     )]
-    StateLocked { path: PathBuf, holder: String },
+    StateLocked {
+        path: PathBuf,
+        holder: String,
+        waited: Option<std::time::Duration>,
+    },
+
+    /// The state file describes another pod than the one configured.
+    #[error(
+        "state file {path} holds the snapshot of the pod {recorded}, but this run talks to {configured}; \
+         point --state / state_file at a state file of its own for this pod, or move {path} aside to start afresh"
+    )]
+    StateOfAnotherPod {
+        path: PathBuf,
+        recorded: String,
+        configured: String,
+    },
 
     /// A safety limit refused the cycle; nothing was written.
     #[error("{0}")]
@@ -147,6 +163,7 @@ impl Error {
             Error::Pod(_) => "pod",
             Error::State { .. } => "state",
             Error::StateLocked { .. } => "state_locked",
+            Error::StateOfAnotherPod { .. } => "state",
             Error::Refused(_) => "refused",
             Error::Io { .. } => "io",
         }

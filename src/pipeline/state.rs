@@ -1,11 +1,17 @@
 //! The state file: the stored snapshot of the pod, locked and written atomically.
 //!
-//! The file is JSON (`{"version": 1, "groups": {"<id>": {"pod": ..., "read_at_ms": ...,
-//! "written_at_ms": ...}}}`), sorted by group id. A process holds an exclusive
-//! lock on a sidecar `<file>.lock` for as long as it uses the state file: the
-//! lock cannot sit on the state file itself, because every save renames a new
-//! file (a new inode) over it. A state file that cannot be read is never
-//! replaced.
+//! The file is JSON (`{"version": 1, "pod_url": ..., "groups": {"<id>": {"pod": ...,
+//! "read_at_ms": ..., "written_at_ms": ...}}}`), sorted by group id.
+//!
+//! Reading needs no lock ([`read_unlocked`]): every save renames a complete
+//! new file over the old one, so a reader sees one or the other, never half.
+//! Only a cycle that writes takes the exclusive lock ([`StateFile::lock_within`]),
+//! and only while it runs, on a sidecar `<file>.lock`: the lock cannot sit on
+//! the state file itself, because every save replaces its inode. A state file
+//! that cannot be read is never replaced.
+//!
+//! The file records the (normalized) URL of the pod it describes, so that a
+//! snapshot of pod A is never taken for pod B ([`Snapshot::claim_for_pod`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -16,10 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::UserGroupResponse;
+use crate::shutdown::Shutdown;
 
 /// The only format version this groupsync reads and writes.
 const FORMAT_VERSION: u64 = 1;
@@ -32,6 +41,9 @@ const REPAIR_HINT: &str =
 /// What groupsync last knew of each group on the pod, by group id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// The normalized URL of the pod this snapshot describes; `None` until a
+    /// cycle against a pod first claims it (and in files older than this field).
+    pod_url: Option<String>,
     groups: BTreeMap<String, SnapshotEntry>,
 }
 
@@ -52,6 +64,8 @@ pub struct SnapshotEntry {
 #[derive(Serialize)]
 struct DocumentOut<'a> {
     version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_url: Option<&'a str>,
     groups: &'a BTreeMap<String, SnapshotEntry>,
 }
 
@@ -62,6 +76,8 @@ struct DocumentIn {
     /// Checked beforehand by `VersionOnly`.
     #[serde(rename = "version")]
     _version: serde::de::IgnoredAny,
+    #[serde(default)]
+    pod_url: Option<String>,
     groups: BTreeMap<String, SnapshotEntry>,
 }
 
@@ -121,11 +137,32 @@ impl Snapshot {
         self.groups.iter()
     }
 
+    /// The pod URL this snapshot records, if any.
+    pub fn pod_url(&self) -> Option<&str> {
+        self.pod_url.as_deref()
+    }
+
+    /// Ties this snapshot to the pod at `pod_url`: a snapshot that records
+    /// no pod yet (new, or written before pod URLs were recorded) adopts it;
+    /// one that records another pod is refused, with the URL it records.
+    pub fn claim_for_pod(&mut self, pod_url: &str) -> Result<(), String> {
+        let wanted = normalize_pod_url(pod_url);
+        match &self.pod_url {
+            None => {
+                self.pod_url = Some(wanted);
+                Ok(())
+            }
+            Some(recorded) if *recorded == wanted => Ok(()),
+            Some(recorded) => Err(recorded.clone()),
+        }
+    }
+
     /// Parses the state file's text; the error says what is wrong, not where the file is.
     pub fn from_json(text: &str) -> Result<Snapshot, String> {
         check_version(text)?;
         let document: DocumentIn = serde_json::from_str(text).map_err(invalid_json)?;
         Ok(Snapshot {
+            pod_url: document.pod_url,
             groups: document.groups,
         })
     }
@@ -134,6 +171,7 @@ impl Snapshot {
     pub fn to_json(&self) -> Vec<u8> {
         let document = DocumentOut {
             version: FORMAT_VERSION,
+            pod_url: self.pod_url.as_deref(),
             groups: &self.groups,
         };
         // Capacity guess: a pretty-printed entry is a few hundred bytes.
@@ -143,6 +181,64 @@ impl Snapshot {
         bytes
     }
 }
+
+/// A pod URL in the form recorded in the state file: scheme and host in
+/// lower case, the scheme's default port and any trailing `/` dropped, so that
+/// `HTTPS://Acme.example:443/pod/` and `https://acme.example/pod` are one pod.
+pub fn normalize_pod_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut authority = authority.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    if !default_port.is_empty() && authority.ends_with(default_port) {
+        authority.truncate(authority.len() - default_port.len());
+    }
+    format!("{scheme}://{authority}{path}")
+}
+
+/// Reads the snapshot at `path` without locking or creating anything (for
+/// `plan`, `validate` and dry runs); a missing file is an empty snapshot.
+pub fn read_unlocked(path: &Path) -> crate::Result<Snapshot> {
+    read_snapshot_file(path)
+}
+
+fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
+    let error = |reason: String| Error::State {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(failure) if failure.kind() == io::ErrorKind::NotFound => {
+            return Ok(Snapshot::default());
+        }
+        Err(failure) if failure.kind() == io::ErrorKind::IsADirectory => {
+            return Err(error(
+                "is a directory; --state / state_file names the file to keep the snapshot in (e.g. DIR/state.json)"
+                    .to_string(),
+            ));
+        }
+        Err(failure) => {
+            return Err(error(format!(
+                "cannot read it ({failure}); check its permissions"
+            )));
+        }
+    };
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| error(format!("not UTF-8 text; {REPAIR_HINT}")))?;
+    Snapshot::from_json(text).map_err(|reason| error(format!("{reason}; {REPAIR_HINT}")))
+}
+
+/// How often a writer waiting for the lock tries again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
 
 /// Fails unless the document's `version` is the one this groupsync reads.
 fn check_version(text: &str) -> Result<(), String> {
@@ -162,7 +258,7 @@ fn invalid_json(error: serde_json::Error) -> String {
     format!("not valid state JSON ({error})")
 }
 
-/// An open state file: holds the exclusive lock for its whole life.
+/// A state file opened for writing: holds the exclusive lock until dropped.
 #[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
@@ -195,6 +291,7 @@ impl StateFile {
                 return Err(Error::StateLocked {
                     path: path.to_path_buf(),
                     holder: lock_holder(&mut lock),
+                    waited: None,
                 });
             }
             Err(TryLockError::Error(error)) => {
@@ -214,6 +311,35 @@ impl StateFile {
         })
     }
 
+    /// [`StateFile::open`], waiting up to `timeout` for another process's
+    /// writing cycle to release the lock; a stop request ends the wait.
+    /// Fails naming the holder's pid when the lock stays taken.
+    pub async fn lock_within(
+        path: &Path,
+        timeout: Duration,
+        stop: &Shutdown,
+    ) -> crate::Result<StateFile> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match StateFile::open(path) {
+                Err(Error::StateLocked { path, holder, .. })
+                    if tokio::time::Instant::now() < deadline && !stop.is_requested() =>
+                {
+                    tracing::debug!(path = %path.display(), "state file locked{holder}; waiting");
+                    tokio::time::sleep(LOCK_POLL).await;
+                }
+                Err(Error::StateLocked { path, holder, .. }) => {
+                    return Err(Error::StateLocked {
+                        path,
+                        holder,
+                        waited: Some(timeout),
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -228,16 +354,7 @@ impl StateFile {
     }
 
     fn read_snapshot(&self) -> crate::Result<Snapshot> {
-        let bytes = match fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Snapshot::default()),
-            Err(error) => {
-                return Err(self.error(format!("cannot read it ({error}); check its permissions")));
-            }
-        };
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| self.error(format!("not UTF-8 text; {}", REPAIR_HINT)))?;
-        Snapshot::from_json(text).map_err(|reason| self.error(format!("{reason}; {}", REPAIR_HINT)))
+        read_snapshot_file(&self.path)
     }
 
     /// Replaces the state file atomically: a temporary file in the same
@@ -663,6 +780,124 @@ mod tests {
         let state = StateFile::open(&state_path(&dir)).unwrap();
         state.save(&snapshot).unwrap();
         assert_eq!(state.load().unwrap().len(), 100_000);
+    }
+
+    #[test]
+    fn a_snapshot_adopts_the_first_pod_and_refuses_another() {
+        let mut snapshot = Snapshot::default();
+        assert_eq!(snapshot.pod_url(), None);
+        snapshot
+            .claim_for_pod("HTTPS://Acme.example:443/pod/")
+            .unwrap();
+        assert_eq!(snapshot.pod_url(), Some("https://acme.example/pod"));
+        snapshot.claim_for_pod("https://acme.example/pod").unwrap();
+        assert_eq!(
+            snapshot.claim_for_pod("https://other.example/pod"),
+            Err("https://acme.example/pod".to_string())
+        );
+        assert_eq!(snapshot.pod_url(), Some("https://acme.example/pod"));
+    }
+
+    #[test]
+    fn pod_urls_are_normalized() {
+        let cases = [
+            ("https://acme.example/pod", "https://acme.example/pod"),
+            ("https://ACME.example:443/pod/", "https://acme.example/pod"),
+            ("http://127.0.0.1:80/pod", "http://127.0.0.1/pod"),
+            ("http://127.0.0.1:8080/pod", "http://127.0.0.1:8080/pod"),
+            ("https://acme.example:8443", "https://acme.example:8443"),
+            // The path is case-sensitive on a web server: kept as written.
+            ("https://acme.example/Pod", "https://acme.example/Pod"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(normalize_pod_url(given), expected, "for {given}");
+        }
+    }
+
+    #[test]
+    fn the_pod_url_round_trips_and_old_files_have_none() {
+        let mut snapshot = Snapshot::default();
+        snapshot.claim_for_pod("https://acme.example/pod").unwrap();
+        let text = String::from_utf8(snapshot.to_json()).unwrap();
+        assert!(
+            text.contains("\"pod_url\": \"https://acme.example/pod\""),
+            "{text}"
+        );
+        assert_eq!(Snapshot::from_json(&text).unwrap(), snapshot);
+        let old = Snapshot::from_json(r#"{"version": 1, "groups": {}}"#).unwrap();
+        assert_eq!(old.pod_url(), None);
+    }
+
+    #[test]
+    fn reading_unlocked_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("var/state.json");
+        assert!(read_unlocked(&path).unwrap().is_empty());
+        assert!(dir_entries(dir.path()).is_empty());
+        let path = state_path(&dir);
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("g1", group("G"), 1);
+        StateFile::open(&path).unwrap().save(&snapshot).unwrap();
+        // Readable while another process holds the lock.
+        let _held = StateFile::open(&path).unwrap();
+        assert_eq!(read_unlocked(&path).unwrap(), snapshot);
+    }
+
+    #[test]
+    fn a_directory_as_state_file_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = read_unlocked(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("is a directory"), "{message}");
+        assert!(!message.contains("permissions"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_writer_waits_for_the_lock_then_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = state_path(&dir);
+        let held = StateFile::open(&path).unwrap();
+        let error = StateFile::lock_within(&path, Duration::from_millis(300), &Shutdown::never())
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("(pid {})", std::process::id())),
+            "{message}"
+        );
+        assert!(message.contains("still after waiting"), "{message}");
+        drop(held);
+        StateFile::lock_within(&path, Duration::from_millis(300), &Shutdown::never())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_writer_gets_the_lock_once_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = state_path(&dir);
+        let held = StateFile::open(&path).unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(held);
+        });
+        // A hang guard, not a speed check: the lock frees long before 60 s.
+        StateFile::lock_within(&path, Duration::from_secs(60), &Shutdown::never())
+            .await
+            .unwrap();
+        release.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_wait_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = state_path(&dir);
+        let _held = StateFile::open(&path).unwrap();
+        let (trigger, stop) = crate::shutdown::channel();
+        trigger.trigger();
+        let error = StateFile::lock_within(&path, Duration::from_secs(3600), &stop)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::StateLocked { .. }), "{error}");
     }
 
     #[test]
