@@ -186,13 +186,21 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
 /// `Plan: 1 to update, 118 unchanged.` or `No changes. 119 groups in sync.`
 pub fn summary_line(plan: &Plan) -> String {
     if plan.is_empty() {
-        format!("No changes. {} groups in sync.", plan.unchanged)
+        format!("No changes. {} in sync.", counted(plan.unchanged, "group"))
     } else {
         format!(
             "Plan: {} to update, {} unchanged.",
             plan.changes.len(),
             plan.unchanged
         )
+    }
+}
+
+/// `1 group`, `2 groups`: a count and its noun, in the right number.
+pub fn counted(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
     }
 }
 
@@ -476,6 +484,18 @@ impl From<&Diagnostic> for JsonError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(counted(0, "group"), "0 groups");
+        assert_eq!(counted(1, "group"), "1 group");
+        assert_eq!(counted(2, "error"), "2 errors");
+        let one = Plan {
+            unchanged: 1,
+            ..Plan::default()
+        };
+        assert_eq!(summary_line(&one), "No changes. 1 group in sync.");
+    }
 
     fn text(value: &str) -> String {
         yaml_scalar(&FieldValue::Text(value.to_string()))
