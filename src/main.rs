@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use groupsync::config::{LogFormat, Overrides, RefreshMode, Settings};
+use groupsync::config::{Overrides, RefreshMode, Settings};
 use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
 use groupsync::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
 use groupsync::pipeline::plan;
@@ -28,43 +28,22 @@ use groupsync::{Diagnostic, Error, desired};
     about = "Keep Symphony compliance user groups in line with YAML files in git"
 )]
 struct Cli {
+    // Every setting's flag, declared once in the config layer.
     #[command(flatten)]
-    global: GlobalArgs,
+    overrides: Overrides,
+    /// Output format of validate, plan and apply
+    // In --help, after --bdk-config (4th of Overrides) and, as a tie sorts by name,
+    // before --log-format (5th): where it has always been.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = OutputFormat::Text,
+        display_order = 5
+    )]
+    format: OutputFormat,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Args)]
-struct GlobalArgs {
-    /// Config file [default: /etc/groupsync/groupsync.yaml if it exists]
-    #[arg(long, global = true, env = "GROUPSYNC_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Directory of desired groups [default: ./groups.d]
-    #[arg(long, global = true, env = "GROUPSYNC_GROUPS_DIR", value_name = "DIR")]
-    groups_dir: Option<PathBuf>,
-    /// State file: the stored snapshot of the pod [default: ./groupsync.state.json]
-    #[arg(
-        long = "state",
-        global = true,
-        env = "GROUPSYNC_STATE",
-        value_name = "FILE"
-    )]
-    state_file: Option<PathBuf>,
-    /// Pod base URL, e.g. https://acme.symphony.com/pod
-    #[arg(long, global = true, env = "GROUPSYNC_POD_URL", value_name = "URL")]
-    pod_url: Option<String>,
-    /// An official Symphony SDK config.yaml to take the pod URL and bot login from
-    #[arg(long, global = true, env = "GROUPSYNC_BDK_CONFIG", value_name = "FILE")]
-    bdk_config: Option<PathBuf>,
-    /// Output format of validate, plan and apply
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    format: OutputFormat,
-    /// Log format
-    #[arg(long, global = true, env = "GROUPSYNC_LOG_FORMAT", value_enum)]
-    log_format: Option<LogFormat>,
-    /// Log level or tracing filter (e.g. debug, groupsync=trace)
-    #[arg(long, global = true, env = "RUST_LOG", value_name = "LEVEL")]
-    log_level: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,9 +137,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Demo = cli.command {
         return runtime.block_on(demo());
     }
-    let settings = Settings::resolve(&overrides(&cli.global))?;
+    let settings = Settings::resolve(&cli.overrides)?;
     logging::init(settings.log.format, &settings.log.level).map_err(anyhow::Error::msg)?;
-    let format = cli.global.format;
+    let format = cli.format;
     match cli.command {
         Command::Validate => validate(&settings, format),
         Command::Plan(args)
@@ -181,23 +160,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             ..
         } => {
             let options = DaemonOptions { dry_run };
-            runtime.block_on(daemon::run(overrides(&cli.global), settings, options))?;
+            runtime.block_on(daemon::run(cli.overrides, settings, options))?;
             Ok(EXIT_OK)
         }
         Command::Emulate(args) => runtime.block_on(emulate(args)),
         Command::Demo => unreachable!("handled above"),
-    }
-}
-
-fn overrides(global: &GlobalArgs) -> Overrides {
-    Overrides {
-        config: global.config.clone(),
-        groups_dir: global.groups_dir.clone(),
-        state_file: global.state_file.clone(),
-        pod_url: global.pod_url.clone(),
-        log_format: global.log_format,
-        log_level: global.log_level.clone(),
-        bdk_config: global.bdk_config.clone(),
     }
 }
 
@@ -394,5 +361,45 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
     {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_parser_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// `--help` opens with the program's own text (not the flattened
+    /// `Overrides`'s doc comment) and lists the global flags in their order.
+    #[test]
+    fn help_keeps_its_text_and_the_order_of_its_flags() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(
+            help.starts_with(
+                "Keep Symphony compliance user groups in line with YAML files in git\n"
+            ),
+            "{help}"
+        );
+        let flags = [
+            "--config",
+            "--groups-dir",
+            "--state",
+            "--pod-url",
+            "--bdk-config",
+            "--format",
+            "--log-format",
+            "--log-level",
+        ];
+        let positions: Vec<usize> = flags
+            .iter()
+            .map(|flag| help.find(&format!("  {flag} <")).expect(flag))
+            .collect();
+        assert!(positions.is_sorted(), "{help}");
     }
 }

@@ -1,23 +1,59 @@
 //! The config file, flags and environment, merged into [`Settings`].
 //!
-//! Precedence is flag > environment > config file > default. The binary's
-//! clap parser already folds the environment into its flags, so this module
-//! sees both as one [`Overrides`]; it adds the config file and the defaults
-//! and validates everything once, at start-up, so that later stages can trust
-//! every value.
+//! Precedence is flag > environment > config file > default. Each flag and
+//! its environment variable are declared once, on [`Overrides`], which the
+//! binary flattens into its clap parser; clap folds the environment into the
+//! flags, so this module sees both as one `Overrides`. It adds the config
+//! file and the defaults and validates everything once, at start-up, so that
+//! later stages can trust every value.
+//!
+//! - `mod.rs` (this file) — [`Settings`] and its parts, [`Overrides`], and
+//!   the precedence rules ([`Settings::resolve`], `merge`).
+//! - `file.rs` — the config file's format: its sections (unknown keys are
+//!   errors) and the visitors that give every bad value its `file:line:col`.
+//! - `values.rs` — the value parsers: [`parse_duration`], http(s) URLs,
+//!   [`CronSchedule`], [`default_login_url`], integer ranges.
+//! - [`bdk`] — the official SDK's `config.yaml`.
+//!
+//! # How to add a setting
+//!
+//! A config file key takes three edits, none of them in `main.rs`:
+//! 1. `file.rs`: a field in `ConfigFile`, or in its section struct
+//!    (`RetrySection`, ...), typed with a parsing wrapper (`ConfigDuration`,
+//!    `HttpUrl`, `Bounded`) where the text needs checking, so that a bad
+//!    value is reported at its position;
+//! 2. this file: a field in [`Settings`], or in the part it belongs to
+//!    ([`Limits`], ...);
+//! 3. this file: one line in `merge` (or in the helper `merge` calls for that
+//!    section, e.g. `retry_settings`) that takes the file's value or the default.
+//!
+//! A flag, with its environment variable, takes one more: a field on
+//! [`Overrides`] (its doc comment is the `--help` text; its `#[arg]` gives
+//! `--name`, `env = "GROUPSYNC_..."` and `global = true`), which the line in
+//! `merge` puts first, as in `overrides.log_format.or(log.format)`.
+//!
+//! A field of a part with a `Default` impl ([`Limits`], [`RetrySettings`])
+//! needs its default there too, and the compiler lists the other places that
+//! build that part (`bdk.rs`, tests). Then add the key to the
+//! `every_key_is_read` test and document it in `docs/interface.md` and README.
 
-use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 pub mod bdk;
+mod file;
+mod values;
+
+pub use self::values::{CronSchedule, default_login_url, parse_duration};
 
 use self::bdk::{BdkConfig, read_bdk_config};
+use self::file::{
+    AuthSection, ConfigDuration, ConfigFile, PodSection, RetrySection, read_config_file,
+};
+use self::values::parse_http_url;
 use crate::error::{Diagnostic, Error};
 use crate::model::UpdateMode;
 
@@ -31,21 +67,46 @@ pub const DEFAULT_STATE_FILE: &str = "groupsync.state.json";
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DEBOUNCE: Duration = Duration::from_secs(1);
 const DEFAULT_CONCURRENCY: u64 = 4;
-const MAX_CONCURRENCY: u64 = 256;
 const DEFAULT_LOG_LEVEL: &str = "info";
 
-/// What flags and environment variables say, already merged by the binary
-/// (a flag wins over its variable). `None` = not given.
-#[derive(Debug, Default, Clone)]
+/// What flags and environment variables say (clap lets a flag win over its
+/// variable). `None` = neither given.
+///
+/// The binary flattens this into its parser (`#[command(flatten)]`), so each
+/// field is a global flag declared here once: the doc comment is its
+/// `--help` text, the `#[arg]` its name, variable and value name.
+#[derive(Debug, Default, Clone, clap::Args)]
+// Without this, clap would make the doc comment above the binary's `--help` text.
+#[command(about = None, long_about = None)]
 pub struct Overrides {
+    /// Config file [default: /etc/groupsync/groupsync.yaml if it exists]
+    #[arg(long, global = true, env = "GROUPSYNC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Directory of desired groups [default: ./groups.d]
+    #[arg(long, global = true, env = "GROUPSYNC_GROUPS_DIR", value_name = "DIR")]
     pub groups_dir: Option<PathBuf>,
+    /// State file: the stored snapshot of the pod [default: ./groupsync.state.json]
+    #[arg(
+        long = "state",
+        global = true,
+        env = "GROUPSYNC_STATE",
+        value_name = "FILE"
+    )]
     pub state_file: Option<PathBuf>,
+    // The help text is read in a terminal: a bare URL is what it needs.
+    #[allow(rustdoc::bare_urls)]
+    /// Pod base URL, e.g. https://acme.symphony.com/pod
+    #[arg(long, global = true, env = "GROUPSYNC_POD_URL", value_name = "URL")]
     pub pod_url: Option<String>,
-    pub log_format: Option<LogFormat>,
-    pub log_level: Option<String>,
-    /// An official SDK `config.yaml` to take the pod URL and bot login from.
+    /// An official Symphony SDK config.yaml to take the pod URL and bot login from
+    #[arg(long, global = true, env = "GROUPSYNC_BDK_CONFIG", value_name = "FILE")]
     pub bdk_config: Option<PathBuf>,
+    /// Log format
+    #[arg(long, global = true, env = "GROUPSYNC_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log level or tracing filter (e.g. debug, groupsync=trace)
+    #[arg(long, global = true, env = "RUST_LOG", value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 /// Every setting, resolved and validated.
@@ -96,14 +157,6 @@ pub struct BotAuth {
 pub enum Trigger {
     Cron(CronSchedule),
     Interval(Duration),
-}
-
-/// A validated 5-field POSIX cron expression and the text it was written as.
-#[derive(Clone)]
-pub struct CronSchedule {
-    text: String,
-    /// Boxed: a parsed pattern is over 300 bytes, the rest of `Trigger` 16.
-    cron: Box<croner::Cron>,
 }
 
 /// Safety valves: a cycle planning more than this writes nothing.
@@ -220,40 +273,7 @@ fn choose_config_file(
     }
 }
 
-fn read_config_file(path: &Path) -> crate::Result<ConfigFile> {
-    let text =
-        std::fs::read_to_string(path).map_err(|error| config_error(path, &read_failure(&error)))?;
-    parse_config_file(path, &text)
-}
-
-fn read_failure(error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::InvalidData => "cannot read: not UTF-8 text".to_string(),
-        _ => format!("cannot read: {error}"),
-    }
-}
-
-/// Parses the YAML text of the config file at `path`; an empty file means all defaults.
-fn parse_config_file(path: &Path, text: &str) -> crate::Result<ConfigFile> {
-    match serde_yaml::from_str::<Option<ConfigFile>>(text) {
-        Ok(file) => Ok(file.unwrap_or_default()),
-        Err(error) => Err(Error::Config(yaml_diagnostic(path, &error).to_string())),
-    }
-}
-
-/// `PATH:LINE:COLUMN: message`, without serde_yaml's own " at line N column M".
-fn yaml_diagnostic(path: &Path, error: &serde_yaml::Error) -> Diagnostic {
-    let message = error.to_string();
-    match error.location() {
-        Some(location) => {
-            let (line, column) = (location.line(), location.column());
-            let suffix = format!(" at line {line} column {column}");
-            Diagnostic::at(path, line, column, message.replacen(&suffix, "", 1))
-        }
-        None => Diagnostic::file(path, message),
-    }
-}
-
+/// `PATH: message`, as a config error.
 fn config_error(path: &Path, message: &str) -> Error {
     Error::Config(Diagnostic::file(path, message).to_string())
 }
@@ -482,309 +502,6 @@ fn retry_settings(retry: RetrySection) -> Result<RetrySettings, String> {
     Ok(settings)
 }
 
-/// Checks that `text` is an `http(s)://host...` URL without credentials, query or
-/// fragment, and returns it without trailing `/`.
-fn parse_http_url(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"))
-        .ok_or_else(|| format!("`{text}` is not a URL starting with http:// or https://"))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(host, port)| {
-            if port.parse::<u16>().is_ok() {
-                host
-            } else {
-                authority
-            }
-        });
-    if text.contains(char::is_whitespace) || text.contains(['?', '#']) {
-        Err(format!(
-            "`{text}` must not contain spaces, a query (?) or a fragment (#)"
-        ))
-    } else if authority.contains('@') {
-        Err("the URL must not contain credentials (user@); use the auth settings".to_string())
-    } else if host.is_empty() || host.contains(':') && !host.starts_with('[') {
-        Err(format!("`{text}` has no valid host (and optional :port)"))
-    } else {
-        Ok(text.trim_end_matches('/').to_string())
-    }
-}
-
-/// The pod URL's origin (`scheme://host[:port]`) + `/login`:
-/// `https://acme.symphony.com/pod` -> `https://acme.symphony.com/login`.
-pub fn default_login_url(pod_url: &str) -> String {
-    let after_scheme = pod_url.find("://").map_or(0, |index| index + 3);
-    let origin_end = pod_url[after_scheme..]
-        .find('/')
-        .map_or(pod_url.len(), |index| after_scheme + index);
-    format!("{}/login", &pod_url[..origin_end])
-}
-
-impl CronSchedule {
-    /// Parses a 5-field POSIX cron expression (minute hour day-of-month month
-    /// day-of-week; 0 and 7 are Sunday) or a nickname such as `@hourly`.
-    pub fn parse(text: &str) -> Result<CronSchedule, String> {
-        let fields = text.split_whitespace().count();
-        if !text.trim_start().starts_with('@') && fields != 5 {
-            return Err(format!(
-                "`{text}` has {fields} fields; a schedule takes 5 (minute hour day-of-month month day-of-week), without seconds or years"
-            ));
-        }
-        let parser = croner::parser::CronParser::builder()
-            .seconds(croner::parser::Seconds::Disallowed)
-            .year(croner::parser::Year::Disallowed)
-            .build();
-        let cron = parser
-            .parse(text)
-            .map_err(|error| format!("`{text}` is not a valid cron schedule: {error}"))?;
-        Ok(CronSchedule {
-            text: text.to_string(),
-            cron: Box::new(cron),
-        })
-    }
-
-    /// The expression as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The parsed schedule, e.g. for `find_next_occurrence`.
-    pub fn cron(&self) -> &croner::Cron {
-        &self.cron
-    }
-}
-
-// The parsed pattern's Debug output is a wall of bit fields; the text says it all.
-impl fmt::Debug for CronSchedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CronSchedule").field(&self.text).finish()
-    }
-}
-
-/// Parses `500ms`, `30s`, `5m`, `1h` and combinations in descending order such as `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const EXAMPLES: &str = "write e.g. `500ms`, `30s`, `5m`, `1h` or `1m30s`";
-    if text.is_empty() {
-        return Err(format!("empty duration; {EXAMPLES}"));
-    }
-    if text.starts_with('-') {
-        return Err(format!("`{text}`: a duration cannot be negative"));
-    }
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    let mut previous: Option<TimeUnit> = None;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("`{text}` is not a duration; {EXAMPLES}"));
-        }
-        let letters = rest[digits..]
-            .find(|c: char| c.is_ascii_digit())
-            .map_or(rest.len(), |index| digits + index);
-        let unit = TimeUnit::parse(&rest[digits..letters])
-            .map_err(|reason| format!("`{text}`: {reason}; {EXAMPLES}"))?;
-        if previous.is_some_and(|previous| previous <= unit) {
-            return Err(format!(
-                "`{text}`: write each unit once, largest first; {EXAMPLES}"
-            ));
-        }
-        let overflow = || format!("`{text}` is too long a duration");
-        let count: u64 = rest[..digits].parse().map_err(|_| overflow())?;
-        total = unit
-            .times(count)
-            .and_then(|part| total.checked_add(part))
-            .ok_or_else(overflow)?;
-        previous = Some(unit);
-        rest = &rest[letters..];
-    }
-    Ok(total)
-}
-
-/// The units a duration may use, smallest first (the order `parse_duration` enforces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum TimeUnit {
-    Millis,
-    Seconds,
-    Minutes,
-    Hours,
-}
-
-impl TimeUnit {
-    fn parse(text: &str) -> Result<TimeUnit, String> {
-        match text {
-            "ms" => Ok(TimeUnit::Millis),
-            "s" => Ok(TimeUnit::Seconds),
-            "m" => Ok(TimeUnit::Minutes),
-            "h" => Ok(TimeUnit::Hours),
-            "" => Err("a number needs a unit (ms, s, m or h)".to_string()),
-            other => Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
-        }
-    }
-
-    fn times(self, count: u64) -> Option<Duration> {
-        match self {
-            TimeUnit::Millis => Some(Duration::from_millis(count)),
-            TimeUnit::Seconds => Some(Duration::from_secs(count)),
-            TimeUnit::Minutes => count.checked_mul(60).map(Duration::from_secs),
-            TimeUnit::Hours => count.checked_mul(3600).map(Duration::from_secs),
-        }
-    }
-}
-
-// ---- The config file as written. Values that need parsing are checked while
-// ---- deserializing, so that their errors carry the file position.
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    pod: Option<PodSection>,
-    auth: Option<AuthSection>,
-    groups_dir: Option<PathBuf>,
-    state_file: Option<PathBuf>,
-    schedule: Option<CronSchedule>,
-    interval: Option<ConfigDuration>,
-    debounce: Option<ConfigDuration>,
-    concurrency: Option<Bounded<1, MAX_CONCURRENCY>>,
-    update_mode: Option<UpdateMode>,
-    refresh: Option<RefreshMode>,
-    limits: Option<LimitsSection>,
-    retry: Option<RetrySection>,
-    metrics_listen: Option<SocketAddr>,
-    log: Option<LogSection>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PodSection {
-    url: Option<HttpUrl>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuthSection {
-    session_token_file: Option<PathBuf>,
-    bot_username: Option<String>,
-    private_key_file: Option<PathBuf>,
-    login_url: Option<HttpUrl>,
-    bdk_config: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsSection {
-    max_changes: Option<usize>,
-    max_deactivations: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetrySection {
-    max_attempts: Option<Bounded<1, { u32::MAX as u64 }>>,
-    initial_interval: Option<ConfigDuration>,
-    multiplier: Option<f64>,
-    max_interval: Option<ConfigDuration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogSection {
-    format: Option<LogFormat>,
-    level: Option<String>,
-}
-
-#[derive(Debug)]
-struct ConfigDuration(Duration);
-
-#[derive(Debug)]
-struct HttpUrl(String);
-
-/// An integer in `MIN..=MAX`.
-#[derive(Debug)]
-struct Bounded<const MIN: u64, const MAX: u64>(u64);
-
-/// Deserializes a string scalar through `parse`. The error is raised inside
-/// the visitor, where serde_yaml still knows the scalar's position.
-fn deserialize_parsed<'de, D, T>(
-    deserializer: D,
-    expecting: &'static str,
-    parse: fn(&str) -> Result<T, String>,
-) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    struct ParsedVisitor<T> {
-        expecting: &'static str,
-        parse: fn(&str) -> Result<T, String>,
-    }
-    impl<T> Visitor<'_> for ParsedVisitor<T> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.expecting)
-        }
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
-            (self.parse)(value).map_err(E::custom)
-        }
-    }
-    deserializer.deserialize_str(ParsedVisitor { expecting, parse })
-}
-
-impl<'de> Deserialize<'de> for ConfigDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_parsed(deserializer, "a duration such as `30s`", parse_duration)
-            .map(ConfigDuration)
-    }
-}
-
-impl<'de> Deserialize<'de> for HttpUrl {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_parsed(deserializer, "an http(s) URL", parse_http_url).map(HttpUrl)
-    }
-}
-
-impl<'de> Deserialize<'de> for CronSchedule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_parsed(deserializer, "a 5-field cron schedule", CronSchedule::parse)
-    }
-}
-
-impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BoundedVisitor<const MIN: u64, const MAX: u64>;
-        impl<const MIN: u64, const MAX: u64> Visitor<'_> for BoundedVisitor<MIN, MAX> {
-            type Value = u64;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "an integer from {MIN} to {MAX}")
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
-                match (MIN..=MAX).contains(&value) {
-                    true => Ok(value),
-                    false => Err(out_of_range(value, MIN, MAX)),
-                }
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
-                match u64::try_from(value) {
-                    Ok(value) => self.visit_u64(value),
-                    Err(_) => Err(out_of_range(value, MIN, MAX)),
-                }
-            }
-        }
-        // `any`, not `u64`: serde_yaml's `deserialize_u64` rejects `-1` as a wrong type.
-        deserializer
-            .deserialize_any(BoundedVisitor::<MIN, MAX>)
-            .map(Bounded)
-    }
-}
-
-fn out_of_range<E: de::Error>(value: impl fmt::Display, min: u64, max: u64) -> E {
-    E::custom(format!(
-        "{value} is out of range; expected an integer from {min} to {max}"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,6 +544,87 @@ mod tests {
         Path::new("/nonexistent/groupsync.yaml")
     }
 
+    /// A binary's parser with [`Overrides`] flattened in, as `main.rs` does it.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        overrides: Overrides,
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(clap::Subcommand)]
+    enum Command {
+        Plan,
+    }
+
+    /// Parses `args` as [`Cli`] with every environment variable left out, so
+    /// that the test run's own (`RUST_LOG`, say) cannot leak in.
+    fn parse_without_env(args: &[&str]) -> Overrides {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command().mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(args).unwrap();
+        Cli::from_arg_matches(&matches).unwrap().overrides
+    }
+
+    #[test]
+    fn flattened_flags_land_in_their_fields_before_or_after_the_command() {
+        for args in [
+            [
+                "groupsync",
+                "--groups-dir",
+                "X",
+                "--state",
+                "s.json",
+                "plan",
+            ],
+            [
+                "groupsync",
+                "plan",
+                "--groups-dir",
+                "X",
+                "--state",
+                "s.json",
+            ],
+        ] {
+            let overrides = parse_without_env(&args);
+            assert_eq!(overrides.groups_dir, Some(PathBuf::from("X")), "{args:?}");
+            assert_eq!(
+                overrides.state_file,
+                Some(PathBuf::from("s.json")),
+                "{args:?}"
+            );
+            assert_eq!(overrides.config, None, "{args:?}");
+            assert_eq!(overrides.pod_url, None, "{args:?}");
+            assert_eq!(overrides.bdk_config, None, "{args:?}");
+            assert_eq!(overrides.log_format, None, "{args:?}");
+            assert_eq!(overrides.log_level, None, "{args:?}");
+        }
+        let overrides = parse_without_env(&["groupsync", "--log-format", "json", "plan"]);
+        assert_eq!(overrides.log_format, Some(LogFormat::Json));
+    }
+
+    #[test]
+    fn every_flag_is_global_and_has_its_environment_variable() {
+        use clap::Args;
+        let command = Overrides::augment_args(clap::Command::new("groupsync"));
+        let flags: Vec<_> = command.get_arguments().collect();
+        assert!(!flags.is_empty(), "Overrides declares no flag");
+        for flag in flags {
+            let long = flag.get_long().expect("every override is a --flag");
+            let expected = match long {
+                "log-level" => "RUST_LOG".to_string(),
+                _ => format!("GROUPSYNC_{}", long.to_uppercase().replace('-', "_")),
+            };
+            assert_eq!(
+                flag.get_env().and_then(|env| env.to_str()),
+                Some(expected.as_str()),
+                "--{long}"
+            );
+            assert!(flag.is_global_set(), "--{long} is not global");
+        }
+    }
+
     #[test]
     fn defaults_apply_without_any_config_file() {
         let settings = resolve_with(&Overrides::default(), no_default()).unwrap();
@@ -859,14 +657,6 @@ mod tests {
         let settings = resolve_with(&Overrides::default(), &config.path()).unwrap();
         assert_eq!(settings.config_file, Some(config.path()));
         assert_eq!(settings.concurrency, 9);
-    }
-
-    #[test]
-    fn empty_file_means_all_defaults() {
-        for text in ["", "\n", "# only a comment\n"] {
-            let settings = ConfigDir::with(text).resolve().unwrap();
-            assert_eq!(settings.concurrency, 4, "for {text:?}");
-        }
     }
 
     #[test]
@@ -1009,96 +799,6 @@ mod tests {
     }
 
     #[test]
-    fn unknown_top_level_key_names_file_line_and_column() {
-        let config = ConfigDir::with("concurrency: 2\nfoo: 1\n");
-        let prefix = format!(
-            "{}:2:1: unknown field `foo`, expected one of",
-            config.path().display()
-        );
-        let error = config.error();
-        assert!(error.starts_with(&prefix), "{error}");
-        assert!(!error.contains(" at line "), "{error}");
-    }
-
-    #[test]
-    fn unknown_nested_key_names_file_line_and_column() {
-        let config = ConfigDir::with("retry:\n  max_attempts: 2\n  maxattempts: 3\n");
-        let prefix = format!(
-            "{}:3:3: retry: unknown field `maxattempts`, expected one of",
-            config.path().display()
-        );
-        let error = config.error();
-        assert!(error.starts_with(&prefix), "{error}");
-    }
-
-    #[test]
-    fn wrong_type_names_file_line_and_column() {
-        let config = ConfigDir::with("limits:\n  max_changes: lots\n");
-        let prefix = format!(
-            "{}:2:16: limits.max_changes: invalid type: string \"lots\"",
-            config.path().display()
-        );
-        let error = config.error();
-        assert!(error.starts_with(&prefix), "{error}");
-    }
-
-    #[test]
-    fn invalid_yaml_names_file_line_and_column() {
-        let config = ConfigDir::with("pod:\n\turl: x\n");
-        let error = config.error();
-        let expected = format!(
-            "{}:2:1: found character that cannot start any token",
-            config.path().display()
-        );
-        assert!(error.starts_with(&expected), "{error}");
-    }
-
-    #[test]
-    fn bad_values_are_reported_at_their_position() {
-        let cases = [
-            (
-                "debounce: 5\n",
-                "1:11: debounce: `5`: a number needs a unit",
-            ),
-            (
-                "concurrency: 0\n",
-                "1:14: concurrency: 0 is out of range; expected an integer from 1 to 256",
-            ),
-            (
-                "concurrency: 257\n",
-                "1:14: concurrency: 257 is out of range",
-            ),
-            ("concurrency: -1\n", "1:14: concurrency: -1 is out of range"),
-            (
-                "retry: {max_attempts: 0}\n",
-                "1:23: retry.max_attempts: 0 is out of range",
-            ),
-            (
-                "pod: {url: ftp://x}\n",
-                "1:12: pod.url: `ftp://x` is not a URL",
-            ),
-            (
-                "update_mode: some\n",
-                "1:14: update_mode: unknown variant `some`",
-            ),
-            (
-                "log: {format: xml}\n",
-                "1:15: log.format: unknown variant `xml`",
-            ),
-            (
-                "metrics_listen: localhost\n",
-                "1:17: metrics_listen: invalid socket address",
-            ),
-        ];
-        for (text, expected) in cases {
-            let config = ConfigDir::with(text);
-            let expected = format!("{}:{expected}", config.path().display());
-            let error = config.error();
-            assert!(error.starts_with(&expected), "for {text:?}: {error}");
-        }
-    }
-
-    #[test]
     fn bad_combinations_are_rejected() {
         let cases = [
             (
@@ -1143,97 +843,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_cron_schedules_are_rejected_with_position() {
-        let cases = [
-            (
-                "schedule: \"*/10 * * * * *\"\n",
-                "has 6 fields; a schedule takes 5",
-            ),
-            ("schedule: \"* * * *\"\n", "has 4 fields"),
-            ("schedule: \"61 * * * *\"\n", "is not a valid cron schedule"),
-            ("schedule: \"* * * * mon-fri\"\n", ""),
-            ("schedule: \"* * * * x\"\n", "is not a valid cron schedule"),
-        ];
-        for (text, expected) in cases {
-            let result = ConfigDir::with(text).resolve();
-            if expected.is_empty() {
-                assert!(result.is_ok(), "for {text:?}: {:?}", result.err());
-                continue;
-            }
-            let error = result.unwrap_err().to_string();
-            assert!(error.contains(":1:11: schedule: "), "for {text:?}: {error}");
-            assert!(error.contains(expected), "for {text:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn sunday_is_both_0_and_7() {
-        let zero = CronSchedule::parse("0 0 * * 0").unwrap();
-        let seven = CronSchedule::parse("0 0 * * 7").unwrap();
-        assert_eq!(
-            zero.cron().pattern.days_of_week,
-            seven.cron().pattern.days_of_week
-        );
-    }
-
-    #[test]
-    fn durations_of_every_form() {
-        let cases = [
-            ("500ms", Duration::from_millis(500)),
-            ("30s", Duration::from_secs(30)),
-            ("5m", Duration::from_secs(300)),
-            ("1h", Duration::from_secs(3600)),
-            ("1m30s", Duration::from_secs(90)),
-            ("1h2m3s4ms", Duration::from_millis(3_723_004)),
-            ("0s", Duration::ZERO),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(parse_duration(text), Ok(expected), "for {text:?}");
-        }
-    }
-
-    #[test]
-    fn bad_durations_are_rejected() {
-        let cases = [
-            ("", "empty duration"),
-            ("-5s", "cannot be negative"),
-            ("5", "needs a unit"),
-            ("5x", "unknown unit `x`"),
-            ("1.5s", "unknown unit `.`"),
-            (" 5s", "is not a duration"),
-            ("s", "is not a duration"),
-            ("30s1m", "largest first"),
-            ("1s1s", "largest first"),
-            ("99999999999999999999s", "too long"),
-            ("5124095576030432h", "too long"),
-            ("18446744073709551615s1000ms", "too long"),
-        ];
-        for (text, expected) in cases {
-            let error = parse_duration(text).expect_err(text);
-            assert!(error.contains(expected), "for {text:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn pod_urls_are_validated_and_trimmed() {
-        assert_eq!(
-            parse_http_url("https://acme.example/pod/"),
-            Ok("https://acme.example/pod".to_string())
-        );
-        assert_eq!(
-            parse_http_url("http://127.0.0.1:8080"),
-            Ok("http://127.0.0.1:8080".to_string())
-        );
-        for bad in [
-            "acme.example",
-            "https://",
-            "https:///pod",
-            "https://u:p@acme.example",
-            "https://a.example/?x=1",
-            "https://a:b:c",
-        ] {
-            assert!(parse_http_url(bad).is_err(), "{bad}");
-        }
+    fn a_bad_pod_url_override_names_its_flag_and_variable() {
         let overrides = Overrides {
             pod_url: Some("nope".to_string()),
             ..Overrides::default()
@@ -1244,26 +854,6 @@ mod tests {
         assert!(
             error.starts_with("--pod-url / GROUPSYNC_POD_URL: "),
             "{error}"
-        );
-    }
-
-    #[test]
-    fn default_login_url_is_the_pod_origin_plus_login() {
-        assert_eq!(
-            default_login_url("https://acme.symphony.com/pod"),
-            "https://acme.symphony.com/login"
-        );
-        assert_eq!(
-            default_login_url("http://127.0.0.1:8080/pod"),
-            "http://127.0.0.1:8080/login"
-        );
-        assert_eq!(
-            default_login_url("https://acme.symphony.com"),
-            "https://acme.symphony.com/login"
-        );
-        assert_eq!(
-            default_login_url("http://127.0.0.1:8080"),
-            "http://127.0.0.1:8080/login"
         );
     }
 }

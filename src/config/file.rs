@@ -1,0 +1,325 @@
+//! The config file's format: [`ConfigFile`] and its sections, as written.
+//!
+//! Every section denies unknown keys. Values that need parsing are checked
+//! while deserializing, inside serde visitors, so that each error names the
+//! file, line and column of the value (`PATH:LINE:COLUMN: key: message`).
+//! Precedence and defaults are `mod.rs`'s business, not this file's.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::values::{CronSchedule, out_of_range, parse_duration, parse_http_url};
+use super::{LogFormat, RefreshMode, config_error};
+use crate::error::{Diagnostic, Error};
+use crate::model::UpdateMode;
+
+/// The largest `concurrency` the file may set.
+const MAX_CONCURRENCY: u64 = 256;
+
+/// Reads and parses the config file at `path`.
+pub(super) fn read_config_file(path: &Path) -> crate::Result<ConfigFile> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| config_error(path, &read_failure(&error)))?;
+    parse_config_file(path, &text)
+}
+
+fn read_failure(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::InvalidData => "cannot read: not UTF-8 text".to_string(),
+        _ => format!("cannot read: {error}"),
+    }
+}
+
+/// Parses the YAML text of the config file at `path`; an empty file means all defaults.
+fn parse_config_file(path: &Path, text: &str) -> crate::Result<ConfigFile> {
+    match serde_yaml::from_str::<Option<ConfigFile>>(text) {
+        Ok(file) => Ok(file.unwrap_or_default()),
+        Err(error) => Err(Error::Config(yaml_diagnostic(path, &error).to_string())),
+    }
+}
+
+/// `PATH:LINE:COLUMN: message`, without serde_yaml's own " at line N column M".
+fn yaml_diagnostic(path: &Path, error: &serde_yaml::Error) -> Diagnostic {
+    let message = error.to_string();
+    match error.location() {
+        Some(location) => {
+            let (line, column) = (location.line(), location.column());
+            let suffix = format!(" at line {line} column {column}");
+            Diagnostic::at(path, line, column, message.replacen(&suffix, "", 1))
+        }
+        None => Diagnostic::file(path, message),
+    }
+}
+
+/// The whole file, every key optional (`None` = not written). `merge` in
+/// `mod.rs` turns it into `Settings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigFile {
+    pub(super) pod: Option<PodSection>,
+    pub(super) auth: Option<AuthSection>,
+    pub(super) groups_dir: Option<PathBuf>,
+    pub(super) state_file: Option<PathBuf>,
+    pub(super) schedule: Option<CronSchedule>,
+    pub(super) interval: Option<ConfigDuration>,
+    pub(super) debounce: Option<ConfigDuration>,
+    pub(super) concurrency: Option<Bounded<1, MAX_CONCURRENCY>>,
+    pub(super) update_mode: Option<UpdateMode>,
+    pub(super) refresh: Option<RefreshMode>,
+    pub(super) limits: Option<LimitsSection>,
+    pub(super) retry: Option<RetrySection>,
+    pub(super) metrics_listen: Option<SocketAddr>,
+    pub(super) log: Option<LogSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PodSection {
+    pub(super) url: Option<HttpUrl>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuthSection {
+    pub(super) session_token_file: Option<PathBuf>,
+    pub(super) bot_username: Option<String>,
+    pub(super) private_key_file: Option<PathBuf>,
+    pub(super) login_url: Option<HttpUrl>,
+    pub(super) bdk_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LimitsSection {
+    pub(super) max_changes: Option<usize>,
+    pub(super) max_deactivations: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetrySection {
+    pub(super) max_attempts: Option<Bounded<1, { u32::MAX as u64 }>>,
+    pub(super) initial_interval: Option<ConfigDuration>,
+    pub(super) multiplier: Option<f64>,
+    pub(super) max_interval: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogSection {
+    pub(super) format: Option<LogFormat>,
+    pub(super) level: Option<String>,
+}
+
+#[derive(Debug)]
+pub(super) struct ConfigDuration(pub(super) Duration);
+
+#[derive(Debug)]
+pub(super) struct HttpUrl(pub(super) String);
+
+/// An integer in `MIN..=MAX`.
+#[derive(Debug)]
+pub(super) struct Bounded<const MIN: u64, const MAX: u64>(pub(super) u64);
+
+/// Deserializes a string scalar through `parse`. The error is raised inside
+/// the visitor, where serde_yaml still knows the scalar's position.
+fn deserialize_parsed<'de, D, T>(
+    deserializer: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct ParsedVisitor<T> {
+        expecting: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    }
+    impl<T> Visitor<'_> for ParsedVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
+            (self.parse)(value).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(ParsedVisitor { expecting, parse })
+}
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer, "a duration such as `30s`", parse_duration)
+            .map(ConfigDuration)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer, "an http(s) URL", parse_http_url).map(HttpUrl)
+    }
+}
+
+impl<'de> Deserialize<'de> for CronSchedule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer, "a 5-field cron schedule", CronSchedule::parse)
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BoundedVisitor<const MIN: u64, const MAX: u64>;
+        impl<const MIN: u64, const MAX: u64> Visitor<'_> for BoundedVisitor<MIN, MAX> {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "an integer from {MIN} to {MAX}")
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+                match (MIN..=MAX).contains(&value) {
+                    true => Ok(value),
+                    false => Err(E::custom(out_of_range(value, MIN, MAX))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+                match u64::try_from(value) {
+                    Ok(value) => self.visit_u64(value),
+                    Err(_) => Err(E::custom(out_of_range(value, MIN, MAX))),
+                }
+            }
+        }
+        // `any`, not `u64`: serde_yaml's `deserialize_u64` rejects `-1` as a wrong type.
+        deserializer
+            .deserialize_any(BoundedVisitor::<MIN, MAX>)
+            .map(Bounded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the parsed text claims to come from; every diagnostic starts with it.
+    const PATH: &str = "/etc/groupsync/groupsync.yaml";
+
+    fn parse(text: &str) -> crate::Result<ConfigFile> {
+        parse_config_file(Path::new(PATH), text)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text)
+            .expect_err("the config should be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn empty_file_means_all_defaults() {
+        let default = format!("{:?}", ConfigFile::default());
+        for text in ["", "\n", "# only a comment\n"] {
+            let file = parse(text).unwrap();
+            assert_eq!(format!("{file:?}"), default, "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_file_line_and_column() {
+        let prefix = format!("{PATH}:2:1: unknown field `foo`, expected one of");
+        let error = error("concurrency: 2\nfoo: 1\n");
+        assert!(error.starts_with(&prefix), "{error}");
+        assert!(!error.contains(" at line "), "{error}");
+    }
+
+    #[test]
+    fn unknown_nested_key_names_file_line_and_column() {
+        let prefix = format!("{PATH}:3:3: retry: unknown field `maxattempts`, expected one of");
+        let error = error("retry:\n  max_attempts: 2\n  maxattempts: 3\n");
+        assert!(error.starts_with(&prefix), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_and_column() {
+        let prefix = format!("{PATH}:2:16: limits.max_changes: invalid type: string \"lots\"");
+        let error = error("limits:\n  max_changes: lots\n");
+        assert!(error.starts_with(&prefix), "{error}");
+    }
+
+    #[test]
+    fn invalid_yaml_names_file_line_and_column() {
+        let error = error("pod:\n\turl: x\n");
+        let expected = format!("{PATH}:2:1: found character that cannot start any token");
+        assert!(error.starts_with(&expected), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_reported_at_their_position() {
+        let cases = [
+            (
+                "debounce: 5\n",
+                "1:11: debounce: `5`: a number needs a unit",
+            ),
+            (
+                "concurrency: 0\n",
+                "1:14: concurrency: 0 is out of range; expected an integer from 1 to 256",
+            ),
+            (
+                "concurrency: 257\n",
+                "1:14: concurrency: 257 is out of range",
+            ),
+            ("concurrency: -1\n", "1:14: concurrency: -1 is out of range"),
+            (
+                "retry: {max_attempts: 0}\n",
+                "1:23: retry.max_attempts: 0 is out of range",
+            ),
+            (
+                "pod: {url: ftp://x}\n",
+                "1:12: pod.url: `ftp://x` is not a URL",
+            ),
+            (
+                "update_mode: some\n",
+                "1:14: update_mode: unknown variant `some`",
+            ),
+            (
+                "log: {format: xml}\n",
+                "1:15: log.format: unknown variant `xml`",
+            ),
+            (
+                "metrics_listen: localhost\n",
+                "1:17: metrics_listen: invalid socket address",
+            ),
+        ];
+        for (text, expected) in cases {
+            let expected = format!("{PATH}:{expected}");
+            let error = error(text);
+            assert!(error.starts_with(&expected), "for {text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn bad_cron_schedules_are_rejected_with_position() {
+        let cases = [
+            (
+                "schedule: \"*/10 * * * * *\"\n",
+                "has 6 fields; a schedule takes 5",
+            ),
+            ("schedule: \"* * * *\"\n", "has 4 fields"),
+            ("schedule: \"61 * * * *\"\n", "is not a valid cron schedule"),
+            ("schedule: \"* * * * mon-fri\"\n", ""),
+            ("schedule: \"* * * * x\"\n", "is not a valid cron schedule"),
+        ];
+        for (text, expected) in cases {
+            let result = parse(text);
+            if expected.is_empty() {
+                assert!(result.is_ok(), "for {text:?}: {:?}", result.err());
+                continue;
+            }
+            let error = result.unwrap_err().to_string();
+            assert!(error.contains(":1:11: schedule: "), "for {text:?}: {error}");
+            assert!(error.contains(expected), "for {text:?}: {error}");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The generic value parsers behind the settings: durations, http(s) URLs,
+//! cron schedules and integer ranges. Each takes text and returns the value
+//! or a message that says what is wrong; the config file's visitors
+//! (`file.rs`) and the flag checks (`mod.rs`) add where it was written.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Parses `500ms`, `30s`, `5m`, `1h` and combinations in descending order such as `1m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXAMPLES: &str = "write e.g. `500ms`, `30s`, `5m`, `1h` or `1m30s`";
+    if text.is_empty() {
+        return Err(format!("empty duration; {EXAMPLES}"));
+    }
+    if text.starts_with('-') {
+        return Err(format!("`{text}`: a duration cannot be negative"));
+    }
+    let mut rest = text;
+    let mut total = Duration::ZERO;
+    let mut previous: Option<TimeUnit> = None;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("`{text}` is not a duration; {EXAMPLES}"));
+        }
+        let letters = rest[digits..]
+            .find(|c: char| c.is_ascii_digit())
+            .map_or(rest.len(), |index| digits + index);
+        let unit = TimeUnit::parse(&rest[digits..letters])
+            .map_err(|reason| format!("`{text}`: {reason}; {EXAMPLES}"))?;
+        if previous.is_some_and(|previous| previous <= unit) {
+            return Err(format!(
+                "`{text}`: write each unit once, largest first; {EXAMPLES}"
+            ));
+        }
+        let overflow = || format!("`{text}` is too long a duration");
+        let count: u64 = rest[..digits].parse().map_err(|_| overflow())?;
+        total = unit
+            .times(count)
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(overflow)?;
+        previous = Some(unit);
+        rest = &rest[letters..];
+    }
+    Ok(total)
+}
+
+/// The units a duration may use, smallest first (the order `parse_duration` enforces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimeUnit {
+    Millis,
+    Seconds,
+    Minutes,
+    Hours,
+}
+
+impl TimeUnit {
+    fn parse(text: &str) -> Result<TimeUnit, String> {
+        match text {
+            "ms" => Ok(TimeUnit::Millis),
+            "s" => Ok(TimeUnit::Seconds),
+            "m" => Ok(TimeUnit::Minutes),
+            "h" => Ok(TimeUnit::Hours),
+            "" => Err("a number needs a unit (ms, s, m or h)".to_string()),
+            other => Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
+        }
+    }
+
+    fn times(self, count: u64) -> Option<Duration> {
+        match self {
+            TimeUnit::Millis => Some(Duration::from_millis(count)),
+            TimeUnit::Seconds => Some(Duration::from_secs(count)),
+            TimeUnit::Minutes => count.checked_mul(60).map(Duration::from_secs),
+            TimeUnit::Hours => count.checked_mul(3600).map(Duration::from_secs),
+        }
+    }
+}
+
+/// A validated 5-field POSIX cron expression and the text it was written as.
+#[derive(Clone)]
+pub struct CronSchedule {
+    text: String,
+    /// Boxed: a parsed pattern is over 300 bytes, the rest of `Trigger` 16.
+    cron: Box<croner::Cron>,
+}
+
+impl CronSchedule {
+    /// Parses a 5-field POSIX cron expression (minute hour day-of-month month
+    /// day-of-week; 0 and 7 are Sunday) or a nickname such as `@hourly`.
+    pub fn parse(text: &str) -> Result<CronSchedule, String> {
+        let fields = text.split_whitespace().count();
+        if !text.trim_start().starts_with('@') && fields != 5 {
+            return Err(format!(
+                "`{text}` has {fields} fields; a schedule takes 5 (minute hour day-of-month month day-of-week), without seconds or years"
+            ));
+        }
+        let parser = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Disallowed)
+            .year(croner::parser::Year::Disallowed)
+            .build();
+        let cron = parser
+            .parse(text)
+            .map_err(|error| format!("`{text}` is not a valid cron schedule: {error}"))?;
+        Ok(CronSchedule {
+            text: text.to_string(),
+            cron: Box::new(cron),
+        })
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed schedule, e.g. for `find_next_occurrence`.
+    pub fn cron(&self) -> &croner::Cron {
+        &self.cron
+    }
+}
+
+// The parsed pattern's Debug output is a wall of bit fields; the text says it all.
+impl fmt::Debug for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CronSchedule").field(&self.text).finish()
+    }
+}
+
+/// Checks that `text` is an `http(s)://host...` URL without credentials, query or
+/// fragment, and returns it without trailing `/`.
+pub(super) fn parse_http_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{text}` is not a URL starting with http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, port)| {
+            if port.parse::<u16>().is_ok() {
+                host
+            } else {
+                authority
+            }
+        });
+    if text.contains(char::is_whitespace) || text.contains(['?', '#']) {
+        Err(format!(
+            "`{text}` must not contain spaces, a query (?) or a fragment (#)"
+        ))
+    } else if authority.contains('@') {
+        Err("the URL must not contain credentials (user@); use the auth settings".to_string())
+    } else if host.is_empty() || host.contains(':') && !host.starts_with('[') {
+        Err(format!("`{text}` has no valid host (and optional :port)"))
+    } else {
+        Ok(text.trim_end_matches('/').to_string())
+    }
+}
+
+/// The pod URL's origin (`scheme://host[:port]`) + `/login`:
+/// `https://acme.symphony.com/pod` -> `https://acme.symphony.com/login`.
+pub fn default_login_url(pod_url: &str) -> String {
+    let after_scheme = pod_url.find("://").map_or(0, |index| index + 3);
+    let origin_end = pod_url[after_scheme..]
+        .find('/')
+        .map_or(pod_url.len(), |index| after_scheme + index);
+    format!("{}/login", &pod_url[..origin_end])
+}
+
+/// The message for an integer outside `min..=max`.
+pub(super) fn out_of_range(value: impl fmt::Display, min: u64, max: u64) -> String {
+    format!("{value} is out of range; expected an integer from {min} to {max}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sunday_is_both_0_and_7() {
+        let zero = CronSchedule::parse("0 0 * * 0").unwrap();
+        let seven = CronSchedule::parse("0 0 * * 7").unwrap();
+        assert_eq!(
+            zero.cron().pattern.days_of_week,
+            seven.cron().pattern.days_of_week
+        );
+    }
+
+    #[test]
+    fn durations_of_every_form() {
+        let cases = [
+            ("500ms", Duration::from_millis(500)),
+            ("30s", Duration::from_secs(30)),
+            ("5m", Duration::from_secs(300)),
+            ("1h", Duration::from_secs(3600)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1h2m3s4ms", Duration::from_millis(3_723_004)),
+            ("0s", Duration::ZERO),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text), Ok(expected), "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_durations_are_rejected() {
+        let cases = [
+            ("", "empty duration"),
+            ("-5s", "cannot be negative"),
+            ("5", "needs a unit"),
+            ("5x", "unknown unit `x`"),
+            ("1.5s", "unknown unit `.`"),
+            (" 5s", "is not a duration"),
+            ("s", "is not a duration"),
+            ("30s1m", "largest first"),
+            ("1s1s", "largest first"),
+            ("99999999999999999999s", "too long"),
+            ("5124095576030432h", "too long"),
+            ("18446744073709551615s1000ms", "too long"),
+        ];
+        for (text, expected) in cases {
+            let error = parse_duration(text).expect_err(text);
+            assert!(error.contains(expected), "for {text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn pod_urls_are_validated_and_trimmed() {
+        assert_eq!(
+            parse_http_url("https://acme.example/pod/"),
+            Ok("https://acme.example/pod".to_string())
+        );
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:8080"),
+            Ok("http://127.0.0.1:8080".to_string())
+        );
+        for bad in [
+            "acme.example",
+            "https://",
+            "https:///pod",
+            "https://u:p@acme.example",
+            "https://a.example/?x=1",
+            "https://a:b:c",
+        ] {
+            assert!(parse_http_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_login_url_is_the_pod_origin_plus_login() {
+        assert_eq!(
+            default_login_url("https://acme.symphony.com/pod"),
+            "https://acme.symphony.com/login"
+        );
+        assert_eq!(
+            default_login_url("http://127.0.0.1:8080/pod"),
+            "http://127.0.0.1:8080/login"
+        );
+        assert_eq!(
+            default_login_url("https://acme.symphony.com"),
+            "https://acme.symphony.com/login"
+        );
+        assert_eq!(
+            default_login_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/login"
+        );
+    }
+}
