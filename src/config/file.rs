@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::values::{CronSchedule, out_of_range, parse_duration, parse_http_url};
+use super::values::{CronSchedule, out_of_range, parse_duration, parse_http_url, parse_log_filter};
 use super::{LogFormat, RefreshMode, config_error};
 use crate::error::{Diagnostic, Error};
 use crate::model::UpdateMode;
@@ -114,7 +114,18 @@ pub(super) struct RetrySection {
 #[serde(deny_unknown_fields)]
 pub(super) struct LogSection {
     pub(super) format: Option<LogFormat>,
-    pub(super) level: Option<String>,
+    pub(super) level: Option<LogFilter>,
+}
+
+/// A checked log level or filter (see [`parse_log_filter`]).
+#[derive(Debug)]
+pub(super) struct LogFilter(pub(super) String);
+
+impl<'de> Deserialize<'de> for LogFilter {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer, "a log level such as `info`", parse_log_filter)
+            .map(LogFilter)
+    }
 }
 
 #[derive(Debug)]
@@ -258,6 +269,10 @@ mod tests {
     #[test]
     fn bad_values_are_reported_at_their_position() {
         let cases = [
+            (
+                "log: {level: verbose}\n",
+                "1:14: log.level: `verbose` is not a log level; use one of error, warn, info",
+            ),
             (
                 "debounce: 5\n",
                 "1:11: debounce: `5`: a number needs a unit",

@@ -51,9 +51,9 @@ pub use self::values::{CronSchedule, default_login_url, parse_duration};
 
 use self::bdk::{BdkConfig, read_bdk_config};
 use self::file::{
-    AuthSection, ConfigDuration, ConfigFile, PodSection, RetrySection, read_config_file,
+    AuthSection, ConfigDuration, ConfigFile, LogFilter, PodSection, RetrySection, read_config_file,
 };
-use self::values::parse_http_url;
+use self::values::{parse_http_url, parse_log_filter};
 use crate::error::{Diagnostic, Error};
 use crate::model::UpdateMode;
 
@@ -337,7 +337,7 @@ fn merge(
         metrics_listen: file.metrics_listen,
         log: LogSettings {
             format: overrides.log_format.or(log.format).unwrap_or_default(),
-            level: log_level(overrides.log_level.as_deref(), log.level),
+            level: log_level(overrides.log_level.as_deref(), log.level)?,
         },
     })
 }
@@ -371,13 +371,17 @@ fn choose_path(
 }
 
 /// An empty level (e.g. `RUST_LOG=`) counts as not set.
-fn log_level(overridden: Option<&str>, from_file: Option<String>) -> String {
+/// The flag/env level is checked here (the file's was checked while parsing).
+fn log_level(overridden: Option<&str>, from_file: Option<LogFilter>) -> crate::Result<String> {
     let non_empty = |level: &&str| !level.trim().is_empty();
-    overridden
-        .filter(non_empty)
-        .map(str::to_string)
-        .or(from_file.filter(|level| non_empty(&level.as_str())))
-        .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string())
+    if let Some(level) = overridden.filter(non_empty) {
+        return parse_log_filter(level)
+            .map_err(|reason| Error::Config(format!("--log-level / RUST_LOG: {reason}")));
+    }
+    Ok(from_file
+        .map(|level| level.0)
+        .filter(|level| non_empty(&level.as_str()))
+        .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string()))
 }
 
 /// The SDK config named by `--bdk-config` / `GROUPSYNC_BDK_CONFIG`, else by `auth.bdk_config`.
@@ -744,6 +748,25 @@ mod tests {
         );
         assert_eq!(settings.log.format, LogFormat::Text);
         assert_eq!(settings.log.level, "warn");
+    }
+
+    #[test]
+    fn an_unknown_log_level_override_is_refused_listing_the_levels() {
+        let overrides = Overrides {
+            log_level: Some("verbose".to_string()),
+            ..Overrides::default()
+        };
+        let error = resolve_with(&overrides, no_default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--log-level / RUST_LOG: `verbose` is not a log level"),
+            "{error}"
+        );
+        assert!(
+            error.contains("error, warn, info, debug, trace, off"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -172,9 +172,64 @@ pub(super) fn out_of_range(value: impl fmt::Display, min: u64, max: u64) -> Stri
     format!("{value} is out of range; expected an integer from {min} to {max}")
 }
 
+/// The log levels `log.level`, `--log-level` and `RUST_LOG` accept, alone or per target.
+pub const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// Checks a log level or tracing filter: a level (`info`), or comma-separated
+/// `target=level` directives (`groupsync=debug,reqwest=warn`). A bare word
+/// that is not a level is refused: tracing would read `verbose` as a target
+/// name and print nothing at all, warnings and errors included.
+pub fn parse_log_filter(text: &str) -> Result<String, String> {
+    let is_level = |word: &str| {
+        LOG_LEVELS
+            .iter()
+            .any(|level| level.eq_ignore_ascii_case(word))
+    };
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !is_level(level.trim()) {
+            return Err(format!(
+                "`{}` is not a log level; use one of {}, or target=level directives such as groupsync=debug,reqwest=warn",
+                level.trim(),
+                LOG_LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(text.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels_and_filters_are_checked() {
+        for good in [
+            "info",
+            "WARN",
+            "off",
+            "groupsync=debug,reqwest=warn",
+            "info,groupsync=trace",
+            " debug ",
+        ] {
+            assert!(parse_log_filter(good).is_ok(), "{good}");
+        }
+        for (bad, word) in [
+            ("verbose", "`verbose`"),
+            ("warning", "`warning`"),
+            ("groupsync=loud", "`loud`"),
+            ("info,chatty", "`chatty`"),
+        ] {
+            let error = parse_log_filter(bad).unwrap_err();
+            assert!(error.contains(word), "{bad}: {error}");
+            assert!(
+                error.contains("error, warn, info, debug, trace, off"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn sunday_is_both_0_and_7() {
