@@ -768,6 +768,11 @@ async fn a_key_file_others_can_read_is_refused() {
 async fn trace_logs_show_bodies_but_no_token_or_jwt() {
     let pod = TestPod::start(only_second_token).await;
     let keys = Workspace::new();
+    // tracing caches each callsite's interest for the whole process, asked of
+    // the first thread to reach it; another test's thread, with no subscriber,
+    // would cache "never" and this test would miss that event. A global
+    // subscriber that keeps nothing makes every interest "always" instead.
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
     let logs = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
