@@ -5,25 +5,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use groupsync::emulator::{EmulatorConfig, Entitlements, RecordedRequest};
+use groupsync::emulator::{EmulatorConfig, Entitlements};
 use groupsync::model::UserGroupResponse;
-use groupsync::pipeline::state::Snapshot;
 use serde_json::{Value, json};
 
 use crate::util::*;
 
-/// The session token the emulator accepts in most tests.
-const TOKEN: &str = "apply-test-token";
 const BOT: &str = "groupsync-bot";
 /// Retries fast enough for tests.
 const FAST_RETRY: &str =
     "retry: {max_attempts: 4, initial_interval: 10ms, multiplier: 2, max_interval: 100ms}\n";
-/// How long a test waits for something that should take milliseconds before it gives up (not an assertion on speed).
-const PATIENCE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------
 // The pod, the tree and how to run groupsync
@@ -32,10 +27,26 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// The pod before: four groups, three of which [`TREE`] changes.
 fn seed() -> Vec<UserGroupResponse> {
     vec![
-        pod_group("a1", "EMEA trading", "EMEA-old", "Traders in London", true),
-        pod_group("b2", "APAC wealth", "APAC", "Singapore desk", true),
-        pod_group("c3", "US research", "AMER", "Equity research", true),
-        pod_group("d4", "LATAM treasury", "LATAM", "Cash desk", true),
+        PodGroup::new("a1")
+            .name("EMEA trading")
+            .area("EMEA-old")
+            .description("Traders in London")
+            .build(),
+        PodGroup::new("b2")
+            .name("APAC wealth")
+            .area("APAC")
+            .description("Singapore desk")
+            .build(),
+        PodGroup::new("c3")
+            .name("US research")
+            .area("AMER")
+            .description("Equity research")
+            .build(),
+        PodGroup::new("d4")
+            .name("LATAM treasury")
+            .area("LATAM")
+            .description("Cash desk")
+            .build(),
     ]
 }
 
@@ -67,15 +78,6 @@ fn write_tree(ws: &Workspace) {
     for (path, text) in TREE {
         ws.write_group_file(path, text);
     }
-}
-
-/// An emulator holding `groups` that accepts [`TOKEN`] with every entitlement.
-fn token_pod(groups: Vec<UserGroupResponse>) -> PodFixture {
-    PodFixture::start(EmulatorConfig {
-        groups,
-        session_tokens: vec![(TOKEN.into(), Entitlements::ALL)],
-        ..Default::default()
-    })
 }
 
 /// An emulator holding `groups` where the bot [`BOT`] with the fixture key `bot-key` may log in.
@@ -136,59 +138,6 @@ fn run_bot(ws: &Workspace, pod: &PodFixture, args: &[&str]) -> Output {
         .expect("run groupsync")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "expected exit {code}\n--- stdout\n{}--- stderr\n{}",
-        stdout(output),
-        stderr(output)
-    );
-}
-
-/// Writes a state file recording every group the pod holds now, so that the
-/// next cycle reads nothing and its first pod call is a PUT.
-fn seed_state(ws: &Workspace, pod: &PodFixture) {
-    ws.write_state(&pod.emulator.groups());
-}
-
-fn load_state(ws: &Workspace) -> Snapshot {
-    let text = std::fs::read_to_string(ws.state_file()).expect("the state file exists");
-    Snapshot::from_json(&text)
-        .unwrap_or_else(|err| panic!("the state file is invalid: {err}\n{text}"))
-}
-
-/// The ids whose state entry records a write.
-fn written_ids(snapshot: &Snapshot) -> BTreeSet<String> {
-    snapshot
-        .iter()
-        .filter(|(_, entry)| entry.written_at_ms.is_some())
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
-/// The group id a recorded PUT went to.
-fn put_id(request: &RecordedRequest) -> String {
-    request.path.strip_prefix(GROUP_PREFIX).unwrap().to_string()
-}
-
-/// Every recorded PUT body by group id (the last one, when a group got several).
-fn put_bodies(pod: &PodFixture) -> BTreeMap<String, Value> {
-    pod.puts()
-        .iter()
-        .map(|request| (put_id(request), request.body.clone().expect("a JSON body")))
-        .collect()
-}
-
 #[track_caller]
 fn assert_converged_on_the_pod(pod: &PodFixture) {
     let a1 = pod.emulator.group("a1").unwrap();
@@ -198,24 +147,6 @@ fn assert_converged_on_the_pod(pod: &PodFixture) {
     assert_eq!(b2.name.as_deref(), Some("APAC wealth management"));
     assert_eq!(b2.active, Some(false));
     assert_eq!(d4.description.as_deref(), Some("Cash and FX desk"));
-}
-
-/// Polls `condition` until it holds; panics after [`PATIENCE`] (a guard against hanging, not a speed check).
-#[track_caller]
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "gave up waiting until {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
 }
 
 // ---------------------------------------------------------------------------
@@ -233,7 +164,7 @@ fn apply_sends_minimal_puts_records_the_answers_and_converges() {
     let puts = pod.puts();
     assert_eq!(puts.len(), 3, "one PUT per changed group: {puts:#?}");
     assert!(puts.iter().all(|put| put.status == 200), "{puts:#?}");
-    assert_eq!(put_bodies(&pod), expected_bodies());
+    assert_eq!(pod.put_bodies(), expected_bodies());
     assert_converged_on_the_pod(&pod);
     let text = stdout(&output);
     assert!(
@@ -246,7 +177,7 @@ fn apply_sends_minimal_puts_records_the_answers_and_converges() {
     );
 
     // The state file holds the pod's answers: what the pod holds now, written for the changed groups.
-    let snapshot = load_state(&ws);
+    let snapshot = ws.load_state();
     assert_eq!(snapshot.len(), 4);
     for id in ["a1", "b2", "c3", "d4"] {
         assert_eq!(
@@ -306,7 +237,7 @@ fn a_429_is_waited_out_as_retry_after_asks() {
         waited >= Duration::from_secs(1),
         "Retry-After: 1 was not honoured: the repeat came {waited:?} after the 429"
     );
-    assert_eq!(put_bodies(&pod), expected_bodies());
+    assert_eq!(pod.put_bodies(), expected_bodies());
     assert_converged_on_the_pod(&pod);
 }
 
@@ -328,9 +259,9 @@ fn two_500s_are_retried_and_apply_succeeds() {
         "three PUTs and two repeats: {statuses:?}"
     );
     assert_eq!(statuses.iter().filter(|&&status| status == 500).count(), 2);
-    assert_eq!(put_bodies(&pod), expected_bodies());
+    assert_eq!(pod.put_bodies(), expected_bodies());
     assert_converged_on_the_pod(&pod);
-    assert_eq!(written_ids(&load_state(&ws)).len(), 3);
+    assert_eq!(written_ids(&ws.load_state()).len(), 3);
 }
 
 // ---------------------------------------------------------------------------
@@ -364,7 +295,7 @@ fn a_missing_group_fails_alone_and_the_others_are_applied_and_recorded() {
     );
 
     assert_converged_on_the_pod(&pod);
-    let snapshot = load_state(&ws);
+    let snapshot = ws.load_state();
     assert_eq!(
         written_ids(&snapshot),
         BTreeSet::from(["a1".into(), "b2".into(), "d4".into()])
@@ -756,7 +687,7 @@ fn without_read_permission_plan_warns_and_puts_every_declared_field() {
     assert_exit(&apply, 0);
     assert_eq!(pod.put_count(), 4);
     assert_eq!(
-        put_bodies(&pod)["b2"],
+        pod.put_bodies()["b2"],
         json!({"name": "APAC wealth management", "active": false})
     );
     assert_converged_on_the_pod(&pod);
@@ -770,7 +701,12 @@ fn without_read_permission_plan_warns_and_puts_every_declared_field() {
 fn stop_a_slow_apply_with(name: &str) {
     let ws = Workspace::new();
     let groups: Vec<UserGroupResponse> = (0..20)
-        .map(|n| pod_group(&format!("g{n:02}"), &format!("Group {n}"), "OLD", "", true))
+        .map(|n| {
+            PodGroup::new(&format!("g{n:02}"))
+                .name(format!("Group {n}"))
+                .area("OLD")
+                .build()
+        })
         .collect();
     let tree: String = (0..20)
         .map(|n| format!("  - {{id: g{n:02}, area: NEW}}\n"))
@@ -786,7 +722,7 @@ fn stop_a_slow_apply_with(name: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("2 PUTs arrived", || pod.put_count() >= 2);
+    pod.wait_puts(2);
     let signalled = Instant::now();
     signal(&child, name);
     let output = child.wait_with_output().unwrap();
@@ -824,7 +760,7 @@ fn stop_a_slow_apply_with(name: &str) {
     );
 
     // The state file is whole and records exactly the PUTs that got a 200.
-    let snapshot = load_state(&ws);
+    let snapshot = ws.load_state();
     let answered: BTreeSet<String> = at_exit.iter().map(put_id).collect();
     assert_eq!(written_ids(&snapshot), answered);
     for (id, entry) in snapshot.iter() {
@@ -885,7 +821,7 @@ fn bdk_config_points_groupsync_at_the_pod_and_bot() {
         .unwrap();
     assert_exit(&output, 0);
     assert_eq!(pod.login_count(), 1);
-    assert_eq!(put_bodies(&pod), expected_bodies());
+    assert_eq!(pod.put_bodies(), expected_bodies());
     assert_converged_on_the_pod(&pod);
 }
 

@@ -1,7 +1,6 @@
 //! The pod emulator over real TCP: every status and body of the contract in
 //! `docs/pod-api.md`, and the knobs tests use to provoke the rest.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
@@ -13,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-session-token";
+use crate::util::{TOKEN, fixture_text};
 
 /// A group as a seed holds it: id, name, active, nothing else.
 fn group(id: &str) -> UserGroupResponse {
@@ -710,17 +709,10 @@ async fn shutdown_stops_the_server() {
 
 // ---------------------------------------------------------------- RSA bot login
 
-fn fixture(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", name]
-        .iter()
-        .collect();
-    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
-}
-
 fn bot_config() -> EmulatorConfig {
     EmulatorConfig {
         groups: vec![group("g1")],
-        bots: vec![("groupsync-bot".into(), fixture("bot-key.pub.pem"))],
+        bots: vec![("groupsync-bot".into(), fixture_text("bot-key.pub.pem"))],
         ..Default::default()
     }
 }
@@ -737,7 +729,7 @@ fn now_secs() -> i64 {
 }
 
 fn jwt(key_file: &str, claims: Value) -> String {
-    let key = EncodingKey::from_rsa_pem(fixture(key_file).as_bytes()).unwrap();
+    let key = EncodingKey::from_rsa_pem(fixture_text(key_file).as_bytes()).unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::RS512), &claims, &key).unwrap()
 }
 

@@ -20,28 +20,26 @@ fn plan_command(ws: &Workspace) -> assert_cmd::Command {
     command
 }
 
-fn stdout_of(output: &std::process::Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
 #[test]
 fn one_changed_field_prints_the_diff_and_exits_2() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", TWO_GROUPS);
     ws.write_state(&[
-        pod_group(
-            "6543a1f0c2",
-            "EMEA trading scope",
-            "EMEA-old",
-            "Traders in London and Paris",
-            true,
-        ),
-        pod_group("77aa01", "APAC wealth", "APAC", "Singapore desk", true),
+        PodGroup::new("6543a1f0c2")
+            .name("EMEA trading scope")
+            .area("EMEA-old")
+            .description("Traders in London and Paris")
+            .build(),
+        PodGroup::new("77aa01")
+            .name("APAC wealth")
+            .area("APAC")
+            .description("Singapore desk")
+            .build(),
     ]);
     let output = plan_command(&ws).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert_eq!(
-        stdout_of(&output),
+        stdout(&output),
         "\
 --- pod 6543a1f0c2 (EMEA trading scope)
 +++ groups.d/emea.yaml
@@ -63,24 +61,21 @@ fn matching_snapshot_prints_no_changes_and_exits_0() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", TWO_GROUPS);
     ws.write_state(&[
-        pod_group(
-            "6543a1f0c2",
-            "EMEA trading scope",
-            "EMEA",
-            "Traders in London and Paris",
-            true,
-        ),
-        pod_group(
-            "77aa01",
-            "APAC wealth",
-            "APAC",
-            "anything: not managed",
-            false,
-        ),
+        PodGroup::new("6543a1f0c2")
+            .name("EMEA trading scope")
+            .area("EMEA")
+            .description("Traders in London and Paris")
+            .build(),
+        PodGroup::new("77aa01")
+            .name("APAC wealth")
+            .area("APAC")
+            .description("anything: not managed")
+            .active(false)
+            .build(),
     ]);
     let output = plan_command(&ws).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    assert_eq!(stdout_of(&output), "No changes. 2 groups in sync.\n");
+    assert_eq!(stdout(&output), "No changes. 2 groups in sync.\n");
 }
 
 #[test]
@@ -117,7 +112,7 @@ fn unknown_group_diff_adds_every_declared_line() {
     let output = plan_command(&ws).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
-        stdout_of(&output),
+        stdout(&output),
         "\
 --- pod abc (not in the snapshot)
 +++ groups.d/one.yaml
@@ -136,14 +131,15 @@ fn full_update_mode_from_the_config_file_sends_every_declared_field() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", TWO_GROUPS);
     ws.write_state(&[
-        pod_group(
-            "6543a1f0c2",
-            "EMEA trading scope",
-            "EMEA-old",
-            "Traders in London and Paris",
-            true,
-        ),
-        pod_group("77aa01", "APAC wealth", "APAC", "", true),
+        PodGroup::new("6543a1f0c2")
+            .name("EMEA trading scope")
+            .area("EMEA-old")
+            .description("Traders in London and Paris")
+            .build(),
+        PodGroup::new("77aa01")
+            .name("APAC wealth")
+            .area("APAC")
+            .build(),
     ]);
     std::fs::write(ws.path().join("groupsync.yaml"), "update_mode: full\n").unwrap();
     let output = plan_command(&ws)
@@ -152,11 +148,11 @@ fn full_update_mode_from_the_config_file_sends_every_declared_field() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stdout_of(&output).contains(
+        stdout(&output).contains(
             "PUT /v2/admin/usergroups/6543a1f0c2 {\"name\":\"EMEA trading scope\",\"area\":\"EMEA\",\"description\":\"Traders in London and Paris\",\"active\":true}"
         ),
         "{}",
-        stdout_of(&output)
+        stdout(&output)
     );
 }
 
@@ -254,8 +250,8 @@ fn the_diff_names_files_relative_to_the_groups_dirs_parent() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stdout_of(&output).contains("\n+++ groups.d/one.yaml\n"),
+        stdout(&output).contains("\n+++ groups.d/one.yaml\n"),
         "{}",
-        stdout_of(&output)
+        stdout(&output)
     );
 }

@@ -2,7 +2,6 @@
 //! (each test says how it answers): contract conformance, pagination,
 //! retries, re-login on 401, and RSA bot login with real keys.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,10 +16,13 @@ use groupsync::pod::retry::RetryPolicy;
 use groupsync::pod::{PodClient, PodError, RequestOutcome, Timeouts, TransportKind};
 use serde_json::{Value, json};
 
+use crate::util::{Workspace, fixture_text};
+
 const BOT: &str = "groupsync-bot";
-const PKCS1_KEY: &str = "tests/fixtures/bot-key.pem";
-const PKCS8_KEY: &str = "tests/fixtures/bot-key.pkcs8.pem";
-const PUBLIC_KEY: &str = "tests/fixtures/bot-key.pub.pem";
+/// Key files in `tests/fixtures/`.
+const PKCS1_KEY: &str = "bot-key.pem";
+const PKCS8_KEY: &str = "bot-key.pkcs8.pem";
+const PUBLIC_KEY: &str = "bot-key.pub.pem";
 
 // ---------------------------------------------------------------------------
 // The scripted pod
@@ -113,10 +115,10 @@ impl TestPod {
     }
 
     /// An RSA bot logging in at this pod with the PKCS#1 fixture key.
-    fn bot(&self, keys: &KeyDir) -> AuthSource {
+    fn bot(&self, keys: &Workspace) -> AuthSource {
         AuthSource::Bot {
             username: BOT.to_string(),
-            key: read_private_key(&keys.copy(PKCS1_KEY)).unwrap(),
+            key: read_private_key(&keys.fixture(PKCS1_KEY, 0o600)).unwrap(),
             login_url: self.login_url(),
         }
     }
@@ -203,7 +205,7 @@ fn check_login_jwt(seen: &Seen) -> Result<(), String> {
         exp: u64,
     }
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-    let public = DecodingKey::from_rsa_pem(&std::fs::read(PUBLIC_KEY).unwrap()).unwrap();
+    let public = DecodingKey::from_rsa_pem(fixture_text(PUBLIC_KEY).as_bytes()).unwrap();
     let body = seen.json();
     let jwt = body["token"].as_str().ok_or("no token in the login body")?;
     let data = jsonwebtoken::decode::<Claims>(jwt, &public, &Validation::new(Algorithm::RS512))
@@ -222,27 +224,6 @@ fn check_login_jwt(seen: &Seen) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// A private directory holding key files with mode 0600 (git keeps no modes).
-struct KeyDir(tempfile::TempDir);
-
-impl KeyDir {
-    fn new() -> KeyDir {
-        KeyDir(tempfile::tempdir().unwrap())
-    }
-
-    fn copy(&self, fixture: &str) -> PathBuf {
-        self.copy_with_mode(fixture, 0o600)
-    }
-
-    fn copy_with_mode(&self, fixture: &str, mode: u32) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.0.path().join(Path::new(fixture).file_name().unwrap());
-        std::fs::copy(fixture, &path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -491,7 +472,7 @@ async fn a_create_is_sent_again_when_only_the_login_failed() {
         },
     )
     .await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
     let body = UserGroupCreate {
         name: "n".into(),
         group_type: ROLE_SCOPE.into(),
@@ -641,7 +622,7 @@ async fn a_static_token_refused_is_final_and_says_so() {
 #[tokio::test]
 async fn a_bot_logs_in_on_first_use_and_again_once_on_401() {
     let pod = TestPod::start(only_second_token).await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
     let client = pod.client_with(pod.bot(&keys));
     assert!(pod.logins().is_empty(), "logged in before the first call");
 
@@ -670,7 +651,7 @@ async fn a_bot_logs_in_on_first_use_and_again_once_on_401() {
 #[tokio::test]
 async fn a_second_401_after_login_is_final() {
     let pod = TestPod::start(|_, _| pod_error(401, "Invalid session")).await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
 
     let error = pod.client_with(pod.bot(&keys)).get("g1").await.unwrap_err();
 
@@ -691,7 +672,7 @@ async fn a_second_401_after_login_is_final() {
 #[tokio::test]
 async fn concurrent_401s_cause_one_login() {
     let pod = TestPod::start(only_second_token).await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
     let client = pod.client_with(pod.bot(&keys));
 
     let calls: Vec<_> = (0..8)
@@ -713,7 +694,7 @@ async fn a_refused_login_is_final_after_one_attempt() {
     let pod =
         TestPod::start_with_login(|_, _| ok_group("g1"), |_, _| pod_error(401, "Invalid JWT"))
             .await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
 
     let error = pod.client_with(pod.bot(&keys)).get("g1").await.unwrap_err();
 
@@ -738,7 +719,7 @@ async fn a_failing_login_is_retried() {
         },
     )
     .await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
 
     pod.client_with(pod.bot(&keys)).get("g1").await.unwrap();
 
@@ -750,10 +731,10 @@ async fn a_failing_login_is_retried() {
 async fn pkcs1_and_pkcs8_keys_both_log_in() {
     for fixture in [PKCS1_KEY, PKCS8_KEY] {
         let pod = TestPod::start(|_, _| ok_group("g1")).await;
-        let keys = KeyDir::new();
+        let keys = Workspace::new();
         let auth = AuthSource::Bot {
             username: BOT.to_string(),
-            key: read_private_key(&keys.copy(fixture)).unwrap(),
+            key: read_private_key(&keys.fixture(fixture, 0o600)).unwrap(),
             login_url: pod.login_url(),
         };
 
@@ -766,8 +747,8 @@ async fn pkcs1_and_pkcs8_keys_both_log_in() {
 
 #[tokio::test]
 async fn a_key_file_others_can_read_is_refused() {
-    let keys = KeyDir::new();
-    let path = keys.copy_with_mode(PKCS1_KEY, 0o644);
+    let keys = Workspace::new();
+    let path = keys.fixture(PKCS1_KEY, 0o644);
 
     let error = read_private_key(&path).unwrap_err();
 
@@ -786,7 +767,12 @@ async fn a_key_file_others_can_read_is_refused() {
 #[tokio::test]
 async fn trace_logs_show_bodies_but_no_token_or_jwt() {
     let pod = TestPod::start(only_second_token).await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
+    // tracing caches each callsite's interest for the whole process, asked of
+    // the first thread to reach it; another test's thread, with no subscriber,
+    // would cache "never" and this test would miss that event. A global
+    // subscriber that keeps nothing makes every interest "always" instead.
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
     let logs = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -856,7 +842,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 #[tokio::test]
 async fn debug_output_shows_no_secret() {
     let pod = TestPod::start(|_, _| ok_group("g1")).await;
-    let keys = KeyDir::new();
+    let keys = Workspace::new();
     let bot = pod.bot(&keys);
     let client = pod.client_with(pod.bot(&keys));
     client.get("g1").await.unwrap();

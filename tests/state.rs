@@ -20,17 +20,13 @@ fn plan(ws: &Workspace) -> assert_cmd::assert::Assert {
         .assert()
 }
 
-fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
-}
-
 #[test]
 fn plan_refuses_a_state_file_locked_by_another_process() {
     let ws = workspace_with_a_group();
     let held = StateFile::open(&ws.state_file()).unwrap();
 
     let locked = plan(&ws).code(1);
-    let stderr = stderr_of(&locked);
+    let stderr = stderr(locked.get_output());
     assert!(stderr.contains("locked by another groupsync"), "{stderr}");
     assert!(stderr.contains("state.json"), "{stderr}");
 
@@ -49,7 +45,7 @@ fn plan_names_a_corrupt_state_file_and_leaves_it_unchanged() {
         std::fs::write(ws.state_file(), bytes).unwrap();
 
         let failed = plan(&ws).code(1);
-        let stderr = stderr_of(&failed);
+        let stderr = stderr(failed.get_output());
         assert!(stderr.contains("state file state.json: "), "{stderr}");
         assert!(stderr.contains("left untouched"), "{stderr}");
 

@@ -1,0 +1,122 @@
+//! The shared test harness: one workspace, one pod, one daemon guard, one
+//! way to wait. A new daemon test takes about ten lines:
+//!
+//! ```ignore
+//! #[test]
+//! fn a_changed_area_is_put() {
+//!     let ws = Workspace::new();
+//!     ws.write_group_file("emea.yaml", "id: a1\narea: EMEA\n");
+//!     let pod = token_pod(vec![PodGroup::new("a1").area("EMEA-old").build()]);
+//!     let metrics = write_daemon_config(&ws, true, "");
+//!     let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
+//!     daemon.wait_in_sync(1);
+//!     assert_eq!(pod.put_log(), [("a1".to_string(), json!({"area": "EMEA"}))]);
+//!     daemon.stop();
+//! }
+//! ```
+//!
+//! (`daemon::a_second_run_on_the_same_state_file_exits_1` is a real one.)
+//!
+//! - [`workspace`]: a temporary tree, its state file, the `groupsync` command.
+//! - [`pod`]: the emulator on 127.0.0.1 ([`token_pod`]), [`PodGroup`] fixtures, the PUTs it saw.
+//! - [`daemon`]: `groupsync run` behind a guard that kills it on drop; a fake systemd.
+//! - [`http`], [`metrics`]: a plain HTTP GET and an OpenMetrics parser for `/metrics`.
+
+pub mod daemon;
+pub mod http;
+pub mod metrics;
+pub mod pod;
+pub mod workspace;
+
+pub use daemon::*;
+pub use http::*;
+pub use metrics::*;
+pub use pod::*;
+pub use workspace::*;
+
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for something that should take milliseconds: a
+/// guard against hanging on a slow, shared machine, never a speed check.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How often [`wait_until`] looks again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The session token every [`token_pod`] accepts and every [`Daemon`] sends.
+pub const TOKEN: &str = "test-session-token";
+
+/// Polls `condition` until it holds; panics after [`PATIENCE`].
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {PATIENCE:?} waiting until {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A finished command's stdout.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// A finished command's stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts the exit code, showing both streams when it is not `code`.
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}--- stderr\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// `kill -NAME <pid of child>`.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().unwrap().port()
+}
+
+/// Replaces `path` as editors do: the new text goes to a temporary file
+/// beside it (a dot file, which groupsync skips), then renamed over it.
+pub fn replace_file(path: &Path, contents: &str) {
+    let name = path.file_name().unwrap().to_string_lossy();
+    let temp = path.with_file_name(format!(".{name}.new"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&temp, contents).unwrap();
+    std::fs::rename(&temp, path).unwrap();
+}
+
+/// The path of `tests/fixtures/<name>`.
+pub fn fixture_path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The text of `tests/fixtures/<name>`.
+pub fn fixture_text(name: &str) -> String {
+    let path = fixture_path(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
