@@ -9,6 +9,7 @@
 //! `advance` fires every timer it jumps over "at the same time" and in any order.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use tokio::sync::oneshot;
@@ -191,6 +192,8 @@ struct Harness {
     reload: ReloadTrigger,
     changes: mpsc::UnboundedSender<()>,
     running: JoinHandle<()>,
+    /// `groupsync.yaml`, which a reload re-reads.
+    config: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -201,12 +204,9 @@ impl Harness {
         let dir = tempfile::tempdir().expect("a temporary folder");
         std::fs::create_dir(dir.path().join("groups.d")).unwrap();
         let config = dir.path().join("groupsync.yaml");
-        let text = format!(
-            "groups_dir: groups.d\nstate_file: groupsync.state.json\ndebounce: 1s\n{trigger}"
-        );
-        std::fs::write(&config, text).unwrap();
+        write_config(&config, trigger);
         let overrides = Overrides {
-            config: Some(config),
+            config: Some(config.clone()),
             ..Overrides::default()
         };
         let settings = Settings::resolve(&overrides).expect("the test config is valid");
@@ -236,8 +236,14 @@ impl Harness {
             reload,
             changes,
             running,
+            config,
             _dir: dir,
         }
+    }
+
+    /// Rewrites the config file with another `trigger` (for the next reload).
+    fn rewrite_config(&self, trigger: &str) {
+        write_config(&self.config, trigger);
     }
 
     /// Lets the clock run to `secs` seconds after the start; the loop's timers fire on the way.
@@ -279,6 +285,13 @@ impl Harness {
         self.running.await.expect("the loop does not panic");
         stopped.elapsed()
     }
+}
+
+/// The test config: `groups.d/` and the state file beside it, `debounce: 1s`, then `trigger`.
+fn write_config(path: &Path, trigger: &str) {
+    let text =
+        format!("groups_dir: groups.d\nstate_file: groupsync.state.json\ndebounce: 1s\n{trigger}");
+    std::fs::write(path, text).unwrap();
 }
 
 fn reasons(calls: &[Call]) -> Vec<Reason> {
@@ -440,6 +453,40 @@ async fn a_burst_of_file_changes_is_one_cycle_a_debounce_after_the_last() {
         at: Duration::from_millis(12_400),
     };
     assert_eq!(daemon.calls(), [call(Reason::Start, 0), debounced]);
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_rereads_the_config_and_runs_a_cycle() {
+    let daemon = Harness::start(HOURLY, &[], Act::Succeed);
+    daemon.run_until(100).await;
+    daemon.rewrite_config("interval: 30s\n");
+    assert!(daemon.reload.request());
+    daemon.run_until(150).await;
+    let expected = [
+        call(Reason::Start, 0),
+        call(Reason::Reload, 100),
+        call(Reason::Schedule, 130),
+    ];
+    assert_eq!(daemon.calls(), expected);
+    assert_eq!(daemon.metric("groupsync_config_valid"), Some(1.0));
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_config_on_reload_is_refused_and_the_old_one_kept() {
+    let daemon = Harness::start("interval: 60s\n", &[], Act::Succeed);
+    daemon.run_until(30).await;
+    daemon.rewrite_config("interval: [\n");
+    assert!(daemon.reload.request());
+    daemon.run_until(100).await;
+    let expected = [
+        call(Reason::Start, 0),
+        call(Reason::Reload, 30),
+        call(Reason::Schedule, 60),
+    ];
+    assert_eq!(daemon.calls(), expected, "the old schedule stays");
+    assert_eq!(daemon.metric("groupsync_config_valid"), Some(0.0));
     daemon.stop().await;
 }
 
