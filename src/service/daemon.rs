@@ -362,6 +362,7 @@ impl Daemon {
         Next::Wait
     }
 
+    /// The cycle stopped on an error; the last good state is kept.
     fn cycle_failed(&mut self, err: &Error, duration: Duration) -> Next {
         tracing::error!("cycle failed, the last good state is kept: {}", err.chain());
         self.metrics.observe_cycle(CycleResult::Failure, duration);
