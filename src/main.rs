@@ -160,12 +160,26 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             ..
         } => {
             let options = DaemonOptions { dry_run };
-            runtime.block_on(daemon::run(cli.overrides, settings, options))?;
+            runtime.block_on(run_daemon(cli.overrides, settings, options))?;
             Ok(EXIT_OK)
         }
         Command::Emulate(args) => runtime.block_on(emulate(args)),
         Command::Demo => unreachable!("handled above"),
     }
+}
+
+/// `groupsync run`: the daemon, stopped by SIGINT/SIGTERM and reloaded by SIGHUP.
+async fn run_daemon(
+    overrides: Overrides,
+    settings: Settings,
+    options: DaemonOptions,
+) -> anyhow::Result<()> {
+    let (stop_trigger, stop) = shutdown::channel();
+    shutdown::trigger_on_signals(stop_trigger).context("cannot handle SIGINT and SIGTERM")?;
+    let (reload_trigger, reloads) = shutdown::reload_channel();
+    shutdown::reload_on_hangup(reload_trigger).context("cannot handle SIGHUP")?;
+    daemon::run(overrides, settings, options, stop, reloads).await?;
+    Ok(())
 }
 
 fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {

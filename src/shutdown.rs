@@ -1,6 +1,13 @@
 //! Graceful stop as a small type of its own: a `Shutdown` that tasks can poll
 //! or await, and the `ShutdownTrigger` that fires it (on SIGINT/SIGTERM, or by hand in tests).
+//! Beside it, the daemon's other request from outside: `Reloads`, fed by a
+//! `ReloadTrigger` (on SIGHUP, or by hand in tests).
+//!
+//! `main` installs the signal handlers and hands the daemon the receiving
+//! ends, so the daemon itself never touches signals and tests can drive it.
 
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 
 /// Fires the shutdown; every clone of the matching `Shutdown` sees it.
@@ -55,7 +62,6 @@ impl Shutdown {
 
 /// Fires `trigger` on the first SIGINT or SIGTERM, from a background task.
 pub fn trigger_on_signals(trigger: ShutdownTrigger) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     tokio::spawn(async move {
@@ -65,6 +71,56 @@ pub fn trigger_on_signals(trigger: ShutdownTrigger) -> std::io::Result<()> {
         };
         tracing::info!("{name} received: finishing the requests in flight, then stopping");
         trigger.trigger();
+    });
+    Ok(())
+}
+
+/// Asks the daemon to re-read its configuration.
+#[derive(Debug, Clone)]
+pub struct ReloadTrigger {
+    sender: mpsc::Sender<()>,
+}
+
+/// The daemon's end of the reload requests.
+#[derive(Debug)]
+pub struct Reloads {
+    /// Room for one request: requests made while one waits merge into it.
+    receiver: mpsc::Receiver<()>,
+}
+
+/// A connected reload trigger and receiver.
+pub fn reload_channel() -> (ReloadTrigger, Reloads) {
+    let (sender, receiver) = mpsc::channel(1);
+    (ReloadTrigger { sender }, Reloads { receiver })
+}
+
+impl ReloadTrigger {
+    /// Requests a reload; false once the `Reloads` end is gone.
+    pub fn request(&self) -> bool {
+        match self.sender.try_send(()) {
+            // A request already waiting covers this one too.
+            Ok(()) | Err(TrySendError::Full(())) => true,
+            Err(TrySendError::Closed(())) => false,
+        }
+    }
+}
+
+impl Reloads {
+    /// Completes at the next request; `None` once every trigger is gone (then never again).
+    pub async fn requested(&mut self) -> Option<()> {
+        self.receiver.recv().await
+    }
+}
+
+/// Requests a reload through `trigger` on every SIGHUP, from a background task.
+pub fn reload_on_hangup(trigger: ReloadTrigger) -> std::io::Result<()> {
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            if !trigger.request() {
+                break;
+            }
+        }
     });
     Ok(())
 }
@@ -82,5 +138,35 @@ mod tests {
         trigger.trigger();
         waiter.await.unwrap();
         assert!(shutdown.is_requested());
+    }
+
+    #[tokio::test]
+    async fn reload_requests_made_while_one_waits_merge_into_it() {
+        let (trigger, mut reloads) = reload_channel();
+        assert!(trigger.request());
+        assert!(trigger.request());
+        assert_eq!(reloads.requested().await, Some(()));
+        assert!(
+            reloads.receiver.try_recv().is_err(),
+            "a second request waits"
+        );
+    }
+
+    #[tokio::test]
+    async fn reloads_end_once_every_trigger_is_gone() {
+        let (trigger, mut reloads) = reload_channel();
+        let second = trigger.clone();
+        drop(trigger);
+        assert!(second.request());
+        drop(second);
+        assert_eq!(reloads.requested().await, Some(()));
+        assert_eq!(reloads.requested().await, None);
+    }
+
+    #[test]
+    fn a_reload_trigger_knows_when_nobody_listens() {
+        let (trigger, reloads) = reload_channel();
+        drop(reloads);
+        assert!(!trigger.request());
     }
 }

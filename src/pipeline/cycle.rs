@@ -34,7 +34,32 @@ pub struct CycleOutcome {
     pub apply: Option<ApplyReport>,
 }
 
+/// Where the declared groups stand after a cycle; the one count that logs,
+/// metrics and the status line all show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounts {
+    /// Already matching, or updated by this cycle.
+    pub in_sync: usize,
+    /// Changes planned but not written (a dry run, or not started before a stop).
+    pub pending: usize,
+    /// Their PUT failed.
+    pub failed: usize,
+}
+
 impl CycleOutcome {
+    /// How many declared groups are in sync, pending and failed.
+    pub fn group_counts(&self) -> GroupCounts {
+        let (applied, failed) = self
+            .apply
+            .as_ref()
+            .map_or((0, 0), |report| (report.applied.len(), report.failed.len()));
+        GroupCounts {
+            in_sync: self.plan.unchanged + applied,
+            pending: self.plan.changes.len() - applied - failed,
+            failed,
+        }
+    }
+
     /// What to render of this cycle.
     pub fn report(&self) -> Report<'_> {
         Report {
@@ -111,4 +136,69 @@ pub async fn run_cycle(
     .await?;
     outcome.apply = Some(report);
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::PodError;
+    use crate::model::{UserGroupResponse, UserGroupUpdate};
+    use crate::pipeline::apply::Failure;
+    use crate::pipeline::plan::Change;
+
+    fn change(group_id: &str) -> Change {
+        Change {
+            group_id: group_id.to_string(),
+            source: "groups.d/g.yaml".into(),
+            recorded: None,
+            desired: UserGroupUpdate::default(),
+            fields: Vec::new(),
+            body: UserGroupUpdate::default(),
+        }
+    }
+
+    /// 5 groups declared: 2 in sync, 3 to change.
+    fn outcome(apply: Option<ApplyReport>) -> CycleOutcome {
+        CycleOutcome {
+            desired_groups: 5,
+            refresh: RefreshReport::default(),
+            plan: Plan {
+                changes: vec![change("a"), change("b"), change("c")],
+                unchanged: 2,
+            },
+            apply,
+        }
+    }
+
+    #[test]
+    fn a_plan_only_cycle_leaves_every_change_pending() {
+        let counts = outcome(None).group_counts();
+        let expected = GroupCounts {
+            in_sync: 2,
+            pending: 3,
+            failed: 0,
+        };
+        assert_eq!(counts, expected);
+    }
+
+    #[test]
+    fn applied_groups_are_in_sync_and_the_rest_failed_or_pending() {
+        let report = ApplyReport {
+            applied: vec![("a".to_string(), UserGroupResponse::default())],
+            failed: vec![Failure {
+                group_id: "b".to_string(),
+                source: "groups.d/g.yaml".into(),
+                error: PodError::Setup("no TLS backend".to_string()),
+            }],
+            not_started: 1,
+        };
+        let counts = outcome(Some(report)).group_counts();
+        let expected = GroupCounts {
+            in_sync: 3,
+            pending: 1,
+            failed: 1,
+        };
+        assert_eq!(counts, expected);
+        assert_eq!(counts.in_sync + counts.pending + counts.failed, 5);
+    }
 }

@@ -1,24 +1,30 @@
 //! The daemon, `groupsync run`: a cycle at start, then on every change under
-//! the groups dir (debounced), on the schedule, on SIGHUP (after re-reading
-//! the config), and after a failure (with back-off); until SIGTERM/SIGINT.
+//! the groups dir (debounced), on the schedule, on a reload request (SIGHUP:
+//! after re-reading the config), and after a failure (with back-off); until
+//! stopped (SIGTERM/SIGINT).
 //!
 //! Never two cycles at once: a cycle runs as its own task while this loop
 //! keeps listening, and triggers that arrive meanwhile coalesce into one
 //! follow-up cycle. The loop's heartbeat feeds `/healthz` and the systemd
 //! watchdog, so a wedged loop stops both.
+//!
+//! The loop touches no signal and runs no pipeline itself: `main` hands it a
+//! [`Shutdown`] and [`Reloads`], and the cycle is a [`RunCycle`], so the tests
+//! (in `daemon/tests.rs`) drive it on paused time with a fake cycle.
 
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Overrides, Settings, Trigger};
-use crate::error::{Error, Result};
-use crate::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use crate::error::{Diagnostics, Error, Result};
+use crate::pipeline::cycle::{CycleOptions, CycleOutcome, GroupCounts, pod_client, run_cycle};
 use crate::pipeline::render::{Report, render_text};
 use crate::pipeline::state::{Snapshot, StateFile};
 use crate::pod::PodClient;
@@ -26,7 +32,10 @@ use crate::pod::auth::SESSION_TOKEN_ENV;
 use crate::service::metrics::{CycleResult, Health, Metrics};
 use crate::service::systemd::Notifier;
 use crate::service::watch::{DirWatch, watch_dir};
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::{Reloads, Shutdown};
+
+#[cfg(test)]
+mod tests;
 
 /// How long a stop waits for the cycle in flight (its PUTs finish, no new one starts).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -53,8 +62,43 @@ enum Reason {
     Retry,
 }
 
-/// What a finished cycle task hands back: the snapshot it borrowed, its result and duration.
-type CycleDone = (Snapshot, Result<CycleOutcome>, Duration);
+/// What a finished cycle calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+enum Next {
+    /// Nothing until the next trigger: the groups are in sync, or the desired
+    /// state is invalid and waits for the files to be fixed.
+    Wait,
+    /// It failed (the pod, the state file, a group's PUT): try again after the back-off.
+    RetryWithBackoff,
+    /// A safety limit refused the plan: a retry would be refused again, a person must decide.
+    NeedsAPerson,
+}
+
+/// Everything one cycle reads, and the snapshot it updates and hands back.
+struct CycleJob {
+    settings: Arc<Settings>,
+    state: Arc<StateFile>,
+    client: Option<PodClient>,
+    snapshot: Snapshot,
+    options: CycleOptions,
+    stop: Shutdown,
+}
+
+/// A cycle's work: the snapshot it was given, and its result.
+type CycleFuture = Pin<Box<dyn Future<Output = (Snapshot, Result<CycleOutcome>)> + Send>>;
+
+/// What a cycle runs, and why: [`pipeline_cycle`]; in tests, a fake that
+/// fails, refuses or takes its time on demand, and records why and when it ran.
+type RunCycle = Box<dyn Fn(Reason, CycleJob) -> CycleFuture + Send + Sync>;
+
+/// What a finished cycle task hands back.
+struct CycleDone {
+    /// The snapshot the cycle borrowed, with every pod answer it recorded.
+    snapshot: Snapshot,
+    result: Result<CycleOutcome>,
+    duration: Duration,
+}
 
 struct Daemon {
     overrides: Overrides,
@@ -64,6 +108,9 @@ struct Daemon {
     /// `None` while a cycle task holds it.
     snapshot: Option<Snapshot>,
     options: DaemonOptions,
+    cycle: RunCycle,
+    /// Where the watch of the groups dir reports changes.
+    changes: mpsc::UnboundedSender<()>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     notifier: Arc<Notifier>,
@@ -74,21 +121,32 @@ struct Daemon {
     consecutive_failures: u32,
 }
 
-/// Runs the daemon until SIGTERM/SIGINT. Errors are fatal start-up errors
-/// (the state file locked by another groupsync, bad credentials).
-pub async fn run(overrides: Overrides, settings: Settings, options: DaemonOptions) -> Result<()> {
-    let (stop_trigger, stop) = shutdown::channel();
-    shutdown::trigger_on_signals(stop_trigger)
-        .map_err(|err| Error::io("cannot handle SIGINT and SIGTERM", err))?;
-    let mut daemon = Daemon::start(overrides, settings, options)?;
+/// Runs the daemon until `stop` fires, re-reading the config at every request
+/// on `reloads`. Errors are fatal start-up errors (the state file locked by
+/// another groupsync, bad credentials).
+pub async fn run(
+    overrides: Overrides,
+    settings: Settings,
+    options: DaemonOptions,
+    stop: Shutdown,
+    reloads: Reloads,
+) -> Result<()> {
+    let (changes_sender, changes) = mpsc::unbounded_channel();
+    let mut daemon = Daemon::start(overrides, settings, options, changes_sender)?;
     daemon.serve_metrics(stop.clone()).await?;
     daemon.spawn_watchdog();
-    daemon.run_loop(stop).await;
+    daemon.run_loop(stop, reloads, changes).await;
     Ok(())
 }
 
 impl Daemon {
-    fn start(overrides: Overrides, settings: Settings, options: DaemonOptions) -> Result<Daemon> {
+    /// A daemon whose cycles run the pipeline, reporting file changes on `changes`.
+    fn start(
+        overrides: Overrides,
+        settings: Settings,
+        options: DaemonOptions,
+        changes: mpsc::UnboundedSender<()>,
+    ) -> Result<Daemon> {
         let metrics = Arc::new(Metrics::new());
         let state = StateFile::open(&settings.state_file)?;
         let snapshot = state.load()?;
@@ -101,6 +159,8 @@ impl Daemon {
             state: Arc::new(state),
             snapshot: Some(snapshot),
             options,
+            cycle: Box::new(pipeline_cycle),
+            changes,
             metrics,
             health: Arc::new(Health::new()),
             notifier: Arc::new(Notifier::from_env()),
@@ -139,10 +199,13 @@ impl Daemon {
         });
     }
 
-    async fn run_loop(&mut self, mut stop: Shutdown) {
-        let (changes_sender, mut changes) = mpsc::unbounded_channel();
-        let mut watch = self.watch(&changes_sender);
-        let mut hangups = signal(SignalKind::hangup()).expect("SIGHUP can always be handled");
+    async fn run_loop(
+        &mut self,
+        mut stop: Shutdown,
+        mut reloads: Reloads,
+        mut changes: mpsc::UnboundedReceiver<()>,
+    ) {
+        let mut watch = self.watch();
         let mut running: Option<JoinHandle<CycleDone>> = None;
         let mut pending = Some(Reason::Start);
         let mut debounce_until: Option<Instant> = None;
@@ -163,8 +226,10 @@ impl Daemon {
                 () = stop.requested() => break,
                 joined = wait_for(&mut running) => {
                     running = None;
-                    let failed = self.finish_cycle(joined);
-                    retry_at = failed.then(|| Instant::now() + self.retry_delay());
+                    retry_at = match self.finish_cycle(joined) {
+                        Next::RetryWithBackoff => Some(Instant::now() + self.retry_delay()),
+                        Next::Wait | Next::NeedsAPerson => None,
+                    };
                     if !ready_sent {
                         self.notifier.ready();
                         ready_sent = true;
@@ -183,9 +248,9 @@ impl Daemon {
                     retry_at = None;
                     pending.get_or_insert(Reason::Retry);
                 }
-                _ = hangups.recv() => {
+                Some(()) = reloads.requested() => {
                     if self.reload() {
-                        watch = self.watch(&changes_sender);
+                        watch = self.watch();
                         next_scheduled = next_fire(&self.settings.trigger);
                     }
                     pending.get_or_insert(Reason::Reload);
@@ -198,8 +263,8 @@ impl Daemon {
         self.stop_cycle(running).await;
     }
 
-    fn watch(&self, changes: &mpsc::UnboundedSender<()>) -> Option<DirWatch> {
-        watch_dir(&self.settings.groups_dir, changes.clone())
+    fn watch(&self) -> Option<DirWatch> {
+        watch_dir(&self.settings.groups_dir, self.changes.clone())
             .map_err(|err| tracing::error!("{err}; cycles will run on the schedule only"))
             .ok()
     }
@@ -228,39 +293,36 @@ impl Daemon {
 
     fn start_cycle(&mut self, reason: Reason, stop: Shutdown) -> JoinHandle<CycleDone> {
         tracing::debug!(?reason, "cycle starting");
-        let settings = self.settings.clone();
-        let state = self.state.clone();
-        let client = self.client.clone();
-        let mut snapshot = self
-            .snapshot
-            .take()
-            .expect("no cycle is running, so the snapshot is here");
-        let options = CycleOptions {
-            write: !self.options.dry_run,
-            refresh: settings.refresh,
-            force: false,
+        let job = CycleJob {
+            settings: self.settings.clone(),
+            state: self.state.clone(),
+            client: self.client.clone(),
+            snapshot: self
+                .snapshot
+                .take()
+                .expect("no cycle is running, so the snapshot is here"),
+            options: CycleOptions {
+                write: !self.options.dry_run,
+                refresh: self.settings.refresh,
+                force: false,
+            },
+            stop,
         };
+        let cycle = (self.cycle)(reason, job);
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let result = run_cycle(
-                &settings,
-                &state,
-                &mut snapshot,
-                client.as_ref(),
-                options,
-                stop,
-            )
-            .await;
-            (snapshot, result, started.elapsed())
+            let (snapshot, result) = cycle.await;
+            CycleDone {
+                snapshot,
+                result,
+                duration: started.elapsed(),
+            }
         })
     }
 
-    /// Takes a finished cycle's results in; true when it failed and deserves a retry.
-    fn finish_cycle(
-        &mut self,
-        joined: std::result::Result<CycleDone, tokio::task::JoinError>,
-    ) -> bool {
-        let (snapshot, result, duration) = match joined {
+    /// Takes a finished cycle's results in, and says what it calls for.
+    fn finish_cycle(&mut self, joined: std::result::Result<CycleDone, JoinError>) -> Next {
+        let done = match joined {
             Ok(done) => done,
             Err(err) => {
                 tracing::error!(
@@ -269,57 +331,67 @@ impl Daemon {
                 self.snapshot = Some(self.state.load().unwrap_or_default());
                 self.metrics
                     .observe_cycle(CycleResult::Failure, Duration::ZERO);
-                return true;
+                return Next::RetryWithBackoff;
             }
         };
-        self.snapshot = Some(snapshot);
-        match result {
-            Ok(outcome) => self.cycle_succeeded(&outcome, duration),
+        self.snapshot = Some(done.snapshot);
+        if let Err(err) = &done.result {
+            self.metrics.count_cycle_failure(err.kind());
+        }
+        match done.result {
+            Ok(outcome) => self.cycle_completed(&outcome, done.duration),
             Err(Error::Invalid(diagnostics)) => {
-                tracing::error!(
-                    "the desired state is invalid; nothing was written, fix the files and save ({} errors):\n{diagnostics}",
-                    diagnostics.0.len()
-                );
-                self.metrics.observe_cycle(CycleResult::Invalid, duration);
-                self.health.set_desired_valid(false);
-                self.notifier.status(&format!(
-                    "invalid desired state: {} errors, nothing written",
-                    diagnostics.0.len()
-                ));
-                false
+                self.desired_state_invalid(&diagnostics, done.duration)
             }
-            Err(err) => {
-                tracing::error!("cycle failed, the last good state is kept: {}", err.chain());
-                self.metrics.observe_cycle(CycleResult::Failure, duration);
-                self.health.set_desired_valid(true);
-                self.notifier
-                    .status(&format!("error: {}", one_line(&err.chain())));
-                self.consecutive_failures += 1;
-                // A safety limit needs a person, not a retry.
-                !matches!(err, Error::Refused(_))
-            }
+            Err(err) => self.cycle_failed(&err, done.duration),
         }
     }
 
-    fn cycle_succeeded(&mut self, outcome: &CycleOutcome, duration: Duration) -> bool {
+    /// Nothing was written; the next file change tries again.
+    fn desired_state_invalid(&mut self, diagnostics: &Diagnostics, duration: Duration) -> Next {
+        tracing::error!(
+            "the desired state is invalid; nothing was written, fix the files and save ({} errors):\n{diagnostics}",
+            diagnostics.0.len()
+        );
+        self.metrics.observe_cycle(CycleResult::Invalid, duration);
+        self.health.set_desired_valid(false);
+        self.notifier.status(&format!(
+            "invalid desired state: {} errors, nothing written",
+            diagnostics.0.len()
+        ));
+        Next::Wait
+    }
+
+    /// The cycle stopped on an error; the last good state is kept.
+    fn cycle_failed(&mut self, err: &Error, duration: Duration) -> Next {
+        tracing::error!("cycle failed, the last good state is kept: {}", err.chain());
+        self.metrics.observe_cycle(CycleResult::Failure, duration);
+        self.health.set_desired_valid(true);
+        self.notifier
+            .status(&format!("error: {}", one_line(&err.chain())));
+        self.consecutive_failures += 1;
+        match err {
+            Error::Refused(_) => Next::NeedsAPerson,
+            _ => Next::RetryWithBackoff,
+        }
+    }
+
+    /// The cycle ran to its end; a group whose PUT failed calls for a retry.
+    fn cycle_completed(&mut self, outcome: &CycleOutcome, duration: Duration) -> Next {
         for warning in &outcome.refresh.warnings {
             tracing::warn!("{warning}");
         }
+        let counts = outcome.group_counts();
         let applied = outcome
             .apply
             .as_ref()
             .map_or(0, |report| report.applied.len());
-        let failed = outcome
-            .apply
-            .as_ref()
-            .map_or(0, |report| report.failed.len());
-        let pending = outcome.plan.changes.len() - applied - failed;
         tracing::info!(
             desired = outcome.desired_groups,
-            in_sync = outcome.plan.unchanged + applied,
+            in_sync = counts.in_sync,
             changes = outcome.plan.changes.len(),
             applied,
-            failed,
+            failed = counts.failed,
             drift = outcome.refresh.drift.len(),
             duration_ms = duration.as_millis() as u64,
             "cycle done"
@@ -330,31 +402,26 @@ impl Daemon {
         if self.options.dry_run {
             self.print_if_new(outcome);
         }
-        let succeeded = failed == 0;
-        self.record_metrics(
-            outcome,
-            duration,
-            [outcome.plan.unchanged + applied, pending, failed],
-            succeeded,
-        );
-        self.notifier
-            .status(&self.status_line(outcome, pending, failed));
-        if succeeded {
+        let converged = counts.failed == 0;
+        self.record_metrics(outcome, duration, counts, converged);
+        self.notifier.status(&self.status_line(counts));
+        if converged {
             self.consecutive_failures = 0;
+            Next::Wait
         } else {
             self.consecutive_failures += 1;
+            Next::RetryWithBackoff
         }
-        !succeeded
     }
 
     fn record_metrics(
         &self,
         outcome: &CycleOutcome,
         duration: Duration,
-        [in_sync, pending, failed]: [usize; 3],
-        succeeded: bool,
+        counts: GroupCounts,
+        converged: bool,
     ) {
-        let result = if succeeded {
+        let result = if converged {
             CycleResult::Success
         } else {
             CycleResult::Failure
@@ -362,18 +429,25 @@ impl Daemon {
         self.metrics.observe_cycle(result, duration);
         self.metrics
             .set_desired_groups(outcome.desired_groups as u64);
-        self.metrics
-            .set_groups(in_sync as u64, pending as u64, failed as u64);
+        self.metrics.set_groups(
+            counts.in_sync as u64,
+            counts.pending as u64,
+            counts.failed as u64,
+        );
         self.metrics.add_drift(outcome.refresh.drift.len() as u64);
         self.health.set_desired_valid(true);
-        if succeeded {
+        if converged {
             self.metrics.set_last_success(SystemTime::now());
             self.health.set_ready(true);
         }
     }
 
-    fn status_line(&self, outcome: &CycleOutcome, pending: usize, failed: usize) -> String {
-        let in_sync = outcome.desired_groups - pending - failed;
+    fn status_line(&self, counts: GroupCounts) -> String {
+        let GroupCounts {
+            in_sync,
+            pending,
+            failed,
+        } = counts;
         let last_change = self
             .last_change
             .as_deref()
@@ -460,7 +534,8 @@ impl Daemon {
         if let Some(mut handle) = running {
             match tokio::time::timeout(STOP_GRACE, &mut handle).await {
                 Ok(joined) => {
-                    self.finish_cycle(joined);
+                    // Stopping: no retry, whatever the cycle calls for.
+                    let _next = self.finish_cycle(joined);
                 }
                 Err(_) => {
                     tracing::warn!(
@@ -473,6 +548,31 @@ impl Daemon {
         }
         tracing::info!("stopped");
     }
+}
+
+/// The real cycle: load -> refresh -> plan -> apply, on the daemon's snapshot
+/// (whatever the reason: it is in the logs already).
+fn pipeline_cycle(_reason: Reason, job: CycleJob) -> CycleFuture {
+    let CycleJob {
+        settings,
+        state,
+        client,
+        mut snapshot,
+        options,
+        stop,
+    } = job;
+    Box::pin(async move {
+        let result = run_cycle(
+            &settings,
+            &state,
+            &mut snapshot,
+            client.as_ref(),
+            options,
+            stop,
+        )
+        .await;
+        (snapshot, result)
+    })
 }
 
 /// The pod client of `settings`, counting its requests in `metrics`.
@@ -516,7 +616,7 @@ fn heartbeat_period(watchdog_interval: Option<Duration>) -> Duration {
 /// Completes with the task's result when there is a task; pends forever otherwise.
 async fn wait_for(
     running: &mut Option<JoinHandle<CycleDone>>,
-) -> std::result::Result<CycleDone, tokio::task::JoinError> {
+) -> std::result::Result<CycleDone, JoinError> {
     match running {
         Some(handle) => handle.await,
         None => std::future::pending().await,
@@ -538,29 +638,4 @@ fn one_line(text: &str) -> String {
         .chars()
         .take(200)
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_heartbeat_keeps_up_with_a_short_watchdog() {
-        assert_eq!(heartbeat_period(None), HEARTBEAT);
-        assert_eq!(heartbeat_period(Some(Duration::from_secs(30))), HEARTBEAT);
-        assert_eq!(
-            heartbeat_period(Some(Duration::from_millis(100))),
-            Duration::from_millis(100)
-        );
-        assert_eq!(
-            heartbeat_period(Some(Duration::ZERO)),
-            Duration::from_millis(1)
-        );
-    }
-
-    #[test]
-    fn one_line_keeps_the_first_line_only() {
-        assert_eq!(one_line("a\nb"), "a");
-        assert_eq!(one_line(&"x".repeat(300)).len(), 200);
-    }
 }

@@ -67,6 +67,12 @@ struct ResultLabel {
     result: &'static str,
 }
 
+/// The `kind` label: [`crate::Error::kind`] of the error a cycle ended in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ErrorKindLabel {
+    kind: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     method: &'static str,
@@ -89,6 +95,7 @@ pub struct Metrics {
     registry: Registry,
     cycles: Family<ResultLabel, Counter>,
     cycle_duration: Histogram,
+    cycle_failures: Family<ErrorKindLabel, Counter>,
     pod_requests: Family<RequestLabels, Counter>,
     groups: Family<GroupStateLabel, CountGauge>,
     drift: Counter,
@@ -109,6 +116,7 @@ impl Metrics {
             registry: Registry::default(),
             cycles: Family::default(),
             cycle_duration: Histogram::new(cycle_duration_buckets()),
+            cycle_failures: Family::default(),
             pod_requests: Family::default(),
             groups: Family::default(),
             drift: Counter::default(),
@@ -144,6 +152,11 @@ impl Metrics {
             "How long a sync cycle took",
             Unit::Seconds,
             self.cycle_duration.clone(),
+        );
+        registry.register(
+            "groupsync_cycle_failures",
+            "Cycles that ended in an error, by kind of error (invalid_input, config, auth, pod, state, state_locked, refused, io)",
+            self.cycle_failures.clone(),
         );
         registry.register(
             "groupsync_pod_requests",
@@ -186,6 +199,13 @@ impl Metrics {
             })
             .inc();
         self.cycle_duration.observe(duration.as_secs_f64());
+    }
+
+    /// Counts a cycle that ended in an error of `kind` ([`crate::Error::kind`]).
+    pub fn count_cycle_failure(&self, kind: &'static str) {
+        self.cycle_failures
+            .get_or_create(&ErrorKindLabel { kind })
+            .inc();
     }
 
     pub fn observe_request(&self, outcome: &RequestOutcome) {
@@ -464,6 +484,7 @@ mod tests {
         metrics.observe_cycle(CycleResult::Success, Duration::from_millis(250));
         metrics.observe_cycle(CycleResult::Success, Duration::from_secs(3));
         metrics.observe_cycle(CycleResult::Invalid, Duration::from_millis(5));
+        metrics.count_cycle_failure("invalid_input");
         metrics.observe_request(&outcome("PUT", Some(200)));
         metrics.observe_request(&outcome("PUT", Some(200)));
         metrics.observe_request(&outcome("GET", Some(429)));
@@ -498,6 +519,29 @@ mod tests {
         assert_eq!(bucket("0.01"), Some(1.0));
         assert_eq!(bucket("0.32"), Some(2.0));
         assert_eq!(bucket("+Inf"), Some(3.0));
+    }
+
+    #[test]
+    fn cycle_failures_are_counted_by_kind_of_error() {
+        let metrics = busy_metrics();
+        metrics.count_cycle_failure("pod");
+        metrics.count_cycle_failure("pod");
+        metrics.count_cycle_failure(crate::Error::Refused("too many changes".into()).kind());
+        let text = metrics.encode();
+        assert!(text.contains("# TYPE groupsync_cycle_failures counter"));
+        assert!(text.contains("# HELP groupsync_cycle_failures Cycles that ended in an error"));
+        let samples = parse(&text);
+        let failures = |kind| {
+            value(
+                &samples,
+                "groupsync_cycle_failures_total",
+                &[("kind", kind)],
+            )
+        };
+        assert_eq!(failures("pod"), Some(2.0));
+        assert_eq!(failures("refused"), Some(1.0));
+        assert_eq!(failures("invalid_input"), Some(1.0));
+        assert_eq!(failures("io"), None);
     }
 
     #[test]
@@ -559,7 +603,8 @@ mod tests {
 
     #[test]
     fn a_fresh_registry_shows_every_family_at_zero() {
-        // Except groupsync_pod_requests: its labels come from the requests made.
+        // Except groupsync_pod_requests and groupsync_cycle_failures: their
+        // labels come from the requests made and the errors met.
         let text = Metrics::new().encode();
         for family in [
             "# TYPE groupsync_cycles counter",

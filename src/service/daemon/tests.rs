@@ -1,0 +1,599 @@
+//! The daemon loop on paused time: a fake cycle in place of the pipeline,
+//! stop, reload and file changes sent by hand, and tokio's clock
+//! (`start_paused`) moving only when every task waits. So the back-off, the
+//! schedule, the coalescing and the stop grace are checked to the second, in
+//! virtual time, without waiting for them.
+//!
+//! The tests move the clock with `sleep_until` rather than `time::advance`:
+//! the paused clock then jumps from one timer to the next, in order, whereas
+//! `advance` fires every timer it jumps over "at the same time" and in any order.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use super::*;
+use crate::Diagnostic;
+use crate::error::PodError;
+use crate::model::UserGroupUpdate;
+use crate::pipeline::apply::{ApplyReport, Failure};
+use crate::pipeline::plan::{Change, Plan};
+use crate::shutdown::{self, ReloadTrigger, ShutdownTrigger};
+
+/// What the fake cycle does when started.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    /// Ends at once, every group in sync.
+    Succeed,
+    /// Ends at once: the pod cannot be reached.
+    FailOnPod,
+    /// Ends at once: a safety limit refuses the plan.
+    Refuse,
+    /// Ends at once: a file under `groups.d/` does not load.
+    Invalid,
+    /// Ends at once, the PUT of one of the three groups refused by the pod.
+    OneGroupFails,
+    /// The cycle task panics.
+    Panic,
+    /// Runs this long, then ends with every group in sync.
+    SucceedAfter(Duration),
+}
+
+impl Act {
+    async fn play(self) -> Result<CycleOutcome> {
+        match self {
+            Act::Succeed => Ok(in_sync()),
+            Act::FailOnPod => Err(Error::Pod(PodError::Setup(
+                "the pod cannot be reached".to_string(),
+            ))),
+            Act::Refuse => Err(Error::Refused(
+                "the plan deactivates 9 groups, limits.max_deactivations is 2".to_string(),
+            )),
+            Act::Invalid => Err(Error::Invalid(Diagnostics(vec![Diagnostic::at(
+                "groups.d/emea.yaml",
+                3,
+                7,
+                "unknown field `aera`",
+            )]))),
+            Act::OneGroupFails => Ok(one_group_failed()),
+            Act::Panic => panic!("the fake cycle panics, as a bug would"),
+            Act::SucceedAfter(duration) => {
+                tokio::time::sleep(duration).await;
+                Ok(in_sync())
+            }
+        }
+    }
+}
+
+/// Three groups declared, all in sync.
+fn in_sync() -> CycleOutcome {
+    CycleOutcome {
+        desired_groups: 3,
+        refresh: Default::default(),
+        plan: Plan {
+            changes: Vec::new(),
+            unchanged: 3,
+        },
+        apply: None,
+    }
+}
+
+/// Three groups declared; the PUT that would bring the third in line failed.
+fn one_group_failed() -> CycleOutcome {
+    let change = Change {
+        group_id: "c3".to_string(),
+        source: "groups.d/more/others.yaml".into(),
+        recorded: None,
+        desired: UserGroupUpdate::default(),
+        fields: Vec::new(),
+        body: UserGroupUpdate::default(),
+    };
+    let failure = Failure {
+        group_id: change.group_id.clone(),
+        source: change.source.clone(),
+        error: PodError::Setup("the pod cannot be reached".to_string()),
+    };
+    CycleOutcome {
+        desired_groups: 3,
+        refresh: Default::default(),
+        plan: Plan {
+            changes: vec![change],
+            unchanged: 2,
+        },
+        apply: Some(ApplyReport {
+            applied: Vec::new(),
+            failed: vec![failure],
+            not_started: 0,
+        }),
+    }
+}
+
+/// One cycle the fake was asked to run: why, and when (since the loop started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Call {
+    reason: Reason,
+    at: Duration,
+}
+
+fn call(reason: Reason, secs: u64) -> Call {
+    Call {
+        reason,
+        at: Duration::from_secs(secs),
+    }
+}
+
+/// Plays `script`, then `otherwise` for ever, and records every call.
+struct FakeCycle {
+    origin: Instant,
+    script: Mutex<VecDeque<Act>>,
+    otherwise: Act,
+    calls: Mutex<Vec<Call>>,
+    /// One per call: `Ok` once that cycle ran to its end, `Err` if it was dropped (aborted) first.
+    endings: Mutex<Vec<oneshot::Receiver<()>>>,
+}
+
+impl FakeCycle {
+    fn new(script: &[Act], otherwise: Act) -> Arc<FakeCycle> {
+        Arc::new(FakeCycle {
+            origin: Instant::now(),
+            script: Mutex::new(script.iter().copied().collect()),
+            otherwise,
+            calls: Mutex::new(Vec::new()),
+            endings: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn as_run_cycle(self: &Arc<Self>) -> RunCycle {
+        let fake = Arc::clone(self);
+        Box::new(move |reason, job| fake.start(reason, job))
+    }
+
+    fn start(&self, reason: Reason, job: CycleJob) -> CycleFuture {
+        let act = self
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(self.otherwise);
+        self.calls.lock().unwrap().push(Call {
+            reason,
+            at: self.origin.elapsed(),
+        });
+        let (ended, ending) = oneshot::channel();
+        self.endings.lock().unwrap().push(ending);
+        Box::pin(async move {
+            let result = act.play().await;
+            let _ = ended.send(());
+            (job.snapshot, result)
+        })
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Whether cycle number `index` ran to its end (true) or was aborted (false).
+    async fn ran_to_its_end(&self, index: usize) -> bool {
+        let ending = self.endings.lock().unwrap().remove(index);
+        ending.await.is_ok()
+    }
+}
+
+/// `interval: 1h`: no scheduled cycle within any of these tests.
+const HOURLY: &str = "interval: 1h\n";
+
+/// A daemon loop on a [`FakeCycle`], in a temporary folder, driven by hand.
+struct Harness {
+    fake: Arc<FakeCycle>,
+    metrics: Arc<Metrics>,
+    stop: ShutdownTrigger,
+    reload: ReloadTrigger,
+    changes: mpsc::UnboundedSender<()>,
+    running: JoinHandle<()>,
+    /// `groupsync.yaml`, which a reload re-reads.
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Starts the loop with a config of `debounce: 1s` and `trigger`; the
+    /// fake cycle plays `script`, then `otherwise`.
+    fn start(trigger: &str, script: &[Act], otherwise: Act) -> Harness {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir(dir.path().join("groups.d")).unwrap();
+        let config = dir.path().join("groupsync.yaml");
+        write_config(&config, trigger);
+        let overrides = Overrides {
+            config: Some(config.clone()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(&overrides).expect("the test config is valid");
+        let (changes, changes_received) = mpsc::unbounded_channel();
+        let mut daemon = Daemon::start(
+            overrides,
+            settings,
+            DaemonOptions::default(),
+            changes.clone(),
+        )
+        .expect("the daemon starts");
+        let fake = FakeCycle::new(script, otherwise);
+        daemon.cycle = fake.as_run_cycle();
+        daemon.notifier = Arc::new(Notifier::default());
+        let metrics = daemon.metrics.clone();
+        let (stop, stop_received) = shutdown::channel();
+        let (reload, reloads) = shutdown::reload_channel();
+        let running = tokio::spawn(async move {
+            daemon
+                .run_loop(stop_received, reloads, changes_received)
+                .await;
+        });
+        Harness {
+            fake,
+            metrics,
+            stop,
+            reload,
+            changes,
+            running,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// Rewrites the config file with another `trigger` (for the next reload).
+    fn rewrite_config(&self, trigger: &str) {
+        write_config(&self.config, trigger);
+    }
+
+    /// Lets the clock run to `secs` seconds after the start; the loop's timers fire on the way.
+    /// (Pick times no timer of the loop fires at: which of two goes first is up to tokio.)
+    async fn run_until(&self, secs: u64) {
+        self.run_until_ms(secs * 1_000).await;
+    }
+
+    async fn run_until_ms(&self, millis: u64) {
+        sleep_until(self.fake.origin + Duration::from_millis(millis)).await;
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.fake.calls()
+    }
+
+    fn file_changed(&self) {
+        self.changes.send(()).expect("the loop listens");
+    }
+
+    /// The value of one series of the daemon's metrics, e.g. `name{label="x"}`.
+    fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics.encode();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.parse().expect("a number"))
+    }
+
+    fn cycle_failures(&self, kind: &str) -> Option<f64> {
+        self.metric(&format!(
+            "groupsync_cycle_failures_total{{kind=\"{kind}\"}}"
+        ))
+    }
+
+    /// Requests a stop and waits for the loop to end; returns how long that took.
+    async fn stop(self) -> Duration {
+        let stopped = Instant::now();
+        self.stop.trigger();
+        self.running.await.expect("the loop does not panic");
+        stopped.elapsed()
+    }
+}
+
+/// The test config: `groups.d/` and the state file beside it, `debounce: 1s`, then `trigger`.
+fn write_config(path: &Path, trigger: &str) {
+    let text =
+        format!("groups_dir: groups.d\nstate_file: groupsync.state.json\ndebounce: 1s\n{trigger}");
+    std::fs::write(path, text).unwrap();
+}
+
+fn reasons(calls: &[Call]) -> Vec<Reason> {
+    calls.iter().map(|call| call.reason).collect()
+}
+
+/// The seconds between one call and the next.
+fn gaps(calls: &[Call]) -> Vec<u64> {
+    calls
+        .windows(2)
+        .map(|pair| (pair[1].at - pair[0].at).as_secs())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Failures and the back-off
+// ---------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_cycle_is_retried_after_10s_then_doubling_up_to_5_minutes() {
+    let daemon = Harness::start(HOURLY, &[], Act::FailOnPod);
+    daemon.run_until(1_000).await;
+    let calls = daemon.calls();
+    assert_eq!(gaps(&calls), [10, 20, 40, 80, 160, 300, 300], "{calls:?}");
+    assert_eq!(reasons(&calls[..2]), [Reason::Start, Reason::Retry]);
+    assert!(reasons(&calls[1..]).iter().all(|r| *r == Reason::Retry));
+    assert_eq!(daemon.cycle_failures("pod"), Some(8.0));
+    assert_eq!(
+        daemon.metric("groupsync_cycles_total{result=\"failure\"}"),
+        Some(8.0)
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_starts_the_back_off_again_from_10s() {
+    let script = [Act::FailOnPod, Act::FailOnPod, Act::Succeed];
+    let daemon = Harness::start(HOURLY, &script, Act::FailOnPod);
+    daemon.run_until(100).await;
+    daemon.file_changed();
+    daemon.run_until(150).await;
+    let expected = [
+        call(Reason::Start, 0),
+        call(Reason::Retry, 10),
+        call(Reason::Retry, 30),
+        call(Reason::FileChange, 101),
+        call(Reason::Retry, 111),
+        call(Reason::Retry, 131),
+    ];
+    assert_eq!(daemon.calls(), expected);
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_plan_is_not_retried_it_waits_for_a_person() {
+    let daemon = Harness::start(HOURLY, &[], Act::Refuse);
+    daemon.run_until(1_000).await;
+    assert_eq!(daemon.calls(), [call(Reason::Start, 0)]);
+    assert_eq!(daemon.cycle_failures("refused"), Some(1.0));
+    assert_eq!(daemon.cycle_failures("pod"), None);
+
+    // The loop still listens: a fixed file gets its cycle.
+    daemon.file_changed();
+    daemon.run_until(1_100).await;
+    assert_eq!(
+        daemon.calls(),
+        [call(Reason::Start, 0), call(Reason::FileChange, 1_001)]
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_desired_state_is_not_retried_it_waits_for_a_file_change() {
+    let daemon = Harness::start(HOURLY, &[Act::Invalid], Act::Succeed);
+    daemon.run_until(1_000).await;
+    assert_eq!(daemon.calls(), [call(Reason::Start, 0)]);
+    assert_eq!(daemon.cycle_failures("invalid_input"), Some(1.0));
+    assert_eq!(
+        daemon.metric("groupsync_cycles_total{result=\"invalid\"}"),
+        Some(1.0)
+    );
+    daemon.file_changed();
+    daemon.run_until(1_100).await;
+    assert_eq!(daemon.calls().len(), 2, "the fixed file gets its cycle");
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cycle_with_a_failed_put_is_retried_with_back_off() {
+    let daemon = Harness::start(HOURLY, &[], Act::OneGroupFails);
+    daemon.run_until(100).await;
+    let calls = daemon.calls();
+    assert_eq!(gaps(&calls), [10, 20, 40], "{calls:?}");
+    assert_eq!(
+        daemon.metric("groupsync_groups{state=\"failed\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        daemon.metric("groupsync_groups{state=\"in_sync\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        daemon.metric("groupsync_cycles_total{result=\"failure\"}"),
+        Some(4.0)
+    );
+    // Not an error: the cycle ran to its end.
+    assert_eq!(daemon.cycle_failures("pod"), None);
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_cycle_is_retried_and_the_loop_lives_on() {
+    let daemon = Harness::start(HOURLY, &[Act::Panic], Act::Succeed);
+    daemon.run_until(100).await;
+    assert_eq!(
+        daemon.calls(),
+        [call(Reason::Start, 0), call(Reason::Retry, 10)]
+    );
+    assert_eq!(
+        daemon.metric("groupsync_cycles_total{result=\"success\"}"),
+        Some(1.0)
+    );
+    daemon.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Triggers
+// ---------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn the_schedule_starts_a_cycle_every_interval() {
+    let daemon = Harness::start("interval: 60s\n", &[], Act::Succeed);
+    daemon.run_until(200).await;
+    let expected = [
+        call(Reason::Start, 0),
+        call(Reason::Schedule, 60),
+        call(Reason::Schedule, 120),
+        call(Reason::Schedule, 180),
+    ];
+    assert_eq!(daemon.calls(), expected);
+    assert_eq!(
+        daemon.metric("groupsync_cycles_total{result=\"success\"}"),
+        Some(4.0)
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_file_changes_is_one_cycle_a_debounce_after_the_last() {
+    // `debounce: 1s`: each change moves the cycle to 1 s after it.
+    let daemon = Harness::start(HOURLY, &[], Act::Succeed);
+    for millis in [10_000, 10_000, 10_500, 11_400] {
+        daemon.run_until_ms(millis).await;
+        daemon.file_changed();
+    }
+    daemon.run_until(100).await;
+    let debounced = Call {
+        reason: Reason::FileChange,
+        at: Duration::from_millis(12_400),
+    };
+    assert_eq!(daemon.calls(), [call(Reason::Start, 0), debounced]);
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_rereads_the_config_and_runs_a_cycle() {
+    let daemon = Harness::start(HOURLY, &[], Act::Succeed);
+    daemon.run_until(100).await;
+    daemon.rewrite_config("interval: 30s\n");
+    assert!(daemon.reload.request());
+    daemon.run_until(150).await;
+    let expected = [
+        call(Reason::Start, 0),
+        call(Reason::Reload, 100),
+        call(Reason::Schedule, 130),
+    ];
+    assert_eq!(daemon.calls(), expected);
+    assert_eq!(daemon.metric("groupsync_config_valid"), Some(1.0));
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_config_on_reload_is_refused_and_the_old_one_kept() {
+    let daemon = Harness::start("interval: 60s\n", &[], Act::Succeed);
+    daemon.run_until(30).await;
+    daemon.rewrite_config("interval: [\n");
+    assert!(daemon.reload.request());
+    daemon.run_until(100).await;
+    let expected = [
+        call(Reason::Start, 0),
+        call(Reason::Reload, 30),
+        call(Reason::Schedule, 60),
+    ];
+    assert_eq!(daemon.calls(), expected, "the old schedule stays");
+    assert_eq!(daemon.metric("groupsync_config_valid"), Some(0.0));
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn triggers_during_a_cycle_merge_into_one_follow_up_cycle() {
+    // The first cycle runs from 0 to 60 s; meanwhile a file changes (10 s,
+    // debounced to 11 s), the schedule fires (50 s) and a reload arrives
+    // (55 s, which also moves the next schedule to 105 s).
+    let script = [Act::SucceedAfter(Duration::from_secs(60))];
+    let daemon = Harness::start("interval: 50s\n", &script, Act::Succeed);
+    daemon.run_until(10).await;
+    daemon.file_changed();
+    daemon.run_until(55).await;
+    assert!(daemon.reload.request());
+    daemon.run_until(59).await;
+    assert_eq!(
+        daemon.calls(),
+        [call(Reason::Start, 0)],
+        "never two at once"
+    );
+    daemon.run_until(100).await;
+    assert_eq!(
+        daemon.calls(),
+        [call(Reason::Start, 0), call(Reason::FileChange, 60)]
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_interval_schedule_fires_one_interval_from_now() {
+    let every = Duration::from_secs(90);
+    assert_eq!(next_fire(&Trigger::Interval(every)), Instant::now() + every);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cron_schedule_fires_at_its_next_occurrence() {
+    let every_minute = crate::config::CronSchedule::parse("* * * * *").unwrap();
+    let wait = next_fire(&Trigger::Cron(every_minute)) - Instant::now();
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+    let yearly = crate::config::CronSchedule::parse("0 0 1 1 *").unwrap();
+    let wait = next_fire(&Trigger::Cron(yearly)) - Instant::now();
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(366 * 86_400),
+        "{wait:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Stopping
+// ---------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_while_idle_ends_the_loop_at_once() {
+    let daemon = Harness::start(HOURLY, &[], Act::Succeed);
+    daemon.run_until(5).await;
+    assert_eq!(daemon.stop().await, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_waits_for_the_cycle_in_flight_to_finish() {
+    let script = [Act::SucceedAfter(Duration::from_secs(30))];
+    let daemon = Harness::start(HOURLY, &script, Act::Succeed);
+    daemon.run_until(15).await;
+    let (fake, metrics) = (daemon.fake.clone(), daemon.metrics.clone());
+    assert_eq!(daemon.stop().await, Duration::from_secs(15));
+    assert!(fake.ran_to_its_end(0).await);
+    assert!(
+        metrics
+            .encode()
+            .contains("groupsync_cycles_total{result=\"success\"} 1\n"),
+        "the finished cycle is taken in"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_aborts_the_cycle_still_running_after_the_grace_period() {
+    let script = [Act::SucceedAfter(Duration::from_secs(3_600))];
+    let daemon = Harness::start(HOURLY, &script, Act::Succeed);
+    daemon.run_until(15).await;
+    let fake = daemon.fake.clone();
+    assert_eq!(daemon.stop().await, STOP_GRACE);
+    assert!(!fake.ran_to_its_end(0).await, "the cycle was aborted");
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_heartbeat_keeps_up_with_a_short_watchdog() {
+    assert_eq!(heartbeat_period(None), HEARTBEAT);
+    assert_eq!(heartbeat_period(Some(Duration::from_secs(30))), HEARTBEAT);
+    assert_eq!(
+        heartbeat_period(Some(Duration::from_millis(100))),
+        Duration::from_millis(100)
+    );
+    assert_eq!(
+        heartbeat_period(Some(Duration::ZERO)),
+        Duration::from_millis(1)
+    );
+}
+
+#[test]
+fn one_line_keeps_the_first_line_only() {
+    assert_eq!(one_line("a\nb"), "a");
+    assert_eq!(one_line(&"x".repeat(300)).len(), 200);
+}
