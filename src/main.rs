@@ -218,12 +218,15 @@ async fn one_cycle(
     args: CycleArgs,
     write: bool,
 ) -> anyhow::Result<u8> {
-    let client = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
+    let mut client = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
     let state = StateFile::open(&settings.state_file)?;
     let mut snapshot = state.load()?;
+    // A first SIGINT/SIGTERM ends every wait for the pod and starts no new
+    // request (reads included); a second one exits at once.
     let (trigger, stop) = shutdown::channel();
-    if write {
-        shutdown::trigger_on_signals(trigger)?;
+    shutdown::trigger_on_signals(trigger)?;
+    if let Some(client) = client.as_mut() {
+        client.set_shutdown(stop.clone());
     }
     let options = CycleOptions {
         write,

@@ -61,16 +61,21 @@ impl Shutdown {
 }
 
 /// Fires `trigger` on the first SIGINT or SIGTERM, from a background task.
+/// A second one exits the process at once, with 130 after SIGINT and 143
+/// after SIGTERM (128 + the signal's number, as a shell reports a death by
+/// signal); the state file stays valid, since it is only ever replaced whole.
 pub fn trigger_on_signals(trigger: ShutdownTrigger) -> std::io::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        };
-        tracing::info!("{name} received: finishing the requests in flight, then stopping");
+        let (name, _) = next_signal(&mut interrupt, &mut terminate).await;
+        tracing::info!(
+            "{name} received: finishing the requests in flight, then stopping (a second signal exits at once)"
+        );
         trigger.trigger();
+        let (name, exit_code) = next_signal(&mut interrupt, &mut terminate).await;
+        tracing::warn!("{name} received again: exiting at once (exit {exit_code})");
+        std::process::exit(exit_code);
     });
     Ok(())
 }
@@ -123,6 +128,17 @@ pub fn reload_on_hangup(trigger: ReloadTrigger) -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+/// The next SIGINT or SIGTERM: its name and the exit code it stands for.
+async fn next_signal(
+    interrupt: &mut tokio::signal::unix::Signal,
+    terminate: &mut tokio::signal::unix::Signal,
+) -> (&'static str, i32) {
+    tokio::select! {
+        _ = interrupt.recv() => ("SIGINT", 130),
+        _ = terminate.recv() => ("SIGTERM", 143),
+    }
 }
 
 #[cfg(test)]

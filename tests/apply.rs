@@ -16,9 +16,6 @@ use serde_json::{Value, json};
 use crate::util::*;
 
 const BOT: &str = "groupsync-bot";
-/// Retries fast enough for tests.
-const FAST_RETRY: &str =
-    "retry: {max_attempts: 4, initial_interval: 10ms, multiplier: 2, max_interval: 100ms}\n";
 
 // ---------------------------------------------------------------------------
 // The pod, the tree and how to run groupsync

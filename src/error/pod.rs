@@ -12,10 +12,29 @@ use crate::model::{PUBKEY_AUTHENTICATE_PATH, USERGROUPS_PATH};
 pub enum TransportKind {
     /// No connection could be made: the request surely did not reach the pod.
     Connect,
+    /// The host name does not resolve: a wrong URL, so final (never retried).
+    Dns,
+    /// The server's TLS certificate was refused: final (never retried).
+    Tls,
     /// No complete answer within the timeout.
     Timeout,
     /// The connection broke while sending or reading.
     Other,
+}
+
+impl TransportKind {
+    /// True for failures that trying again cannot mend: the URL or the trust set-up is wrong.
+    pub fn is_final(self) -> bool {
+        matches!(self, TransportKind::Dns | TransportKind::Tls)
+    }
+
+    /// True when the request surely never reached the server.
+    fn surely_not_sent(self) -> bool {
+        matches!(
+            self,
+            TransportKind::Connect | TransportKind::Dns | TransportKind::Tls
+        )
+    }
 }
 
 /// Everything a pod call can end with besides success. Each message says what
@@ -54,7 +73,7 @@ pub enum PodError {
     LoginRejected { username: String, login_url: String },
 
     /// No HTTP answer: connection failed, timed out or broke.
-    #[error("{method} {url}: {reason}")]
+    #[error("{method} {url}: {reason}{}", transport_hint(*kind, url))]
     Transport {
         method: &'static str,
         /// Scheme, host and path only: no query, no credentials.
@@ -86,6 +105,16 @@ pub enum PodError {
     /// The client could not be built (a bad pod URL, no TLS backend).
     #[error("{0}")]
     Setup(String),
+
+    /// A stop (SIGINT/SIGTERM) was requested: the request was not sent (again),
+    /// or it was in flight and got no answer within the grace it was given.
+    #[error("{method} {path}: {}", stopped_text(*cut_off_after))]
+    Stopped {
+        method: &'static str,
+        path: String,
+        /// `Some(grace)` when the request was in flight and dropped after `grace`.
+        cut_off_after: Option<Duration>,
+    },
 }
 
 impl PodError {
@@ -103,7 +132,7 @@ impl PodError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PodError::Status { status, .. } => *status == 429 || *status >= 500,
-            PodError::Transport { .. } => true,
+            PodError::Transport { kind, .. } => !kind.is_final(),
             _ => false,
         }
     }
@@ -113,7 +142,7 @@ impl PodError {
     pub fn surely_not_processed(&self) -> bool {
         match self {
             PodError::Status { status, .. } => *status == 429 || *status == 503,
-            PodError::Transport { kind, .. } => *kind == TransportKind::Connect,
+            PodError::Transport { kind, .. } => kind.surely_not_sent(),
             _ => false,
         }
     }
@@ -138,6 +167,7 @@ impl PodError {
             PodError::Auth(_) => "auth",
             PodError::BadGroupId { .. } => "bad_group_id",
             PodError::Setup(_) => "setup",
+            PodError::Stopped { .. } => "stopped",
         }
     }
 }
@@ -163,6 +193,31 @@ fn status_hint(status: u16, path: &str) -> &'static str {
         429 => "; the pod is throttling requests",
         500..=599 => "; the pod failed to serve the request",
         _ => "",
+    }
+}
+
+/// What to do about a transport failure that retrying cannot mend.
+fn transport_hint(kind: TransportKind, url: &str) -> &'static str {
+    let login = url.ends_with(PUBKEY_AUTHENTICATE_PATH);
+    match kind {
+        TransportKind::Dns if login => {
+            "; check auth.login_url (default: the pod URL's origin + /login) and pod.url / GROUPSYNC_POD_URL"
+        }
+        TransportKind::Dns => "; check pod.url / GROUPSYNC_POD_URL",
+        TransportKind::Tls => {
+            "; check pod.url / GROUPSYNC_POD_URL (and auth.login_url), and that the server's certificate is issued by a CA this host trusts (the system's CA store, or SSL_CERT_FILE)"
+        }
+        _ => "",
+    }
+}
+
+fn stopped_text(cut_off_after: Option<Duration>) -> String {
+    match cut_off_after {
+        None => "stopped before the request was sent: groupsync is stopping".to_string(),
+        Some(grace) => format!(
+            "stopped: no answer within {}s of the stop request; the pod may or may not have acted on it",
+            grace.as_secs()
+        ),
     }
 }
 

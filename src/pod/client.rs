@@ -10,21 +10,27 @@
 //!   retried; 400, 403, 404 and 422 never are. A `POST` that creates a group
 //!   is only sent again when the pod surely did not act on it (connection
 //!   refused, 429, 503): there is no DELETE to undo a duplicate.
+//! - A DNS failure or a refused TLS certificate is final at once: the URL or
+//!   the trust set-up is wrong. Every retry is a WARN line saying why, which
+//!   attempt comes next and after what wait.
+//! - Given a [`Shutdown`] ([`PodClient::set_shutdown`]), a stop ends every
+//!   wait between attempts at once, starts no new request, and gives a request
+//!   in flight at most [`STOP_GRACE_IN_FLIGHT`] more.
 //! - Neither logs nor errors ever hold the `sessionToken` header or a JWT.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use backon::Retryable;
+use backon::BackoffBuilder;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use crate::error::{PodError, TransportKind};
 use crate::model::{
@@ -33,6 +39,7 @@ use crate::model::{
 };
 use crate::pod::auth::{AuthSource, PUBKEY_AUTHENTICATE_PATH, SessionToken, bot_jwt};
 use crate::pod::retry::{RetryPolicy, parse_retry_after};
+use crate::shutdown::Shutdown;
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("groupsync/", env!("CARGO_PKG_VERSION"));
@@ -45,6 +52,10 @@ pub const GROUP_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}";
 pub const LOGIN_PATH_TEMPLATE: &str = "/login/pubkey/authenticate";
 
 const JSON: &str = "application/json";
+
+/// Once a stop is requested, how much longer a request in flight may take
+/// before it is dropped (and fails with [`PodError::Stopped`]).
+pub const STOP_GRACE_IN_FLIGHT: Duration = Duration::from_secs(10);
 
 /// How long to wait for the pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +102,7 @@ pub type Observer = Arc<dyn Fn(&RequestOutcome) + Send + Sync>;
 pub struct PodClient {
     shared: Arc<Shared>,
     observer: Option<Observer>,
+    shutdown: Option<Shutdown>,
 }
 
 struct Shared {
@@ -202,7 +214,6 @@ impl Call {
 /// What one call remembers across its attempts.
 #[derive(Default)]
 struct CallState {
-    attempts: AtomicU32,
     /// The one re-login a call may make after a 401 has been made.
     relogin_used: AtomicBool,
     /// The current attempt failed while logging in, before the pod saw the
@@ -265,6 +276,7 @@ impl PodClient {
         Ok(PodClient {
             shared: Arc::new(shared),
             observer: None,
+            shutdown: None,
         })
     }
 
@@ -272,6 +284,14 @@ impl PodClient {
     /// after this call share the observer; clones made before do not.
     pub fn set_observer(&mut self, observer: Arc<dyn Fn(&RequestOutcome) + Send + Sync>) {
         self.observer = Some(observer);
+    }
+
+    /// Makes the client stoppable by `shutdown`: once a stop is requested,
+    /// waits between attempts end at once, no new request is sent, and a
+    /// request in flight gets at most [`STOP_GRACE_IN_FLIGHT`] more; each
+    /// ends with [`PodError::Stopped`]. Clones made after this call share it.
+    pub fn set_shutdown(&mut self, shutdown: Shutdown) {
+        self.shutdown = Some(shutdown);
     }
 
     /// The pod URL requests go under, without a trailing `/`.
@@ -345,43 +365,55 @@ impl PodClient {
     /// Runs `call` until it succeeds, fails for good, or the policy's attempts are spent.
     async fn call_with_retries(&self, call: &Call) -> Result<Vec<u8>, PodError> {
         let policy = self.shared.policy;
-        let state = &CallState::default();
-        let worth_retrying = |error: &PodError| {
-            error.is_retryable()
-                && (call.idempotent
-                    || state.login_failed.load(Ordering::SeqCst)
-                    || error.surely_not_processed())
-        };
-        let result = (|| async move {
-            state.attempts.fetch_add(1, Ordering::SeqCst);
+        let state = CallState::default();
+        let mut waits = policy.backoff().build();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
             state.login_failed.store(false, Ordering::SeqCst);
-            self.attempt(call, state).await
-        })
-        .retry(policy.backoff())
-        .when(worth_retrying)
-        .adjust(|error, backoff| backoff.map(|wait| policy.wait(wait, error.retry_after())))
-        .notify(|error, wait| {
-            debug!(
-                method = call.verb.as_str(),
-                path = %call.path,
-                wait_ms = wait.as_millis() as u64,
-                reason = %error,
-                "retrying pod request"
+            let error = match self.attempt(call, &state).await {
+                Ok(body) => return Ok(body),
+                Err(error) => error,
+            };
+            let worth_retrying = worth_retrying(call, &state, &error);
+            let Some(backoff) = waits.next().filter(|_| worth_retrying) else {
+                // With a single attempt allowed there was no retry to exhaust.
+                return Err(if worth_retrying && attempt > 1 {
+                    PodError::RetriesExhausted {
+                        attempts: attempt,
+                        last: Box::new(error),
+                    }
+                } else {
+                    error
+                });
+            };
+            let wait = policy.wait(backoff, error.retry_after());
+            warn!(
+                "{error}; retrying in {} (attempt {} of {})",
+                shown_wait(wait),
+                attempt + 1,
+                policy.max_attempts
             );
-        })
-        .await;
-        result.map_err(|error| {
-            let attempts = state.attempts.load(Ordering::SeqCst);
-            // With a single attempt allowed there was no retry to exhaust.
-            if worth_retrying(&error) && attempts > 1 && attempts >= policy.max_attempts {
-                PodError::RetriesExhausted {
-                    attempts,
-                    last: Box::new(error),
+            // A stop ends the wait early; the next attempt then refuses to send.
+            self.pause(wait).await;
+        }
+    }
+
+    /// Sleeps for `wait`, or until a stop is requested.
+    async fn pause(&self, wait: Duration) {
+        match &self.shutdown {
+            Some(shutdown) => {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop_requested(shutdown) => {}
                 }
-            } else {
-                error
             }
-        })
+            None => tokio::time::sleep(wait).await,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.as_ref().is_some_and(Shutdown::is_requested)
     }
 
     /// One attempt: send with the current session; on a 401, log in again
@@ -510,6 +542,8 @@ impl PodClient {
     }
 
     /// Sends `request`, reads the whole answer, logs it and tells the observer.
+    /// Sends nothing once a stop is requested; a stop during the exchange
+    /// leaves it [`STOP_GRACE_IN_FLIGHT`] to finish.
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
@@ -518,10 +552,26 @@ impl PodClient {
         template: &'static str,
         url: &Url,
     ) -> Result<Reply, PodError> {
+        let stopped = |cut_off_after| PodError::Stopped {
+            method: verb.as_str(),
+            path: shown_path.to_string(),
+            cut_off_after,
+        };
+        if self.stopping() {
+            return Err(stopped(None));
+        }
         let started = Instant::now();
-        let result = read_reply(request).await;
+        let result = within_stop_grace(
+            read_reply(request),
+            self.shutdown.as_ref(),
+            STOP_GRACE_IN_FLIGHT,
+        )
+        .await;
         let duration = started.elapsed();
-        let status = result.as_ref().ok().map(|reply| reply.status.as_u16());
+        let status = match &result {
+            Some(Ok(reply)) => Some(reply.status.as_u16()),
+            _ => None,
+        };
         debug!(
             method = verb.as_str(),
             path = %shown_path,
@@ -537,7 +587,10 @@ impl PodClient {
                 duration,
             });
         }
-        result.map_err(|error| transport_error(verb, url, &error))
+        match result {
+            Some(reply) => reply.map_err(|error| transport_error(verb, url, &error)),
+            None => Err(stopped(Some(STOP_GRACE_IN_FLIGHT))),
+        }
     }
 
     fn url_for(&self, call: &Call) -> Result<Url, PodError> {
@@ -550,6 +603,57 @@ impl PodClient {
                 .extend_pairs(call.query.iter().map(|(key, value)| (*key, value.as_str())));
         }
         Ok(url)
+    }
+}
+
+/// True when `error` deserves another attempt of `call`: it is retryable, and
+/// repeating the call cannot do twice what the pod may already have done.
+fn worth_retrying(call: &Call, state: &CallState, error: &PodError) -> bool {
+    error.is_retryable()
+        && (call.idempotent
+            || state.login_failed.load(Ordering::SeqCst)
+            || error.surely_not_processed())
+}
+
+/// Completes once a stop is requested; never when the trigger is gone
+/// without firing (nobody can stop us then).
+async fn stop_requested(shutdown: &Shutdown) {
+    let mut shutdown = shutdown.clone();
+    shutdown.requested().await;
+    if !shutdown.is_requested() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// `work`'s output, or `None` when a stop was requested and `work` did not
+/// finish within `grace` of it (it is then dropped).
+async fn within_stop_grace<T>(
+    work: impl Future<Output = T>,
+    shutdown: Option<&Shutdown>,
+    grace: Duration,
+) -> Option<T> {
+    let Some(shutdown) = shutdown else {
+        return Some(work.await);
+    };
+    let cut_off = async {
+        stop_requested(shutdown).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        biased;
+        output = work => Some(output),
+        () = cut_off => None,
+    }
+}
+
+/// A wait as people read it: `250ms`, `1.5s`, `300s`.
+fn shown_wait(wait: Duration) -> String {
+    if wait < Duration::from_secs(1) {
+        format!("{}ms", wait.as_millis())
+    } else if wait < Duration::from_secs(10) {
+        format!("{:.1}s", wait.as_secs_f64())
+    } else {
+        format!("{}s", wait.as_secs())
     }
 }
 
@@ -675,13 +779,15 @@ fn transport_error(verb: Verb, url: &Url, error: &reqwest::Error) -> PodError {
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {
-        TransportKind::Connect
+        connect_failure_kind(error)
     } else {
         TransportKind::Other
     };
     let what = match kind {
         TransportKind::Timeout => "no answer in time",
         TransportKind::Connect => "cannot connect",
+        TransportKind::Dns => "the host name does not resolve",
+        TransportKind::Tls => "the server's TLS certificate was refused",
         TransportKind::Other => "the connection failed",
     };
     PodError::Transport {
@@ -690,6 +796,32 @@ fn transport_error(verb: Verb, url: &Url, error: &reqwest::Error) -> PodError {
         kind,
         reason: format!("{what}: {}", error_chain(error)),
     }
+}
+
+/// What kind of connect failure `error` is, from the messages of its chain:
+/// neither hyper-util's DNS error nor rustls' error type can be downcast to
+/// here (they are not dependencies of ours), so stable fragments of their
+/// messages tell. The DNS ones come from hyper-util (`dns error`) and
+/// getaddrinfo; the certificate one is rustls' `Error::InvalidCertificate`.
+fn connect_failure_kind(error: &(dyn std::error::Error + 'static)) -> TransportKind {
+    const DNS: &[&str] = &[
+        "dns error",
+        "error resolving DNS",
+        "failed to lookup address information",
+    ];
+    const CERTIFICATE: &[&str] = &["invalid peer certificate"];
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        let text = cause.to_string();
+        if DNS.iter().any(|fragment| text.contains(fragment)) {
+            return TransportKind::Dns;
+        }
+        if CERTIFICATE.iter().any(|fragment| text.contains(fragment)) {
+            return TransportKind::Tls;
+        }
+        current = cause.source();
+    }
+    TransportKind::Connect
 }
 
 /// An error and its sources, `: `-joined, with reqwest's URL left out (it
@@ -929,6 +1061,280 @@ mod tests {
         assert!(!excerpt.contains('\n'));
         assert!(excerpt.chars().count() <= 201);
         assert_eq!(body_excerpt(b"", StatusCode::BAD_GATEWAY), "Bad Gateway");
+    }
+
+    // -- DNS and TLS failures are final -------------------------------------
+
+    /// One link of a constructed error chain, standing in for the crates'
+    /// own error types (which are not reachable from here).
+    #[derive(Debug)]
+    struct Link {
+        text: &'static str,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    }
+
+    impl fmt::Display for Link {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Link {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.source.as_deref().map(|source| source as _)
+        }
+    }
+
+    fn link(text: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Link {
+        Link {
+            text,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    fn leaf(text: &'static str) -> Link {
+        Link { text, source: None }
+    }
+
+    #[test]
+    fn a_refused_certificate_is_told_apart_by_rustls_message() {
+        // As reqwest 0.13 reports a self-signed certificate (seen against
+        // `openssl s_server`): hyper-util's error over an io::Error wrapping
+        // an io::Error wrapping rustls' `InvalidCertificate`.
+        let rustls = leaf("invalid peer certificate: UnknownIssuer");
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls);
+        let outer = std::io::Error::other(inner);
+        let chain = link(
+            "error sending request",
+            link("client error (Connect)", outer),
+        );
+        assert_eq!(connect_failure_kind(&chain), TransportKind::Tls);
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_told_apart_by_its_message() {
+        let getaddrinfo = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        let chain = link(
+            "client error (Connect)",
+            link("dns error", link("error resolving DNS", getaddrinfo)),
+        );
+        assert_eq!(connect_failure_kind(&chain), TransportKind::Dns);
+        // Without hyper-util's wrapping, getaddrinfo's own words suffice.
+        let bare = std::io::Error::other(
+            "failed to lookup address information: Temporary failure in name resolution",
+        );
+        assert_eq!(connect_failure_kind(&bare), TransportKind::Dns);
+    }
+
+    #[test]
+    fn a_refused_connection_stays_a_retried_connect_failure() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let chain = link("client error (Connect)", link("tcp connect error", refused));
+        assert_eq!(connect_failure_kind(&chain), TransportKind::Connect);
+    }
+
+    fn transport(kind: TransportKind, url: &str) -> PodError {
+        PodError::Transport {
+            method: "GET",
+            url: url.into(),
+            kind,
+            reason: "why".into(),
+        }
+    }
+
+    #[test]
+    fn dns_and_tls_failures_are_final_with_a_hint() {
+        let pod = "https://acme.symphony.com/pod/v2/admin/usergroups/g1";
+        for kind in [TransportKind::Dns, TransportKind::Tls] {
+            let error = transport(kind, pod);
+            assert!(!error.is_retryable(), "{kind:?}");
+            assert!(
+                error
+                    .to_string()
+                    .contains("check pod.url / GROUPSYNC_POD_URL"),
+                "{error}"
+            );
+        }
+        assert!(
+            transport(TransportKind::Tls, pod)
+                .to_string()
+                .contains("issued by a CA this host trusts")
+        );
+        let login = transport(
+            TransportKind::Dns,
+            "https://acme.symphony.com/login/pubkey/authenticate",
+        );
+        assert!(
+            login.to_string().contains("check auth.login_url"),
+            "{login}"
+        );
+        for kind in [TransportKind::Connect, TransportKind::Timeout] {
+            let error = transport(kind, pod);
+            assert!(error.is_retryable(), "{kind:?}");
+            assert_eq!(error.to_string(), format!("GET {pod}: why"));
+        }
+    }
+
+    fn token_client(pod_url: &str, max_attempts: u32) -> PodClient {
+        let policy = RetryPolicy {
+            max_attempts,
+            initial_interval: Duration::from_millis(1),
+            multiplier: 1.0,
+            max_interval: Duration::from_millis(1),
+        };
+        let auth = AuthSource::Token(SessionToken::new("unit-test-token"));
+        PodClient::new(pod_url, auth, policy, Timeouts::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_host_under_dot_invalid_fails_at_once_with_the_hint() {
+        // RFC 6761: `.invalid` never resolves; only the local resolver is asked.
+        let client = token_client("http://groupsync-test.invalid/pod", 6);
+
+        let error = client.get("g1").await.unwrap_err();
+
+        assert!(
+            matches!(
+                error,
+                PodError::Transport {
+                    kind: TransportKind::Dns,
+                    ..
+                }
+            ),
+            "not a final DNS error: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("groupsync-test.invalid")
+                && message.contains("does not resolve")
+                && message.contains("check pod.url / GROUPSYNC_POD_URL"),
+            "{message}"
+        );
+    }
+
+    // -- Stopping ---------------------------------------------------------------
+
+    use crate::emulator::{Emulator, EmulatorConfig, Entitlements};
+    use crate::shutdown;
+
+    async fn emulator() -> Emulator {
+        let config = EmulatorConfig {
+            session_tokens: vec![("unit-test-token".into(), Entitlements::ALL)],
+            groups: vec![UserGroupResponse {
+                id: Some("g1".into()),
+                name: Some("G".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        Emulator::start("127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .unwrap()
+    }
+
+    /// How long a test waits for what should take milliseconds (a guard against hanging).
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_stop_ends_a_retry_after_wait_at_once() {
+        let pod = emulator().await;
+        pod.fail_next(1, 429, Some("600"));
+        let (trigger, stop) = shutdown::channel();
+        let mut client = token_client(&pod.pod_url(), 6);
+        client.set_shutdown(stop);
+
+        let call = tokio::spawn(async move { client.get("g1").await });
+        while pod.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        trigger.trigger();
+        let error = tokio::time::timeout(PATIENCE, call)
+            .await
+            .expect("the Retry-After wait (300 s) was not cut short")
+            .unwrap()
+            .unwrap_err();
+
+        assert!(
+            matches!(
+                error,
+                PodError::Stopped {
+                    cut_off_after: None,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("stopped before the request was sent"),
+            "{error}"
+        );
+        assert_eq!(pod.requests().len(), 1, "a request was sent after the stop");
+    }
+
+    #[tokio::test]
+    async fn after_a_stop_no_request_is_sent() {
+        let pod = emulator().await;
+        let (trigger, stop) = shutdown::channel();
+        let mut client = token_client(&pod.pod_url(), 6);
+        client.set_shutdown(stop);
+        trigger.trigger();
+
+        let error = client.get("g1").await.unwrap_err();
+
+        assert_eq!(error.kind(), "stopped", "{error:?}");
+        assert!(!error.is_retryable());
+        assert!(pod.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn work_in_flight_gets_the_grace_after_a_stop_then_is_dropped() {
+        let (trigger, stop) = shutdown::channel();
+        trigger.trigger();
+
+        let never_done = std::future::pending::<()>();
+        let outcome = tokio::time::timeout(
+            PATIENCE,
+            within_stop_grace(never_done, Some(&stop), Duration::from_millis(20)),
+        )
+        .await
+        .expect("the work was not cut off after the grace");
+        assert_eq!(outcome, None);
+
+        // Work that finishes within the grace keeps its output.
+        let quick = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            7
+        };
+        let outcome = within_stop_grace(quick, Some(&stop), PATIENCE).await;
+        assert_eq!(outcome, Some(7));
+    }
+
+    #[tokio::test]
+    async fn without_a_stop_work_in_flight_is_never_cut_off() {
+        let (trigger, stop) = shutdown::channel();
+        let never_stopped = Shutdown::never();
+        let cut_off = |shutdown| {
+            tokio::time::timeout(
+                Duration::from_millis(100),
+                within_stop_grace(std::future::pending::<()>(), shutdown, Duration::ZERO),
+            )
+        };
+        assert!(cut_off(Some(&never_stopped)).await.is_err());
+        assert!(cut_off(None).await.is_err());
+        // A trigger dropped without firing is no stop either.
+        drop(trigger);
+        assert!(cut_off(Some(&stop)).await.is_err());
+    }
+
+    #[test]
+    fn waits_read_as_people_write_them() {
+        assert_eq!(shown_wait(Duration::from_millis(250)), "250ms");
+        assert_eq!(shown_wait(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(shown_wait(Duration::from_secs(300)), "300s");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The **pod** layer: everything that talks HTTP to a Symphony pod.
 //!
-//! - [`client`] — [`PodClient`]: one method per endpoint, bounded waits, re-login on 401.
+//! - [`client`] — [`PodClient`]: one method per endpoint, bounded waits a stop cuts short, re-login on 401.
 //! - [`auth`]   — session tokens and RSA bot login (JWT RS512).
 //! - [`retry`]  — back-off between attempts, honouring `Retry-After`.
 //!
@@ -14,5 +14,5 @@ pub mod retry;
 pub use crate::error::{AuthError, PodError, TransportKind};
 pub use client::{
     GROUP_PATH_TEMPLATE, LIST_PAGE_SIZE, LOGIN_PATH_TEMPLATE, Observer, PodClient, RequestOutcome,
-    Timeouts, USER_AGENT,
+    STOP_GRACE_IN_FLIGHT, Timeouts, USER_AGENT,
 };

@@ -26,12 +26,14 @@ pub mod daemon;
 pub mod http;
 pub mod metrics;
 pub mod pod;
+pub mod process;
 pub mod workspace;
 
 pub use daemon::*;
 pub use http::*;
 pub use metrics::*;
 pub use pod::*;
+pub use process::*;
 pub use workspace::*;
 
 use std::path::Path;
@@ -47,6 +49,10 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// The session token every [`token_pod`] accepts and every [`Daemon`] sends.
 pub const TOKEN: &str = "test-session-token";
+
+/// Retries fast enough for tests (a config file fragment).
+pub const FAST_RETRY: &str =
+    "retry: {max_attempts: 4, initial_interval: 10ms, multiplier: 2, max_interval: 100ms}\n";
 
 /// Polls `condition` until it holds; panics after [`PATIENCE`].
 #[track_caller]
