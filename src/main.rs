@@ -103,34 +103,62 @@ struct EmulateArgs {
     bot_username: String,
 }
 
-/// Exit codes of `docs/interface.md`.
-const EXIT_OK: u8 = 0;
-const EXIT_ERROR: u8 = 1;
-const EXIT_CHANGES_PENDING: u8 = 2;
+/// How a command ended. Commands return it; [`exit_code`] alone turns it into
+/// the exit codes of `docs/interface.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Done, nothing left to do: valid, no changes, converged, a clean stop.
+    Clean,
+    /// `plan`: the plan is not empty.
+    ChangesPending,
+    /// Something failed and was already reported (invalid input, a group
+    /// that could not be applied).
+    Failed,
+}
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => {
-            // Usage errors exit 1, not clap's 2: for plan, 2 means "changes pending".
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                EXIT_ERROR
-            } else {
-                EXIT_OK
-            });
-        }
+    let result = match Cli::try_parse() {
+        Ok(cli) => run(cli),
+        Err(usage) => Err(Usage(usage).into()),
     };
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(EXIT_ERROR)
-        }
+    ExitCode::from(exit_code(result))
+}
+
+/// A command-line parse error (or `--help` / `--version`, which clap also
+/// reports this way).
+#[derive(Debug)]
+struct Usage(clap::Error);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
+impl std::error::Error for Usage {}
+
+/// Every exit code, in one place: 0 clean, 2 changes pending, 1 anything
+/// else. A usage error is 1 too, not clap's 2: for `plan`, 2 means "changes pending".
+fn exit_code(result: anyhow::Result<Outcome>) -> u8 {
+    match result {
+        Ok(Outcome::Clean) => 0,
+        Ok(Outcome::ChangesPending) => 2,
+        Ok(Outcome::Failed) => 1,
+        Err(err) => match err.downcast::<Usage>() {
+            Ok(Usage(usage)) => {
+                let _ = usage.print();
+                // `--help` and `--version` print to stdout and are not errors.
+                u8::from(usage.use_stderr())
+            }
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                1
+            }
+        },
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -161,7 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let options = DaemonOptions { dry_run };
             runtime.block_on(run_daemon(cli.overrides, settings, options))?;
-            Ok(EXIT_OK)
+            Ok(Outcome::Clean)
         }
         Command::Emulate(args) => runtime.block_on(emulate(args)),
         Command::Demo => unreachable!("handled above"),
@@ -182,7 +210,7 @@ async fn run_daemon(
     Ok(())
 }
 
-fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {
+fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<Outcome> {
     let (groups, files, diagnostics) = match desired::load_dir(&settings.groups_dir) {
         Ok(desired) => {
             let files: std::collections::BTreeSet<_> = desired
@@ -205,9 +233,9 @@ fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<u8> {
         OutputFormat::Text => print_diagnostics(&diagnostics),
     }
     Ok(if diagnostics.is_empty() {
-        EXIT_OK
+        Outcome::Clean
     } else {
-        EXIT_ERROR
+        Outcome::Failed
     })
 }
 
@@ -217,7 +245,7 @@ async fn one_cycle(
     format: OutputFormat,
     args: CycleArgs,
     write: bool,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Outcome> {
     let mut client = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
     let state = StateFile::open(&settings.state_file)?;
     let mut snapshot = state.load()?;
@@ -256,10 +284,10 @@ async fn one_cycle(
     }
     print_outcome(&outcome, format)?;
     Ok(match &outcome.apply {
-        Some(report) if !report.converged() => EXIT_ERROR,
-        Some(_) => EXIT_OK,
-        None if write || outcome.plan.is_empty() => EXIT_OK,
-        None => EXIT_CHANGES_PENDING,
+        Some(report) if !report.converged() => Outcome::Failed,
+        Some(_) => Outcome::Clean,
+        None if write || outcome.plan.is_empty() => Outcome::Clean,
+        None => Outcome::ChangesPending,
     })
 }
 
@@ -274,7 +302,7 @@ fn print_outcome(outcome: &CycleOutcome, format: OutputFormat) -> anyhow::Result
 }
 
 /// Prints every diagnostic (text: one per line on stderr; JSON: in `errors` on stdout) and exits 1.
-fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::Result<u8> {
+fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::Result<Outcome> {
     match format {
         OutputFormat::Text => print_diagnostics(diagnostics),
         OutputFormat::Json => {
@@ -286,7 +314,7 @@ fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::R
             print_stdout(&render::render_json(&report))?
         }
     }
-    Ok(EXIT_ERROR)
+    Ok(Outcome::Failed)
 }
 
 /// One diagnostic per line on stderr, then the count.
@@ -303,7 +331,7 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
 }
 
 /// `groupsync emulate`: serves the emulator until SIGINT/SIGTERM.
-async fn emulate(args: EmulateArgs) -> anyhow::Result<u8> {
+async fn emulate(args: EmulateArgs) -> anyhow::Result<Outcome> {
     let groups = match &args.seed {
         Some(path) => emulator::load_seed(path).map_err(anyhow::Error::msg)?,
         None => Vec::new(),
@@ -339,16 +367,28 @@ async fn emulate(args: EmulateArgs) -> anyhow::Result<u8> {
     shutdown::trigger_on_signals(trigger)?;
     stop.requested().await;
     emulator.shutdown().await;
-    Ok(EXIT_OK)
+    Ok(Outcome::Clean)
 }
 
 /// `groupsync demo`: in a temporary folder, against an in-process emulator.
-async fn demo() -> anyhow::Result<u8> {
+async fn demo() -> anyhow::Result<Outcome> {
     let workdir = tempfile_dir()?;
     let mut out = std::io::stdout().lock();
     let result = groupsync::demo::run(&workdir, &mut out, render::stdout_wants_color()).await;
     let _ = std::fs::remove_dir_all(&workdir);
-    result.map(|()| EXIT_OK)
+    match result {
+        // `demo | head`: the reader left, as with `plan | head`; not an error.
+        Err(err) if is_broken_pipe(&err) => Ok(Outcome::Clean),
+        other => other.map(|()| Outcome::Clean),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A fresh private folder under the system's temporary directory.
@@ -383,9 +423,37 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
-    use super::Cli;
+    use super::{Cli, Outcome, Usage, exit_code, is_broken_pipe};
+
+    #[test]
+    fn every_outcome_has_its_exit_code() {
+        assert_eq!(exit_code(Ok(Outcome::Clean)), 0);
+        assert_eq!(exit_code(Ok(Outcome::ChangesPending)), 2);
+        assert_eq!(exit_code(Ok(Outcome::Failed)), 1);
+        assert_eq!(exit_code(Err(anyhow::anyhow!("the pod is down"))), 1);
+    }
+
+    #[test]
+    fn a_usage_error_exits_1_and_version_exits_0() {
+        let usage = Cli::try_parse_from(["groupsync", "plan", "--no-such-flag"])
+            .err()
+            .expect("an unknown flag is a usage error");
+        assert_eq!(exit_code(Err(Usage(usage).into())), 1);
+        let version = Cli::try_parse_from(["groupsync", "--version"])
+            .err()
+            .expect("clap reports --version as an error");
+        assert_eq!(exit_code(Err(Usage(version).into())), 0);
+    }
+
+    #[test]
+    fn a_broken_pipe_anywhere_in_the_chain_is_recognised() {
+        let pipe = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("cannot write the demo");
+        assert!(is_broken_pipe(&pipe));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
 
     #[test]
     fn the_parser_is_well_formed() {

@@ -561,6 +561,11 @@ fn pipeline_cycle(_reason: Reason, job: CycleJob) -> CycleFuture {
         options,
         stop,
     } = job;
+    // A stop ends the cycle's waits for the pod too, not only its new PUTs.
+    let client = client.map(|mut client| {
+        client.set_shutdown(stop.clone());
+        client
+    });
     Box::pin(async move {
         let result = run_cycle(
             &settings,
