@@ -33,7 +33,7 @@
 //! - The ground floor, used by all:
 //!   - [`model`]    — the shared types: desired groups, the pod's `UserGroupResponse` and `UserGroupUpdate`.
 //!   - [`error`]    — the one library error type, the pod layer's errors and `Diagnostic`.
-//!   - [`shutdown`] — graceful stop: a `Shutdown` every wait can be cut short by.
+//!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by) and reload requests.
 //!
 //! The contract the program keeps with its users and with the pod is written
 //! down in `docs/` (`docs/interface.md`, `docs/pod-api.md`).

@@ -612,11 +612,8 @@ async fn latency_delays_requests_concurrently() {
     let elapsed = started.elapsed();
     assert!(finished.iter().all(|(status, _)| *status == 200));
     assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
-    assert!(
-        elapsed < Duration::from_millis(1500),
-        "serialized? {elapsed:?}"
-    );
-    // Every request arrived before the first one was answered: they waited side by side.
+    // Every request arrived before the first one was answered: they waited
+    // side by side. (Structural, so a busy machine cannot fail it.)
     let requests = pod.requests();
     assert_eq!(requests.len(), 10);
     let last_arrival = requests

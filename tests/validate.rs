@@ -2,7 +2,6 @@
 //! all in one run, through the real binary; and hostile trees that must fail fast.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use crate::util::*;
 
@@ -303,7 +302,8 @@ fn an_alias_bomb_fails_fast() {
     }
     let ws = Workspace::new();
     ws.write_group_file("bad.yaml", bomb);
-    let started = Instant::now();
+    // A bomb that expanded would never finish: the harness's process timeout
+    // is the guard (no speed is asserted here; benches measure speed).
     assert_reports(
         &ws,
         &[
@@ -311,18 +311,16 @@ fn an_alias_bomb_fails_fast() {
             "groups.d/bad.yaml:2:8: aliases (`*name`) are not supported",
         ],
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]
 fn a_nesting_bomb_fails_fast() {
-    let started = Instant::now();
+    // As above: the process timeout is the hang guard.
     assert_bad_file("[".repeat(1024 * 1024), "groups.d/bad.yaml:1:");
     assert_bad_file(
         "- ".repeat(512 * 1024),
         "groups.d/bad.yaml:1:65: nested deeper than 32 levels",
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! The **load** stage: `groups.d/` -> [`DesiredState`].
 //!
 //! Three steps, one file each:
-//! - [`walk`]   — finds the groups files below the directory (sorted, symlinks followed, loops caught)
+//! - `walk`   — finds the groups files below the directory (sorted, symlinks followed, loops caught)
 //!   and reads each one (size limit, UTF-8);
-//! - [`tree`]   — turns one file's YAML events into a small tree of nodes that know their position;
-//! - [`groups`] — reads groups out of that tree (the allowed forms, keys and value types).
+//! - `tree`   — turns one file's YAML events into a small tree of nodes that know their position;
+//! - `groups` — reads groups out of that tree (the allowed forms, keys and value types).
 //!
 //! Nothing stops at the first problem: every problem in every file is collected and
 //! returned at once as [`Error::Invalid`], each one printed as `PATH:LINE:COLUMN: message`.

@@ -1,6 +1,6 @@
 //! The pod layer's errors, kept on the ground floor so that the crate's
 //! [`Error`](super::Error) can name them without importing the pod client.
-//! The client (`crate::pod`) re-exports them where callers expect them.
+//! The pod layer re-exports them where callers expect them.
 
 use std::path::PathBuf;
 use std::time::Duration;
