@@ -13,7 +13,6 @@ use crate::emulator::{Emulator, EmulatorConfig, Entitlements};
 use crate::model::UserGroupResponse;
 use crate::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
 use crate::pipeline::render::render_text;
-use crate::pipeline::state::{Snapshot, StateFile};
 use crate::pod::PodClient;
 use crate::shutdown::Shutdown;
 
@@ -38,8 +37,6 @@ const DEMO_POD: &str = include_str!("../examples/demo-pod.json");
 /// Everything the demo needs at hand between its steps.
 struct Demo {
     settings: Settings,
-    state: StateFile,
-    snapshot: Snapshot,
     client: PodClient,
     color: bool,
 }
@@ -69,12 +66,8 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
     };
     let settings = Settings::from_overrides(&overrides)?;
     let client = pod_client(&settings, Some(token))?.expect("the demo always has a pod URL");
-    let state = StateFile::open(&settings.state_file)?;
-    let snapshot = state.load()?;
     let mut demo = Demo {
         settings,
-        state,
-        snapshot,
         client,
         color,
     };
@@ -140,15 +133,13 @@ impl Demo {
         write: bool,
         refresh: RefreshMode,
     ) -> anyhow::Result<CycleOutcome> {
-        let options = CycleOptions {
-            write,
-            refresh,
-            force: false,
+        let options = if write {
+            CycleOptions::apply(refresh)
+        } else {
+            CycleOptions::plan(refresh)
         };
         let outcome = run_cycle(
             &self.settings,
-            &self.state,
-            &mut self.snapshot,
             Some(&self.client),
             options,
             Shutdown::never(),

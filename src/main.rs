@@ -5,16 +5,17 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use groupsync::config::{Overrides, RefreshMode, Settings};
+use groupsync::config::{Overrides, RefreshMode, Settings, parse_duration};
 use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
-use groupsync::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use groupsync::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle};
 use groupsync::pipeline::plan;
 use groupsync::pipeline::render::{self, Report};
-use groupsync::pipeline::state::StateFile;
 use groupsync::pod::auth::SESSION_TOKEN_ENV;
 use groupsync::service::daemon::{self, DaemonOptions};
 use groupsync::service::logging;
@@ -57,35 +58,68 @@ enum Command {
     /// Load and check the desired state; print every error, not just the first
     Validate,
     /// One cycle that never writes: print the diff of what apply would do (exit 2 when changes are pending)
-    Plan(CycleArgs),
+    Plan(PlanArgs),
     /// One cycle that writes the minimal PUTs, then prints what it did
-    Apply(CycleArgs),
+    Apply(ApplyArgs),
     /// The daemon: a cycle at start, on every change under the groups dir, and on the schedule
-    Run {
-        /// Never write: print the diff whenever the plan changes
-        #[arg(long)]
-        dry_run: bool,
-        /// One cycle and exit (= apply; with --dry-run, = plan)
-        #[arg(long)]
-        once: bool,
-        #[command(flatten)]
-        cycle: CycleArgs,
-    },
+    Run(RunArgs),
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
     Demo,
 }
 
+/// The flags of `plan`: it never writes, so it has nothing to force and
+/// takes no lock to wait for.
 #[derive(Args, Clone, Copy)]
-struct CycleArgs {
+struct PlanArgs {
+    /// Read every declared group from the pod first, to see changes made outside groupsync
+    #[arg(long)]
+    refresh: bool,
+}
+
+#[derive(Args, Clone, Copy)]
+struct ApplyArgs {
     /// Read every declared group from the pod first, to see changes made outside groupsync
     #[arg(long)]
     refresh: bool,
     /// Apply even when the plan exceeds limits.max_changes or limits.max_deactivations (this run only)
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    lock: LockTimeout,
 }
+
+#[derive(Args, Clone, Copy)]
+struct RunArgs {
+    /// Never write: print the diff whenever the plan changes
+    #[arg(long)]
+    dry_run: bool,
+    /// One cycle and exit (= apply; with --dry-run, = plan)
+    #[arg(long)]
+    once: bool,
+    /// Every cycle reads every declared group from the pod, whatever the config's `refresh:` says
+    #[arg(long)]
+    refresh: bool,
+    #[command(flatten)]
+    lock: LockTimeout,
+    /// Only with --once (= apply --force); refused for the daemon, which never overrides its safety limits
+    #[arg(long, conflicts_with = "dry_run")]
+    force: bool,
+}
+
+#[derive(Args, Clone, Copy)]
+struct LockTimeout {
+    /// How long to wait for another groupsync's cycle to release the state file (e.g. 500ms, 2m)
+    // The default is `DEFAULT_LOCK_TIMEOUT`, written out for `--help` (a test keeps them equal).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    lock_timeout: Duration,
+}
+
+/// Why `run --force` is refused (see [`refuse_force_for_the_daemon`]).
+const DAEMON_FORCE_REFUSED: &str = "--force is refused for the daemon: a daemon never overrides its own safety limits \
+     (limits.max_changes, limits.max_deactivations). Review the plan with `groupsync plan`, \
+     then override them for one run with `groupsync apply --force`, or raise the limits";
 
 #[derive(Args)]
 struct EmulateArgs {
@@ -117,7 +151,7 @@ enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::try_parse() {
+    let result = match Cli::try_parse().and_then(refuse_force_for_the_daemon) {
         Ok(cli) => run(cli),
         Err(usage) => Err(Usage(usage).into()),
     };
@@ -136,6 +170,22 @@ impl std::fmt::Display for Usage {
 }
 
 impl std::error::Error for Usage {}
+
+/// `run --force` without `--once` is a usage error: a daemon must never
+/// override its own safety limits. (`run --once --force` is `apply --force`.)
+fn refuse_force_for_the_daemon(cli: Cli) -> Result<Cli, clap::Error> {
+    match &cli.command {
+        Command::Run(args) if args.force && !args.once => {
+            let mut command = Cli::command();
+            command.build();
+            let run = command
+                .find_subcommand_mut("run")
+                .expect("the parser has a run command");
+            Err(run.error(ErrorKind::ArgumentConflict, DAEMON_FORCE_REFUSED))
+        }
+        _ => Ok(cli),
+    }
+}
 
 /// Every exit code, in one place: 0 clean, 2 changes pending, 1 anything
 /// else. A usage error is 1 too, not clap's 2: for `plan`, 2 means "changes pending".
@@ -170,24 +220,30 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let format = cli.format;
     match cli.command {
         Command::Validate => validate(&settings, format),
-        Command::Plan(args)
-        | Command::Run {
-            dry_run: true,
-            once: true,
-            cycle: args,
-        } => runtime.block_on(one_cycle(&settings, format, args, false)),
-        Command::Apply(args)
-        | Command::Run {
-            dry_run: false,
-            once: true,
-            cycle: args,
-        } => runtime.block_on(one_cycle(&settings, format, args, true)),
-        Command::Run {
-            dry_run,
-            once: false,
-            ..
-        } => {
-            let options = DaemonOptions { dry_run };
+        Command::Plan(args) => {
+            let options = CycleOptions::plan(refresh_mode(args.refresh, &settings));
+            runtime.block_on(one_cycle(&settings, format, options))
+        }
+        Command::Apply(args) => {
+            let refresh = refresh_mode(args.refresh, &settings);
+            let options = apply_options(refresh, args.force, args.lock);
+            runtime.block_on(one_cycle(&settings, format, options))
+        }
+        Command::Run(args) if args.once => {
+            let refresh = refresh_mode(args.refresh, &settings);
+            let options = if args.dry_run {
+                CycleOptions::plan(refresh)
+            } else {
+                apply_options(refresh, args.force, args.lock)
+            };
+            runtime.block_on(one_cycle(&settings, format, options))
+        }
+        Command::Run(args) => {
+            let options = DaemonOptions {
+                dry_run: args.dry_run,
+                refresh_every_cycle: args.refresh,
+                lock_timeout: args.lock.lock_timeout,
+            };
             runtime.block_on(run_daemon(cli.overrides, settings, options))?;
             Ok(Outcome::Clean)
         }
@@ -239,16 +295,34 @@ fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<Outcome
     })
 }
 
+/// Which groups one cycle reads: every declared group with `--refresh`; else
+/// the config's `refresh:`; else only those the snapshot does not know.
+fn refresh_mode(flag: bool, settings: &Settings) -> RefreshMode {
+    if flag {
+        RefreshMode::Always
+    } else {
+        settings.refresh.unwrap_or(RefreshMode::Missing)
+    }
+}
+
+/// The options of `apply` (and `run --once`).
+fn apply_options(refresh: RefreshMode, force: bool, lock: LockTimeout) -> CycleOptions {
+    CycleOptions {
+        mode: CycleMode::Apply {
+            lock_timeout: lock.lock_timeout,
+            force,
+        },
+        refresh,
+    }
+}
+
 /// `plan` and `apply` (and `run --once`): one cycle, rendered, with its exit code.
 async fn one_cycle(
     settings: &Settings,
     format: OutputFormat,
-    args: CycleArgs,
-    write: bool,
+    options: CycleOptions,
 ) -> anyhow::Result<Outcome> {
     let mut client = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
-    let state = StateFile::open(&settings.state_file)?;
-    let mut snapshot = state.load()?;
     // A first SIGINT/SIGTERM ends every wait for the pod and starts no new
     // request (reads included); a second one exits at once.
     let (trigger, stop) = shutdown::channel();
@@ -256,25 +330,7 @@ async fn one_cycle(
     if let Some(client) = client.as_mut() {
         client.set_shutdown(stop.clone());
     }
-    let options = CycleOptions {
-        write,
-        refresh: if args.refresh {
-            RefreshMode::Always
-        } else {
-            settings.refresh
-        },
-        force: args.force,
-    };
-    let outcome = match run_cycle(
-        settings,
-        &state,
-        &mut snapshot,
-        client.as_ref(),
-        options,
-        stop,
-    )
-    .await
-    {
+    let outcome = match run_cycle(settings, client.as_ref(), options, stop).await {
         Ok(outcome) => outcome,
         Err(Error::Invalid(diagnostics)) => return report_invalid(&diagnostics.0, format),
         Err(other) => return Err(other.into()),
@@ -286,7 +342,7 @@ async fn one_cycle(
     Ok(match &outcome.apply {
         Some(report) if !report.converged() => Outcome::Failed,
         Some(_) => Outcome::Clean,
-        None if write || outcome.plan.is_empty() => Outcome::Clean,
+        None if options.writes() || outcome.plan.is_empty() => Outcome::Clean,
         None => Outcome::ChangesPending,
     })
 }
@@ -425,7 +481,25 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
 mod tests {
     use clap::{CommandFactory, Parser};
 
-    use super::{Cli, Outcome, Usage, exit_code, is_broken_pipe};
+    use groupsync::pipeline::cycle::DEFAULT_LOCK_TIMEOUT;
+
+    use super::{
+        Cli, Command, DAEMON_FORCE_REFUSED, Outcome, Usage, exit_code, is_broken_pipe,
+        refuse_force_for_the_daemon,
+    };
+
+    /// `args` parsed and checked as `main` does.
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(args).and_then(refuse_force_for_the_daemon)
+    }
+
+    fn long_help_of(subcommand: &str) -> String {
+        Cli::command()
+            .find_subcommand_mut(subcommand)
+            .expect(subcommand)
+            .render_long_help()
+            .to_string()
+    }
 
     #[test]
     fn every_outcome_has_its_exit_code() {
@@ -453,6 +527,55 @@ mod tests {
             .context("cannot write the demo");
         assert!(is_broken_pipe(&pipe));
         assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+
+    #[test]
+    fn run_force_is_refused_for_the_daemon_and_is_apply_force_with_once() {
+        let refused = parse(&["groupsync", "run", "--force"])
+            .err()
+            .expect("a daemon never forces");
+        assert!(
+            refused.to_string().contains(DAEMON_FORCE_REFUSED),
+            "{refused}"
+        );
+        assert!(refused.use_stderr(), "an error, so exit 1");
+        let once = parse(&["groupsync", "run", "--once", "--force"]).unwrap();
+        assert!(matches!(once.command, Command::Run(args) if args.force && args.once));
+        parse(&["groupsync", "run", "--once", "--dry-run", "--force"])
+            .err()
+            .expect("a dry run has nothing to force");
+    }
+
+    #[test]
+    fn only_the_writing_commands_take_force_and_lock_timeout() {
+        let plan = long_help_of("plan");
+        assert!(plan.contains("--refresh"), "{plan}");
+        assert!(!plan.contains("--force"), "{plan}");
+        assert!(!plan.contains("--lock-timeout"), "{plan}");
+        for writer in ["apply", "run"] {
+            let help = long_help_of(writer);
+            for flag in ["--refresh", "--force", "--lock-timeout <DURATION>"] {
+                assert!(help.contains(flag), "{writer} --help lacks {flag}:\n{help}");
+            }
+        }
+        parse(&["groupsync", "plan", "--force"])
+            .err()
+            .expect("plan has no --force");
+    }
+
+    #[test]
+    fn the_lock_timeout_defaults_to_the_library_default_and_parses_durations() {
+        let apply = parse(&["groupsync", "apply"]).unwrap();
+        assert!(
+            matches!(apply.command, Command::Apply(args) if args.lock.lock_timeout == DEFAULT_LOCK_TIMEOUT)
+        );
+        let run = parse(&["groupsync", "run", "--lock-timeout", "300ms"]).unwrap();
+        assert!(
+            matches!(run.command, Command::Run(args) if args.lock.lock_timeout.as_millis() == 300)
+        );
+        parse(&["groupsync", "apply", "--lock-timeout", "soon"])
+            .err()
+            .expect("not a duration");
     }
 
     #[test]

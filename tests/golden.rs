@@ -4,8 +4,8 @@
 use crate::util::*;
 
 /// Runs `groupsync plan` from the repository root on `groups.d/` and a
-/// temporary copy of `examples/<snapshot>` (plan locks the state file, which
-/// must not leave lock files in the source tree).
+/// temporary copy of `examples/<snapshot>` (so that nothing a run does can
+/// touch the shipped file).
 fn plan_example(snapshot: &str, extra: &[&str]) -> std::process::Output {
     let ws = Workspace::new();
     let root = env!("CARGO_MANIFEST_DIR");

@@ -1,13 +1,16 @@
 //! Operating groupsync on a live host, through the real binary against the
 //! emulator over 127.0.0.1: stops that stop (SIGINT/SIGTERM end every wait,
 //! a second signal exits at once), a pod URL that does not resolve failing at
-//! once with a hint, every retry a WARN line, and a pod URL missing `/pod`
-//! named once.
+//! once with a hint, every retry a WARN line, a pod URL missing `/pod`
+//! named once; plans beside the daemon, the state file tied to its pod and
+//! locked only while a cycle writes, and a daemon that looks at the pod.
 
 use std::process::Command;
 use std::time::Duration;
 
-use groupsync::pipeline::state::Snapshot;
+use groupsync::model::UserGroupResponse;
+use groupsync::pipeline::state::{Snapshot, StateFile};
+use serde_json::json;
 
 use crate::util::*;
 
@@ -200,4 +203,295 @@ fn a_pod_url_without_slash_pod_is_named_once_not_blamed_on_each_group() {
         "{stderr}"
     );
     assert!(!stderr.contains("is declared but"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// Plans beside the daemon; the lock only while a cycle writes
+// ---------------------------------------------------------------------------
+
+/// Two declared groups; the pod has a1's area as `OLD`, b2 in line.
+fn two_groups(ws: &Workspace) -> PodFixture {
+    ws.write_group_file("a1.yaml", "id: a1\narea: NEW\n");
+    ws.write_group_file("b2.yaml", "id: b2\narea: B\n");
+    token_pod(vec![
+        PodGroup::new("a1").name("Alpha").area("OLD").build(),
+        PodGroup::new("b2").name("Beta").area("B").build(),
+    ])
+}
+
+/// Changes group `id`'s area on the pod, as an admin in the portal would.
+fn change_area_behind_our_back(pod: &PodFixture, id: &str, area: &str) {
+    let mut group = pod.emulator.group(id).expect("the pod holds the group");
+    group.area = Some(area.into());
+    pod.emulator.set_group(group);
+}
+
+fn area_on_the_pod(pod: &PodFixture, id: &str) -> Option<String> {
+    pod.emulator.group(id).and_then(|group| group.area)
+}
+
+fn state_bytes(ws: &Workspace) -> Vec<u8> {
+    std::fs::read(ws.state_file()).expect("the state file exists")
+}
+
+#[test]
+fn plans_run_beside_the_daemon_and_never_change_the_state_file() {
+    let ws = Workspace::new();
+    let pod = two_groups(&ws);
+    let metrics = write_daemon_config(&ws, true, "");
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
+    daemon.wait_in_sync(2);
+    let converged = state_bytes(&ws);
+    let puts = pod.put_count();
+    change_area_behind_our_back(&pod, "b2", "B-portal");
+
+    // Each used to fail: "locked by another groupsync".
+    for args in [
+        &["plan"][..],
+        &["plan", "--refresh"],
+        &["run", "--dry-run", "--once", "--refresh"],
+        &["plan", "--refresh", "--format", "json"],
+    ] {
+        let output = command(&ws, &pod.emulator.pod_url(), args)
+            .output()
+            .expect("run groupsync");
+        let code = output.status.code();
+        assert!(code == Some(0) || code == Some(2), "{args:?}: {output:?}");
+        assert_eq!(
+            state_bytes(&ws),
+            converged,
+            "{args:?} changed the state file"
+        );
+    }
+    // The drift a refresh finds is shown on every plan until it is reverted.
+    for _ in 0..2 {
+        let output = command(&ws, &pod.emulator.pod_url(), &["plan", "--refresh"])
+            .output()
+            .expect("run groupsync");
+        assert_exit(&output, 2);
+        assert!(
+            stdout(&output).contains("Drift: b2 changed outside groupsync"),
+            "{}",
+            stdout(&output)
+        );
+    }
+    assert_eq!(pod.put_count(), puts, "a plan wrote to the pod");
+
+    let apply = command(&ws, &pod.emulator.pod_url(), &["apply", "--refresh"])
+        .output()
+        .expect("run groupsync");
+    assert_exit(&apply, 0);
+    assert_eq!(area_on_the_pod(&pod, "b2").as_deref(), Some("B"));
+    daemon.assert_running();
+    daemon.stop();
+}
+
+#[test]
+fn apply_waits_for_the_lock_up_to_lock_timeout_then_names_the_holder() {
+    let ws = Workspace::new();
+    let pod = one_group_to_change(&ws);
+    let held = StateFile::open(&ws.state_file()).expect("lock the state file");
+
+    let output = command(
+        &ws,
+        &pod.emulator.pod_url(),
+        &["apply", "--lock-timeout", "300ms"],
+    )
+    .output()
+    .expect("run groupsync");
+    assert_exit(&output, 1);
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("(pid {})", std::process::id())) && text.contains("--lock-timeout"),
+        "{text}"
+    );
+    assert_eq!(
+        pod.emulator.requests().len(),
+        0,
+        "it went on without the lock"
+    );
+
+    // Released during the wait: the apply goes on.
+    let mut waiting = Running::spawn(command(
+        &ws,
+        &pod.emulator.pod_url(),
+        &["apply", "--lock-timeout", "10m", "--log-level", "debug"],
+    ));
+    waiting.wait_for_stderr("; waiting");
+    drop(held);
+    let done = waiting.finish_within(PATIENCE);
+    assert_eq!(done.code, Some(0), "{}", done.everything());
+    assert_eq!(pod.put_log(), [("a1".to_string(), json!({"area": "NEW"}))]);
+}
+
+// ---------------------------------------------------------------------------
+// The state file tied to its pod
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_cycle_against_another_pod_fails_naming_both_urls_and_writes_nothing() {
+    let ws = Workspace::new();
+    let first = two_groups(&ws);
+    let output = command(&ws, &first.emulator.pod_url(), &["apply"])
+        .output()
+        .expect("run groupsync");
+    assert_exit(&output, 0);
+    let written = state_bytes(&ws);
+    let second = token_pod(first.emulator.groups());
+
+    for args in [&["apply"][..], &["plan", "--refresh"]] {
+        let output = command(&ws, &second.emulator.pod_url(), args)
+            .output()
+            .expect("run groupsync");
+        assert_exit(&output, 1);
+        let text = stderr(&output);
+        assert!(
+            text.contains(&first.emulator.pod_url())
+                && text.contains(&second.emulator.pod_url())
+                && text.contains("move state.json aside"),
+            "{args:?}: {text}"
+        );
+    }
+    // The daemon refuses it at start-up.
+    write_daemon_config(&ws, false, "");
+    let mut daemon = Daemon::start(&ws, &second, None, &[]);
+    assert_eq!(daemon.wait_exit().code(), Some(1), "{}", daemon.output());
+    assert!(
+        daemon.stderr().contains(&second.emulator.pod_url()),
+        "{}",
+        daemon.output()
+    );
+    assert_eq!(state_bytes(&ws), written, "the state file was written");
+    assert!(
+        second.emulator.requests().is_empty(),
+        "the second pod was called"
+    );
+}
+
+#[test]
+fn a_state_file_written_before_pod_urls_is_adopted_on_first_use() {
+    let ws = Workspace::new();
+    let pod = two_groups(&ws);
+    let mut in_line: Vec<UserGroupResponse> = pod.emulator.groups();
+    in_line[0].area = Some("NEW".into());
+    pod.emulator.set_group(in_line[0].clone());
+    ws.write_state(&in_line);
+    assert_eq!(ws.load_state().pod_url(), None, "an old state file");
+
+    // In sync: nothing to read or write but the pod's URL.
+    let output = command(&ws, &pod.emulator.pod_url(), &["apply"])
+        .output()
+        .expect("run groupsync");
+    assert_exit(&output, 0);
+    assert_eq!(
+        ws.load_state().pod_url(),
+        Some(pod.emulator.pod_url().as_str())
+    );
+    assert_eq!(pod.put_count(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// run --force, run --refresh, and a daemon that looks at the pod
+// ---------------------------------------------------------------------------
+
+#[test]
+fn run_force_is_a_usage_error_and_plan_has_no_force() {
+    let ws = Workspace::new();
+    let pod = one_group_to_change(&ws);
+
+    // It used to start the daemon: the guard fails the test rather than hang.
+    let refused = Running::spawn(command(&ws, &pod.emulator.pod_url(), &["run", "--force"]))
+        .finish_within(PATIENCE);
+    assert_eq!(refused.code, Some(1), "{}", refused.everything());
+    assert!(
+        refused
+            .stderr
+            .contains("a daemon never overrides its own safety limits")
+            && refused.stderr.contains("`groupsync apply --force`"),
+        "{}",
+        refused.everything()
+    );
+    assert_eq!(pod.put_count(), 0);
+
+    let help = ws.groupsync().args(["plan", "--help"]).output().unwrap();
+    assert_exit(&help, 0);
+    assert!(!stdout(&help).contains("--force"), "{}", stdout(&help));
+}
+
+#[test]
+fn run_refresh_reads_the_pod_on_a_file_change_and_reverts_a_portal_change() {
+    let ws = Workspace::new();
+    let pod = two_groups(&ws);
+    let metrics = write_daemon_config(&ws, true, "");
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &["--refresh"]);
+    daemon.wait_in_sync(2);
+    change_area_behind_our_back(&pod, "b2", "B-portal");
+
+    // A file change alone would plan from the snapshot; --refresh reads the pod.
+    replace_file(&ws.groups_dir().join("a1.yaml"), "id: a1\narea: NEW\n");
+    wait_until("b2's area is reverted", || {
+        daemon.assert_running();
+        area_on_the_pod(&pod, "b2").as_deref() == Some("B")
+    });
+    assert_eq!(
+        pod.put_log().last(),
+        Some(&("b2".to_string(), json!({"area": "B"})))
+    );
+    daemon.stop();
+}
+
+#[test]
+fn by_default_the_scheduled_cycle_finds_and_reverts_a_portal_change() {
+    let ws = Workspace::new();
+    let pod = two_groups(&ws);
+    let metrics = write_scheduled_daemon_config(&ws, true, "1s", "");
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
+    daemon.wait_in_sync(2);
+    change_area_behind_our_back(&pod, "b2", "B-portal");
+
+    wait_until("b2's area is reverted", || {
+        daemon.assert_running();
+        area_on_the_pod(&pod, "b2").as_deref() == Some("B")
+    });
+    assert_eq!(
+        pod.put_log().last(),
+        Some(&("b2".to_string(), json!({"area": "B"})))
+    );
+    daemon.stop();
+    assert!(
+        daemon.stderr().contains("drift=1"),
+        "the drift is logged:\n{}",
+        daemon.output()
+    );
+}
+
+#[test]
+fn by_default_a_file_change_plans_from_the_snapshot() {
+    let ws = Workspace::new();
+    let pod = two_groups(&ws);
+    let metrics = write_daemon_config(&ws, true, "");
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
+    daemon.wait_in_sync(2);
+    let reads_at_start = group_reads(&pod);
+
+    replace_file(&ws.groups_dir().join("a1.yaml"), "id: a1\narea: NEWER\n");
+    wait_until("a1's new area is applied", || {
+        daemon.assert_running();
+        area_on_the_pod(&pod, "a1").as_deref() == Some("NEWER")
+    });
+    assert_eq!(
+        group_reads(&pod),
+        reads_at_start,
+        "the file change read the pod"
+    );
+    daemon.stop();
+}
+
+/// How many reads of groups the pod has answered (GETs of one group or of the list).
+fn group_reads(pod: &PodFixture) -> usize {
+    pod.emulator
+        .requests()
+        .iter()
+        .filter(|request| request.method == "GET")
+        .count()
 }

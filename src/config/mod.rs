@@ -127,8 +127,10 @@ pub struct Settings {
     /// PUTs in flight at once, 1..=256.
     pub concurrency: usize,
     pub update_mode: UpdateMode,
-    /// Which groups a cycle reads from the pod before planning.
-    pub refresh: RefreshMode,
+    /// Which groups a cycle reads from the pod before planning, when the
+    /// config says (`refresh:`); `None` leaves it to the command: `plan` and
+    /// `apply` read only what the snapshot lacks, the daemon chooses per cycle.
+    pub refresh: Option<RefreshMode>,
     pub limits: Limits,
     pub retry: RetrySettings,
     pub metrics_listen: Option<SocketAddr>,
@@ -326,7 +328,7 @@ fn merge(
             .concurrency
             .map_or(DEFAULT_CONCURRENCY, |concurrency| concurrency.0) as usize,
         update_mode: file.update_mode.unwrap_or_default(),
-        refresh: file.refresh.unwrap_or_default(),
+        refresh: file.refresh,
         limits: Limits {
             max_changes: limits.max_changes.unwrap_or(Limits::default().max_changes),
             max_deactivations: limits
@@ -643,6 +645,7 @@ mod tests {
         assert_eq!(settings.debounce, Duration::from_secs(1));
         assert_eq!(settings.concurrency, 4);
         assert_eq!(settings.update_mode, UpdateMode::Minimal);
+        assert_eq!(settings.refresh, None, "left to the command");
         assert_eq!(settings.limits, Limits::default());
         assert_eq!(settings.retry, RetrySettings::default());
         assert_eq!(settings.metrics_listen, None);
@@ -674,6 +677,7 @@ mod tests {
              debounce: 250ms\n\
              concurrency: 8\n\
              update_mode: full\n\
+             refresh: always\n\
              limits: {max_changes: 5, max_deactivations: 0}\n\
              retry: {max_attempts: 3, initial_interval: 1s, multiplier: 1.5, max_interval: 1m}\n\
              metrics_listen: 127.0.0.1:9464\n\
@@ -702,6 +706,7 @@ mod tests {
         assert_eq!(settings.debounce, Duration::from_millis(250));
         assert_eq!(settings.concurrency, 8);
         assert_eq!(settings.update_mode, UpdateMode::Full);
+        assert_eq!(settings.refresh, Some(RefreshMode::Always));
         assert_eq!(
             settings.limits,
             Limits {

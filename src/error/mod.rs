@@ -110,7 +110,7 @@ pub enum Error {
     /// Another process holds the state file's lock (still, after `waited`).
     #[error(
         "state file {path} is locked by another groupsync{holder}{}; stop that process or point --state at another file",
-        waited.map(|waited| format!(", still after waiting {}s (--lock-timeout)", waited.as_secs())).unwrap_or_default()
+        waited.map(|waited| format!(", still after waiting {waited:?} (--lock-timeout)")).unwrap_or_default()
     )]
     StateLocked {
         path: PathBuf,

@@ -1,27 +1,77 @@
 //! One cycle of the pipeline: load -> refresh -> plan -> (apply). `plan`,
 //! `apply` and the daemon all run exactly this; rendering is the caller's.
+//!
+//! A cycle reads the state file itself, every time: a plan reads it without
+//! a lock and never writes it (what its refresh reads lives in memory for
+//! that plan only); a writing cycle locks it for its own duration, loads it
+//! under the lock, saves it, and lets go. So plans run beside the daemon, and
+//! the daemon and `apply` take turns.
+
+use std::path::Path;
+use std::time::Duration;
 
 use crate::config::{RefreshMode, Settings};
 use crate::desired::load_dir;
 use crate::error::{Error, Result};
+use crate::model::DesiredState;
 use crate::pipeline::apply::{ApplyReport, apply, check_limits};
 use crate::pipeline::plan::{Plan, plan};
 use crate::pipeline::refresh::{RefreshReport, refresh};
 use crate::pipeline::render::Report;
-use crate::pipeline::state::{Snapshot, StateFile};
+use crate::pipeline::state::{Snapshot, StateFile, normalize_pod_url, read_unlocked};
 use crate::pod::auth::AuthSource;
 use crate::pod::retry::RetryPolicy;
 use crate::pod::{PodClient, Timeouts};
 use crate::shutdown::Shutdown;
 
-/// Whether a cycle may write to the pod, and how it reads first.
+/// How long a writing cycle waits for another process's cycle to release
+/// the state file (`--lock-timeout`).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a cycle may write, and how it reads first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CycleOptions {
-    /// Send the planned PUTs (`apply`); otherwise only plan.
-    pub write: bool,
+    pub mode: CycleMode,
     pub refresh: RefreshMode,
-    /// Override `limits` for this cycle (`--force`).
-    pub force: bool,
+}
+
+/// A plan, or an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleMode {
+    /// Only plan (`plan`, dry runs): the state file is read without a lock and never written.
+    Plan,
+    /// Send the planned PUTs (`apply`, the daemon): the state file is locked
+    /// for the cycle, waiting up to `lock_timeout` for another writer.
+    Apply {
+        lock_timeout: Duration,
+        /// Override `limits` for this cycle (`apply --force`).
+        force: bool,
+    },
+}
+
+impl CycleOptions {
+    /// A plan that reads what `refresh` selects.
+    pub fn plan(refresh: RefreshMode) -> CycleOptions {
+        CycleOptions {
+            mode: CycleMode::Plan,
+            refresh,
+        }
+    }
+
+    /// An apply within the limits, waiting the default time for the lock.
+    pub fn apply(refresh: RefreshMode) -> CycleOptions {
+        CycleOptions {
+            mode: CycleMode::Apply {
+                lock_timeout: DEFAULT_LOCK_TIMEOUT,
+                force: false,
+            },
+            refresh,
+        }
+    }
+
+    pub fn writes(&self) -> bool {
+        matches!(self.mode, CycleMode::Apply { .. })
+    }
 }
 
 /// What one cycle saw and did.
@@ -93,49 +143,99 @@ pub fn pod_client(settings: &Settings, env_token: Option<String>) -> Result<Opti
     Ok(Some(client))
 }
 
-/// Runs one cycle against `snapshot` (kept up to date with every pod answer, and saved).
+/// Runs one cycle: loads the desired state, reads the state file (locked
+/// for the cycle when it writes), refreshes, plans, and applies if asked to.
 pub async fn run_cycle(
     settings: &Settings,
-    state: &StateFile,
+    client: Option<&PodClient>,
+    options: CycleOptions,
+    stop: Shutdown,
+) -> Result<CycleOutcome> {
+    let desired = load_dir(&settings.groups_dir)?;
+    let path = settings.state_file.as_path();
+    match options.mode {
+        CycleMode::Plan => {
+            let mut snapshot = read_unlocked(path)?;
+            tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
+            let refresh = refresh_from_pod(&desired, &mut snapshot, client, options).await?;
+            Ok(planned(settings, &desired, &snapshot, refresh))
+        }
+        CycleMode::Apply {
+            lock_timeout,
+            force,
+        } => {
+            let state = StateFile::lock_within(path, lock_timeout, &stop).await?;
+            let mut snapshot = state.load()?;
+            let adopted = tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
+            let refresh = refresh_from_pod(&desired, &mut snapshot, client, options).await?;
+            if refresh.read > 0 || adopted {
+                state.save(&snapshot)?;
+            }
+            let mut outcome = planned(settings, &desired, &snapshot, refresh);
+            if outcome.plan.is_empty() {
+                return Ok(outcome);
+            }
+            let client = client.ok_or(Error::NoPod)?;
+            check_limits(&outcome.plan, &settings.limits, force).map_err(Error::Refused)?;
+            let report = apply(
+                &outcome.plan,
+                client,
+                &state,
+                &mut snapshot,
+                settings.concurrency,
+                stop,
+            )
+            .await?;
+            outcome.apply = Some(report);
+            Ok(outcome)
+        }
+    }
+}
+
+/// Ties the snapshot read from `path` to the pod at `pod_url` (none: an
+/// offline plan, which any snapshot serves). Fails if it describes another
+/// pod; true when it adopted this one just now, so that a writing cycle records it.
+pub fn tie_to_pod(snapshot: &mut Snapshot, path: &Path, pod_url: Option<&str>) -> Result<bool> {
+    let Some(pod_url) = pod_url else {
+        return Ok(false);
+    };
+    let adopting = snapshot.pod_url().is_none();
+    snapshot
+        .claim_for_pod(pod_url)
+        .map_err(|recorded| Error::StateOfAnotherPod {
+            path: path.to_path_buf(),
+            recorded,
+            configured: normalize_pod_url(pod_url),
+        })?;
+    Ok(adopting)
+}
+
+/// Reads from the pod what `options.refresh` selects into `snapshot` (nothing offline).
+async fn refresh_from_pod(
+    desired: &DesiredState,
     snapshot: &mut Snapshot,
     client: Option<&PodClient>,
     options: CycleOptions,
-    shutdown: Shutdown,
-) -> Result<CycleOutcome> {
-    let desired = load_dir(&settings.groups_dir)?;
-    let refresh = match client {
-        Some(client) => {
-            let report = refresh(&desired, snapshot, client, options.refresh).await?;
-            if report.read > 0 {
-                state.save(snapshot)?;
-            }
-            report
-        }
-        None => RefreshReport::default(),
-    };
-    let plan = plan(&desired, snapshot, settings.update_mode);
-    let mut outcome = CycleOutcome {
+) -> Result<RefreshReport> {
+    match client {
+        Some(client) => Ok(refresh(desired, snapshot, client, options.refresh).await?),
+        None => Ok(RefreshReport::default()),
+    }
+}
+
+/// The outcome of a cycle that has planned and not (yet) applied.
+fn planned(
+    settings: &Settings,
+    desired: &DesiredState,
+    snapshot: &Snapshot,
+    refresh: RefreshReport,
+) -> CycleOutcome {
+    CycleOutcome {
         desired_groups: desired.groups.len(),
         refresh,
-        plan,
+        plan: plan(desired, snapshot, settings.update_mode),
         apply: None,
-    };
-    if !options.write || outcome.plan.is_empty() {
-        return Ok(outcome);
     }
-    let client = client.ok_or(Error::NoPod)?;
-    check_limits(&outcome.plan, &settings.limits, options.force).map_err(Error::Refused)?;
-    let report = apply(
-        &outcome.plan,
-        client,
-        state,
-        snapshot,
-        settings.concurrency,
-        shutdown,
-    )
-    .await?;
-    outcome.apply = Some(report);
-    Ok(outcome)
 }
 
 #[cfg(test)]

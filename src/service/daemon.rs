@@ -8,6 +8,14 @@
 //! follow-up cycle. The loop's heartbeat feeds `/healthz` and the systemd
 //! watchdog, so a wedged loop stops both.
 //!
+//! The daemon holds no state file between cycles: every cycle reads it anew,
+//! and a writing cycle locks it only while it runs, so `plan` and `apply`
+//! work beside a running daemon. Which groups a cycle reads from the pod
+//! depends on why it runs, unless the config or `--refresh` says
+//! ([`refresh_mode`]): a file change plans from the snapshot, so that a commit
+//! lands at once; every other cycle reads every declared group, so that a
+//! change made in the portal is found and reverted.
+//!
 //! The loop touches no signal and runs no pipeline itself: `main` hands it a
 //! [`Shutdown`] and [`Reloads`], and the cycle is a [`RunCycle`], so the tests
 //! (in `daemon/tests.rs`) drive it on paused time with a fake cycle.
@@ -22,11 +30,14 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep_until};
 
-use crate::config::{Overrides, Settings, Trigger};
+use crate::config::{Overrides, RefreshMode, Settings, Trigger};
 use crate::error::{Diagnostics, Error, Result};
-use crate::pipeline::cycle::{CycleOptions, CycleOutcome, GroupCounts, pod_client, run_cycle};
+use crate::pipeline::cycle::{
+    CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, GroupCounts, pod_client,
+    run_cycle, tie_to_pod,
+};
 use crate::pipeline::render::{Report, render_text};
-use crate::pipeline::state::{Snapshot, StateFile};
+use crate::pipeline::state::read_unlocked;
 use crate::pod::PodClient;
 use crate::pod::auth::SESSION_TOKEN_ENV;
 use crate::service::metrics::{CycleResult, Health, Metrics};
@@ -45,11 +56,25 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const RETRY_FIRST: Duration = Duration::from_secs(10);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
-/// `run` or `run --dry-run`.
-#[derive(Debug, Clone, Copy, Default)]
+/// The flags of `run`.
+#[derive(Debug, Clone, Copy)]
 pub struct DaemonOptions {
     /// Never write: print the plan whenever it differs from the last one printed.
     pub dry_run: bool,
+    /// `--refresh`: every cycle reads every declared group, whatever the config says.
+    pub refresh_every_cycle: bool,
+    /// How long a writing cycle waits for another process's cycle to release the state file.
+    pub lock_timeout: Duration,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            dry_run: false,
+            refresh_every_cycle: false,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
+    }
 }
 
 /// Why a cycle runs (for the logs).
@@ -75,18 +100,16 @@ enum Next {
     NeedsAPerson,
 }
 
-/// Everything one cycle reads, and the snapshot it updates and hands back.
+/// Everything one cycle reads (the state file it reads itself, at its start).
 struct CycleJob {
     settings: Arc<Settings>,
-    state: Arc<StateFile>,
     client: Option<PodClient>,
-    snapshot: Snapshot,
     options: CycleOptions,
     stop: Shutdown,
 }
 
-/// A cycle's work: the snapshot it was given, and its result.
-type CycleFuture = Pin<Box<dyn Future<Output = (Snapshot, Result<CycleOutcome>)> + Send>>;
+/// A cycle's work and its result.
+type CycleFuture = Pin<Box<dyn Future<Output = Result<CycleOutcome>> + Send>>;
 
 /// What a cycle runs, and why: [`pipeline_cycle`]; in tests, a fake that
 /// fails, refuses or takes its time on demand, and records why and when it ran.
@@ -94,8 +117,6 @@ type RunCycle = Box<dyn Fn(Reason, CycleJob) -> CycleFuture + Send + Sync>;
 
 /// What a finished cycle task hands back.
 struct CycleDone {
-    /// The snapshot the cycle borrowed, with every pod answer it recorded.
-    snapshot: Snapshot,
     result: Result<CycleOutcome>,
     duration: Duration,
 }
@@ -104,9 +125,6 @@ struct Daemon {
     overrides: Overrides,
     settings: Arc<Settings>,
     client: Option<PodClient>,
-    state: Arc<StateFile>,
-    /// `None` while a cycle task holds it.
-    snapshot: Option<Snapshot>,
     options: DaemonOptions,
     cycle: RunCycle,
     /// Where the watch of the groups dir reports changes.
@@ -122,8 +140,8 @@ struct Daemon {
 }
 
 /// Runs the daemon until `stop` fires, re-reading the config at every request
-/// on `reloads`. Errors are fatal start-up errors (the state file locked by
-/// another groupsync, bad credentials).
+/// on `reloads`. Errors are fatal start-up errors (a state file that cannot
+/// be read or describes another pod, bad credentials).
 pub async fn run(
     overrides: Overrides,
     settings: Settings,
@@ -148,16 +166,13 @@ impl Daemon {
         changes: mpsc::UnboundedSender<()>,
     ) -> Result<Daemon> {
         let metrics = Arc::new(Metrics::new());
-        let state = StateFile::open(&settings.state_file)?;
-        let snapshot = state.load()?;
+        check_state_file(&settings)?;
         let client = observed_client(&settings, &metrics)?;
         metrics.set_config_valid(true);
         Ok(Daemon {
             overrides,
             settings: Arc::new(settings),
             client,
-            state: Arc::new(state),
-            snapshot: Some(snapshot),
             options,
             cycle: Box::new(pipeline_cycle),
             changes,
@@ -295,29 +310,38 @@ impl Daemon {
         tracing::debug!(?reason, "cycle starting");
         let job = CycleJob {
             settings: self.settings.clone(),
-            state: self.state.clone(),
             client: self.client.clone(),
-            snapshot: self
-                .snapshot
-                .take()
-                .expect("no cycle is running, so the snapshot is here"),
-            options: CycleOptions {
-                write: !self.options.dry_run,
-                refresh: self.settings.refresh,
-                force: false,
-            },
+            options: self.cycle_options(reason),
             stop,
         };
         let cycle = (self.cycle)(reason, job);
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let (snapshot, result) = cycle.await;
+            let result = cycle.await;
             CycleDone {
-                snapshot,
                 result,
                 duration: started.elapsed(),
             }
         })
+    }
+
+    /// A dry run plans; otherwise the cycle applies, never forced: a daemon
+    /// never overrides its own safety limits.
+    fn cycle_options(&self, reason: Reason) -> CycleOptions {
+        let refresh = refresh_mode(
+            reason,
+            self.settings.refresh,
+            self.options.refresh_every_cycle,
+        );
+        let mode = if self.options.dry_run {
+            CycleMode::Plan
+        } else {
+            CycleMode::Apply {
+                lock_timeout: self.options.lock_timeout,
+                force: false,
+            }
+        };
+        CycleOptions { mode, refresh }
     }
 
     /// Takes a finished cycle's results in, and says what it calls for.
@@ -326,15 +350,13 @@ impl Daemon {
             Ok(done) => done,
             Err(err) => {
                 tracing::error!(
-                    "the cycle task ended abnormally ({err}); reloading the snapshot from the state file"
+                    "the cycle task ended abnormally ({err}); the next cycle reads the state file afresh"
                 );
-                self.snapshot = Some(self.state.load().unwrap_or_default());
                 self.metrics
                     .observe_cycle(CycleResult::Failure, Duration::ZERO);
                 return Next::RetryWithBackoff;
             }
         };
-        self.snapshot = Some(done.snapshot);
         if let Err(err) = &done.result {
             self.metrics.count_cycle_failure(err.kind());
         }
@@ -371,7 +393,8 @@ impl Daemon {
             .status(&format!("error: {}", one_line(&err.chain())));
         self.consecutive_failures += 1;
         match err {
-            Error::Refused(_) => Next::NeedsAPerson,
+            // Retried, they would fail the same way.
+            Error::Refused(_) | Error::StateOfAnotherPod { .. } => Next::NeedsAPerson,
             _ => Next::RetryWithBackoff,
         }
     }
@@ -483,12 +506,15 @@ impl Daemon {
         (RETRY_FIRST * 2u32.pow(doublings)).min(RETRY_MAX)
     }
 
-    /// SIGHUP: re-reads the config file. A broken one is refused and the old one kept.
+    /// SIGHUP: re-reads the config file. A broken one (or one whose state
+    /// file describes another pod) is refused and the old one kept.
     /// True when the new settings took effect.
     fn reload(&mut self) -> bool {
         self.notifier.reloading();
-        let reloaded = Settings::resolve(&self.overrides)
-            .and_then(|settings| Ok((observed_client(&settings, &self.metrics)?, settings)));
+        let reloaded = Settings::resolve(&self.overrides).and_then(|settings| {
+            check_state_file(&settings)?;
+            Ok((observed_client(&settings, &self.metrics)?, settings))
+        });
         let took_effect = match reloaded {
             Ok((client, mut settings)) => {
                 self.keep_restart_only_settings(&mut settings);
@@ -510,16 +536,10 @@ impl Daemon {
         took_effect
     }
 
-    /// Settings a running daemon cannot change: the state file (it holds its
-    /// lock), the metrics listener and the logger. Say so rather than ignore them.
+    /// Settings a running daemon cannot change: the metrics listener and the
+    /// logger. Say so rather than ignore them. (The state file can change: every
+    /// cycle opens it anew.)
     fn keep_restart_only_settings(&self, settings: &mut Settings) {
-        if settings.state_file != self.settings.state_file {
-            tracing::warn!(
-                "state_file changed: restart groupsync to use {}",
-                settings.state_file.display()
-            );
-            settings.state_file = self.settings.state_file.clone();
-        }
         if settings.metrics_listen != self.settings.metrics_listen {
             tracing::warn!("metrics_listen changed: restart groupsync to apply it");
             settings.metrics_listen = self.settings.metrics_listen;
@@ -550,14 +570,12 @@ impl Daemon {
     }
 }
 
-/// The real cycle: load -> refresh -> plan -> apply, on the daemon's snapshot
-/// (whatever the reason: it is in the logs already).
+/// The real cycle: load -> refresh -> plan -> apply, reading the state file
+/// afresh (the reason is in the logs already, and in `job.options`).
 fn pipeline_cycle(_reason: Reason, job: CycleJob) -> CycleFuture {
     let CycleJob {
         settings,
-        state,
         client,
-        mut snapshot,
         options,
         stop,
     } = job;
@@ -566,18 +584,35 @@ fn pipeline_cycle(_reason: Reason, job: CycleJob) -> CycleFuture {
         client.set_shutdown(stop.clone());
         client
     });
-    Box::pin(async move {
-        let result = run_cycle(
-            &settings,
-            &state,
-            &mut snapshot,
-            client.as_ref(),
-            options,
-            stop,
-        )
-        .await;
-        (snapshot, result)
+    Box::pin(async move { run_cycle(&settings, client.as_ref(), options, stop).await })
+}
+
+/// Which groups a cycle reads from the pod: every declared group with
+/// `--refresh`; else what the config's `refresh:` says; else, by default,
+/// the snapshot's gaps only for a file change (so that a commit lands at
+/// once) and every declared group for any other cycle (start, schedule,
+/// reload, retry), so that a change made in the portal is found and reverted.
+fn refresh_mode(reason: Reason, configured: Option<RefreshMode>, every_cycle: bool) -> RefreshMode {
+    if every_cycle {
+        return RefreshMode::Always;
+    }
+    configured.unwrap_or(match reason {
+        Reason::FileChange => RefreshMode::Missing,
+        Reason::Start | Reason::Schedule | Reason::Reload | Reason::Retry => RefreshMode::Always,
     })
+}
+
+/// Fails unless the state file of `settings` can be read and describes the
+/// configured pod (or none yet): a daemon started on a wrong one stops at
+/// once rather than failing every cycle. Reads without a lock; writes nothing.
+fn check_state_file(settings: &Settings) -> Result<()> {
+    let mut snapshot = read_unlocked(&settings.state_file)?;
+    tie_to_pod(
+        &mut snapshot,
+        &settings.state_file,
+        settings.pod_url.as_deref(),
+    )?;
+    Ok(())
 }
 
 /// The pod client of `settings`, counting its requests in `metrics`.

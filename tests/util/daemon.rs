@@ -45,6 +45,21 @@ pub fn write_daemon_config(ws: &Workspace, with_metrics: bool, extra: &str) -> O
     metrics
 }
 
+/// [`write_daemon_config`] with the schedule `interval: INTERVAL` (e.g. `1s`)
+/// instead of `1h`, for a test of scheduled cycles.
+pub fn write_scheduled_daemon_config(
+    ws: &Workspace,
+    with_metrics: bool,
+    interval: &str,
+    extra: &str,
+) -> Option<SocketAddr> {
+    let metrics = with_metrics.then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+    let text = daemon_config(ws, metrics, extra)
+        .replace("interval: 1h\n", &format!("interval: {interval}\n"));
+    replace_file(&ws.path().join("groupsync.yaml"), &text);
+    metrics
+}
+
 /// A spawned `groupsync run`; dropping it kills the process (SIGKILL) and reaps it.
 pub struct Daemon {
     child: Child,

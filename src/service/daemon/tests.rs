@@ -130,6 +130,8 @@ struct FakeCycle {
     script: Mutex<VecDeque<Act>>,
     otherwise: Act,
     calls: Mutex<Vec<Call>>,
+    /// The options each call was given, in call order.
+    options: Mutex<Vec<CycleOptions>>,
     /// One per call: `Ok` once that cycle ran to its end, `Err` if it was dropped (aborted) first.
     endings: Mutex<Vec<oneshot::Receiver<()>>>,
 }
@@ -141,6 +143,7 @@ impl FakeCycle {
             script: Mutex::new(script.iter().copied().collect()),
             otherwise,
             calls: Mutex::new(Vec::new()),
+            options: Mutex::new(Vec::new()),
             endings: Mutex::new(Vec::new()),
         })
     }
@@ -161,17 +164,29 @@ impl FakeCycle {
             reason,
             at: self.origin.elapsed(),
         });
+        self.options.lock().unwrap().push(job.options);
         let (ended, ending) = oneshot::channel();
         self.endings.lock().unwrap().push(ending);
         Box::pin(async move {
             let result = act.play().await;
             let _ = ended.send(());
-            (job.snapshot, result)
+            result
         })
     }
 
     fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// Each call's reason, with how it reads the pod.
+    fn refreshes(&self) -> Vec<(Reason, RefreshMode)> {
+        let calls = self.calls();
+        let options = self.options.lock().unwrap();
+        calls
+            .iter()
+            .zip(options.iter())
+            .map(|(call, options)| (call.reason, options.refresh))
+            .collect()
     }
 
     /// Whether cycle number `index` ran to its end (true) or was aborted (false).
@@ -201,6 +216,16 @@ impl Harness {
     /// Starts the loop with a config of `debounce: 1s` and `trigger`; the
     /// fake cycle plays `script`, then `otherwise`.
     fn start(trigger: &str, script: &[Act], otherwise: Act) -> Harness {
+        Harness::start_with(DaemonOptions::default(), trigger, script, otherwise)
+    }
+
+    /// [`Harness::start`] with the flags of `run` given.
+    fn start_with(
+        options: DaemonOptions,
+        trigger: &str,
+        script: &[Act],
+        otherwise: Act,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary folder");
         std::fs::create_dir(dir.path().join("groups.d")).unwrap();
         let config = dir.path().join("groupsync.yaml");
@@ -211,13 +236,8 @@ impl Harness {
         };
         let settings = Settings::resolve(&overrides).expect("the test config is valid");
         let (changes, changes_received) = mpsc::unbounded_channel();
-        let mut daemon = Daemon::start(
-            overrides,
-            settings,
-            DaemonOptions::default(),
-            changes.clone(),
-        )
-        .expect("the daemon starts");
+        let mut daemon = Daemon::start(overrides, settings, options, changes.clone())
+            .expect("the daemon starts");
         let fake = FakeCycle::new(script, otherwise);
         daemon.cycle = fake.as_run_cycle();
         daemon.notifier = Arc::new(Notifier::default());
@@ -534,6 +554,140 @@ async fn a_cron_schedule_fires_at_its_next_occurrence() {
     assert!(
         wait > Duration::ZERO && wait <= Duration::from_secs(366 * 86_400),
         "{wait:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// What a cycle reads and may write
+// ---------------------------------------------------------------------------
+
+/// A start, a file change at 20 s (debounced to 21 s), the schedule at 60 s, a reload at 65 s.
+async fn one_cycle_of_each_reason(daemon: &Harness) {
+    daemon.run_until(20).await;
+    daemon.file_changed();
+    daemon.run_until(65).await;
+    assert!(daemon.reload.request());
+    daemon.run_until(75).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_a_file_change_plans_from_the_snapshot_and_every_other_cycle_reads_the_pod() {
+    let daemon = Harness::start("interval: 60s\n", &[Act::FailOnPod], Act::Succeed);
+    one_cycle_of_each_reason(&daemon).await;
+    let expected = [
+        (Reason::Start, RefreshMode::Always),
+        (Reason::Retry, RefreshMode::Always),
+        (Reason::FileChange, RefreshMode::Missing),
+        (Reason::Schedule, RefreshMode::Always),
+        (Reason::Reload, RefreshMode::Always),
+    ];
+    assert_eq!(daemon.fake.refreshes(), expected);
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_in_the_config_decides_for_every_cycle() {
+    let daemon = Harness::start("interval: 60s\nrefresh: missing\n", &[], Act::Succeed);
+    one_cycle_of_each_reason(&daemon).await;
+    let refreshes = daemon.fake.refreshes();
+    assert_eq!(refreshes.len(), 4, "{refreshes:?}");
+    assert!(
+        refreshes
+            .iter()
+            .all(|(_, refresh)| *refresh == RefreshMode::Missing),
+        "{refreshes:?}"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_refresh_reads_every_declared_group_on_every_cycle_even_over_the_config() {
+    let options = DaemonOptions {
+        refresh_every_cycle: true,
+        ..DaemonOptions::default()
+    };
+    let trigger = "interval: 60s\nrefresh: missing\n";
+    let daemon = Harness::start_with(options, trigger, &[], Act::Succeed);
+    one_cycle_of_each_reason(&daemon).await;
+    let refreshes = daemon.fake.refreshes();
+    assert_eq!(refreshes.len(), 4, "{refreshes:?}");
+    assert!(
+        refreshes
+            .iter()
+            .all(|(_, refresh)| *refresh == RefreshMode::Always),
+        "{refreshes:?}"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cycle_applies_unforced_within_the_lock_timeout_and_a_dry_run_only_plans() {
+    let options = DaemonOptions {
+        lock_timeout: Duration::from_millis(1_500),
+        ..DaemonOptions::default()
+    };
+    let daemon = Harness::start_with(options, HOURLY, &[], Act::Succeed);
+    daemon.run_until(1).await;
+    let mode = daemon.fake.options.lock().unwrap()[0].mode;
+    let expected = CycleMode::Apply {
+        lock_timeout: Duration::from_millis(1_500),
+        force: false,
+    };
+    assert_eq!(mode, expected);
+    daemon.stop().await;
+
+    let dry_run = DaemonOptions {
+        dry_run: true,
+        ..DaemonOptions::default()
+    };
+    let daemon = Harness::start_with(dry_run, HOURLY, &[], Act::Succeed);
+    daemon.run_until(1).await;
+    assert_eq!(daemon.fake.options.lock().unwrap()[0].mode, CycleMode::Plan);
+    daemon.stop().await;
+}
+
+#[test]
+fn a_daemon_on_the_state_file_of_another_pod_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.json");
+    let mut snapshot = crate::pipeline::state::Snapshot::default();
+    snapshot.claim_for_pod("https://a.example/pod").unwrap();
+    std::fs::write(&state_file, snapshot.to_json()).unwrap();
+    let overrides = Overrides {
+        groups_dir: Some(dir.path().join("groups.d")),
+        state_file: Some(state_file.clone()),
+        pod_url: Some("https://b.example/pod".to_string()),
+        ..Overrides::default()
+    };
+    let settings = Settings::from_overrides(&overrides).unwrap();
+    let (changes, _received) = mpsc::unbounded_channel();
+    let error = Daemon::start(overrides, settings, DaemonOptions::default(), changes)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&error, Error::StateOfAnotherPod { recorded, configured, .. }
+            if recorded == "https://a.example/pod" && configured == "https://b.example/pod"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&state_file).unwrap(), snapshot.to_json());
+}
+
+#[test]
+fn the_refresh_mode_follows_the_flag_then_the_config_then_the_reason() {
+    use RefreshMode::{Always, Missing};
+    assert_eq!(refresh_mode(Reason::FileChange, None, false), Missing);
+    assert_eq!(refresh_mode(Reason::Schedule, None, false), Always);
+    assert_eq!(
+        refresh_mode(Reason::Schedule, Some(Missing), false),
+        Missing
+    );
+    assert_eq!(
+        refresh_mode(Reason::FileChange, Some(Always), false),
+        Always
+    );
+    assert_eq!(
+        refresh_mode(Reason::FileChange, Some(Missing), true),
+        Always
     );
 }
 
