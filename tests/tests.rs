@@ -10,5 +10,6 @@ mod golden;
 mod operating;
 mod plan;
 mod pod_client;
+mod preview;
 mod state;
 mod validate;
