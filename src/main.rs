@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use groupsync::config::{Overrides, RefreshMode, Settings, parse_duration};
+use groupsync::config::{Overrides, RefreshMode, Settings, parse_duration, parse_listen_address};
 use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
 use groupsync::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle};
 use groupsync::pipeline::plan;
-use groupsync::pipeline::render::{self, Report};
+use groupsync::pipeline::render::{self, JsonDocument, Report, counted};
 use groupsync::pod::auth::SESSION_TOKEN_ENV;
 use groupsync::service::daemon::{self, DaemonOptions};
 use groupsync::service::logging;
@@ -26,7 +27,9 @@ use groupsync::{Diagnostic, Error, desired};
 #[command(
     name = "groupsync",
     version,
-    about = "Keep Symphony compliance user groups in line with YAML files in git"
+    about = "Keep Symphony compliance user groups in line with YAML files in git",
+    // Our own `help` command, so that `groupsync help --help` works too.
+    disable_help_subcommand = true
 )]
 struct Cli {
     // Every setting's flag, declared once in the config layer.
@@ -53,20 +56,42 @@ enum OutputFormat {
     Json,
 }
 
+/// Where the pod credentials come from: `--help` of the commands that talk to the pod.
+const CREDENTIALS_HELP: &str = "\
+Credentials for the pod (the first one set is used):
+  GROUPSYNC_SESSION_TOKEN     a session token in the environment
+  auth.session_token_file     a file holding a session token (config file)
+  auth.bot_username + auth.private_key_file
+                              RSA bot login (config file)
+  --bdk-config FILE           the bot of an official Symphony SDK config.yaml (or auth.bdk_config)
+  $CREDENTIALS_DIRECTORY/session-token
+                              under systemd: LoadCredential=session-token:FILE in the unit
+Without a pod URL (--pod-url, GROUPSYNC_POD_URL, pod.url) no credentials are needed: plan works
+offline from the state file.";
+
 #[derive(Subcommand)]
 enum Command {
     /// Load and check the desired state; print every error, not just the first
     Validate,
     /// One cycle that never writes: print the diff of what apply would do (exit 2 when changes are pending)
+    #[command(after_help = CREDENTIALS_HELP)]
     Plan(PlanArgs),
     /// One cycle that writes the minimal PUTs, then prints what it did
+    #[command(after_help = CREDENTIALS_HELP)]
     Apply(ApplyArgs),
     /// The daemon: a cycle at start, on every change under the groups dir, and on the schedule
+    #[command(after_help = CREDENTIALS_HELP)]
     Run(RunArgs),
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
     Demo,
+    /// Print this message or the help of the given command
+    Help {
+        /// The command whose help to print
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 /// The flags of `plan`: it never writes, so it has nothing to force and
@@ -123,8 +148,13 @@ const DAEMON_FORCE_REFUSED: &str = "--force is refused for the daemon: a daemon 
 
 #[derive(Args)]
 struct EmulateArgs {
-    /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    /// Address to listen on: IP:PORT or HOST:PORT
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR",
+        value_parser = parse_listen_address
+    )]
     listen: SocketAddr,
     /// Groups to start with: a JSON or YAML list of UserGroupResponse objects
     #[arg(long, value_name = "FILE")]
@@ -151,11 +181,93 @@ enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::try_parse().and_then(refuse_force_for_the_daemon) {
-        Ok(cli) => run(cli),
-        Err(usage) => Err(Usage(usage).into()),
+    let result = match parse_from(std::env::args_os())
+        .and_then(|cli| refuse_force_for_the_daemon(cli).map_err(Usage))
+    {
+        Ok(cli) => {
+            let json = cli.json_document();
+            let result = run(cli);
+            if let (Some(document), Err(err)) = (json, &result) {
+                print_failure_json(document, err);
+            }
+            result
+        }
+        Err(usage) => Err(usage.into()),
     };
     ExitCode::from(exit_code(result))
+}
+
+/// The command line, with the settings flags that mean nothing to the
+/// command refused (clap would accept them: they are global).
+fn parse_from(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> Result<Cli, Usage> {
+    let matches = Cli::command().try_get_matches_from(args).map_err(Usage)?;
+    let cli =
+        Cli::from_arg_matches(&matches).map_err(|err| Usage(err.format(&mut Cli::command())))?;
+    refuse_flags_meaningless_to(&matches)?;
+    Ok(cli)
+}
+
+/// `emulate` takes only the log flags of the global ones; `demo` and `help`
+/// none. Values from the environment are not refused: they are set for the
+/// other commands.
+fn refuse_flags_meaningless_to(matches: &ArgMatches) -> Result<(), Usage> {
+    let Some((name, command_matches)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let allowed: &[&str] = match name {
+        "emulate" => &["log_format", "log_level"],
+        "demo" | "help" => &[],
+        _ => return Ok(()),
+    };
+    let mut cli = Cli::command();
+    cli.build();
+    let given_here = |id: &str| {
+        [matches, command_matches]
+            .iter()
+            .any(|matches| matches.value_source(id) == Some(ValueSource::CommandLine))
+    };
+    let refused = cli
+        .get_arguments()
+        .filter(|arg| arg.is_global_set() && !allowed.contains(&arg.get_id().as_str()))
+        .find(|arg| given_here(arg.get_id().as_str()))
+        .map(|arg| arg.get_long().unwrap_or(arg.get_id().as_str()).to_string());
+    match refused {
+        None => Ok(()),
+        Some(flag) => {
+            let command = cli
+                .find_subcommand_mut(name)
+                .expect("the command just parsed exists");
+            let message = format!("--{flag} means nothing to `groupsync {name}`; leave it out");
+            Err(Usage(command.error(ErrorKind::ArgumentConflict, message)))
+        }
+    }
+}
+
+impl Cli {
+    /// The JSON document this command prints with `--format json`, if it prints one.
+    fn json_document(&self) -> Option<JsonDocument> {
+        if self.format != OutputFormat::Json {
+            return None;
+        }
+        match self.command {
+            Command::Validate => Some(JsonDocument::Validation),
+            Command::Plan(_) | Command::Apply(_) => Some(JsonDocument::Plan),
+            Command::Run(ref args) if args.once => Some(JsonDocument::Plan),
+            Command::Run(_) | Command::Emulate(_) | Command::Demo | Command::Help { .. } => None,
+        }
+    }
+}
+
+/// `--format json`: stdout holds one JSON object, a failure included (its
+/// `errors` names it); the `error: ...` line on stderr stays, for people.
+fn print_failure_json(document: JsonDocument, err: &anyhow::Error) {
+    if err.downcast_ref::<Usage>().is_some() {
+        return;
+    }
+    // A closed stdout leaves only stderr to tell: `exit_code` does that next.
+    let _ = print_stdout(&render::render_failure_json(document, &format!("{err:#}")));
 }
 
 /// A command-line parse error (or `--help` / `--version`, which clap also
@@ -212,13 +324,26 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if let Command::Demo = cli.command {
-        return runtime.block_on(demo());
+    match cli.command {
+        Command::Demo => return runtime.block_on(demo()),
+        Command::Help { command } => return help(command.as_deref()),
+        Command::Emulate(args) => {
+            init_logging_from_flags(&cli.overrides)?;
+            return runtime.block_on(emulate(args));
+        }
+        _ => {}
     }
     let settings = Settings::resolve(&cli.overrides)?;
     logging::init(settings.log.format, &settings.log.level).map_err(anyhow::Error::msg)?;
     let format = cli.format;
-    match cli.command {
+    let mut command = cli.command;
+    // `dry_run: true` in the config makes `run --once` a plan, as `--dry-run` does.
+    if let Command::Run(args) = &mut command
+        && args.once
+    {
+        args.dry_run |= settings.dry_run;
+    }
+    match command {
         Command::Validate => validate(&settings, format),
         Command::Plan(args) => {
             let options = CycleOptions::plan(refresh_mode(args.refresh, &settings));
@@ -247,9 +372,31 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             runtime.block_on(run_daemon(cli.overrides, settings, options))?;
             Ok(Outcome::Clean)
         }
-        Command::Emulate(args) => runtime.block_on(emulate(args)),
-        Command::Demo => unreachable!("handled above"),
+        Command::Emulate(_) | Command::Demo | Command::Help { .. } => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// `groupsync help [COMMAND]`: exactly what `groupsync [COMMAND] --help` prints.
+fn help(command: Option<&str>) -> anyhow::Result<Outcome> {
+    let args = ["groupsync"].into_iter().chain(command).chain(["--help"]);
+    match Cli::try_parse_from(args) {
+        Err(help_or_usage) => Err(Usage(help_or_usage).into()),
+        Ok(_) => unreachable!("--help always ends the parse"),
+    }
+}
+
+/// The emulator reads no config file: only the log flags (and `RUST_LOG`,
+/// `GROUPSYNC_LOG_FORMAT`) apply to it.
+fn init_logging_from_flags(overrides: &Overrides) -> anyhow::Result<()> {
+    let log_flags = Overrides {
+        log_format: overrides.log_format,
+        log_level: overrides.log_level.clone(),
+        ..Overrides::default()
+    };
+    let log = Settings::from_overrides(&log_flags)?.log;
+    logging::init(log.format, &log.level).map_err(anyhow::Error::msg)
 }
 
 /// `groupsync run`: the daemon, stopped by SIGINT/SIGTERM and reloaded by SIGHUP.
@@ -283,9 +430,11 @@ fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<Outcome
         OutputFormat::Json => {
             print_stdout(&render::render_validation_json(groups, files, &diagnostics))?
         }
-        OutputFormat::Text if diagnostics.is_empty() => {
-            print_stdout(&format!("{groups} groups valid in {files} files\n"))?
-        }
+        OutputFormat::Text if diagnostics.is_empty() => print_stdout(&format!(
+            "{} valid in {}\n",
+            counted(groups, "group"),
+            counted(files, "file")
+        ))?,
         OutputFormat::Text => print_diagnostics(&diagnostics),
     }
     Ok(if diagnostics.is_empty() {
@@ -380,8 +529,8 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
         text.push_str(&format!("{diagnostic}\n"));
     }
     text.push_str(&format!(
-        "{} error(s); nothing was planned or written\n",
-        diagnostics.len()
+        "{}; nothing was planned or written\n",
+        counted(diagnostics.len(), "error")
     ));
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
@@ -412,10 +561,10 @@ async fn emulate(args: EmulateArgs) -> anyhow::Result<Outcome> {
     .with_context(|| format!("cannot listen on {}", args.listen))?;
     let token = emulator.add_session(Entitlements::ALL);
     print_stdout(&format!(
-        "pod emulator serving {} groups\n  pod URL:   {}\n  login URL: {}\n\
+        "pod emulator serving {}\n  pod URL:   {}\n  login URL: {}\n\
          A session token for it (made up by the emulator, valid until it stops):\n  export {SESSION_TOKEN_ENV}={token}\n\
          Stop with Ctrl-C.\n",
-        emulator.groups().len(),
+        counted(emulator.groups().len(), "group"),
         emulator.pod_url(),
         emulator.login_url(),
     ))?;
@@ -484,7 +633,7 @@ mod tests {
     use groupsync::pipeline::cycle::DEFAULT_LOCK_TIMEOUT;
 
     use super::{
-        Cli, Command, DAEMON_FORCE_REFUSED, Outcome, Usage, exit_code, is_broken_pipe,
+        Cli, Command, DAEMON_FORCE_REFUSED, Outcome, Usage, exit_code, is_broken_pipe, parse_from,
         refuse_force_for_the_daemon,
     };
 
@@ -576,6 +725,44 @@ mod tests {
         parse(&["groupsync", "apply", "--lock-timeout", "soon"])
             .err()
             .expect("not a duration");
+    }
+
+    #[test]
+    fn settings_flags_are_refused_where_they_mean_nothing_and_only_there() {
+        for refused in [
+            &["groupsync", "emulate", "--groups-dir", "x"][..],
+            &["groupsync", "--groups-dir", "x", "emulate"],
+            &["groupsync", "emulate", "--format", "json"],
+            &["groupsync", "demo", "--state", "y"],
+            &["groupsync", "demo", "--log-level", "debug"],
+            &["groupsync", "help", "--config", "c.yaml"],
+        ] {
+            let Err(Usage(usage)) = parse_from(refused) else {
+                panic!("{refused:?} was accepted");
+            };
+            assert!(usage.use_stderr(), "{refused:?}");
+            assert!(
+                usage.to_string().contains("means nothing to `groupsync "),
+                "{refused:?}: {usage}"
+            );
+            assert_eq!(exit_code(Err(Usage(usage).into())), 1);
+        }
+        for accepted in [
+            &[
+                "groupsync",
+                "emulate",
+                "--log-level",
+                "debug",
+                "--log-format",
+                "json",
+            ][..],
+            &["groupsync", "demo"],
+            &["groupsync", "help", "plan"],
+            &["groupsync", "plan", "--state", "y", "--groups-dir", "x"],
+            &["groupsync", "--format", "json", "validate"],
+        ] {
+            assert!(parse_from(accepted).is_ok(), "{accepted:?} was refused");
+        }
     }
 
     #[test]

@@ -11,5 +11,6 @@ mod layers;
 mod operating;
 mod plan;
 mod pod_client;
+mod preview;
 mod state;
 mod validate;

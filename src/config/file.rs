@@ -14,7 +14,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::values::{CronSchedule, out_of_range, parse_duration, parse_http_url, parse_log_filter};
+use super::values::{
+    CronSchedule, out_of_range, parse_duration, parse_http_url, parse_listen_address,
+    parse_log_filter,
+};
 use super::{LogFormat, RefreshMode, config_error};
 use crate::error::{Diagnostic, Error};
 use crate::model::UpdateMode;
@@ -74,8 +77,9 @@ pub(super) struct ConfigFile {
     pub(super) refresh: Option<RefreshMode>,
     pub(super) limits: Option<LimitsSection>,
     pub(super) retry: Option<RetrySection>,
-    pub(super) metrics_listen: Option<SocketAddr>,
+    pub(super) metrics_listen: Option<ListenAddress>,
     pub(super) log: Option<LogSection>,
+    pub(super) dry_run: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +138,10 @@ pub(super) struct ConfigDuration(pub(super) Duration);
 #[derive(Debug)]
 pub(super) struct HttpUrl(pub(super) String);
 
+/// `IP:PORT` or `HOST:PORT`, resolved (see [`parse_listen_address`]).
+#[derive(Debug)]
+pub(super) struct ListenAddress(pub(super) SocketAddr);
+
 /// An integer in `MIN..=MAX`.
 #[derive(Debug)]
 pub(super) struct Bounded<const MIN: u64, const MAX: u64>(pub(super) u64);
@@ -174,6 +182,17 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserialize_parsed(deserializer, "an http(s) URL", parse_http_url).map(HttpUrl)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddress {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(
+            deserializer,
+            "an address such as `127.0.0.1:9464`",
+            parse_listen_address,
+        )
+        .map(ListenAddress)
     }
 }
 
@@ -304,7 +323,11 @@ mod tests {
             ),
             (
                 "metrics_listen: localhost\n",
-                "1:17: metrics_listen: invalid socket address",
+                "1:17: metrics_listen: `localhost` is not an address with a port",
+            ),
+            (
+                "dry_run: yes\n",
+                "1:10: dry_run: invalid type: string \"yes\"",
             ),
         ];
         for (text, expected) in cases {
@@ -325,6 +348,7 @@ mod tests {
             ("schedule: \"61 * * * *\"\n", "is not a valid cron schedule"),
             ("schedule: \"* * * * mon-fri\"\n", ""),
             ("schedule: \"* * * * x\"\n", "is not a valid cron schedule"),
+            ("schedule: \"* * 31 2 *\"\n", "never fires"),
         ];
         for (text, expected) in cases {
             let result = parse(text);

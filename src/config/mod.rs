@@ -12,7 +12,7 @@
 //! - `file.rs` — the config file's format: its sections (unknown keys are
 //!   errors) and the visitors that give every bad value its `file:line:col`.
 //! - `values.rs` — the value parsers: [`parse_duration`], http(s) URLs,
-//!   [`CronSchedule`], [`default_login_url`], integer ranges.
+//!   [`parse_listen_address`], [`CronSchedule`], [`default_login_url`], integer ranges.
 //! - [`bdk`] — the official SDK's `config.yaml`.
 //!
 //! # How to add a setting
@@ -47,7 +47,7 @@ pub mod bdk;
 mod file;
 mod values;
 
-pub use self::values::{CronSchedule, default_login_url, parse_duration};
+pub use self::values::{CronSchedule, default_login_url, parse_duration, parse_listen_address};
 
 use self::bdk::{BdkConfig, read_bdk_config};
 use self::file::{
@@ -133,8 +133,11 @@ pub struct Settings {
     pub refresh: Option<RefreshMode>,
     pub limits: Limits,
     pub retry: RetrySettings,
+    /// Where `/metrics`, `/healthz`, `/readyz` and `/plan` are served (resolved at start-up).
     pub metrics_listen: Option<SocketAddr>,
     pub log: LogSettings,
+    /// `dry_run: true`: the daemon (`run`, `run --once`) never writes, as with `--dry-run`.
+    pub dry_run: bool,
 }
 
 /// How groupsync authenticates to the pod: a session token file, an RSA bot, or
@@ -336,11 +339,12 @@ fn merge(
                 .unwrap_or(Limits::default().max_deactivations),
         },
         retry,
-        metrics_listen: file.metrics_listen,
+        metrics_listen: file.metrics_listen.map(|listen| listen.0),
         log: LogSettings {
             format: overrides.log_format.or(log.format).unwrap_or_default(),
             level: log_level(overrides.log_level.as_deref(), log.level)?,
         },
+        dry_run: file.dry_run.unwrap_or(false),
     })
 }
 
@@ -649,6 +653,7 @@ mod tests {
         assert_eq!(settings.limits, Limits::default());
         assert_eq!(settings.retry, RetrySettings::default());
         assert_eq!(settings.metrics_listen, None);
+        assert!(!settings.dry_run);
         assert_eq!(
             settings.log,
             LogSettings {
@@ -681,7 +686,8 @@ mod tests {
              limits: {max_changes: 5, max_deactivations: 0}\n\
              retry: {max_attempts: 3, initial_interval: 1s, multiplier: 1.5, max_interval: 1m}\n\
              metrics_listen: 127.0.0.1:9464\n\
-             log: {format: json, level: debug}\n",
+             log: {format: json, level: debug}\n\
+             dry_run: true\n",
         );
         let settings = config.resolve().unwrap();
         assert_eq!(
@@ -729,6 +735,17 @@ mod tests {
         );
         assert_eq!(settings.log.format, LogFormat::Json);
         assert_eq!(settings.log.level, "debug");
+        assert!(settings.dry_run);
+    }
+
+    #[test]
+    fn metrics_listen_takes_a_host_name() {
+        let settings = ConfigDir::with("metrics_listen: localhost:0\n")
+            .resolve()
+            .unwrap();
+        let listen = settings.metrics_listen.expect("metrics_listen is set");
+        assert!(listen.ip().is_loopback(), "{listen}");
+        assert_eq!(listen.port(), 0);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The generic value parsers behind the settings: durations, http(s) URLs,
-//! cron schedules and integer ranges. Each takes text and returns the value
+//! listen addresses, cron schedules and integer ranges. Each takes text and returns the value
 //! or a message that says what is wrong; the config file's visitors
 //! (`file.rs`) and the flag checks (`mod.rs`) add where it was written.
 
 use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// Parses `500ms`, `30s`, `5m`, `1h` and combinations in descending order such as `1m30s`.
@@ -103,6 +104,7 @@ impl CronSchedule {
         let cron = parser
             .parse(text)
             .map_err(|error| format!("`{text}` is not a valid cron schedule: {error}"))?;
+        check_fires(text, &cron)?;
         Ok(CronSchedule {
             text: text.to_string(),
             cron: Box::new(cron),
@@ -117,6 +119,23 @@ impl CronSchedule {
     /// The parsed schedule, e.g. for `find_next_occurrence`.
     pub fn cron(&self) -> &croner::Cron {
         &self.cron
+    }
+}
+
+/// How far ahead a schedule must fire at least once: a leap day (`0 0 29 2 *`)
+/// comes within 4 years, a day that does not exist (`* * 31 2 *`) never.
+const SCHEDULE_HORIZON_DAYS: i64 = 5 * 366;
+
+/// Refuses a schedule that would never start a cycle: the daemon would
+/// silently wait for file changes only.
+fn check_fires(text: &str, cron: &croner::Cron) -> Result<(), String> {
+    let now = chrono::Local::now();
+    let horizon = now + chrono::TimeDelta::days(SCHEDULE_HORIZON_DAYS);
+    match cron.find_next_occurrence(&now, false) {
+        Ok(next) if next <= horizon => Ok(()),
+        _ => Err(format!(
+            "`{text}` never fires (not once in the next 5 years): check the day of the month against the month"
+        )),
     }
 }
 
@@ -154,6 +173,29 @@ pub(super) fn parse_http_url(text: &str) -> Result<String, String> {
         Err(format!("`{text}` has no valid host (and optional :port)"))
     } else {
         Ok(text.trim_end_matches('/').to_string())
+    }
+}
+
+/// Reads `IP:PORT` or `HOST:PORT` (e.g. `localhost:9464`) as the address to
+/// listen on; a host name is resolved now, and its first address taken.
+pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let example = "write HOST:PORT or IP:PORT, e.g. 127.0.0.1:9464 or localhost:9464";
+    let has_port = text
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !has_port {
+        return Err(format!("`{text}` is not an address with a port; {example}"));
+    }
+    match text.to_socket_addrs() {
+        Ok(mut addresses) => addresses
+            .next()
+            .ok_or_else(|| format!("`{text}`: the host name has no address")),
+        Err(error) => Err(format!(
+            "`{text}`: cannot resolve the host name ({error}); {example}"
+        )),
     }
 }
 
@@ -228,6 +270,45 @@ mod tests {
                 error.contains("error, warn, info, debug, trace, off"),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn listen_addresses_take_an_ip_or_a_host_name_with_a_port() {
+        assert_eq!(
+            parse_listen_address("127.0.0.1:9464"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        assert_eq!(
+            parse_listen_address("[::1]:0"),
+            Ok("[::1]:0".parse().unwrap())
+        );
+        let localhost = parse_listen_address("localhost:0").expect("localhost resolves");
+        assert!(localhost.ip().is_loopback(), "{localhost}");
+        assert_eq!(localhost.port(), 0);
+        for (bad, expected) in [
+            ("localhost", "is not an address with a port"),
+            ("9464", "is not an address with a port"),
+            (":9464", "is not an address with a port"),
+            ("localhost:http", "is not an address with a port"),
+            (
+                "groupsync-test.invalid:9464",
+                "cannot resolve the host name",
+            ),
+        ] {
+            let error = parse_listen_address(bad).expect_err(bad);
+            assert!(error.contains(expected), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused() {
+        for never in ["* * 31 2 *", "0 0 30 2 *", "0 12 31 4,6,9,11 *"] {
+            let error = CronSchedule::parse(never).expect_err(never);
+            assert!(error.contains("never fires"), "{never}: {error}");
+        }
+        for rare in ["0 0 29 2 *", "0 0 31 12 *", "@yearly"] {
+            assert!(CronSchedule::parse(rare).is_ok(), "{rare}");
         }
     }
 

@@ -159,7 +159,10 @@ impl FileReport {
             let path = problems[0].path.clone();
             problems.push(Diagnostic::file(
                 path,
-                format!("{hidden} more problems in this file not shown; fix the ones above first"),
+                format!(
+                    "{hidden} more {} in this file not shown; fix the ones above first",
+                    if hidden == 1 { "problem" } else { "problems" }
+                ),
             ));
         }
         problems

@@ -55,20 +55,30 @@ pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Str
     let changes = plan.changes.len();
     if changes > limits.max_changes {
         return Err(format!(
-            "refusing to apply: the plan updates {changes} groups, more than limits.max_changes = {}; \
+            "refusing to apply: the plan updates {}, more than limits.max_changes = {}; \
              nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
+            groups(changes),
             limits.max_changes
         ));
     }
     let deactivations = plan.deactivations();
     if deactivations > limits.max_deactivations {
         return Err(format!(
-            "refusing to apply: the plan deactivates {deactivations} groups, more than limits.max_deactivations = {}; \
+            "refusing to apply: the plan deactivates {}, more than limits.max_deactivations = {}; \
              nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
+            groups(deactivations),
             limits.max_deactivations
         ));
     }
     Ok(())
+}
+
+/// `1 group`, `2 groups` (as `render::counted`, which lives above this module).
+fn groups(count: usize) -> String {
+    match count {
+        1 => "1 group".to_string(),
+        _ => format!("{count} groups"),
+    }
 }
 
 /// Sends the plan's PUTs and records each answer in `snapshot` (and the state file).

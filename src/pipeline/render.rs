@@ -116,7 +116,7 @@ fn render_drift(out: &mut String, drift: &[Drift]) {
 }
 
 /// `area "GLOBAL" -> "EMEA", active true -> false`
-fn field_changes(fields: &[FieldChange]) -> String {
+pub fn field_changes(fields: &[FieldChange]) -> String {
     let described: Vec<String> = fields
         .iter()
         .map(|change| {
@@ -316,11 +316,13 @@ fn reads_as_non_string(text: &str) -> bool {
 }
 
 /// The JSON plan: `{"changes": [...], "unchanged": N, "errors": [...]}`.
+/// `errors` holds the input errors, then every group an apply could not
+/// update and the changes a stop left out: non-empty whenever the run failed.
 pub fn render_json(report: &Report) -> String {
     let document = JsonPlan {
         changes: report.plan.changes.iter().map(JsonChange::from).collect(),
         unchanged: report.plan.unchanged,
-        errors: report.errors.iter().map(JsonError::from).collect(),
+        errors: json_errors(report),
         drift: report
             .drift
             .iter()
@@ -338,36 +340,86 @@ pub fn render_json(report: &Report) -> String {
             .map(|applied| applied.failed.iter().map(JsonFailure::from).collect()),
         not_started: report.apply.map(|applied| applied.not_started),
     };
-    let mut text = serde_json::to_string_pretty(&document).expect("a plan always serializes");
-    text.push('\n');
-    text
+    to_json_text(&document)
+}
+
+fn json_errors<'a>(report: &Report<'a>) -> Vec<JsonError<'a>> {
+    let mut errors: Vec<JsonError> = report.errors.iter().map(JsonError::from).collect();
+    if let Some(applied) = report.apply {
+        errors.extend(applied.failed.iter().map(|failure| JsonError::Group {
+            message: failure.error.to_string(),
+            group_id: &failure.group_id,
+            file: failure.source.display().to_string(),
+        }));
+        if applied.not_started > 0 {
+            errors.push(JsonError::Run {
+                message: format!(
+                    "{} not started: stopped by a signal",
+                    counted(applied.not_started, "change")
+                ),
+            });
+        }
+    }
+    errors
 }
 
 /// `groupsync validate --format json`: `{"groups": 12, "files": 5, "errors": [...]}`.
 pub fn render_validation_json(groups: usize, files: usize, errors: &[Diagnostic]) -> String {
-    #[derive(Serialize)]
-    struct Validation {
-        groups: usize,
-        files: usize,
-        errors: Vec<JsonError>,
-    }
     let errors = errors.iter().map(JsonError::from).collect();
-    let document = Validation {
+    to_json_text(&JsonValidation {
         groups,
         files,
         errors,
-    };
-    let mut text =
-        serde_json::to_string_pretty(&document).expect("a validation result always serializes");
+    })
+}
+
+/// Which command's JSON document a failure is reported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonDocument {
+    /// `validate`'s: `{"groups": 0, "files": 0, "errors": [...]}`.
+    Validation,
+    /// The plan's (`plan`, `apply`, `run --once`): `{"changes": [], "unchanged": 0, "errors": [...]}`.
+    Plan,
+}
+
+/// `--format json` for a run that failed before it had anything to show (a
+/// bad config, the pod down, the state file, a safety limit): the command's
+/// document, empty, with `errors` holding `{"message": ...}`.
+pub fn render_failure_json(document: JsonDocument, message: &str) -> String {
+    let errors = vec![JsonError::Run {
+        message: message.to_string(),
+    }];
+    match document {
+        JsonDocument::Validation => to_json_text(&JsonValidation {
+            groups: 0,
+            files: 0,
+            errors,
+        }),
+        JsonDocument::Plan => to_json_text(&JsonPlan {
+            errors,
+            ..JsonPlan::default()
+        }),
+    }
+}
+
+fn to_json_text(document: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("output always serializes");
     text.push('\n');
     text
 }
 
 #[derive(Serialize)]
+struct JsonValidation<'a> {
+    groups: usize,
+    files: usize,
+    errors: Vec<JsonError<'a>>,
+}
+
+#[derive(Serialize, Default)]
 struct JsonPlan<'a> {
     changes: Vec<JsonChange<'a>>,
     unchanged: usize,
-    errors: Vec<JsonError>,
+    errors: Vec<JsonError<'a>>,
     /// Changes made on the pod outside groupsync, found by refresh.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     drift: Vec<JsonDrift<'a>>,
@@ -462,18 +514,36 @@ struct JsonRequest<'a> {
     body: &'a UserGroupUpdate,
 }
 
+/// One entry of `errors`: every kind has a `message`; `file`, `line` and
+/// `group_id` where known.
 #[derive(Serialize)]
-struct JsonError {
-    path: String,
-    line: Option<usize>,
-    column: Option<usize>,
-    message: String,
+#[serde(untagged)]
+enum JsonError<'a> {
+    /// An input error in a file. `path` and `column` were there before `file`
+    /// and stay; `line` and `column` are `null` without a position.
+    Input {
+        path: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+        file: String,
+    },
+    /// A group whose PUT failed; `file` declares it.
+    Group {
+        message: String,
+        group_id: &'a str,
+        file: String,
+    },
+    /// Anything else that failed the run.
+    Run { message: String },
 }
 
-impl From<&Diagnostic> for JsonError {
+impl From<&Diagnostic> for JsonError<'_> {
     fn from(diagnostic: &Diagnostic) -> Self {
-        JsonError {
-            path: diagnostic.path.display().to_string(),
+        let path = diagnostic.path.display().to_string();
+        JsonError::Input {
+            file: path.clone(),
+            path,
             line: diagnostic.position.map(|(line, _)| line),
             column: diagnostic.position.map(|(_, column)| column),
             message: diagnostic.message.clone(),
@@ -484,6 +554,69 @@ impl From<&Diagnostic> for JsonError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_is_the_commands_document_with_one_error() {
+        let plan: serde_json::Value =
+            serde_json::from_str(&render_failure_json(JsonDocument::Plan, "the pod is down"))
+                .unwrap();
+        assert_eq!(
+            plan,
+            serde_json::json!({
+                "changes": [], "unchanged": 0, "errors": [{"message": "the pod is down"}]
+            })
+        );
+        let validation: serde_json::Value =
+            serde_json::from_str(&render_failure_json(JsonDocument::Validation, "bad config"))
+                .unwrap();
+        assert_eq!(
+            validation,
+            serde_json::json!({"groups": 0, "files": 0, "errors": [{"message": "bad config"}]})
+        );
+    }
+
+    #[test]
+    fn input_errors_keep_their_fields_and_name_the_file() {
+        let errors = [
+            Diagnostic::at("groups.d/a.yaml", 3, 1, "unknown key"),
+            Diagnostic::file("groups.d/b.yaml", "not UTF-8"),
+        ];
+        let json: serde_json::Value =
+            serde_json::from_str(&render_validation_json(0, 0, &errors)).unwrap();
+        assert_eq!(
+            json["errors"],
+            serde_json::json!([
+                {"path": "groups.d/a.yaml", "file": "groups.d/a.yaml", "line": 3, "column": 1, "message": "unknown key"},
+                {"path": "groups.d/b.yaml", "file": "groups.d/b.yaml", "line": null, "column": null, "message": "not UTF-8"},
+            ])
+        );
+    }
+
+    #[test]
+    fn groups_an_apply_could_not_update_are_errors_too() {
+        let applied = ApplyReport {
+            applied: Vec::new(),
+            failed: vec![Failure {
+                group_id: "c3".to_string(),
+                source: "groups.d/c.yaml".into(),
+                error: crate::error::PodError::Setup("no TLS backend".to_string()),
+            }],
+            not_started: 1,
+        };
+        let plan = Plan::default();
+        let report = Report {
+            apply: Some(&applied),
+            ..Report::of_plan(&plan)
+        };
+        let json: serde_json::Value = serde_json::from_str(&render_json(&report)).unwrap();
+        assert_eq!(
+            json["errors"],
+            serde_json::json!([
+                {"message": "no TLS backend", "group_id": "c3", "file": "groups.d/c.yaml"},
+                {"message": "1 change not started: stopped by a signal"},
+            ])
+        );
+    }
 
     #[test]
     fn counts_take_the_right_number() {

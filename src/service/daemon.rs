@@ -6,7 +6,8 @@
 //! Never two cycles at once: a cycle runs as its own task while this loop
 //! keeps listening, and triggers that arrive meanwhile coalesce into one
 //! follow-up cycle. The loop's heartbeat feeds `/healthz` and the systemd
-//! watchdog, so a wedged loop stops both.
+//! watchdog, so a wedged loop stops both. After each cycle the plan left to
+//! do is published for `/plan` and `/plan.json`.
 //!
 //! The daemon holds no state file between cycles: every cycle reads it anew,
 //! and a writing cycle locks it only while it runs, so `plan` and `apply`
@@ -36,11 +37,13 @@ use crate::pipeline::cycle::{
     CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, GroupCounts, pod_client,
     run_cycle, tie_to_pod,
 };
-use crate::pipeline::render::{Report, render_text};
+use crate::pipeline::plan::Plan;
+use crate::pipeline::refresh::Drift;
+use crate::pipeline::render::{Report, counted, field_changes, render_json, render_text};
 use crate::pipeline::state::read_unlocked;
 use crate::pod::PodClient;
 use crate::pod::auth::SESSION_TOKEN_ENV;
-use crate::service::metrics::{CycleResult, Health, Metrics};
+use crate::service::metrics::{CurrentPlan, CycleResult, Endpoints, Health, Metrics};
 use crate::service::systemd::Notifier;
 use crate::service::watch::{DirWatch, watch_dir};
 use crate::shutdown::{Reloads, Shutdown};
@@ -59,7 +62,8 @@ const RETRY_MAX: Duration = Duration::from_secs(300);
 /// The flags of `run`.
 #[derive(Debug, Clone, Copy)]
 pub struct DaemonOptions {
-    /// Never write: print the plan whenever it differs from the last one printed.
+    /// Never write: print the plan whenever it differs from the last one
+    /// printed. Config `dry_run: true` does the same, and can be turned off by a reload.
     pub dry_run: bool,
     /// `--refresh`: every cycle reads every declared group, whatever the config says.
     pub refresh_every_cycle: bool,
@@ -131,6 +135,8 @@ struct Daemon {
     changes: mpsc::UnboundedSender<()>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// What `/plan` and `/plan.json` serve.
+    plan: Arc<CurrentPlan>,
     notifier: Arc<Notifier>,
     /// The plan text `run --dry-run` printed last.
     last_printed: Option<String>,
@@ -178,6 +184,7 @@ impl Daemon {
             changes,
             metrics,
             health: Arc::new(Health::new()),
+            plan: Arc::new(CurrentPlan::new()),
             notifier: Arc::new(Notifier::from_env()),
             last_printed: None,
             last_change: None,
@@ -185,16 +192,25 @@ impl Daemon {
         })
     }
 
+    /// Serves the endpoints (which log their one start-up line).
     async fn serve_metrics(&self, stop: Shutdown) -> Result<()> {
         let Some(listen) = self.settings.metrics_listen else {
             return Ok(());
         };
-        let (bound, _server) =
-            crate::service::metrics::serve(listen, self.metrics.clone(), self.health.clone(), stop)
-                .await
-                .map_err(|err| Error::io(format!("metrics_listen {listen}: cannot listen"), err))?;
-        tracing::info!("metrics on http://{bound}/metrics, health on /healthz and /readyz");
+        let endpoints = Endpoints {
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            plan: self.plan.clone(),
+        };
+        crate::service::metrics::serve(listen, endpoints, stop)
+            .await
+            .map_err(|err| Error::io(format!("metrics_listen {listen}: cannot listen"), err))?;
         Ok(())
+    }
+
+    /// `--dry-run`, or `dry_run: true` in the config as last (re)loaded.
+    fn dry_run(&self) -> bool {
+        self.options.dry_run || self.settings.dry_run
     }
 
     /// Pings the systemd watchdog while the loop's heartbeat is fresh.
@@ -298,7 +314,7 @@ impl Daemon {
             "groupsync {} started: {watching} {}, {trigger}{}",
             env!("CARGO_PKG_VERSION"),
             self.settings.groups_dir.display(),
-            if self.options.dry_run {
+            if self.dry_run() {
                 ", dry run: never writing"
             } else {
                 ""
@@ -333,7 +349,7 @@ impl Daemon {
             self.settings.refresh,
             self.options.refresh_every_cycle,
         );
-        let mode = if self.options.dry_run {
+        let mode = if self.dry_run() {
             CycleMode::Plan
         } else {
             CycleMode::Apply {
@@ -371,16 +387,17 @@ impl Daemon {
 
     /// Nothing was written; the next file change tries again.
     fn desired_state_invalid(&mut self, diagnostics: &Diagnostics, duration: Duration) -> Next {
+        let errors = counted(diagnostics.0.len(), "error");
         tracing::error!(
-            "the desired state is invalid; nothing was written, fix the files and save ({} errors):\n{diagnostics}",
-            diagnostics.0.len()
+            "the desired state is invalid; nothing was written, fix the files and save ({errors}):\n{diagnostics}"
         );
         self.metrics.observe_cycle(CycleResult::Invalid, duration);
         self.health.set_desired_valid(false);
-        self.notifier.status(&format!(
-            "invalid desired state: {} errors, nothing written",
-            diagnostics.0.len()
+        self.plan.withdraw(format!(
+            "no plan: the desired state is invalid ({errors}), nothing would be written:\n{diagnostics}"
         ));
+        self.notifier
+            .status(&format!("invalid desired state: {errors}, nothing written"));
         Next::Wait
     }
 
@@ -388,6 +405,8 @@ impl Daemon {
     fn cycle_failed(&mut self, err: &Error, duration: Duration) -> Next {
         tracing::error!("cycle failed, the last good state is kept: {}", err.chain());
         self.metrics.observe_cycle(CycleResult::Failure, duration);
+        self.plan
+            .withdraw(format!("no plan: the last cycle failed: {}", err.chain()));
         self.health.set_desired_valid(true);
         self.notifier
             .status(&format!("error: {}", one_line(&err.chain())));
@@ -404,6 +423,7 @@ impl Daemon {
         for warning in &outcome.refresh.warnings {
             tracing::warn!("{warning}");
         }
+        log_drift(outcome);
         let counts = outcome.group_counts();
         let applied = outcome
             .apply
@@ -422,8 +442,9 @@ impl Daemon {
         if applied > 0 {
             self.last_change = Some(chrono::Local::now().format("%H:%M:%S").to_string());
         }
-        if self.options.dry_run {
-            self.print_if_new(outcome);
+        let text = self.publish_plan(outcome);
+        if self.dry_run() {
+            self.print_if_new(text);
         }
         let converged = counts.failed == 0;
         self.record_metrics(outcome, duration, counts, converged);
@@ -475,23 +496,39 @@ impl Daemon {
             .last_change
             .as_deref()
             .map_or("none yet".to_string(), str::to_string);
-        match (self.options.dry_run, pending, failed) {
-            (true, 0, _) => format!("dry run, in sync: {in_sync} groups"),
-            (true, _, _) => format!("dry run: {pending} changes pending, {in_sync} groups in sync"),
-            (false, _, 0) => format!("in sync: {in_sync} groups; last change {last_change}"),
+        let groups = |count| counted(count, "group");
+        match (self.dry_run(), pending, failed) {
+            (true, 0, _) => format!("dry run, in sync: {}", groups(in_sync)),
+            (true, _, _) => format!(
+                "dry run: {} pending, {} in sync",
+                counted(pending, "change"),
+                groups(in_sync)
+            ),
+            (false, _, 0) => format!("in sync: {}; last change {last_change}", groups(in_sync)),
             (false, _, _) => format!(
-                "{failed} groups failed to update, {in_sync} in sync; last change {last_change}"
+                "{} failed to update, {in_sync} in sync; last change {last_change}",
+                groups(failed)
             ),
         }
     }
 
-    /// `run --dry-run`: prints the plan when it differs from the last one printed.
-    fn print_if_new(&mut self, outcome: &CycleOutcome) {
+    /// Publishes what is left to do after `outcome` for `/plan` and
+    /// `/plan.json`, rendered as `groupsync plan` prints it; returns the text.
+    fn publish_plan(&self, outcome: &CycleOutcome) -> String {
+        let (plan, drift) = plan_left(outcome);
         let report = Report {
+            plan: &plan,
+            drift: &drift,
             apply: None,
             ..outcome.report()
         };
         let text = render_text(&report, false);
+        self.plan.publish(text.clone(), render_json(&report));
+        text
+    }
+
+    /// `run --dry-run`: prints the plan when it differs from the last one printed.
+    fn print_if_new(&mut self, text: String) {
         if self.last_printed.as_deref() != Some(text.as_str()) {
             let mut stdout = std::io::stdout().lock();
             let _ = stdout
@@ -518,6 +555,16 @@ impl Daemon {
         let took_effect = match reloaded {
             Ok((client, mut settings)) => {
                 self.keep_restart_only_settings(&mut settings);
+                if settings.dry_run != self.settings.dry_run && !self.options.dry_run {
+                    tracing::info!(
+                        "dry_run: {}",
+                        if settings.dry_run {
+                            "true, never writing from now on"
+                        } else {
+                            "false, writing from now on"
+                        }
+                    );
+                }
                 self.settings = Arc::new(settings);
                 self.client = client;
                 self.metrics.set_config_valid(true);
@@ -613,6 +660,47 @@ fn check_state_file(settings: &Settings) -> Result<()> {
         settings.pod_url.as_deref(),
     )?;
     Ok(())
+}
+
+/// What is left to do after a cycle, as `groupsync plan` would show it now:
+/// the plan less the changes the cycle applied, and the drift of the groups
+/// it did not put back in line. A cycle that did not write leaves it all.
+fn plan_left(outcome: &CycleOutcome) -> (Plan, Vec<Drift>) {
+    let Some(applied) = &outcome.apply else {
+        return (outcome.plan.clone(), outcome.refresh.drift.clone());
+    };
+    let was_applied = |id: &str| applied.applied.iter().any(|(done, _)| done == id);
+    let plan = Plan {
+        changes: (outcome.plan.changes.iter())
+            .filter(|change| !was_applied(&change.group_id))
+            .cloned()
+            .collect(),
+        unchanged: outcome.plan.unchanged + applied.applied.len(),
+    };
+    let drift = (outcome.refresh.drift.iter())
+        .filter(|group| !was_applied(&group.group_id))
+        .cloned()
+        .collect();
+    (plan, drift)
+}
+
+/// One WARN line per group changed outside groupsync: its id, its file, and
+/// each field as `area "EMEA" -> "GLOBAL"`.
+fn log_drift(outcome: &CycleOutcome) {
+    for group in &outcome.refresh.drift {
+        let id = &group.group_id;
+        let fields = field_changes(&group.fields);
+        let change = (outcome.plan.changes.iter()).find(|change| &change.group_id == id);
+        match change {
+            Some(change) => tracing::warn!(
+                "drift: group {id} ({}) changed outside groupsync: {fields}",
+                change.source.display()
+            ),
+            None => tracing::warn!(
+                "drift: group {id} changed outside groupsync: {fields} (the plan has nothing to revert for it)"
+            ),
+        }
+    }
 }
 
 /// The pod client of `settings`, counting its requests in `metrics`.

@@ -1,14 +1,15 @@
-//! Prometheus metrics and the health endpoints: `/metrics` (OpenMetrics
-//! text), `/healthz` (the loop is alive) and `/readyz` (a cycle succeeded and
-//! the desired state is valid), served by [`serve`] when `metrics_listen` is set.
+//! Prometheus metrics, the health endpoints and the current plan: `/metrics`
+//! (OpenMetrics text), `/healthz` (the loop is alive), `/readyz` (a cycle
+//! succeeded and the desired state is valid), `/plan` and `/plan.json` (what
+//! the daemon would do now), served by [`serve`] when `metrics_listen` is set.
 //!
 //! [`Metrics`] owns its own `Registry` (no global state), so tests read it
-//! with [`Metrics::encode`]; [`Health`] is a handful of atomics the daemon
-//! loop updates and the endpoints read.
+//! with [`Metrics::encode`]; [`Health`] is a handful of atomics and
+//! [`CurrentPlan`] a slot, both updated by the daemon loop and read by the endpoints.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
@@ -31,6 +32,9 @@ use crate::shutdown::Shutdown;
 /// The content type of `/metrics`, as the OpenMetrics spec names it.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of `/plan`: the text plan, as `groupsync plan` prints it.
+pub const PLAN_TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// `/healthz` fails once the loop has not sent a heartbeat for this long.
 pub const LIVENESS_WINDOW: Duration = Duration::from_secs(60);
@@ -339,28 +343,94 @@ impl Health {
     }
 }
 
+/// The daemon's current plan, as `/plan` (text) and `/plan.json` serve it:
+/// published after every cycle that planned, withdrawn (with the reason)
+/// after one that could not.
+#[derive(Debug)]
+pub struct CurrentPlan {
+    slot: RwLock<Result<PlanDocuments, String>>,
+}
+
+/// One plan, rendered once for both endpoints.
+#[derive(Debug, Clone)]
+struct PlanDocuments {
+    text: String,
+    json: String,
+}
+
+impl Default for CurrentPlan {
+    fn default() -> Self {
+        CurrentPlan::new()
+    }
+}
+
+impl CurrentPlan {
+    /// No plan yet: the first cycle has not planned.
+    pub fn new() -> CurrentPlan {
+        CurrentPlan {
+            slot: RwLock::new(Err(
+                "no plan yet: the first cycle has not finished".to_string()
+            )),
+        }
+    }
+
+    /// `text` as `groupsync plan` prints it (no colour), `json` as with `--format json`.
+    pub fn publish(&self, text: String, json: String) {
+        *self
+            .slot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Ok(PlanDocuments { text, json });
+    }
+
+    /// The last cycle could not plan: the endpoints say why instead of showing a stale plan.
+    pub fn withdraw(&self, reason: String) {
+        *self
+            .slot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Err(reason);
+    }
+
+    fn documents(&self) -> Result<PlanDocuments, String> {
+        self.slot
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The text plan, or why there is none.
+    pub fn text(&self) -> Result<String, String> {
+        self.documents().map(|documents| documents.text)
+    }
+
+    /// The JSON plan, or why there is none.
+    pub fn json(&self) -> Result<String, String> {
+        self.documents().map(|documents| documents.json)
+    }
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-#[derive(Clone)]
-struct Endpoints {
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
+/// What the endpoints read: the daemon's metrics, health and current plan.
+#[derive(Clone, Default)]
+pub struct Endpoints {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub plan: Arc<CurrentPlan>,
 }
 
-/// Binds `listen` and serves `/metrics`, `/healthz` and `/readyz` until
-/// `shutdown` fires. Returns the bound address (port 0 picks one) and the
-/// server task, which ends once open connections have finished.
+/// Binds `listen` and serves `/metrics`, `/healthz`, `/readyz`, `/plan` and
+/// `/plan.json` until `shutdown` fires. Returns the bound address (port 0
+/// picks one) and the server task, which ends once open connections have finished.
 pub async fn serve(
     listen: SocketAddr,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
+    endpoints: Endpoints,
     mut shutdown: Shutdown,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
-    let app = router(Endpoints { metrics, health });
+    let app = router(endpoints);
     let task = tokio::spawn(async move {
         let stopped = async move { shutdown.requested().await };
         if let Err(error) = axum::serve(listener, app)
@@ -370,7 +440,7 @@ pub async fn serve(
             tracing::error!("metrics endpoint on {bound} stopped: {error}");
         }
     });
-    tracing::info!("serving /metrics, /healthz and /readyz on http://{bound}");
+    tracing::info!("serving /metrics, /healthz, /readyz, /plan and /plan.json on http://{bound}");
     Ok((bound, task))
 }
 
@@ -379,7 +449,33 @@ fn router(endpoints: Endpoints) -> Router {
         .route("/metrics", get(metrics_endpoint))
         .route("/healthz", get(healthz_endpoint))
         .route("/readyz", get(readyz_endpoint))
+        .route("/plan", get(plan_text_endpoint))
+        .route("/plan.json", get(plan_json_endpoint))
         .with_state(endpoints)
+}
+
+async fn plan_text_endpoint(State(endpoints): State<Endpoints>) -> Response {
+    plan_response(endpoints.plan.text(), PLAN_TEXT_CONTENT_TYPE)
+}
+
+async fn plan_json_endpoint(State(endpoints): State<Endpoints>) -> Response {
+    plan_response(endpoints.plan.json(), "application/json")
+}
+
+/// 200 with the plan, or 503 with why there is none (as text).
+fn plan_response(plan: Result<String, String>, content_type: &'static str) -> Response {
+    match plan {
+        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(reason) => {
+            let headers = [(header::CONTENT_TYPE, PLAN_TEXT_CONTENT_TYPE)];
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                headers,
+                format!("{reason}\n"),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn metrics_endpoint(State(endpoints): State<Endpoints>) -> Response {
@@ -659,13 +755,59 @@ mod tests {
             return;
         };
         let endpoints = |health| Endpoints {
-            metrics: Arc::new(Metrics::new()),
             health: Arc::new(health),
+            ..Endpoints::default()
         };
         let alive = healthz_endpoint(State(endpoints(Health::new()))).await;
         assert_eq!(alive.status(), StatusCode::OK);
         let stale = healthz_endpoint(State(endpoints(Health::with_origin(two_minutes_ago)))).await;
         assert_eq!(stale.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn plan_endpoints_serve_the_published_plan_or_say_why_there_is_none() {
+        let endpoints = Endpoints::default();
+        let answer = |response: Response| async move {
+            let status = response.status().as_u16();
+            let content_type = response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                content_type,
+                String::from_utf8(body.to_vec()).unwrap(),
+            )
+        };
+        let (status, _, body) = answer(plan_json_endpoint(State(endpoints.clone())).await).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (503, "no plan yet: the first cycle has not finished\n")
+        );
+
+        let text = "No changes. 1 group in sync.\n";
+        let json = "{\"changes\": []}\n";
+        endpoints.plan.publish(text.to_string(), json.to_string());
+        assert_eq!(
+            answer(plan_text_endpoint(State(endpoints.clone())).await).await,
+            (200, PLAN_TEXT_CONTENT_TYPE.to_string(), text.to_string())
+        );
+        assert_eq!(
+            answer(plan_json_endpoint(State(endpoints.clone())).await).await,
+            (200, "application/json".to_string(), json.to_string())
+        );
+
+        endpoints
+            .plan
+            .withdraw("the desired state is invalid".to_string());
+        let (status, _, body) = answer(plan_text_endpoint(State(endpoints)).await).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (503, "the desired state is invalid\n")
+        );
     }
 
     #[test]
@@ -698,7 +840,12 @@ mod tests {
         let health = Arc::new(Health::new());
         let (trigger, shutdown) = shutdown::channel();
         let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let (bound, server) = serve(listen, metrics.clone(), health.clone(), shutdown)
+        let endpoints = Endpoints {
+            metrics: metrics.clone(),
+            health: health.clone(),
+            plan: Arc::default(),
+        };
+        let (bound, server) = serve(listen, endpoints, shutdown)
             .await
             .expect("binds a free port");
         let client = reqwest::Client::new();
@@ -729,6 +876,11 @@ mod tests {
         health.set_desired_valid(false);
         let (status, _, body) = get(&client, url("/readyz")).await;
         assert_eq!((status, body.as_str()), (503, "desired state is invalid"));
+
+        let (status, content_type, body) = get(&client, url("/plan")).await;
+        assert_eq!(status, 503);
+        assert_eq!(content_type.as_deref(), Some(PLAN_TEXT_CONTENT_TYPE));
+        assert_eq!(body, "no plan yet: the first cycle has not finished\n");
 
         drop(client); // Close the keep-alive connection so the stop is immediate.
         trigger.trigger();

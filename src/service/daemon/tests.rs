@@ -751,3 +751,35 @@ fn one_line_keeps_the_first_line_only() {
     assert_eq!(one_line("a\nb"), "a");
     assert_eq!(one_line(&"x".repeat(300)).len(), 200);
 }
+
+#[test]
+fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
+    // Nothing written: all of it is left.
+    let failed = one_group_failed();
+    let (plan, _) = plan_left(&CycleOutcome {
+        apply: None,
+        ..one_group_failed()
+    });
+    assert_eq!(plan, failed.plan);
+
+    // c3 failed: still to do. Had it been applied, it would be in sync.
+    let (plan, _) = plan_left(&failed);
+    assert_eq!(plan, failed.plan);
+    let mut applied = one_group_failed();
+    let report = applied.apply.as_mut().unwrap();
+    report.failed.clear();
+    report.applied.push(("c3".to_string(), Default::default()));
+    applied.refresh.drift.push(Drift {
+        group_id: "c3".to_string(),
+        fields: Vec::new(),
+    });
+    let (plan, drift) = plan_left(&applied);
+    assert_eq!(
+        plan,
+        Plan {
+            changes: Vec::new(),
+            unchanged: 3
+        }
+    );
+    assert!(drift.is_empty(), "reverted drift is no longer shown");
+}
