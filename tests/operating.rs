@@ -495,3 +495,47 @@ fn group_reads(pod: &PodFixture) -> usize {
         .filter(|request| request.method == "GET")
         .count()
 }
+
+// ---------------------------------------------------------------------------
+// A log level it does not know
+// ---------------------------------------------------------------------------
+
+#[test]
+fn an_unknown_log_level_is_an_error_listing_the_levels_wherever_it_is_given() {
+    let ws = Workspace::new();
+    ws.write_group_file("a1.yaml", "id: a1\nname: Alpha\n");
+    let levels = "error, warn, info, debug, trace, off";
+    let by_flag = ws
+        .groupsync()
+        .args(["validate", "--log-level", "verbose"])
+        .output()
+        .unwrap();
+    let by_env = ws
+        .groupsync()
+        .arg("plan")
+        .env("RUST_LOG", "warning")
+        .output()
+        .unwrap();
+    ws.write_file("groupsync.yaml", "log: {level: verbose}\n");
+    let by_file = ws
+        .groupsync()
+        .args(["validate", "--config", "groupsync.yaml"])
+        .output()
+        .unwrap();
+    for (given, output, word) in [
+        ("--log-level", &by_flag, "`verbose`"),
+        ("RUST_LOG", &by_env, "`warning`"),
+        ("log.level", &by_file, "`verbose`"),
+    ] {
+        assert_exit(output, 1);
+        let message = stderr(output);
+        assert!(message.contains(word), "{given}: {message}");
+        assert!(message.contains(levels), "{given}: {message}");
+    }
+    // The file's error has its place.
+    assert!(
+        stderr(&by_file).contains("groupsync.yaml:1:14: log.level:"),
+        "{}",
+        stderr(&by_file)
+    );
+}
