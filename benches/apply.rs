@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
 use groupsync::model::{
-    DesiredGroup, DesiredState, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
+    DesiredGroup, DesiredState, GroupKey, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
 };
 use groupsync::pipeline::apply::apply;
 use groupsync::pipeline::plan::plan;
@@ -33,7 +33,7 @@ fn group_id(index: usize) -> String {
 fn desired_with_area(area: &str) -> DesiredState {
     let groups = (0..GROUPS)
         .map(|index| DesiredGroup {
-            id: group_id(index),
+            key: GroupKey::Id(group_id(index)),
             fields: UserGroupUpdate {
                 area: Some(area.to_string()),
                 ..Default::default()

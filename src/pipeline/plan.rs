@@ -68,7 +68,9 @@ impl Plan {
 pub fn plan(desired: &DesiredState, snapshot: &Snapshot, mode: UpdateMode) -> Plan {
     let mut result = Plan::default();
     for group in &desired.groups {
-        match plan_group(group, snapshot.get(&group.id), mode) {
+        // Groups known by name are planned once create and adopt exist.
+        let Some(id) = group.id() else { continue };
+        match plan_group(group, snapshot.get(id), mode) {
             Some(change) => result.changes.push(change),
             None => result.unchanged += 1,
         }
@@ -91,7 +93,7 @@ pub fn plan_group(
         UpdateMode::Full => group.fields.clone(),
     };
     Some(Change {
-        group_id: group.id.clone(),
+        group_id: group.id().unwrap_or_default().to_string(),
         source: group.source.path.clone(),
         recorded: recorded.cloned(),
         desired: group.fields.clone(),
@@ -142,14 +144,14 @@ fn body_of(fields: &[FieldChange]) -> UserGroupUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourcePos;
+    use crate::model::{GroupKey, SourcePos};
 
     /// A desired group builder: `group("g1").name("x").active(true)`.
     struct GroupBuilder(DesiredGroup);
 
     fn group(id: &str) -> GroupBuilder {
         GroupBuilder(DesiredGroup {
-            id: id.to_string(),
+            key: GroupKey::Id(id.to_string()),
             fields: UserGroupUpdate::default(),
             source: SourcePos {
                 path: PathBuf::from("groups.d/test.yaml"),
@@ -197,7 +199,7 @@ mod tests {
             snapshot.record_read(&id, response, 0);
         }
         let mut groups: Vec<DesiredGroup> = groups.into_iter().map(|builder| builder.0).collect();
-        groups.sort_by(|a, b| a.id.cmp(&b.id));
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
         plan(&DesiredState { groups }, &snapshot, mode)
     }
 
@@ -389,7 +391,7 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::SourcePos;
+    use crate::model::{GroupKey, SourcePos};
 
     fn text() -> impl Strategy<Value = Option<String>> {
         prop::option::of(prop_oneof![Just(String::new()), "[a-c]{1,2}"])
@@ -414,7 +416,7 @@ mod properties {
                 groups: groups
                     .into_iter()
                     .map(|(id, fields)| DesiredGroup {
-                        id,
+                        key: GroupKey::Id(id),
                         fields,
                         source: SourcePos {
                             path: "groups.d/p.yaml".into(),

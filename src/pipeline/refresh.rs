@@ -47,7 +47,7 @@ pub async fn refresh(
     let wanted: Vec<&str> = desired
         .groups
         .iter()
-        .map(|group| group.id.as_str())
+        .filter_map(|group| group.id())
         .filter(|id| mode == RefreshMode::Always || snapshot.get(id).is_none())
         .collect();
     let mut report = RefreshReport::default();
@@ -182,7 +182,7 @@ mod tests {
             groups: ids
                 .iter()
                 .map(|id| crate::model::DesiredGroup {
-                    id: id.to_string(),
+                    key: crate::model::GroupKey::Id(id.to_string()),
                     fields: Default::default(),
                     source: crate::model::SourcePos {
                         path: "groups.d/g.yaml".into(),
