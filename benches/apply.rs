@@ -13,6 +13,7 @@ use groupsync::model::{
     DesiredGroup, DesiredState, GroupKey, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
 };
 use groupsync::pipeline::apply::apply;
+use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan::plan;
 use groupsync::pipeline::state::{Snapshot, StateFile};
 use groupsync::pod::auth::{AuthSource, SessionToken};
@@ -100,6 +101,7 @@ fn apply_1000_changes(c: &mut Criterion) {
                 let planned = plan(
                     &desired_with_area(&format!("round-{round}")),
                     &snapshot,
+                    &NameLookups::default(),
                     UpdateMode::Minimal,
                 );
                 assert_eq!(planned.changes.len(), GROUPS);

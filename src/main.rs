@@ -284,6 +284,8 @@ async fn one_cycle(
     }
     print_outcome(&outcome, format)?;
     Ok(match &outcome.apply {
+        // A group that could not be planned (a name several pod groups bear) failed.
+        _ if !outcome.plan.errors.is_empty() => Outcome::Failed,
         Some(report) if !report.converged() => Outcome::Failed,
         Some(_) => Outcome::Clean,
         None if write || outcome.plan.is_empty() => Outcome::Clean,

@@ -7,6 +7,7 @@ mod apply;
 mod daemon;
 mod emulator;
 mod golden;
+mod lifecycle;
 mod operating;
 mod plan;
 mod pod_client;

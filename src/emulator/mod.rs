@@ -302,11 +302,17 @@ impl Emulator {
         lock(&self.shared.faults).push_back(Fault::ExpireSessions);
     }
 
-    /// The next `count` pod calls (after the faults already queued) are
-    /// carried out, then their connection closes without an answer: the pod
-    /// acted, the client cannot know it. For "a create is never sent twice".
-    pub fn drop_next_answers(&self, count: usize) {
-        lock(&self.shared.faults).extend(std::iter::repeat_n(Fault::DropAnswer, count));
+    /// The next `count` pod calls with `method` (after the faults already
+    /// queued; calls with other methods pass by) are carried out, then their
+    /// connection closes without an answer: the pod acted, the client cannot
+    /// know it. For "a create is never sent twice". An unknown method is ignored.
+    pub fn drop_next_answers(&self, method: &str, count: usize) {
+        let Ok(method) = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        else {
+            return;
+        };
+        let fault = Fault::DropAnswer(method);
+        lock(&self.shared.faults).extend(std::iter::repeat_n(fault, count));
     }
 
     /// Adds `latency` to every request from now on; requests wait concurrently.

@@ -91,8 +91,9 @@ pub(super) enum Fault {
         retry_after: Option<HeaderValue>,
     },
     ExpireSessions,
-    /// The call is carried out, then the connection closes without an answer.
-    DropAnswer,
+    /// The next call with this method is carried out, then its connection
+    /// closes without an answer. Calls with other methods pass it by.
+    DropAnswer(axum::http::Method),
 }
 
 /// Unwinds a connection's task so that hyper drops the socket unanswered.
@@ -193,7 +194,7 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Option<Response> {
     let path = parts.uri.path();
     let method = parts.method.as_str();
     let result = if let Some(pod_path) = pod_relative(path) {
-        let fault = lock(&shared.faults).pop_front();
+        let fault = next_fault(&mut lock(&shared.faults), &parts.method);
         match fault {
             // An injected failure stands in for whatever the pod would have answered.
             Some(Fault::Fail {
@@ -201,7 +202,7 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Option<Response> {
                 retry_after,
             }) => return Some(failure_response(status, retry_after)),
             Some(Fault::ExpireSessions) => lock(&shared.sessions).expire_all(),
-            Some(Fault::DropAnswer) => {
+            Some(Fault::DropAnswer(_)) => {
                 // The pod acts on the call; only its answer is lost.
                 let _ = pod_call(shared, parts, method, pod_path, body);
                 return None;
@@ -215,6 +216,18 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Option<Response> {
         Err(Failure::not_found(format!("no such endpoint: {path}")))
     };
     Some(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// The fault for a call with `method`: the first queued one, unless it waits
+/// for a call with another method.
+fn next_fault(
+    faults: &mut std::collections::VecDeque<Fault>,
+    method: &axum::http::Method,
+) -> Option<Fault> {
+    match faults.front() {
+        Some(Fault::DropAnswer(wanted)) if wanted != method => None,
+        _ => faults.pop_front(),
+    }
 }
 
 /// The path under `/pod`, if `path` is a pod call.

@@ -1,9 +1,11 @@
 //! The **pipeline**, one module per stage: load (in [`crate::desired`]) ->
 //! [`refresh`] -> [`plan`] -> [`render`] | [`apply`], with [`state`] as the
 //! stored snapshot they share and [`cycle`] running one pass of it all.
+//! [`names`] binds groups declared without `id` to pod groups.
 
 pub mod apply;
 pub mod cycle;
+pub mod names;
 pub mod plan;
 pub mod refresh;
 pub mod render;
