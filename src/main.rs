@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use groupsync::config::{Overrides, RefreshMode, Settings};
 use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
 use groupsync::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use groupsync::pipeline::import::{self, ImportOptions};
 use groupsync::pipeline::plan;
 use groupsync::pipeline::render::{self, Report};
 use groupsync::pipeline::state::StateFile;
@@ -70,6 +71,18 @@ enum Command {
         once: bool,
         #[command(flatten)]
         cycle: CycleArgs,
+    },
+    /// Write the pod's groups not yet declared as groups.d YAML (to stdout, or a new file)
+    Import {
+        /// Write to this new file, atomically (an existing file is refused)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Only the groups of this area
+        #[arg(long, value_name = "AREA")]
+        area: Option<String>,
+        /// Only active groups
+        #[arg(long)]
+        active_only: bool,
     },
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
@@ -190,6 +203,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let options = DaemonOptions { dry_run };
             runtime.block_on(run_daemon(cli.overrides, settings, options))?;
             Ok(Outcome::Clean)
+        }
+        Command::Import {
+            out,
+            area,
+            active_only,
+        } => {
+            let options = ImportOptions { area, active_only };
+            runtime.block_on(import(&settings, &options, out))
         }
         Command::Emulate(args) => runtime.block_on(emulate(args)),
         Command::Demo => unreachable!("handled above"),
@@ -330,6 +351,43 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
         diagnostics.len()
     ));
     let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// `groupsync import`: the YAML to stdout or a new file, the summary on stderr.
+async fn import(
+    settings: &Settings,
+    options: &ImportOptions,
+    out: Option<PathBuf>,
+) -> anyhow::Result<Outcome> {
+    let mut client = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())?.context(
+        "import reads the pod: set --pod-url / GROUPSYNC_POD_URL / pod.url, and credentials",
+    )?;
+    if let Some(out) = &out {
+        import::check_new_file(out)?;
+    }
+    let (trigger, stop) = shutdown::channel();
+    shutdown::trigger_on_signals(trigger)?;
+    client.set_shutdown(stop);
+    let read_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let imported = import::import(
+        &settings.groups_dir,
+        &settings.state_file,
+        &client,
+        options,
+        &read_at,
+    )
+    .await?;
+    match &out {
+        Some(out) => {
+            import::write_new_file(out, &imported.yaml)?;
+            eprintln!("{}: {}", out.display(), imported.summary());
+        }
+        None => {
+            print_stdout(&imported.yaml)?;
+            eprintln!("{}", imported.summary());
+        }
+    }
+    Ok(Outcome::Clean)
 }
 
 /// `groupsync emulate`: serves the emulator until SIGINT/SIGTERM.

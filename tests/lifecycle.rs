@@ -365,3 +365,130 @@ fn without_read_permission_a_name_is_never_created() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Import
+// ---------------------------------------------------------------------------
+
+/// Three pod groups: a1 and c3 are declared (c3 by name), b2 and d4 are not.
+fn import_pod() -> PodFixture {
+    token_pod(vec![
+        PodGroup::new("a1")
+            .name("EMEA trading")
+            .area("EMEA")
+            .build(),
+        PodGroup::new("b2")
+            .name("APAC: wealth")
+            .area("APAC")
+            .description("Singapore \"desk\"")
+            .build(),
+        PodGroup::new("c3").name("US research").area("AMER").build(),
+        PodGroup::new("d4")
+            .name("Old desk")
+            .area("APAC")
+            .active(false)
+            .build(),
+    ])
+}
+
+fn write_declared(ws: &Workspace) {
+    ws.write_group_file("emea.yaml", "id: a1\nname: EMEA trading\narea: EMEA\n");
+    ws.write_group_file("us.yaml", "name: US research\n");
+}
+
+#[test]
+fn import_writes_the_undeclared_groups_and_plan_then_has_nothing_to_do() {
+    let ws = Workspace::new();
+    write_declared(&ws);
+    let pod = import_pod();
+
+    let output = run(&ws, &pod, &["import", "--out", "groups.d/imported.yaml"]);
+
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "", "the YAML went to the file");
+    assert_eq!(
+        stderr(&output).trim_end().lines().last(),
+        Some("groups.d/imported.yaml: imported 2 groups; skipped 2 groups already declared")
+    );
+    let yaml = std::fs::read_to_string(ws.groups_dir().join("imported.yaml")).unwrap();
+    let body = yaml.split_once("groups:\n").unwrap().1;
+    assert_eq!(
+        body,
+        "  - id: \"b2\"\n    name: \"APAC: wealth\"\n    area: APAC\n    description: Singapore \"desk\"\n    active: true\n\
+         \x20 - id: \"d4\"\n    name: Old desk\n    area: APAC\n    description: \"\"\n    active: false\n",
+        "sorted by area then name; b2 before d4 only by name"
+    );
+    assert!(
+        yaml.starts_with(&format!(
+            "# Imported by `groupsync import` from {} at ",
+            pod.emulator.pod_url()
+        )),
+        "{yaml}"
+    );
+    let state = ws.load_state();
+    for id in ["a1", "b2", "c3", "d4"] {
+        assert_eq!(
+            state.get(id),
+            pod.emulator.group(id).as_ref(),
+            "state of {id}"
+        );
+    }
+
+    let plan = run(&ws, &pod, &["plan"]);
+    assert_exit(&plan, 0);
+    assert_eq!(stdout(&plan), "No changes. 4 groups in sync.\n");
+    let writes = pod
+        .emulator
+        .requests()
+        .iter()
+        .filter(|request| request.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "import and plan wrote to the pod");
+}
+
+#[test]
+fn import_to_stdout_filters_by_area_and_activity() {
+    let ws = Workspace::new();
+    let pod = import_pod();
+
+    let output = run(&ws, &pod, &["import", "--area", "APAC", "--active-only"]);
+
+    assert_exit(&output, 0);
+    let yaml = stdout(&output);
+    assert!(yaml.contains("  - id: \"b2\"\n"), "{yaml}");
+    assert!(
+        !yaml.contains("\"d4\"") && !yaml.contains("\"a1\""),
+        "{yaml}"
+    );
+    assert!(
+        stderr(&output).contains("imported 1 group; skipped 0 groups already declared"),
+        "{}",
+        stderr(&output)
+    );
+    let list = &pod.emulator.requests()[0];
+    let query = list.query.as_deref().unwrap_or_default();
+    assert!(
+        query.contains("area=APAC") && query.contains("active=true"),
+        "{query}"
+    );
+}
+
+#[test]
+fn import_refuses_to_overwrite_a_file_and_leaves_it_untouched() {
+    let ws = Workspace::new();
+    write_declared(&ws);
+    let existing = ws.write_group_file("imported.yaml", "id: zz\n");
+    let pod = import_pod();
+
+    let output = run(&ws, &pod, &["import", "--out", "groups.d/imported.yaml"]);
+
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("groups.d/imported.yaml already exists"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read_to_string(existing).unwrap(), "id: zz\n");
+    assert_eq!(pod.emulator.requests(), [], "nothing was read");
+    assert!(!ws.state_file().exists(), "nothing was recorded");
+}

@@ -32,6 +32,30 @@ const MAX_PROBLEMS_PER_FILE: usize = 100;
 /// first, then groups known by name), or
 /// [`Error::Invalid`] with ALL problems found (in walk order, then by line).
 pub fn load_dir(groups_dir: &Path) -> crate::Result<DesiredState> {
+    let groups = load_groups(groups_dir)?;
+    if groups.is_empty() {
+        let message = format!(
+            "no groups found under {}; add a `*.yaml` file that declares at least one group",
+            groups_dir.display()
+        );
+        return Err(invalid(vec![Diagnostic::file(groups_dir, message)]));
+    }
+    Ok(DesiredState { groups })
+}
+
+/// What the tree declares, where zero groups, or no directory at all, is
+/// an empty state rather than an error: for `import` into a new repository.
+pub fn load_dir_or_empty(groups_dir: &Path) -> crate::Result<DesiredState> {
+    if !groups_dir.exists() {
+        return Ok(DesiredState::default());
+    }
+    Ok(DesiredState {
+        groups: load_groups(groups_dir)?,
+    })
+}
+
+/// Every group of the tree sorted by key, or every problem found.
+fn load_groups(groups_dir: &Path) -> crate::Result<Vec<DesiredGroup>> {
     let found = walk::walk(groups_dir).map_err(|problem| invalid(vec![problem]))?;
     let mut files: Vec<FileReport> = found.into_iter().map(FileReport::from_found).collect();
     report_duplicates(&mut files);
@@ -42,15 +66,7 @@ pub fn load_dir(groups_dir: &Path) -> crate::Result<DesiredState> {
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let groups = sorted_groups(files);
-    if groups.is_empty() {
-        let message = format!(
-            "no groups found under {}; add a `*.yaml` file that declares at least one group",
-            groups_dir.display()
-        );
-        return Err(invalid(vec![Diagnostic::file(groups_dir, message)]));
-    }
-    Ok(DesiredState { groups })
+    Ok(sorted_groups(files))
 }
 
 /// Every group of every file, sorted by key.

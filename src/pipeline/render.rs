@@ -332,7 +332,8 @@ fn yaml_scalar(value: &FieldValue) -> String {
     }
 }
 
-fn is_plain_safe(text: &str) -> bool {
+/// True when `text` can stand as a plain YAML scalar and read back as the same string.
+pub(crate) fn is_plain_safe(text: &str) -> bool {
     const INDICATORS: &[char] = &[
         '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
         '`',
