@@ -10,9 +10,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
 use groupsync::model::{
-    DesiredGroup, DesiredState, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
+    DesiredGroup, DesiredState, GroupKey, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
 };
 use groupsync::pipeline::apply::apply;
+use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan::plan;
 use groupsync::pipeline::state::{Snapshot, StateFile};
 use groupsync::pod::auth::{AuthSource, SessionToken};
@@ -33,7 +34,7 @@ fn group_id(index: usize) -> String {
 fn desired_with_area(area: &str) -> DesiredState {
     let groups = (0..GROUPS)
         .map(|index| DesiredGroup {
-            id: group_id(index),
+            key: GroupKey::Id(group_id(index)),
             fields: UserGroupUpdate {
                 area: Some(area.to_string()),
                 ..Default::default()
@@ -100,6 +101,7 @@ fn apply_1000_changes(c: &mut Criterion) {
                 let planned = plan(
                     &desired_with_area(&format!("round-{round}")),
                     &snapshot,
+                    &NameLookups::default(),
                     UpdateMode::Minimal,
                 );
                 assert_eq!(planned.changes.len(), GROUPS);

@@ -7,6 +7,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 use groupsync::desired as load;
 use groupsync::model::UpdateMode;
+use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan;
 use groupsync::pipeline::state::StateFile;
 
@@ -29,7 +30,8 @@ fn load_and_plan(c: &mut Criterion) {
                     let desired = load::load_dir(&groups_dir).unwrap();
                     let state = StateFile::open(&state_path).unwrap();
                     let snapshot = state.load().unwrap();
-                    let planned = plan::plan(&desired, &snapshot, UpdateMode::Minimal);
+                    let names = NameLookups::from_snapshot(&desired, &snapshot);
+                    let planned = plan::plan(&desired, &snapshot, &names, UpdateMode::Minimal);
                     assert_eq!(planned.changes.len(), groups / 100);
                     planned
                 })

@@ -15,6 +15,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use groupsync::config::{Overrides, RefreshMode, Settings, parse_duration, parse_listen_address};
 use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
 use groupsync::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle};
+use groupsync::pipeline::import::{self, ImportOptions};
 use groupsync::pipeline::plan;
 use groupsync::pipeline::render::{self, JsonDocument, Report, counted};
 use groupsync::pod::auth::SESSION_TOKEN_ENV;
@@ -82,6 +83,18 @@ enum Command {
     /// The daemon: a cycle at start, on every change under the groups dir, and on the schedule
     #[command(after_help = CREDENTIALS_HELP)]
     Run(RunArgs),
+    /// Write the pod's groups not yet declared as groups.d YAML (to stdout, or a new file)
+    Import {
+        /// Write to this new file, atomically (an existing file is refused)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Only the groups of this area
+        #[arg(long, value_name = "AREA")]
+        area: Option<String>,
+        /// Only active groups
+        #[arg(long)]
+        active_only: bool,
+    },
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
@@ -255,7 +268,11 @@ impl Cli {
             Command::Validate => Some(JsonDocument::Validation),
             Command::Plan(_) | Command::Apply(_) => Some(JsonDocument::Plan),
             Command::Run(ref args) if args.once => Some(JsonDocument::Plan),
-            Command::Run(_) | Command::Emulate(_) | Command::Demo | Command::Help { .. } => None,
+            Command::Run(_)
+            | Command::Import { .. }
+            | Command::Emulate(_)
+            | Command::Demo
+            | Command::Help { .. } => None,
         }
     }
 }
@@ -371,6 +388,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             };
             runtime.block_on(run_daemon(cli.overrides, settings, options))?;
             Ok(Outcome::Clean)
+        }
+        Command::Import {
+            out,
+            area,
+            active_only,
+        } => {
+            let options = ImportOptions { area, active_only };
+            runtime.block_on(import(&settings, &options, out))
         }
         Command::Emulate(_) | Command::Demo | Command::Help { .. } => {
             unreachable!("handled above")
@@ -489,6 +514,8 @@ async fn one_cycle(
     }
     print_outcome(&outcome, format)?;
     Ok(match &outcome.apply {
+        // A group that could not be planned (a name several pod groups bear) failed.
+        _ if !outcome.plan.errors.is_empty() => Outcome::Failed,
         Some(report) if !report.converged() => Outcome::Failed,
         Some(_) => Outcome::Clean,
         None if options.writes() || outcome.plan.is_empty() => Outcome::Clean,
@@ -533,6 +560,43 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
         counted(diagnostics.len(), "error")
     ));
     let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// `groupsync import`: the YAML to stdout or a new file, the summary on stderr.
+async fn import(
+    settings: &Settings,
+    options: &ImportOptions,
+    out: Option<PathBuf>,
+) -> anyhow::Result<Outcome> {
+    let mut client = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())?.context(
+        "import reads the pod: set --pod-url / GROUPSYNC_POD_URL / pod.url, and credentials",
+    )?;
+    if let Some(out) = &out {
+        import::check_new_file(out)?;
+    }
+    let (trigger, stop) = shutdown::channel();
+    shutdown::trigger_on_signals(trigger)?;
+    client.set_shutdown(stop);
+    let read_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let imported = import::import(
+        &settings.groups_dir,
+        &settings.state_file,
+        &client,
+        options,
+        &read_at,
+    )
+    .await?;
+    match &out {
+        Some(out) => {
+            import::write_new_file(out, &imported.yaml)?;
+            eprintln!("{}: {}", out.display(), imported.summary());
+        }
+        None => {
+            print_stdout(&imported.yaml)?;
+            eprintln!("{}", imported.summary());
+        }
+    }
+    Ok(Outcome::Clean)
 }
 
 /// `groupsync emulate`: serves the emulator until SIGINT/SIGTERM.

@@ -219,17 +219,63 @@ impl fmt::Display for SourcePos {
     }
 }
 
-/// One group as `groups.d/` declares it: its id, the fields it manages, and where it was declared.
+/// How a declared group names its group on the pod.
+///
+/// Ordered: every group with an id (by id) comes before every group without
+/// one (by type, then name), so that sorting by key is deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupKey {
+    /// By the pod's groupId (`id:`).
+    Id(String),
+    /// A group without `id`: by its type (`type:`, default `ROLE_SCOPE`) and
+    /// exact name. groupsync adopts the pod's group of that name, or creates it.
+    Name { group_type: String, name: String },
+}
+
+impl GroupKey {
+    /// The pod's groupId, when the group declares one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            GroupKey::Id(id) => Some(id),
+            GroupKey::Name { .. } => None,
+        }
+    }
+}
+
+/// `6543a1f0c2`, or `"EMEA rates"` for a group known by name.
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupKey::Id(id) => f.write_str(id),
+            GroupKey::Name { group_type, name } if group_type == ROLE_SCOPE => {
+                write!(f, "{name:?}")
+            }
+            GroupKey::Name { group_type, name } => write!(f, "{name:?} ({group_type})"),
+        }
+    }
+}
+
+/// One group as `groups.d/` declares it: how it names its pod group, the
+/// fields it manages, and where it was declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredGroup {
-    pub id: String,
-    /// The declared fields; an omitted field is `None` and is left alone on the pod.
+    pub key: GroupKey,
+    /// The declared fields; an omitted field is `None` and is left alone on
+    /// the pod. A group known by name always has `name`.
     pub fields: UserGroupUpdate,
     /// Where the group's mapping starts.
     pub source: SourcePos,
 }
 
-/// Everything `groups.d/` declares, sorted by group id.
+impl DesiredGroup {
+    /// The pod's groupId, when the group declares one.
+    pub fn id(&self) -> Option<&str> {
+        self.key.id()
+    }
+}
+
+/// Everything `groups.d/` declares, sorted by [`GroupKey`]: groups with an
+/// id by id, then groups known by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DesiredState {
     pub groups: Vec<DesiredGroup>,

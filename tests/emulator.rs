@@ -502,6 +502,18 @@ async fn post_needs_a_name_and_a_type() {
             .await
             .assert_error(400, "");
     }
+    // The message names what is missing.
+    call(
+        Method::POST,
+        &url,
+        Some(TOKEN),
+        Some(r#"{"type": "ROLE_SCOPE"}"#),
+    )
+    .await
+    .assert_error(400, "name");
+    call(Method::POST, &url, Some(TOKEN), Some(r#"{"name": "New"}"#))
+        .await
+        .assert_error(400, "type");
     assert!(pod.groups().is_empty());
 }
 
@@ -572,6 +584,51 @@ async fn fail_next_answers_the_status_with_retry_after_then_recovers() {
         Some("Group g1"),
         "a failed PUT changes nothing"
     );
+}
+
+#[tokio::test]
+async fn a_dropped_answer_is_acted_on_but_never_sent() {
+    let pod = start(vec![group("g1")]).await;
+    let url = format!("{}{USERGROUPS_PATH}", pod.pod_url());
+    pod.drop_next_answers("POST", 1);
+    // A call with another method passes the fault by.
+    assert_eq!(get(&pod, "g1").await.status, 200);
+    pod.clear_requests();
+
+    let sent = reqwest::Client::new()
+        .post(&url)
+        .header(SESSION_TOKEN_HEADER, TOKEN)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "Lost answer", "type": "ROLE_SCOPE"}"#)
+        .send()
+        .await;
+
+    let error = sent.expect_err("the connection closes without an answer");
+    assert!(!error.is_status(), "{error}");
+    let groups: Vec<UserGroupResponse> = pod
+        .groups()
+        .into_iter()
+        .filter(|group| group.id.as_deref() != Some("g1"))
+        .collect();
+    assert_eq!(groups.len(), 1, "the pod created the group all the same");
+    assert_eq!(groups[0].name.as_deref(), Some("Lost answer"));
+    assert_eq!(
+        pod.count("POST", USERGROUPS_PATH),
+        0,
+        "paths are recorded under /pod"
+    );
+    assert_eq!(pod.count("POST", "/pod/v2/admin/usergroups"), 1);
+    assert_eq!(pod.requests()[0].status, 0, "no status was answered");
+    // Only the next call loses its answer.
+    let listed = call(
+        Method::GET,
+        &list_url(&pod, "type=ROLE_SCOPE&name=Lost%20answer"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.json::<UserGroupResponseList>().data, groups);
 }
 
 #[tokio::test]

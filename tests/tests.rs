@@ -8,6 +8,7 @@ mod daemon;
 mod emulator;
 mod golden;
 mod layers;
+mod lifecycle;
 mod operating;
 mod plan;
 mod pod_client;

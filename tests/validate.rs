@@ -92,15 +92,23 @@ fn an_unknown_key_suggests_the_closest() {
     assert_bad_file(
         "id: a1\ndescripton: x\n",
         "groups.d/bad.yaml:2:1: unknown key `descripton` (did you mean `description`?); \
-         a group's keys are id, name, area, description, active",
+         a group's keys are id, name, area, description, active, type",
     );
 }
 
 #[test]
-fn a_missing_id_points_at_the_group() {
+fn a_group_without_id_or_name_points_at_the_group() {
     assert_bad_file(
-        "groups:\n  - id: a1\n  - name: X\n",
-        "groups.d/bad.yaml:3:5: this group has no `id`",
+        "groups:\n  - id: a1\n  - area: X\n",
+        "groups.d/bad.yaml:3:5: this group has neither `id` nor `name`",
+    );
+}
+
+#[test]
+fn a_name_without_id_declared_twice_names_both_places() {
+    assert_bad_file(
+        "groups:\n  - name: Rates\n  - name: Rates\n    area: X\n",
+        "groups.d/bad.yaml:3:11: name \"Rates\" is already declared at groups.d/bad.yaml:2:11, also without `id`",
     );
 }
 
@@ -226,7 +234,7 @@ fn a_syntax_error_gives_its_position() {
 #[test]
 fn every_problem_in_every_file_is_reported_in_one_run() {
     let ws = Workspace::new();
-    ws.write_group_file("a.yaml", "groups:\n  - id: a1\n    nme: A\n  - name: B\n");
+    ws.write_group_file("a.yaml", "groups:\n  - id: a1\n    nme: A\n  - area: B\n");
     ws.write_group_file("b.yaml", "id: b1\nactive: maybe\n---\nid: a1\n");
     ws.write_group_file("c/d.yaml", "[unclosed\n");
     ws.write_group_file("ok.yaml", "id: ok1\n");
@@ -234,7 +242,7 @@ fn every_problem_in_every_file_is_reported_in_one_run() {
         &ws,
         &[
             "groups.d/a.yaml:3:5: unknown key `nme` (did you mean `name`?)",
-            "groups.d/a.yaml:4:5: this group has no `id`",
+            "groups.d/a.yaml:4:5: this group has neither `id` nor `name`",
             "groups.d/b.yaml:2:9: `active` must be `true` or `false`, found `maybe`",
             "groups.d/b.yaml:4:5: id \"a1\" is already declared at groups.d/a.yaml:2:9",
             "groups.d/c/d.yaml:2:1: YAML syntax error: ",

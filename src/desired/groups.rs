@@ -3,23 +3,28 @@
 
 use saphyr_parser::ScalarStyle;
 
-use crate::model::{DesiredGroup, Field, SourcePos, UserGroupUpdate};
+use crate::model::{DesiredGroup, Field, GroupKey, ROLE_SCOPE, SourcePos, UserGroupUpdate};
 
 use super::Problems;
 use super::tree::{self, Ending, Kind, Node, Pos};
 
-/// A group and where its `id` value is written, for duplicate-id messages.
+/// A group and where its identifying values are written, for duplicate messages.
 pub(super) struct ParsedGroup {
     pub group: DesiredGroup,
-    pub id_at: Pos,
+    /// The `id` value, or for a group without one, the `name` value.
+    pub key_at: Pos,
+    /// The `name` value, if the group declares a name.
+    pub name_at: Option<Pos>,
 }
 
-const FORMS: &str = "a file holds one group (a mapping with `id:`), a mapping with just `groups:` and a list of groups, \
+const FORMS: &str = "a file holds one group (a mapping with `id:` or `name:`), a mapping with just `groups:` and a list of groups, \
                      or several `---` documents of either form";
 
-/// Every key a group may have, in the order messages list them: `id`, then
-/// the fields in [`Field::ALL`] order (a test keeps the two in step).
-const GROUP_KEYS: [&str; 5] = ["id", "name", "area", "description", "active"];
+/// Every key a group may have, in the order messages list them: `id`, the
+/// fields in [`Field::ALL`] order (a test keeps the two in step), then `type`.
+const GROUP_KEYS: [&str; 6] = ["id", "name", "area", "description", "active", "type"];
+/// The index of `type` in [`GROUP_KEYS`].
+const TYPE_KEY: usize = 5;
 
 /// Reads every group in `text`, reporting each problem found.
 pub(super) fn extract(text: &str, problems: &mut Problems) -> Vec<ParsedGroup> {
@@ -128,11 +133,14 @@ impl Reader {
         }
     }
 
-    /// One group mapping starting at `at`. A group with a usable id is kept even
-    /// when other fields are wrong, so that its id still counts for duplicates.
+    /// One group mapping starting at `at`. A group with a usable id (or name,
+    /// without an id) is kept even when other fields are wrong, so that it
+    /// still counts for duplicates.
     fn group(&mut self, at: Pos, entries: Vec<(Node, Node)>, problems: &mut Problems) {
         let mut seen: [Option<Pos>; GROUP_KEYS.len()] = [None; GROUP_KEYS.len()];
         let mut id: Option<(String, Pos)> = None;
+        let mut group_type: Option<String> = None;
+        let mut name_at: Option<Pos> = None;
         let mut fields = UserGroupUpdate::default();
         for (key, value) in entries {
             let Some(key_text) = key_text(&key, problems) else {
@@ -152,30 +160,75 @@ impl Reader {
             seen[index] = Some(key.at);
             match index {
                 0 => id = read_id(value, problems),
-                _ => read_field(&mut fields, Field::ALL[index - 1], value, problems),
+                TYPE_KEY => group_type = read_type(value, problems),
+                _ => {
+                    let field = Field::ALL[index - 1];
+                    if field == Field::Name {
+                        name_at = Some(value.at);
+                    }
+                    read_field(&mut fields, field, value, problems)
+                }
             }
         }
-        match id {
-            Some((id, id_at)) => self.groups.push(ParsedGroup {
-                group: DesiredGroup {
-                    id,
-                    fields,
-                    source: SourcePos {
-                        path: problems.path.to_path_buf(),
-                        line: at.line,
-                        column: at.column,
-                    },
-                },
-                id_at,
-            }),
-            // A written but unusable id has been reported already.
-            None if seen[0].is_none() => problems.at(
-                at,
-                "this group has no `id`; add `id: \"...\"` with the pod's groupId",
-            ),
-            None => {}
-        }
+        let source = SourcePos {
+            path: problems.path.to_path_buf(),
+            line: at.line,
+            column: at.column,
+        };
+        let name_at = name_at.filter(|_| fields.name.is_some());
+        let (key, key_at) = match (id, &fields.name) {
+            (Some((id, id_at)), _) => {
+                if let Some(type_at) = seen[TYPE_KEY] {
+                    problems.at(
+                        type_at,
+                        "`type` is only for a group without `id` (with the name, it picks the pod's group); remove it",
+                    );
+                }
+                (GroupKey::Id(id), id_at)
+            }
+            (None, Some(name)) if seen[0].is_none() => {
+                let group_type = group_type.unwrap_or_else(|| ROLE_SCOPE.to_string());
+                let key = GroupKey::Name {
+                    group_type,
+                    name: name.clone(),
+                };
+                (key, name_at.expect("a usable name has a position"))
+            }
+            // A written but unusable id or name has been reported already.
+            (None, _) if seen[0].is_some() || seen[1].is_some() => return,
+            (None, _) => {
+                problems.at(
+                    at,
+                    "this group has neither `id` nor `name`; add `id: \"...\"` with the pod's groupId, \
+                     or a `name:` by which groupsync finds the group (and creates it if the pod has none)",
+                );
+                return;
+            }
+        };
+        self.groups.push(ParsedGroup {
+            group: DesiredGroup {
+                key,
+                fields,
+                source,
+            },
+            key_at,
+            name_at,
+        });
     }
+}
+
+/// The group type of a group known by name; only `ROLE_SCOPE` exists today.
+fn read_type(value: Node, problems: &mut Problems) -> Option<String> {
+    let at = value.at;
+    let group_type = text_value("type", value, problems)?;
+    if group_type.is_empty() {
+        problems.at(
+            at,
+            format!("`type` must not be empty; leave it out for {ROLE_SCOPE}"),
+        );
+        return None;
+    }
+    Some(group_type)
 }
 
 fn read_id(value: Node, problems: &mut Problems) -> Option<(String, Pos)> {
@@ -396,7 +449,10 @@ mod tests {
     fn ids_and_starts(groups: &[DesiredGroup]) -> Vec<(&str, usize, usize)> {
         groups
             .iter()
-            .map(|group| (group.id.as_str(), group.source.line, group.source.column))
+            .map(|group| {
+                let id = group.id().expect("these tests declare ids");
+                (id, group.source.line, group.source.column)
+            })
             .collect()
     }
 
@@ -404,7 +460,8 @@ mod tests {
     fn group_keys_follow_the_model_fields() {
         let field_keys: Vec<&str> = Field::ALL.iter().map(|field| field.key()).collect();
         assert_eq!(GROUP_KEYS[0], "id");
-        assert_eq!(GROUP_KEYS[1..], field_keys[..]);
+        assert_eq!(GROUP_KEYS[1..TYPE_KEY], field_keys[..]);
+        assert_eq!(GROUP_KEYS[TYPE_KEY], "type");
     }
 
     #[test]
@@ -413,7 +470,7 @@ mod tests {
             "# one group\nid: \"6543a1f0c2\"\nname: EMEA trading scope\narea: EMEA\n\
              description: Traders in London and Paris\nactive: true\n",
         );
-        assert_eq!(group.id, "6543a1f0c2");
+        assert_eq!(group.id(), Some("6543a1f0c2"));
         assert_eq!(
             group.fields,
             UserGroupUpdate {
@@ -492,7 +549,7 @@ mod tests {
     fn string_fields_keep_any_scalar_as_written() {
         let group =
             only_group("id: 65e4\nname: 12.50\narea: 'true'\ndescription: |\n  two\n  lines\n");
-        assert_eq!(group.id, "65e4");
+        assert_eq!(group.id(), Some("65e4"));
         assert_eq!(group.fields.name.as_deref(), Some("12.50"));
         assert_eq!(group.fields.area.as_deref(), Some("true"));
         assert_eq!(group.fields.description.as_deref(), Some("two\nlines\n"));
@@ -500,8 +557,8 @@ mod tests {
             only_group("id: 0x1F\nname: yes\n").fields.name.as_deref(),
             Some("yes")
         );
-        assert_eq!(only_group("id: 0x1F\n").id, "0x1F");
-        assert_eq!(only_group("id: \"007\"\n").id, "007");
+        assert_eq!(only_group("id: 0x1F\n").id(), Some("0x1F"));
+        assert_eq!(only_group("id: \"007\"\n").id(), Some("007"));
     }
 
     // An empty value is reported where saphyr puts it: at its key's colon.
@@ -570,9 +627,9 @@ mod tests {
         assert_eq!(
             problems("id: a1\ndescripton: x\ncolour: red\nNAME: x\n"),
             [
-                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active",
-                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active",
-                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active",
+                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active, type",
+                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active, type",
+                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
             ]
         );
     }
@@ -599,14 +656,59 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_id_is_reported_at_the_mapping_start() {
+    fn a_group_without_id_or_name_is_reported_at_the_mapping_start() {
         assert_eq!(
-            problems("name: A\n"),
-            ["g.yaml:1:1: this group has no `id`; add `id: \"...\"` with the pod's groupId"]
+            problems("area: A\n"),
+            [
+                "g.yaml:1:1: this group has neither `id` nor `name`; add `id: \"...\"` with the pod's groupId, or a `name:` by which groupsync finds the group (and creates it if the pod has none)"
+            ]
         );
         assert_eq!(
-            problems("groups:\n  - id: a1\n  - name: B\n    area: X\n"),
-            ["g.yaml:3:5: this group has no `id`; add `id: \"...\"` with the pod's groupId"]
+            problems("groups:\n  - id: a1\n  - area: B\n    active: true\n"),
+            [
+                "g.yaml:3:5: this group has neither `id` nor `name`; add `id: \"...\"` with the pod's groupId, or a `name:` by which groupsync finds the group (and creates it if the pod has none)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_without_id_is_known_by_type_and_name() {
+        let group = only_group("name: EMEA rates\narea: EMEA\n");
+        assert_eq!(
+            group.key,
+            GroupKey::Name {
+                group_type: ROLE_SCOPE.into(),
+                name: "EMEA rates".into()
+            }
+        );
+        assert_eq!(group.id(), None);
+        assert_eq!(group.fields.name.as_deref(), Some("EMEA rates"));
+        let typed = only_group("name: X\ntype: OTHER_SCOPE\n");
+        assert_eq!(
+            typed.key,
+            GroupKey::Name {
+                group_type: "OTHER_SCOPE".into(),
+                name: "X".into()
+            }
+        );
+    }
+
+    #[test]
+    fn type_is_only_for_groups_without_id_and_never_empty() {
+        assert_eq!(
+            problems("id: a1\ntype: ROLE_SCOPE\n"),
+            [
+                "g.yaml:2:1: `type` is only for a group without `id` (with the name, it picks the pod's group); remove it"
+            ]
+        );
+        assert_eq!(
+            problems("name: X\ntype: \"\"\n"),
+            ["g.yaml:2:7: `type` must not be empty; leave it out for ROLE_SCOPE"]
+        );
+        // An unusable name is reported once, not also as a missing one.
+        assert_eq!(
+            problems("name: ''\n"),
+            ["g.yaml:1:7: `name` must not be empty; leave the key out to keep the pod's name"]
         );
     }
 
@@ -726,16 +828,16 @@ mod tests {
 
     #[test]
     fn every_problem_of_every_group_and_document_is_reported_in_order() {
-        let text = "groups:\n  - id: a1\n    nme: A\n    active: maybe\n  - name: B\n  - id: a1\n---\nid: ''\nextra: 1\n";
+        let text = "groups:\n  - id: a1\n    nme: A\n    active: maybe\n  - area: B\n  - id: a1\n---\nid: ''\nextra: 1\n";
         assert_eq!(
             problems(text),
             [
-                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active",
+                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
                 "g.yaml:4:13: `active` must be `true` or `false`, found `maybe`",
-                "g.yaml:5:5: this group has no `id`; add `id: \"...\"` with the pod's groupId",
+                "g.yaml:5:5: this group has neither `id` nor `name`; add `id: \"...\"` with the pod's groupId, or a `name:` by which groupsync finds the group (and creates it if the pod has none)",
                 "g.yaml:6:9: id \"a1\" is already declared at g.yaml:2:9",
                 "g.yaml:8:5: `id` must not be empty; it is the pod's groupId",
-                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active",
+                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active, type",
             ]
         );
     }

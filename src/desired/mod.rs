@@ -18,7 +18,7 @@ use std::collections::hash_map::Entry;
 use std::path::Path;
 
 use crate::error::{Diagnostic, Diagnostics, Error};
-use crate::model::{DesiredGroup, DesiredState};
+use crate::model::{DesiredGroup, DesiredState, GroupKey};
 
 use self::groups::ParsedGroup;
 use self::tree::Pos;
@@ -28,20 +28,11 @@ use self::walk::Found;
 /// point they are noise, and a hostile 1 MiB file could otherwise yield millions.
 const MAX_PROBLEMS_PER_FILE: usize = 100;
 
-/// Walks `groups_dir` and returns every declared group sorted by id, or
+/// Walks `groups_dir` and returns every declared group sorted by key (ids
+/// first, then groups known by name), or
 /// [`Error::Invalid`] with ALL problems found (in walk order, then by line).
 pub fn load_dir(groups_dir: &Path) -> crate::Result<DesiredState> {
-    let found = walk::walk(groups_dir).map_err(|problem| invalid(vec![problem]))?;
-    let mut files: Vec<FileReport> = found.into_iter().map(FileReport::from_found).collect();
-    report_duplicate_ids(&mut files);
-    let problems: Vec<Diagnostic> = files
-        .iter_mut()
-        .flat_map(FileReport::take_sorted_problems)
-        .collect();
-    if !problems.is_empty() {
-        return Err(invalid(problems));
-    }
-    let groups = sorted_groups(files);
+    let groups = load_groups(groups_dir)?;
     if groups.is_empty() {
         let message = format!(
             "no groups found under {}; add a `*.yaml` file that declares at least one group",
@@ -52,15 +43,41 @@ pub fn load_dir(groups_dir: &Path) -> crate::Result<DesiredState> {
     Ok(DesiredState { groups })
 }
 
-/// Every group of every file, sorted by id.
+/// What the tree declares, where zero groups, or no directory at all, is
+/// an empty state rather than an error: for `import` into a new repository.
+pub fn load_dir_or_empty(groups_dir: &Path) -> crate::Result<DesiredState> {
+    if !groups_dir.exists() {
+        return Ok(DesiredState::default());
+    }
+    Ok(DesiredState {
+        groups: load_groups(groups_dir)?,
+    })
+}
+
+/// Every group of the tree sorted by key, or every problem found.
+fn load_groups(groups_dir: &Path) -> crate::Result<Vec<DesiredGroup>> {
+    let found = walk::walk(groups_dir).map_err(|problem| invalid(vec![problem]))?;
+    let mut files: Vec<FileReport> = found.into_iter().map(FileReport::from_found).collect();
+    report_duplicates(&mut files);
+    let problems: Vec<Diagnostic> = files
+        .iter_mut()
+        .flat_map(FileReport::take_sorted_problems)
+        .collect();
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    Ok(sorted_groups(files))
+}
+
+/// Every group of every file, sorted by key.
 fn sorted_groups(files: Vec<FileReport>) -> Vec<DesiredGroup> {
     let count = files.iter().map(|file| file.groups.len()).sum();
     let mut groups = Vec::with_capacity(count);
     for file in files {
         groups.extend(file.groups.into_iter().map(|parsed| parsed.group));
     }
-    // Ids are unique by now, so an unstable sort gives the same order every time.
-    groups.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    // Keys are unique by now, so an unstable sort gives the same order every time.
+    groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     groups
 }
 
@@ -68,7 +85,7 @@ fn sorted_groups(files: Vec<FileReport>) -> Vec<DesiredGroup> {
 /// groups and the problems found (never panics).
 pub fn parse_file(path: &Path, text: &str) -> (Vec<DesiredGroup>, Vec<Diagnostic>) {
     let mut files = vec![FileReport::parse(path, text)];
-    report_duplicate_ids(&mut files);
+    report_duplicates(&mut files);
     let mut file = files.pop().expect("one file in, one file out");
     let problems = file.take_sorted_problems();
     (
@@ -169,20 +186,32 @@ impl FileReport {
     }
 }
 
-/// Adds an error at every id that an earlier group (in walk order) already declared.
-fn report_duplicate_ids(files: &mut [FileReport]) {
+/// Adds an error at every group that an earlier one (in walk order) already
+/// claims: the same id, or, for a group without `id`, the same name as any
+/// other group (a group known by name must be the only one of that name).
+fn report_duplicates(files: &mut [FileReport]) {
     let mut later: Vec<(usize, Diagnostic)> = Vec::new();
     {
-        let mut first_seen: HashMap<&str, &ParsedGroup> = HashMap::new();
+        let mut ids: HashMap<&str, &ParsedGroup> = HashMap::new();
+        let mut names_without_id: HashMap<&str, &ParsedGroup> = HashMap::new();
+        let mut names_with_id: HashMap<&str, &ParsedGroup> = HashMap::new();
         for (file_index, file) in files.iter().enumerate() {
             for parsed in &file.groups {
-                match first_seen.entry(parsed.group.id.as_str()) {
-                    Entry::Vacant(slot) => {
-                        slot.insert(parsed);
-                    }
-                    Entry::Occupied(first) => {
-                        later.push((file_index, duplicate_id(parsed, first.get())))
-                    }
+                let problem = match &parsed.group.key {
+                    GroupKey::Id(id) => first_claim(&mut ids, id, parsed)
+                        .map(|first| duplicate_id(parsed, first))
+                        .or_else(|| {
+                            let name = parsed.group.fields.name.as_deref()?;
+                            names_with_id.entry(name).or_insert(parsed);
+                            let first = names_without_id.get(name)?;
+                            Some(name_taken(parsed, first))
+                        }),
+                    GroupKey::Name { name, .. } => first_claim(&mut names_without_id, name, parsed)
+                        .or_else(|| names_with_id.get(name.as_str()).copied())
+                        .map(|first| name_taken(parsed, first)),
+                };
+                if let Some(problem) = problem {
+                    later.push((file_index, problem));
                 }
             }
         }
@@ -192,17 +221,54 @@ fn report_duplicate_ids(files: &mut [FileReport]) {
     }
 }
 
+/// The group that claimed `key` first, or `None` when `parsed` is the first
+/// (and is now recorded as such).
+fn first_claim<'g>(
+    claims: &mut HashMap<&'g str, &'g ParsedGroup>,
+    key: &'g str,
+    parsed: &'g ParsedGroup,
+) -> Option<&'g ParsedGroup> {
+    match claims.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(parsed);
+            None
+        }
+        Entry::Occupied(first) => Some(*first.get()),
+    }
+}
+
 fn duplicate_id(again: &ParsedGroup, first: &ParsedGroup) -> Diagnostic {
-    let first_place = place(&first.group.source.path, first.id_at);
+    let first_place = place(&first.group.source.path, first.key_at);
+    let id = first.group.id().unwrap_or_default();
     Diagnostic::at(
         &again.group.source.path,
-        again.id_at.line,
-        again.id_at.column,
-        format!(
-            "id \"{}\" is already declared at {first_place}",
-            again.group.id
-        ),
+        again.key_at.line,
+        again.key_at.column,
+        format!("id \"{id}\" is already declared at {first_place}"),
     )
+}
+
+/// The error at `later`'s name: its name is `earlier`'s too, and at least
+/// one of the two has no `id`, so that name must be unique in the tree.
+fn name_taken(later: &ParsedGroup, earlier: &ParsedGroup) -> Diagnostic {
+    let at = later.name_at.unwrap_or(later.key_at);
+    let earlier_place = place(
+        &earlier.group.source.path,
+        earlier.name_at.unwrap_or(earlier.key_at),
+    );
+    let name = later.group.fields.name.as_deref().unwrap_or_default();
+    let with_id = earlier.group.id().or_else(|| later.group.id());
+    let message = match with_id {
+        None => format!(
+            "name \"{name}\" is already declared at {earlier_place}, also without `id`; a group without `id` \
+             is known by its name, so the name must be unique: add `id:` to one of them, or rename one"
+        ),
+        Some(id) => format!(
+            "name \"{name}\" is already declared at {earlier_place}; with group {id} declaring it too, \
+             the group without `id` cannot be known by its name: add its `id:`, or rename one of them"
+        ),
+    };
+    Diagnostic::at(&later.group.source.path, at.line, at.column, message)
 }
 
 fn place(path: &Path, pos: Pos) -> String {
@@ -252,7 +318,11 @@ mod tests {
 
         fn ids(&self) -> Vec<String> {
             let state = load_dir(&self.root()).unwrap_or_else(|error| panic!("{error}"));
-            state.groups.into_iter().map(|group| group.id).collect()
+            state
+                .groups
+                .into_iter()
+                .map(|group| group.key.to_string())
+                .collect()
         }
 
         fn problems(&self) -> Vec<String> {
@@ -276,7 +346,7 @@ mod tests {
         tree.write("b.yaml", "groups:\n  - id: c3\n  - id: a1\n");
         tree.write("americas/us.yml", "id: b2\nname: US\n");
         let state = load_dir(&tree.root()).unwrap();
-        let ids: Vec<&str> = state.groups.iter().map(|group| group.id.as_str()).collect();
+        let ids: Vec<&str> = state.groups.iter().filter_map(|group| group.id()).collect();
         assert_eq!(ids, ["a1", "b2", "c3"]);
         assert_eq!(
             state.groups[1].source.path,
@@ -334,10 +404,9 @@ mod tests {
         assert_eq!(
             tree.problems(),
             [
-                "groups.d/a.yaml:1:1: this group has no `id`; add `id: \"...\"` with the pod's groupId",
                 "groups.d/a.yaml:1:7: `name` must be a string, found a list",
                 "groups.d/b.yaml:2:9: `id` must not be empty; it is the pod's groupId",
-                "groups.d/b.yaml:4:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active",
+                "groups.d/b.yaml:4:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
             ]
         );
     }
@@ -356,6 +425,40 @@ mod tests {
                 "groups.d/team/c.yaml:3:7: id \"y2\" is already declared at groups.d/a.yaml:3:9",
             ]
         );
+    }
+
+    #[test]
+    fn a_name_without_id_must_be_unique_in_the_tree() {
+        let tree = Tree::new();
+        tree.write(
+            "a.yaml",
+            "groups:\n  - name: Rates\n  - id: g1\n    name: Credit\n",
+        );
+        tree.write(
+            "b.yaml",
+            "name: Rates\n---\nname: Credit\n---\nid: g2\nname: Rates\n",
+        );
+        assert_eq!(
+            tree.problems(),
+            [
+                "groups.d/b.yaml:1:7: name \"Rates\" is already declared at groups.d/a.yaml:2:11, also without `id`; \
+                 a group without `id` is known by its name, so the name must be unique: add `id:` to one of them, or rename one",
+                "groups.d/b.yaml:3:7: name \"Credit\" is already declared at groups.d/a.yaml:4:11; with group g1 declaring it too, \
+                 the group without `id` cannot be known by its name: add its `id:`, or rename one of them",
+                "groups.d/b.yaml:6:7: name \"Rates\" is already declared at groups.d/a.yaml:2:11; with group g2 declaring it too, \
+                 the group without `id` cannot be known by its name: add its `id:`, or rename one of them",
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_with_ids_come_first_then_groups_known_by_name() {
+        let tree = Tree::new();
+        tree.write(
+            "a.yaml",
+            "groups:\n  - name: Zulu\n  - id: b2\n  - name: Alpha\n  - id: a1\n    name: Alpha2\n",
+        );
+        assert_eq!(tree.ids(), ["a1", "b2", "\"Alpha\"", "\"Zulu\""]);
     }
 
     #[test]

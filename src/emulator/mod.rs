@@ -11,7 +11,8 @@
 //!   — pages of raw records in id order, filtered *after* paging as real pods
 //!   do, so a page may be empty and still carry `next`. `sort` is accepted and
 //!   ignored; `limit` is capped at the configured page size.
-//! - `POST /pod/v2/admin/usergroups` — creates an active group with a 24-hex-digit id.
+//! - `POST /pod/v2/admin/usergroups` — creates an active group with a 24-hex-digit
+//!   id (201); a missing or empty `name`, a missing or unknown `type` is 400.
 //! - `POST /login/pubkey/authenticate` — RSA bot login: an RS512 JWT whose
 //!   `exp` is at most 300 s ahead, checked against the bot's public key.
 //! - Session tokens (401) and the VIEW_ROLE_SCOPES / MANAGE_ROLE_SCOPES
@@ -19,7 +20,8 @@
 //!   unknown routes (404) and methods (405). Every error body is `{code, message}`.
 //!
 //! And what a test needs to provoke the rest: injected failures with
-//! `Retry-After` ([`Emulator::fail_next`]), latency ([`Emulator::set_latency`]),
+//! `Retry-After` ([`Emulator::fail_next`]), answers lost after the pod acted
+//! ([`Emulator::drop_next_answers`]), latency ([`Emulator::set_latency`]),
 //! expired sessions, admin changes behind groupsync's back
 //! ([`Emulator::set_group`]), and a record of every request.
 //!
@@ -152,7 +154,8 @@ pub struct RecordedRequest {
     /// The body parsed as JSON, if it is JSON.
     pub body: Option<serde_json::Value>,
     pub raw_body: String,
-    /// The status answered (0 while the request is still in flight).
+    /// The status answered (0 while the request is still in flight, or when
+    /// its answer was dropped: [`Emulator::drop_next_answers`]).
     pub status: u16,
     pub had_session_token: bool,
     /// When the request arrived.
@@ -297,6 +300,19 @@ impl Emulator {
     /// runs out in the middle of a run.
     pub fn expire_sessions_at_next_call(&self) {
         lock(&self.shared.faults).push_back(Fault::ExpireSessions);
+    }
+
+    /// The next `count` pod calls with `method` (after the faults already
+    /// queued; calls with other methods pass by) are carried out, then their
+    /// connection closes without an answer: the pod acted, the client cannot
+    /// know it. For "a create is never sent twice". An unknown method is ignored.
+    pub fn drop_next_answers(&self, method: &str, count: usize) {
+        let Ok(method) = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        else {
+            return;
+        };
+        let fault = Fault::DropAnswer(method);
+        lock(&self.shared.faults).extend(std::iter::repeat_n(fault, count));
     }
 
     /// Adds `latency` to every request from now on; requests wait concurrently.

@@ -82,7 +82,8 @@ impl IntoResponse for Failure {
 }
 
 /// Something injected into the next pod call: a failure to answer instead
-/// (with its `Retry-After` header), or sessions that expire just before it.
+/// (with its `Retry-After` header), sessions that expire just before it, or
+/// an answer lost after the pod acted on the call.
 #[derive(Debug, Clone)]
 pub(super) enum Fault {
     Fail {
@@ -90,7 +91,15 @@ pub(super) enum Fault {
         retry_after: Option<HeaderValue>,
     },
     ExpireSessions,
+    /// The next call with this method is carried out, then its connection
+    /// closes without an answer. Calls with other methods pass it by.
+    DropAnswer(axum::http::Method),
 }
+
+/// Unwinds a connection's task so that hyper drops the socket unanswered.
+/// `resume_unwind` skips the panic hook: nothing is printed, and tokio
+/// catches the unwind at the task's edge.
+struct AnswerDropped;
 
 /// The answer of an injected failure.
 fn failure_response(status: StatusCode, retry_after: Option<HeaderValue>) -> Response {
@@ -162,11 +171,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
     let response = match body {
         Ok(body) => answer(&shared, &parts, &body),
-        Err(_) => Failure::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the request body is too large",
-        )
-        .into_response(),
+        Err(_) => Some(
+            Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            )
+            .into_response(),
+        ),
+    };
+    let Some(response) = response else {
+        tracing::debug!(method = %parts.method, path = parts.uri.path(), "pod emulator dropped the answer");
+        std::panic::resume_unwind(Box::new(AnswerDropped));
     };
     let status = response.status().as_u16();
     lock(&shared.journal).finish(id, status);
@@ -174,18 +189,24 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     response
 }
 
-fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Response {
+/// The answer to send, or `None` when an injected fault drops it.
+fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Option<Response> {
     let path = parts.uri.path();
     let method = parts.method.as_str();
     let result = if let Some(pod_path) = pod_relative(path) {
-        let fault = lock(&shared.faults).pop_front();
+        let fault = next_fault(&mut lock(&shared.faults), &parts.method);
         match fault {
             // An injected failure stands in for whatever the pod would have answered.
             Some(Fault::Fail {
                 status,
                 retry_after,
-            }) => return failure_response(status, retry_after),
+            }) => return Some(failure_response(status, retry_after)),
             Some(Fault::ExpireSessions) => lock(&shared.sessions).expire_all(),
+            Some(Fault::DropAnswer(_)) => {
+                // The pod acts on the call; only its answer is lost.
+                let _ = pod_call(shared, parts, method, pod_path, body);
+                return None;
+            }
             None => {}
         }
         pod_call(shared, parts, method, pod_path, body)
@@ -194,7 +215,19 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Response {
     } else {
         Err(Failure::not_found(format!("no such endpoint: {path}")))
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    Some(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// The fault for a call with `method`: the first queued one, unless it waits
+/// for a call with another method.
+fn next_fault(
+    faults: &mut std::collections::VecDeque<Fault>,
+    method: &axum::http::Method,
+) -> Option<Fault> {
+    match faults.front() {
+        Some(Fault::DropAnswer(wanted)) if wanted != method => None,
+        _ => faults.pop_front(),
+    }
 }
 
 /// The path under `/pod`, if `path` is a pod call.

@@ -106,6 +106,19 @@ pub enum PodError {
     #[error("{0}")]
     Setup(String),
 
+    /// A create's answer was lost (`cause`), and looking its name up then
+    /// found several groups: which one the POST made cannot be told.
+    #[error(
+        "{cause}; the pod may have created the group all the same, and now holds {} groups named {name:?} (ids {}): add `id:` with the one this group means",
+        ids.len(),
+        ids.join(", ")
+    )]
+    CreateUnclear {
+        name: String,
+        ids: Vec<String>,
+        cause: Box<PodError>,
+    },
+
     /// A stop (SIGINT/SIGTERM) was requested: the request was not sent (again),
     /// or it was in flight and got no answer within the grace it was given.
     #[error("{method} {path}: {}", stopped_text(*cut_off_after))]
@@ -124,6 +137,7 @@ impl PodError {
             PodError::Status { status, .. } => Some(*status),
             PodError::SessionRejected { .. } | PodError::LoginRejected { .. } => Some(401),
             PodError::RetriesExhausted { last, .. } => last.status(),
+            PodError::CreateUnclear { cause, .. } => cause.status(),
             _ => None,
         }
     }
@@ -134,6 +148,17 @@ impl PodError {
             PodError::Status { status, .. } => *status == 429 || *status >= 500,
             PodError::Transport { kind, .. } => !kind.is_final(),
             _ => false,
+        }
+    }
+
+    /// True when the request got no clear answer and the pod may have acted
+    /// on it all the same: a timeout, a broken connection, a 5xx other than
+    /// 503, a request in flight cut off by a stop.
+    pub fn may_have_been_processed(&self) -> bool {
+        match self {
+            PodError::Stopped { cut_off_after, .. } => cut_off_after.is_some(),
+            PodError::RetriesExhausted { last, .. } => last.may_have_been_processed(),
+            _ => self.is_retryable() && !self.surely_not_processed(),
         }
     }
 
@@ -168,6 +193,7 @@ impl PodError {
             PodError::BadGroupId { .. } => "bad_group_id",
             PodError::Setup(_) => "setup",
             PodError::Stopped { .. } => "stopped",
+            PodError::CreateUnclear { .. } => "create_unclear",
         }
     }
 }

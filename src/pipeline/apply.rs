@@ -1,9 +1,15 @@
-//! The apply stage: a plan's PUTs -> the pod -> the snapshot.
+//! The apply stage: a plan's requests -> the pod -> the snapshot.
 //!
-//! At most `concurrency` PUTs are in flight. Every 200 is recorded in the
-//! snapshot at once and the state file is saved every few seconds and at the
-//! end, never once per group. One group's failure does not stop the others.
-//! A stop request (SIGINT/SIGTERM) starts no new PUT; those in flight finish.
+//! At most `concurrency` changes are in flight. Every answer is recorded in
+//! the snapshot at once and the state file is saved every few seconds and at
+//! the end, never once per group. One group's failure does not stop the
+//! others. A stop request (SIGINT/SIGTERM) starts no new change; those in
+//! flight finish.
+//!
+//! A create is a POST ([`PodClient::create_once`], which never makes two
+//! groups of one POST), then, when the group is declared otherwise than the
+//! pod made it (`active: false`), a PUT of the difference. The new group is
+//! recorded even when that PUT fails, so that the next plan finds it by name.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,18 +20,32 @@ use tokio::task::JoinSet;
 
 use crate::config::Limits;
 use crate::model::UserGroupResponse;
-use crate::pipeline::plan::{Change, Plan};
+use crate::pipeline::plan::{Action, Change, Plan, minimal_body};
 use crate::pipeline::state::{Snapshot, StateFile, now_ms};
-use crate::pod::{PodClient, PodError};
+use crate::pod::{Created, PodClient, PodError};
 use crate::shutdown::Shutdown;
 
 /// How often the state file is saved during a long apply.
 pub const SAVE_EVERY: Duration = Duration::from_secs(3);
 
-/// One group the pod did not update.
+/// One change the pod carried out.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The change's index in the plan.
+    pub change: usize,
+    /// The group's id (a created group's new one).
+    pub group_id: String,
+    /// The pod's answer to the last request.
+    pub response: UserGroupResponse,
+}
+
+/// One change the pod did not carry out (in full).
 #[derive(Debug)]
 pub struct Failure {
-    pub group_id: String,
+    /// The change's index in the plan.
+    pub change: usize,
+    /// `None` for a create that made no group.
+    pub group_id: Option<String>,
     pub source: PathBuf,
     pub error: PodError,
 }
@@ -33,8 +53,8 @@ pub struct Failure {
 /// What an apply did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
-    /// The groups the pod updated, in the order the answers came, with its answer.
-    pub applied: Vec<(String, UserGroupResponse)>,
+    /// The changes carried out, in the order the answers came.
+    pub applied: Vec<Applied>,
     pub failed: Vec<Failure>,
     /// Changes never started because a stop was requested.
     pub not_started: usize,
@@ -54,8 +74,12 @@ pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Str
     }
     let changes = plan.changes.len();
     if changes > limits.max_changes {
+        let creates = match plan.creates() {
+            0 => String::new(),
+            creates => format!(" ({creates} of them created)"),
+        };
         return Err(format!(
-            "refusing to apply: the plan updates {}, more than limits.max_changes = {}; \
+            "refusing to apply: the plan updates {}{creates}, more than limits.max_changes = {}; \
              nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
             groups(changes),
             limits.max_changes
@@ -81,7 +105,17 @@ fn groups(count: usize) -> String {
     }
 }
 
-/// Sends the plan's PUTs and records each answer in `snapshot` (and the state file).
+/// What one change's requests came to.
+struct Done {
+    index: usize,
+    change: Change,
+    /// The pod's group as the last answer showed it, to record even after a
+    /// later failure (a created group whose follow-up PUT failed).
+    recorded: Option<(String, UserGroupResponse)>,
+    outcome: Result<(), PodError>,
+}
+
+/// Sends the plan's requests and records each answer in `snapshot` (and the state file).
 pub async fn apply(
     plan: &Plan,
     client: &PodClient,
@@ -94,16 +128,15 @@ pub async fn apply(
     let mut in_flight = JoinSet::new();
     let mut report = ApplyReport::default();
     let mut last_save = Instant::now();
-    let mut pending = plan.changes.iter();
+    let mut pending = plan.changes.iter().enumerate();
 
     loop {
         let can_start = !shutdown.is_requested() && pending.len() > 0;
         tokio::select! {
             biased;
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
-                let (change, result): (Change, Result<UserGroupResponse, PodError>) =
-                    joined.expect("an apply task never panics");
-                record(&mut report, snapshot, change, result);
+                let done: Done = joined.expect("an apply task never panics");
+                record(&mut report, snapshot, done);
                 if last_save.elapsed() >= SAVE_EVERY {
                     state.save(snapshot)?;
                     last_save = Instant::now();
@@ -111,12 +144,12 @@ pub async fn apply(
             }
             permit = permits.clone().acquire_owned(), if can_start => {
                 let permit = permit.expect("the semaphore is never closed");
-                let change = pending.next().expect("can_start checked that a change is pending").clone();
-                let client = client.clone();
+                let (index, change) = pending.next().expect("can_start checked that a change is pending");
+                let (change, client) = (change.clone(), client.clone());
                 in_flight.spawn(async move {
-                    let result = client.update(&change.group_id, &change.body).await;
+                    let done = send(index, change, &client).await;
                     drop(permit);
-                    (change, result)
+                    done
                 });
             }
             () = shutdown.requested(), if can_start => {}
@@ -128,22 +161,89 @@ pub async fn apply(
     Ok(report)
 }
 
-fn record(
-    report: &mut ApplyReport,
-    snapshot: &mut Snapshot,
-    change: Change,
-    result: Result<UserGroupResponse, PodError>,
-) {
-    match result {
-        Ok(response) => {
-            tracing::info!(group_id = %change.group_id, body = %body_json(&change), "updated group");
-            snapshot.record_write(&change.group_id, response.clone(), now_ms());
-            report.applied.push((change.group_id, response));
+/// Sends one change's requests.
+async fn send(index: usize, change: Change, client: &PodClient) -> Done {
+    let (recorded, outcome) = match (&change.group_id, change.action) {
+        (Some(id), Action::Update | Action::Adopt) => match client.update(id, &change.body).await {
+            Ok(response) => (Some((id.clone(), response)), Ok(())),
+            Err(error) => (None, Err(error)),
+        },
+        _ => create(&change, client).await,
+    };
+    Done {
+        index,
+        change,
+        recorded,
+        outcome,
+    }
+}
+
+/// A create's POST, then the PUT of whatever the new group still lacks.
+async fn create(
+    change: &Change,
+    client: &PodClient,
+) -> (Option<(String, UserGroupResponse)>, Result<(), PodError>) {
+    let post = change
+        .create
+        .as_ref()
+        .expect("a change without a group id is a create");
+    let created = match client.create_once(post).await {
+        Ok(created) => created,
+        Err(error) => return (None, Err(error)),
+    };
+    if let Created::FoundAfterFailure(group) = &created {
+        tracing::warn!(
+            group_id = group.id.as_deref().unwrap_or_default(),
+            "the answer to the POST of {:?} was lost; the pod had created it, and this is that group",
+            post.name
+        );
+    }
+    let group = created.group().clone();
+    let Some(id) = group.id.clone().filter(|id| !id.is_empty()) else {
+        let error = PodError::Decode {
+            method: "POST",
+            path: crate::model::USERGROUPS_PATH.to_string(),
+            reason: "the new group has no id".to_string(),
+        };
+        return (None, Err(error));
+    };
+    let follow_up = minimal_body(&change.desired, &group);
+    if follow_up.is_empty() {
+        return (Some((id, group)), Ok(()));
+    }
+    match client.update(&id, &follow_up).await {
+        Ok(updated) => (Some((id, updated)), Ok(())),
+        Err(error) => (Some((id, group)), Err(error)),
+    }
+}
+
+fn record(report: &mut ApplyReport, snapshot: &mut Snapshot, done: Done) {
+    let Done {
+        index,
+        change,
+        recorded,
+        outcome,
+    } = done;
+    if let Some((id, response)) = &recorded {
+        snapshot.record_write(id, response.clone(), now_ms());
+    }
+    match (outcome, recorded) {
+        (Ok(()), Some((group_id, response))) => {
+            let requests: Vec<String> = change.requests().iter().map(ToString::to_string).collect();
+            tracing::info!(%group_id, requests = %requests.join("; "), "{} group", past_tense(change.action));
+            report.applied.push(Applied {
+                change: index,
+                group_id,
+                response,
+            });
         }
-        Err(error) => {
-            tracing::warn!(group_id = %change.group_id, "update failed: {error}");
+        (outcome, recorded) => {
+            let error = outcome.expect_err("a change without an answer failed");
+            let group_id = recorded.map(|(id, _)| id).or(change.group_id);
+            tracing::warn!(group = %change.key, "{} failed: {error}", change_noun(change.action));
             report.failed.push(Failure {
-                group_id: change.group_id,
+                change: index,
+                group_id,
                 source: change.source,
                 error,
             });
@@ -151,6 +251,18 @@ fn record(
     }
 }
 
-fn body_json(change: &Change) -> String {
-    serde_json::to_string(&change.body).unwrap_or_default()
+/// `created`, `adopted`, `updated`.
+pub fn past_tense(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Adopt => "adopted",
+        Action::Update => "updated",
+    }
+}
+
+fn change_noun(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Adopt | Action::Update => "update",
+    }
 }

@@ -92,7 +92,7 @@ pub struct GroupCounts {
     pub in_sync: usize,
     /// Changes planned but not written (a dry run, or not started before a stop).
     pub pending: usize,
-    /// Their PUT failed.
+    /// Their requests failed, or they could not be planned.
     pub failed: usize,
 }
 
@@ -106,7 +106,7 @@ impl CycleOutcome {
         GroupCounts {
             in_sync: self.plan.unchanged + applied,
             pending: self.plan.changes.len() - applied - failed,
-            failed,
+            failed: failed + self.plan.errors.len(),
         }
     }
 
@@ -116,7 +116,7 @@ impl CycleOutcome {
             plan: &self.plan,
             drift: &self.refresh.drift,
             warnings: &self.refresh.warnings,
-            errors: &[],
+            errors: &self.plan.errors,
             apply: self.apply.as_ref(),
         }
     }
@@ -219,7 +219,7 @@ async fn refresh_from_pod(
 ) -> Result<RefreshReport> {
     match client {
         Some(client) => Ok(refresh(desired, snapshot, client, options.refresh).await?),
-        None => Ok(RefreshReport::default()),
+        None => Ok(RefreshReport::offline(desired, snapshot)),
     }
 }
 
@@ -230,10 +230,11 @@ fn planned(
     snapshot: &Snapshot,
     refresh: RefreshReport,
 ) -> CycleOutcome {
+    let plan = plan(desired, snapshot, &refresh.names, settings.update_mode);
     CycleOutcome {
         desired_groups: desired.groups.len(),
         refresh,
-        plan: plan(desired, snapshot, settings.update_mode),
+        plan,
         apply: None,
     }
 }
@@ -242,19 +243,28 @@ fn planned(
 mod tests {
     use super::*;
     use crate::error::PodError;
+    use crate::model::{DesiredGroup, GroupKey, SourcePos};
     use crate::model::{UserGroupResponse, UserGroupUpdate};
-    use crate::pipeline::apply::Failure;
+    use crate::pipeline::apply::{Applied, Failure};
     use crate::pipeline::plan::Change;
 
     fn change(group_id: &str) -> Change {
-        Change {
-            group_id: group_id.to_string(),
-            source: "groups.d/g.yaml".into(),
-            recorded: None,
-            desired: UserGroupUpdate::default(),
-            fields: Vec::new(),
-            body: UserGroupUpdate::default(),
-        }
+        let group = DesiredGroup {
+            key: GroupKey::Id(group_id.to_string()),
+            fields: UserGroupUpdate::default(),
+            source: SourcePos {
+                path: "groups.d/g.yaml".into(),
+                line: 1,
+                column: 1,
+            },
+        };
+        Change::update(
+            &group,
+            group_id,
+            None,
+            Vec::new(),
+            UserGroupUpdate::default(),
+        )
     }
 
     /// 5 groups declared: 2 in sync, 3 to change.
@@ -265,6 +275,7 @@ mod tests {
             plan: Plan {
                 changes: vec![change("a"), change("b"), change("c")],
                 unchanged: 2,
+                errors: Vec::new(),
             },
             apply,
         }
@@ -284,9 +295,14 @@ mod tests {
     #[test]
     fn applied_groups_are_in_sync_and_the_rest_failed_or_pending() {
         let report = ApplyReport {
-            applied: vec![("a".to_string(), UserGroupResponse::default())],
+            applied: vec![Applied {
+                change: 0,
+                group_id: "a".to_string(),
+                response: UserGroupResponse::default(),
+            }],
             failed: vec![Failure {
-                group_id: "b".to_string(),
+                change: 1,
+                group_id: Some("b".to_string()),
                 source: "groups.d/g.yaml".into(),
                 error: PodError::Setup("no TLS backend".to_string()),
             }],

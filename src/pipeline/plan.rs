@@ -1,14 +1,22 @@
-//! The plan stage: desired state + snapshot -> the minimal set of PUTs.
+//! The plan stage: desired state + snapshot -> the minimal set of requests.
 //!
 //! A pure function of its inputs: no I/O, no clock, deterministic order (by
-//! group id, which `DesiredState` already guarantees).
+//! group key, which `DesiredState` already guarantees). A group declared
+//! without `id` is planned from what refresh bound its name to
+//! ([`NameLookups`]): an update, an adoption, a create, or an error for that
+//! group alone.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
+use serde::Serialize;
+
+use crate::error::Diagnostic;
 use crate::model::{
-    DesiredGroup, DesiredState, Field, FieldRef, FieldValue, UpdateMode, UserGroupResponse,
-    UserGroupUpdate,
+    DesiredGroup, DesiredState, Field, FieldRef, FieldValue, GroupKey, USERGROUPS_PATH, UpdateMode,
+    UserGroupCreate, UserGroupResponse, UserGroupUpdate, group_path,
 };
+use crate::pipeline::names::{Found, NameLookups};
 use crate::pipeline::state::Snapshot;
 
 /// One field that differs: the pod's recorded value (`None` when unknown) and the declared one.
@@ -19,10 +27,26 @@ pub struct FieldChange {
     pub to: FieldValue,
 }
 
-/// One group that needs a PUT.
+/// What a change does to its pod group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// A group declared without `id` that the pod does not have: POST it.
+    Create,
+    /// A group declared without `id`, found on the pod by its name this cycle: update it.
+    Adopt,
+    /// A group the snapshot knows: update it.
+    Update,
+}
+
+/// One group that needs requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub group_id: String,
+    pub action: Action,
+    /// The pod's groupId; `None` for a create, whose id the pod picks.
+    pub group_id: Option<String>,
+    /// How the YAML names the group.
+    pub key: GroupKey,
     /// The file that declares the group.
     pub source: PathBuf,
     /// The pod's state as the snapshot records it; `None` when the group is not in the snapshot.
@@ -31,28 +55,126 @@ pub struct Change {
     pub desired: UserGroupUpdate,
     /// The declared fields whose value differs from the recorded one, in field order.
     pub fields: Vec<FieldChange>,
-    /// The body of the PUT.
+    /// The body of the PUT; for a create, of the PUT that follows the POST
+    /// (`{"active": false}`), empty when none follows.
     pub body: UserGroupUpdate,
+    /// A create's POST body.
+    pub create: Option<UserGroupCreate>,
 }
 
-impl Change {
-    /// True when the PUT turns an active group inactive (or may: from an unknown state).
-    pub fn deactivates(&self) -> bool {
-        self.body.active == Some(false)
-            && self.recorded.as_ref().and_then(|pod| pod.active) != Some(false)
+/// One request a change sends, as plans show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Request {
+    pub method: &'static str,
+    /// Under the pod URL; `{new id}` stands for the id a create's POST returns.
+    pub path: String,
+    pub body: RequestBody,
+}
+
+/// A request's JSON body, its keys in the order the pod's types declare them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RequestBody {
+    Create(UserGroupCreate),
+    Update(UserGroupUpdate),
+}
+
+impl std::fmt::Display for Request {
+    /// `PUT /v2/admin/usergroups/ID {"area":"EMEA"}`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = serde_json::to_string(&self.body).expect("request bodies always serialize");
+        write!(f, "{} {} {body}", self.method, self.path)
     }
 }
 
-/// What a cycle would do: the changes, and how many declared groups already match.
+/// The path a create's follow-up PUT shows in a plan.
+pub const NEW_GROUP_PATH: &str = "/v2/admin/usergroups/{new id}";
+
+impl Change {
+    /// A change to the pod group `group_id`, which `group` declares.
+    pub fn update(
+        group: &DesiredGroup,
+        group_id: &str,
+        recorded: Option<&UserGroupResponse>,
+        fields: Vec<FieldChange>,
+        body: UserGroupUpdate,
+    ) -> Change {
+        Change {
+            action: Action::Update,
+            group_id: Some(group_id.to_string()),
+            key: group.key.clone(),
+            source: group.source.path.clone(),
+            recorded: recorded.cloned(),
+            desired: group.fields.clone(),
+            fields,
+            body,
+            create: None,
+        }
+    }
+
+    /// True when the PUT turns an active group inactive (or may: from an
+    /// unknown state). A group created inactive was never active.
+    pub fn deactivates(&self) -> bool {
+        self.action != Action::Create
+            && self.body.active == Some(false)
+            && self.recorded.as_ref().and_then(|pod| pod.active) != Some(false)
+    }
+
+    /// Every request the change sends, in order: a create's POST and the
+    /// PUT that may follow it, or the one PUT of an update.
+    pub fn requests(&self) -> Vec<Request> {
+        let mut requests = Vec::with_capacity(2);
+        if let Some(create) = &self.create {
+            requests.push(Request {
+                method: "POST",
+                path: USERGROUPS_PATH.to_string(),
+                body: RequestBody::Create(create.clone()),
+            });
+        }
+        if !self.body.is_empty() {
+            let path = match &self.group_id {
+                Some(id) => group_path(id),
+                None => NEW_GROUP_PATH.to_string(),
+            };
+            requests.push(Request {
+                method: "PUT",
+                path,
+                body: RequestBody::Update(self.body.clone()),
+            });
+        }
+        requests
+    }
+
+    /// The name the group is declared by, or else the one the pod has.
+    pub fn name(&self) -> Option<&str> {
+        self.desired
+            .name
+            .as_deref()
+            .or_else(|| self.recorded.as_ref()?.name.as_deref())
+    }
+}
+
+/// What a cycle would do: the changes, how many declared groups already
+/// match, and the groups that cannot be planned (each an error of its own).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub changes: Vec<Change>,
     pub unchanged: usize,
+    /// One per group that cannot be planned; the other groups go on.
+    pub errors: Vec<Diagnostic>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// How many changes create a group.
+    pub fn creates(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|change| change.action == Action::Create)
+            .count()
     }
 
     /// How many changes turn an active group inactive (`limits.max_deactivations`).
@@ -64,16 +186,106 @@ impl Plan {
     }
 }
 
-/// Compares every desired group with the snapshot and plans the PUTs that converge them.
-pub fn plan(desired: &DesiredState, snapshot: &Snapshot, mode: UpdateMode) -> Plan {
+/// Compares every desired group with the snapshot and plans the requests
+/// that converge them; `names` binds the groups declared without `id`.
+pub fn plan(
+    desired: &DesiredState,
+    snapshot: &Snapshot,
+    names: &NameLookups,
+    mode: UpdateMode,
+) -> Plan {
     let mut result = Plan::default();
+    let declared_ids: HashMap<&str, &DesiredGroup> = desired
+        .groups
+        .iter()
+        .filter_map(|group| Some((group.id()?, group)))
+        .collect();
     for group in &desired.groups {
-        match plan_group(group, snapshot.get(&group.id), mode) {
-            Some(change) => result.changes.push(change),
-            None => result.unchanged += 1,
+        let planned = match &group.key {
+            GroupKey::Id(id) => Ok(plan_group(group, snapshot.get(id), mode)),
+            GroupKey::Name { .. } => {
+                plan_named(group, snapshot, names.get(&group.key), &declared_ids, mode)
+            }
+        };
+        match planned {
+            Ok(Some(change)) => result.changes.push(change),
+            Ok(None) => result.unchanged += 1,
+            Err(message) => result.errors.push(Diagnostic::at(
+                &group.source.path,
+                group.source.line,
+                group.source.column,
+                message,
+            )),
         }
     }
     result
+}
+
+/// The change a group declared without `id` needs, from what its name is bound to.
+fn plan_named(
+    group: &DesiredGroup,
+    snapshot: &Snapshot,
+    found: &Found,
+    declared_ids: &HashMap<&str, &DesiredGroup>,
+    mode: UpdateMode,
+) -> Result<Option<Change>, String> {
+    let name = group.fields.name.as_deref().unwrap_or_default();
+    let (id, action) = match found {
+        Found::Recorded(id) => (id, Action::Update),
+        Found::Adopted(id) => (id, Action::Adopt),
+        Found::Nothing => return Ok(Some(create(group))),
+        Found::Several(ids) => {
+            return Err(format!(
+                "the pod has {} groups named {name:?} (ids {}); add `id:` with the one this group means",
+                ids.len(),
+                ids.join(", ")
+            ));
+        }
+        Found::Unknown(reason) => {
+            return Err(format!(
+                "cannot tell whether the pod already has a group named {name:?}: {reason}; add its `id:`, or grant VIEW_ROLE_SCOPES"
+            ));
+        }
+    };
+    if let Some(other) = declared_ids.get(id.as_str()) {
+        return Err(format!(
+            "the pod's group named {name:?} is {id}, which {} declares by its id; remove one of the two",
+            other.source
+        ));
+    }
+    let change =
+        plan_group(group, snapshot.get(id), mode).map(|change| Change { action, ..change });
+    Ok(change)
+}
+
+/// A create: the POST of the declared name, type, area and description,
+/// and a PUT of `active: false` after it when the group is declared inactive.
+fn create(group: &DesiredGroup) -> Change {
+    let GroupKey::Name { group_type, name } = &group.key else {
+        unreachable!("only a group declared without `id` is created");
+    };
+    let desired = &group.fields;
+    let post = UserGroupCreate {
+        name: name.clone(),
+        group_type: group_type.clone(),
+        area: desired.area.clone(),
+        description: desired.description.clone(),
+    };
+    let body = UserGroupUpdate {
+        active: desired.active.filter(|active| !active),
+        ..UserGroupUpdate::default()
+    };
+    Change {
+        action: Action::Create,
+        group_id: None,
+        key: group.key.clone(),
+        source: group.source.path.clone(),
+        recorded: None,
+        desired: desired.clone(),
+        fields: differing_fields(desired, None),
+        body,
+        create: Some(post),
+    }
 }
 
 /// The change one group needs, or `None` when the pod already matches every declared field.
@@ -82,6 +294,10 @@ pub fn plan_group(
     recorded: Option<&UserGroupResponse>,
     mode: UpdateMode,
 ) -> Option<Change> {
+    let id = match &group.key {
+        GroupKey::Id(id) => id.as_str(),
+        GroupKey::Name { .. } => recorded?.id.as_deref()?,
+    };
     let fields = differing_fields(&group.fields, recorded);
     if fields.is_empty() {
         return None;
@@ -90,14 +306,12 @@ pub fn plan_group(
         UpdateMode::Minimal => body_of(&fields),
         UpdateMode::Full => group.fields.clone(),
     };
-    Some(Change {
-        group_id: group.id.clone(),
-        source: group.source.path.clone(),
-        recorded: recorded.cloned(),
-        desired: group.fields.clone(),
-        fields,
-        body,
-    })
+    Some(Change::update(group, id, recorded, fields, body))
+}
+
+/// The minimal PUT that brings `pod` in line with `desired` (empty when it matches).
+pub fn minimal_body(desired: &UserGroupUpdate, pod: &UserGroupResponse) -> UserGroupUpdate {
+    body_of(&differing_fields(desired, Some(pod)))
 }
 
 /// The declared fields whose recorded value is different or unknown.
@@ -142,14 +356,14 @@ fn body_of(fields: &[FieldChange]) -> UserGroupUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourcePos;
+    use crate::model::{GroupKey, SourcePos};
 
     /// A desired group builder: `group("g1").name("x").active(true)`.
     struct GroupBuilder(DesiredGroup);
 
     fn group(id: &str) -> GroupBuilder {
         GroupBuilder(DesiredGroup {
-            id: id.to_string(),
+            key: GroupKey::Id(id.to_string()),
             fields: UserGroupUpdate::default(),
             source: SourcePos {
                 path: PathBuf::from("groups.d/test.yaml"),
@@ -197,8 +411,10 @@ mod tests {
             snapshot.record_read(&id, response, 0);
         }
         let mut groups: Vec<DesiredGroup> = groups.into_iter().map(|builder| builder.0).collect();
-        groups.sort_by(|a, b| a.id.cmp(&b.id));
-        plan(&DesiredState { groups }, &snapshot, mode)
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        let desired = DesiredState { groups };
+        let names = NameLookups::from_snapshot(&desired, &snapshot);
+        plan(&desired, &snapshot, &names, mode)
     }
 
     #[test]
@@ -378,9 +594,179 @@ mod tests {
         let ids: Vec<&str> = plan
             .changes
             .iter()
-            .map(|change| change.group_id.as_str())
+            .filter_map(|change| change.group_id.as_deref())
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
+    }
+}
+
+#[cfg(test)]
+mod named_groups {
+    use super::*;
+    use crate::model::{ROLE_SCOPE, SourcePos};
+
+    fn named(name: &str, line: usize) -> DesiredGroup {
+        DesiredGroup {
+            key: GroupKey::Name {
+                group_type: ROLE_SCOPE.into(),
+                name: name.into(),
+            },
+            fields: UserGroupUpdate {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            source: SourcePos {
+                path: "groups.d/n.yaml".into(),
+                line,
+                column: 5,
+            },
+        }
+    }
+
+    fn pod(id: &str, name: &str, area: &str) -> UserGroupResponse {
+        UserGroupResponse {
+            id: Some(id.into()),
+            name: Some(name.into()),
+            area: Some(area.into()),
+            group_type: Some(ROLE_SCOPE.into()),
+            active: Some(true),
+            ..Default::default()
+        }
+    }
+
+    fn key(name: &str) -> GroupKey {
+        named(name, 1).key
+    }
+
+    #[test]
+    fn a_name_nowhere_to_be_found_is_a_create_with_its_requests() {
+        let mut group = named("Rates", 2);
+        group.fields.area = Some("EMEA".into());
+        group.fields.active = Some(false);
+        let desired = DesiredState {
+            groups: vec![group],
+        };
+        let plan = plan(
+            &desired,
+            &Snapshot::default(),
+            &NameLookups::default(),
+            UpdateMode::Minimal,
+        );
+        let change = &plan.changes[0];
+        assert_eq!(
+            (change.action, change.group_id.as_deref()),
+            (Action::Create, None)
+        );
+        let requests: Vec<String> = change.requests().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            requests,
+            [
+                r#"POST /v2/admin/usergroups {"name":"Rates","type":"ROLE_SCOPE","area":"EMEA"}"#,
+                r#"PUT /v2/admin/usergroups/{new id} {"active":false}"#,
+            ]
+        );
+        assert_eq!(plan.creates(), 1);
+        assert_eq!(
+            plan.deactivations(),
+            0,
+            "a group created inactive was never active"
+        );
+    }
+
+    #[test]
+    fn a_recorded_name_is_updated_and_an_adopted_one_adopted() {
+        let mut rates = named("Rates", 2);
+        rates.fields.area = Some("EMEA".into());
+        let mut fx = named("FX", 3);
+        fx.fields.area = Some("EMEA".into());
+        let desired = DesiredState {
+            groups: vec![fx, rates],
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("r1", pod("r1", "Rates", "old"), 0);
+        let mut names = NameLookups::from_snapshot(&desired, &snapshot);
+        assert_eq!(names.get(&key("Rates")), &Found::Recorded("r1".into()));
+        names.found_on_pod(ROLE_SCOPE, "FX", &[pod("f1", "FX", "old")]);
+        snapshot.record_read("f1", pod("f1", "FX", "old"), 0);
+
+        let plan = plan(&desired, &snapshot, &names, UpdateMode::Minimal);
+
+        let actions: Vec<(Action, Option<&str>)> = plan
+            .changes
+            .iter()
+            .map(|change| (change.action, change.group_id.as_deref()))
+            .collect();
+        assert_eq!(
+            actions,
+            [(Action::Adopt, Some("f1")), (Action::Update, Some("r1"))]
+        );
+        assert!(
+            plan.changes
+                .iter()
+                .all(|change| change.body.area.as_deref() == Some("EMEA"))
+        );
+    }
+
+    #[test]
+    fn an_adopted_group_that_already_matches_is_unchanged() {
+        let desired = DesiredState {
+            groups: vec![named("FX", 2)],
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("f1", pod("f1", "FX", ""), 0);
+        let mut names = NameLookups::default();
+        names.found_on_pod(ROLE_SCOPE, "FX", &[pod("f1", "FX", "")]);
+        let plan = plan(&desired, &snapshot, &names, UpdateMode::Minimal);
+        assert!(plan.is_empty() && plan.errors.is_empty(), "{plan:?}");
+        assert_eq!(plan.unchanged, 1);
+    }
+
+    #[test]
+    fn several_matches_or_a_declared_id_fail_that_group_alone() {
+        let mut by_id = named("Taken", 9);
+        by_id.key = GroupKey::Id("t1".into());
+        by_id.fields.name = None;
+        let desired = DesiredState {
+            groups: vec![by_id, named("Other name", 3), named("Twice", 2)],
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("t1", pod("t1", "Other name", ""), 0);
+        let mut names = NameLookups::from_snapshot(&desired, &snapshot);
+        names.found_on_pod(
+            ROLE_SCOPE,
+            "Twice",
+            &[pod("b", "Twice", ""), pod("a", "Twice", "")],
+        );
+
+        let plan = plan(&desired, &snapshot, &names, UpdateMode::Minimal);
+
+        let errors: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "groups.d/n.yaml:3:5: the pod's group named \"Other name\" is t1, which groups.d/n.yaml:9:5 declares by its id; remove one of the two",
+                "groups.d/n.yaml:2:5: the pod has 2 groups named \"Twice\" (ids a, b); add `id:` with the one this group means",
+            ]
+        );
+        assert_eq!(plan.unchanged, 1, "the group declared by id goes on");
+    }
+
+    #[test]
+    fn a_name_that_could_not_be_looked_up_is_never_created() {
+        let desired = DesiredState {
+            groups: vec![named("Rates", 2)],
+        };
+        let mut names = NameLookups::default();
+        names.not_looked_up(ROLE_SCOPE, "Rates", "the pod answered 403".into());
+        let plan = plan(&desired, &Snapshot::default(), &names, UpdateMode::Minimal);
+        assert!(plan.is_empty());
+        assert!(
+            plan.errors[0]
+                .to_string()
+                .contains("cannot tell whether the pod already has a group named \"Rates\""),
+            "{:?}",
+            plan.errors
+        );
     }
 }
 
@@ -389,7 +775,7 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::SourcePos;
+    use crate::model::{GroupKey, SourcePos};
 
     fn text() -> impl Strategy<Value = Option<String>> {
         prop::option::of(prop_oneof![Just(String::new()), "[a-c]{1,2}"])
@@ -414,7 +800,7 @@ mod properties {
                 groups: groups
                     .into_iter()
                     .map(|(id, fields)| DesiredGroup {
-                        id,
+                        key: GroupKey::Id(id),
                         fields,
                         source: SourcePos {
                             path: "groups.d/p.yaml".into(),
@@ -443,28 +829,30 @@ mod properties {
     proptest! {
         #[test]
         fn applying_the_plan_converges((desired, snapshot, mode) in inputs()) {
-            let first = plan(&desired, &snapshot, mode);
+            let first = plan(&desired, &snapshot, &NameLookups::default(), mode);
             let mut after = snapshot.clone();
             for change in &first.changes {
-                let base = after.get(&change.group_id).cloned().unwrap_or_default();
-                after.record_write(&change.group_id, base.with_update(&change.body), 1);
+                let id = change.group_id.as_deref().unwrap();
+                let base = after.get(id).cloned().unwrap_or_default();
+                after.record_write(id, base.with_update(&change.body), 1);
             }
-            let second = plan(&desired, &after, mode);
+            let second = plan(&desired, &after, &NameLookups::default(), mode);
             prop_assert!(second.is_empty(), "still planned: {:?}", second.changes);
             prop_assert_eq!(second.unchanged, desired.groups.len());
         }
 
         #[test]
         fn planning_is_deterministic((desired, snapshot, mode) in inputs()) {
-            prop_assert_eq!(plan(&desired, &snapshot, mode), plan(&desired, &snapshot, mode));
+            let names = NameLookups::default();
+            prop_assert_eq!(plan(&desired, &snapshot, &names, mode), plan(&desired, &snapshot, &names, mode));
         }
 
         #[test]
         fn minimal_bodies_hold_only_differing_fields((desired, snapshot, _mode) in inputs()) {
-            for change in plan(&desired, &snapshot, UpdateMode::Minimal).changes {
+            for change in plan(&desired, &snapshot, &NameLookups::default(), UpdateMode::Minimal).changes {
                 for field in Field::ALL {
                     let sent = change.body.get(field);
-                    let recorded = snapshot.get(&change.group_id).and_then(|pod| pod.get(field));
+                    let recorded = change.group_id.as_deref().and_then(|id| snapshot.get(id)).and_then(|pod| pod.get(field));
                     if let Some(value) = sent {
                         prop_assert_ne!(Some(value), recorded);
                     }

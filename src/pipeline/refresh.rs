@@ -7,11 +7,19 @@
 //! warning: the plan goes on from the snapshot. A 404 says the group does
 //! not exist; when every group read answers 404, the pod URL is the likelier
 //! culprit, and one warning says so instead of one per group.
+//!
+//! Groups declared without `id` are bound to the groups the snapshot records
+//! under their names first ([`NameLookups::from_snapshot`]), before any read.
+//! A name the snapshot does not know is looked up on the pod: with the list's
+//! `name` filter for one name, or in one walk of the list for several (a pod
+//! filters each page after taking it, so a filtered lookup costs a whole
+//! walk anyway). One match is adopted into the snapshot.
 
 use std::collections::HashSet;
 
 use crate::config::RefreshMode;
 use crate::model::{DesiredState, ROLE_SCOPE, UserGroupResponse};
+use crate::pipeline::names::{NameLookups, is_named};
 use crate::pipeline::plan::{FieldChange, changed_fields};
 use crate::pipeline::state::{Snapshot, now_ms};
 use crate::pod::{PodClient, PodError};
@@ -35,66 +43,176 @@ pub struct RefreshReport {
     pub drift: Vec<Drift>,
     /// Problems that do not stop the cycle (no read permission, unknown group).
     pub warnings: Vec<String>,
+    /// Which pod group each group declared without `id` is.
+    pub names: NameLookups,
 }
 
-/// Reads the pod's state of the declared groups that `mode` selects into `snapshot`.
+impl RefreshReport {
+    /// No pod to read (offline planning): names are bound from the snapshot alone.
+    pub fn offline(desired: &DesiredState, snapshot: &Snapshot) -> RefreshReport {
+        RefreshReport {
+            names: NameLookups::from_snapshot(desired, snapshot),
+            ..RefreshReport::default()
+        }
+    }
+}
+
+/// Reads the pod's state of the declared groups that `mode` selects into
+/// `snapshot`, and looks up the names declared without `id` that it does not know.
 pub async fn refresh(
     desired: &DesiredState,
     snapshot: &mut Snapshot,
     client: &PodClient,
     mode: RefreshMode,
 ) -> Result<RefreshReport, PodError> {
-    let wanted: Vec<&str> = desired
+    let mut report = RefreshReport::offline(desired, snapshot);
+    let mut seen = HashSet::new();
+    let wanted: Vec<String> = desired
         .groups
         .iter()
-        .map(|group| group.id.as_str())
+        .filter_map(|group| group.id())
+        .chain(report.names.recorded_ids())
         .filter(|id| mode == RefreshMode::Always || snapshot.get(id).is_none())
+        .filter(|id| seen.insert(*id))
+        .map(str::to_string)
         .collect();
-    let mut report = RefreshReport::default();
-    if wanted.is_empty() {
-        return Ok(report);
-    }
-    let mut remaining: HashSet<&str> = wanted.iter().copied().collect();
-    // A list walk that answered shows the pod URL is right, whatever the GETs say.
-    let mut listed_ok = false;
-    if wanted.len() > LIST_WALK_THRESHOLD {
+    let names: Vec<(String, String)> = report
+        .names
+        .unresolved()
+        .map(|(group_type, name)| (group_type.to_string(), name.to_string()))
+        .collect();
+    let walk_for_names = names
+        .iter()
+        .filter(|(group_type, _)| group_type == ROLE_SCOPE)
+        .count()
+        > 1;
+    // One walk serves every read and every ROLE_SCOPE name when it pays.
+    let walk = if wanted.len() > LIST_WALK_THRESHOLD || walk_for_names {
         match client.list(ROLE_SCOPE).await {
-            Ok(listed) => {
-                listed_ok = true;
-                for pod in listed {
-                    let Some(id) = pod.id.clone() else { continue };
-                    if remaining.remove(id.as_str()) {
-                        observe(&mut report, snapshot, &id, pod);
-                    }
-                }
-            }
+            Ok(listed) => Some(listed),
             Err(error) if error.status() == Some(403) => {
-                report.warnings.push(no_read_permission(&error));
+                cannot_read(&mut report, &names, &error);
                 return Ok(report);
             }
             Err(error) => return Err(error),
         }
+    } else {
+        None
+    };
+    let reads = Reads {
+        wanted: &wanted,
+        names: &names,
+        walk: walk.as_deref(),
+    };
+    if !read_groups(&mut report, snapshot, client, &reads).await? {
+        return Ok(report);
+    }
+    look_up_names(&mut report, snapshot, client, &names, walk.as_deref()).await?;
+    Ok(report)
+}
+
+/// What a refresh is to read.
+struct Reads<'a> {
+    /// Group ids to read.
+    wanted: &'a [String],
+    /// Names (type, name) to look up afterwards.
+    names: &'a [(String, String)],
+    /// The list walk, when there was one.
+    walk: Option<&'a [UserGroupResponse]>,
+}
+
+/// Reads the wanted groups: from the walk when there was one, then a GET
+/// for each of the rest. False when the pod refused reads (403).
+async fn read_groups(
+    report: &mut RefreshReport,
+    snapshot: &mut Snapshot,
+    client: &PodClient,
+    reads: &Reads<'_>,
+) -> Result<bool, PodError> {
+    let (wanted, walk) = (reads.wanted, reads.walk);
+    let mut remaining: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    for pod in walk.unwrap_or_default() {
+        let Some(id) = pod.id.as_deref() else {
+            continue;
+        };
+        if remaining.remove(id) {
+            observe(report, snapshot, id, pod.clone());
+        }
     }
     // In declared order, so that logs and warnings are deterministic.
-    let mut reads = 0;
+    let mut gets = 0;
     let mut not_found = Vec::new();
-    for id in wanted.into_iter().filter(|id| remaining.contains(id)) {
-        reads += 1;
+    for id in wanted.iter().filter(|id| remaining.contains(id.as_str())) {
+        gets += 1;
         match client.get(id).await {
-            Ok(pod) => observe(&mut report, snapshot, id, pod),
+            Ok(pod) => observe(report, snapshot, id, pod),
             Err(error) if error.status() == Some(403) => {
-                report.warnings.push(no_read_permission(&error));
-                break;
+                cannot_read(report, reads.names, &error);
+                return Ok(false);
             }
-            Err(error) if error.status() == Some(404) => not_found.push(id),
+            Err(error) if error.status() == Some(404) => not_found.push(id.as_str()),
             Err(error) => return Err(error),
         }
     }
-    let pod_url = (!listed_ok).then(|| client.pod_url());
+    // A list walk that answered shows the pod URL is right, whatever the GETs say.
+    let pod_url = walk.is_none().then(|| client.pod_url());
     report
         .warnings
-        .extend(not_found_warnings(&not_found, reads, pod_url));
-    Ok(report)
+        .extend(not_found_warnings(&not_found, gets, pod_url));
+    Ok(true)
+}
+
+/// Looks up each of `names` (type, name): in `walk` for ROLE_SCOPE when there
+/// was one, else with the list's `name` filter. One match is adopted.
+async fn look_up_names(
+    report: &mut RefreshReport,
+    snapshot: &mut Snapshot,
+    client: &PodClient,
+    names: &[(String, String)],
+    walk: Option<&[UserGroupResponse]>,
+) -> Result<(), PodError> {
+    for (index, (group_type, name)) in names.iter().enumerate() {
+        let matches = match walk.filter(|_| group_type == ROLE_SCOPE) {
+            Some(walk) => walk
+                .iter()
+                .filter(|pod| is_named(pod, group_type, name))
+                .cloned()
+                .collect(),
+            None => match client.list_named(group_type, name).await {
+                Ok(found) => found,
+                Err(error) if error.status() == Some(403) => {
+                    cannot_read(report, &names[index..], &error);
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            },
+        };
+        // A pod applies its own filter; only exact matches of the type count.
+        let matches: Vec<UserGroupResponse> = matches
+            .into_iter()
+            .filter(|pod| is_named(pod, group_type, name))
+            .collect();
+        report.names.found_on_pod(group_type, name, &matches);
+        if let [adopted] = matches.as_slice()
+            && let Some(id) = adopted.id.as_deref()
+        {
+            tracing::info!(
+                group_id = id,
+                "the pod's group named {name:?} is {id}: adopting it"
+            );
+            observe(report, snapshot, id, adopted.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The pod refused reads: one warning, and the names not yet looked up stay unknown.
+fn cannot_read(report: &mut RefreshReport, names: &[(String, String)], error: &PodError) {
+    report.warnings.push(no_read_permission(error));
+    for (group_type, name) in names {
+        let reason = format!("the pod refused to list its groups ({error})");
+        report.names.not_looked_up(group_type, name, reason);
+    }
 }
 
 /// One warning per group the pod said it does not have; or, when every read
@@ -114,7 +232,7 @@ fn not_found_warnings(not_found: &[&str], reads: usize, pod_url: Option<&str>) -
     not_found
         .iter()
         .map(|id| format!(
-            "group {id} is declared but the pod has no such group: fix the id, or create the group in the admin portal (groupsync never creates groups)"
+            "group {id} is declared but the pod has no such group: fix the id, or leave `id:` out to have groupsync create the group by its name"
         ))
         .collect()
 }
@@ -182,7 +300,7 @@ mod tests {
             groups: ids
                 .iter()
                 .map(|id| crate::model::DesiredGroup {
-                    id: id.to_string(),
+                    key: crate::model::GroupKey::Id(id.to_string()),
                     fields: Default::default(),
                     source: crate::model::SourcePos {
                         path: "groups.d/g.yaml".into(),

@@ -2,10 +2,10 @@
 //!
 //! Both sides of a diff are the same small YAML block (name, area,
 //! description, active): the `---` side is the pod as the snapshot records
-//! it, the `+++` side is what the pod will hold after the PUT, so fields the
-//! YAML leaves alone show as context.
+//! it (`/dev/null` for a group to create), the `+++` side is what the pod
+//! will hold after the requests, so fields the YAML leaves alone show as context.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -13,9 +13,9 @@ use serde::ser::SerializeMap;
 use similar::TextDiff;
 
 use crate::error::Diagnostic;
-use crate::model::{Field, FieldValue, UserGroupResponse, UserGroupUpdate, group_path};
-use crate::pipeline::apply::{ApplyReport, Failure};
-use crate::pipeline::plan::{Change, FieldChange, Plan};
+use crate::model::{Field, FieldValue, UserGroupResponse};
+use crate::pipeline::apply::{Applied, ApplyReport, Failure, past_tense};
+use crate::pipeline::plan::{Action, Change, FieldChange, Plan, Request};
 use crate::pipeline::refresh::Drift;
 
 /// ANSI styles for a terminal; all empty when colour is off.
@@ -62,6 +62,12 @@ pub fn render_text(report: &Report, color: bool) -> String {
     let palette = Palette::new(color);
     let mut out = String::new();
     render_drift(&mut out, report.drift);
+    for error in report.errors {
+        let _ = writeln!(out, "error: {error}");
+    }
+    if !report.errors.is_empty() {
+        out.push('\n');
+    }
     match report.apply {
         Some(applied) => render_apply(&mut out, applied, report.plan),
         None => {
@@ -134,43 +140,58 @@ fn quoted_value(value: &FieldValue) -> String {
     serde_json::to_string(value).expect("field values always serialize")
 }
 
-/// One line per planned change in plan order (updated, failed, or not started),
-/// then `Apply: 4 updated, 1 failed, 7 unchanged.`
+/// One line per planned change in plan order (created, adopted, updated,
+/// failed, or not started), then `Apply: 4 updated, 1 failed, 7 unchanged.`
+/// (with `2 created, ` first when there were creates).
 fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
-    let updated: HashSet<&str> = applied.applied.iter().map(|(id, _)| id.as_str()).collect();
-    let failed: HashMap<&str, &Failure> = applied
+    let done: HashMap<usize, &Applied> = applied
+        .applied
+        .iter()
+        .map(|applied| (applied.change, applied))
+        .collect();
+    let failed: HashMap<usize, &Failure> = applied
         .failed
         .iter()
-        .map(|failure| (failure.group_id.as_str(), failure))
+        .map(|failure| (failure.change, failure))
         .collect();
-    for change in &plan.changes {
-        let id = change.group_id.as_str();
-        if updated.contains(id) {
-            let _ = writeln!(
-                out,
-                "updated {id} ({}): {}",
-                change.source.display(),
-                field_changes(&change.fields)
-            );
-        } else if let Some(failure) = failed.get(id) {
-            let _ = writeln!(
-                out,
-                "failed  {id} ({}): {}",
-                change.source.display(),
-                failure.error
-            );
+    for (index, change) in plan.changes.iter().enumerate() {
+        let source = change.source.display();
+        if let Some(applied) = done.get(&index) {
+            let id = &applied.group_id;
+            let verb = past_tense(change.action);
+            let what = match change.action {
+                Action::Update => field_changes(&change.fields),
+                Action::Create | Action::Adopt => {
+                    let name = escaped(change.name().unwrap_or_default());
+                    format!("{name}; add id: \"{id}\" to pin it")
+                }
+            };
+            let _ = writeln!(out, "{verb} {id} ({source}): {what}");
+        } else if let Some(failure) = failed.get(&index) {
+            let shown = shown_group(change, failure.group_id.as_deref());
+            let _ = writeln!(out, "failed  {shown} ({source}): {}", failure.error);
         } else {
+            let shown = shown_group(change, None);
             let _ = writeln!(
                 out,
-                "skipped {id} ({}): not started, groupsync was stopping",
-                change.source.display()
+                "skipped {shown} ({source}): not started, groupsync was stopping"
             );
         }
     }
+    let creates = plan.creates();
+    let created = applied
+        .applied
+        .iter()
+        .filter(|applied| plan.changes[applied.change].action == Action::Create)
+        .count();
+    let _ = write!(out, "Apply: ");
+    if creates > 0 {
+        let _ = write!(out, "{created} created, ");
+    }
     let _ = write!(
         out,
-        "Apply: {} updated, {} failed, {} unchanged.",
-        applied.applied.len(),
+        "{} updated, {} failed, {} unchanged.",
+        applied.applied.len() - created,
         applied.failed.len(),
         plan.unchanged
     );
@@ -183,17 +204,22 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
     }
 }
 
-/// `Plan: 1 to update, 118 unchanged.` or `No changes. 119 groups in sync.`
+/// `Plan: 1 to create, 2 to update, 118 unchanged.` (the create part only
+/// when there are creates) or `No changes. 119 groups in sync.`
 pub fn summary_line(plan: &Plan) -> String {
     if plan.is_empty() {
-        format!("No changes. {} in sync.", counted(plan.unchanged, "group"))
-    } else {
-        format!(
-            "Plan: {} to update, {} unchanged.",
-            plan.changes.len(),
-            plan.unchanged
-        )
+        return format!("No changes. {} in sync.", counted(plan.unchanged, "group"));
     }
+    let creates = plan.creates();
+    let create_part = match creates {
+        0 => String::new(),
+        creates => format!("{creates} to create, "),
+    };
+    format!(
+        "Plan: {create_part}{} to update, {} unchanged.",
+        plan.changes.len() - creates,
+        plan.unchanged
+    )
 }
 
 /// `1 group`, `2 groups`: a count and its noun, in the right number.
@@ -204,24 +230,40 @@ pub fn counted(count: usize, noun: &str) -> String {
     }
 }
 
+/// A group in a line of text: its id, or for a create that made none, its name.
+fn shown_group(change: &Change, group_id: Option<&str>) -> String {
+    match group_id.or(change.group_id.as_deref()) {
+        Some(id) => id.to_string(),
+        None => escaped(&change.key.to_string()),
+    }
+}
+
+/// Text from the YAML or the pod as one safe line: control, bidi and
+/// zero-width characters written as `\u{...}`.
+fn escaped(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for character in text.chars() {
+        let invisible = matches!(character, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
+        if character.is_control() || invisible {
+            let _ = write!(shown, "\\u{{{:x}}}", u32::from(character));
+        } else {
+            shown.push(character);
+        }
+    }
+    shown
+}
+
 fn render_change(out: &mut String, change: &Change, palette: Palette) {
     let before = change
         .recorded
         .as_ref()
         .map(yaml_block_of_pod)
         .unwrap_or_default();
-    let after = yaml_block_of_pod(
-        &change
-            .recorded
-            .clone()
-            .unwrap_or_default()
-            .with_update(&change.desired),
-    );
-    let old_header = format!(
-        "pod {} ({})",
-        change.group_id,
-        recorded_name(change.recorded.as_ref())
-    );
+    let after = yaml_block_of_pod(&after_changes(change));
+    let old_header = match &change.group_id {
+        None => "/dev/null".to_string(),
+        Some(id) => format!("pod {id} ({})", recorded_name(change.recorded.as_ref())),
+    };
     let new_header = change.source.display().to_string();
     let diff = TextDiff::from_lines(&before, &after);
     let unified = diff
@@ -243,13 +285,23 @@ fn render_change(out: &mut String, change: &Change, palette: Palette) {
             let _ = writeln!(out, "{style}{line}{}", palette.reset);
         }
     }
-    let _ = writeln!(
-        out,
-        "{}{}{}",
-        palette.header,
-        request_line(&change.group_id, &change.body),
-        palette.reset
-    );
+    for request in change.requests() {
+        let _ = writeln!(out, "{}{request}{}", palette.header, palette.reset);
+    }
+}
+
+/// The group as the pod will hold it after the change: a new group is active
+/// unless declared otherwise.
+fn after_changes(change: &Change) -> UserGroupResponse {
+    let base = match (&change.recorded, change.action) {
+        (Some(recorded), _) => recorded.clone(),
+        (None, Action::Create) => UserGroupResponse {
+            active: Some(true),
+            ..UserGroupResponse::default()
+        },
+        (None, _) => UserGroupResponse::default(),
+    };
+    base.with_update(&change.desired)
 }
 
 fn recorded_name(recorded: Option<&UserGroupResponse>) -> &str {
@@ -257,12 +309,6 @@ fn recorded_name(recorded: Option<&UserGroupResponse>) -> &str {
         None => "not in the snapshot",
         Some(pod) => pod.name.as_deref().unwrap_or("no name recorded"),
     }
-}
-
-/// `PUT /v2/admin/usergroups/ID {"area":"EMEA"}`
-pub fn request_line(group_id: &str, body: &UserGroupUpdate) -> String {
-    let json = serde_json::to_string(body).expect("a UserGroupUpdate always serializes");
-    format!("PUT {} {json}", group_path(group_id))
 }
 
 /// The four managed fields of a pod group as a YAML block; unknown fields are left out.
@@ -286,7 +332,8 @@ fn yaml_scalar(value: &FieldValue) -> String {
     }
 }
 
-fn is_plain_safe(text: &str) -> bool {
+/// True when `text` can stand as a plain YAML scalar and read back as the same string.
+pub(crate) fn is_plain_safe(text: &str) -> bool {
     const INDICATORS: &[char] = &[
         '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
         '`',
@@ -332,9 +379,13 @@ pub fn render_json(report: &Report) -> String {
             })
             .collect(),
         warnings: report.warnings,
-        applied: report
-            .apply
-            .map(|applied| applied.applied.iter().map(|(id, _)| id.as_str()).collect()),
+        applied: report.apply.map(|applied| {
+            applied
+                .applied
+                .iter()
+                .map(|applied| applied.group_id.as_str())
+                .collect()
+        }),
         failed: report
             .apply
             .map(|applied| applied.failed.iter().map(JsonFailure::from).collect()),
@@ -348,7 +399,7 @@ fn json_errors<'a>(report: &Report<'a>) -> Vec<JsonError<'a>> {
     if let Some(applied) = report.apply {
         errors.extend(applied.failed.iter().map(|failure| JsonError::Group {
             message: failure.error.to_string(),
-            group_id: &failure.group_id,
+            group_id: failure.group_id.as_deref(),
             file: failure.source.display().to_string(),
         }));
         if applied.not_started > 0 {
@@ -442,7 +493,8 @@ struct JsonDrift<'a> {
 
 #[derive(Serialize)]
 struct JsonFailure<'a> {
-    group_id: &'a str,
+    /// `null` for a create that made no group.
+    group_id: Option<&'a str>,
     source: String,
     /// The pod's HTTP status, when it answered.
     status: Option<u16>,
@@ -452,7 +504,7 @@ struct JsonFailure<'a> {
 impl<'a> From<&'a Failure> for JsonFailure<'a> {
     fn from(failure: &'a Failure) -> Self {
         JsonFailure {
-            group_id: &failure.group_id,
+            group_id: failure.group_id.as_deref(),
             source: failure.source.display().to_string(),
             status: failure.error.status(),
             message: failure.error.to_string(),
@@ -462,23 +514,29 @@ impl<'a> From<&'a Failure> for JsonFailure<'a> {
 
 #[derive(Serialize)]
 struct JsonChange<'a> {
-    group_id: &'a str,
+    /// `null` for a create: the pod picks the id.
+    group_id: Option<&'a str>,
+    action: Action,
     source: String,
     fields: JsonFields<'a>,
-    request: JsonRequest<'a>,
+    /// The first of `requests`.
+    request: Request,
+    requests: Vec<Request>,
 }
 
 impl<'a> From<&'a Change> for JsonChange<'a> {
     fn from(change: &'a Change) -> Self {
+        let requests = change.requests();
         JsonChange {
-            group_id: &change.group_id,
+            group_id: change.group_id.as_deref(),
+            action: change.action,
             source: change.source.display().to_string(),
             fields: JsonFields(&change.fields),
-            request: JsonRequest {
-                method: "PUT",
-                path: group_path(&change.group_id),
-                body: &change.body,
-            },
+            request: requests
+                .first()
+                .cloned()
+                .expect("a planned change sends at least one request"),
+            requests,
         }
     }
 }
@@ -507,13 +565,6 @@ impl Serialize for JsonFields<'_> {
     }
 }
 
-#[derive(Serialize)]
-struct JsonRequest<'a> {
-    method: &'static str,
-    path: String,
-    body: &'a UserGroupUpdate,
-}
-
 /// One entry of `errors`: every kind has a `message`; `file`, `line` and
 /// `group_id` where known.
 #[derive(Serialize)]
@@ -531,7 +582,9 @@ enum JsonError<'a> {
     /// A group whose PUT failed; `file` declares it.
     Group {
         message: String,
-        group_id: &'a str,
+        /// `None` for a group that was to be created.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group_id: Option<&'a str>,
         file: String,
     },
     /// Anything else that failed the run.
@@ -597,7 +650,8 @@ mod tests {
         let applied = ApplyReport {
             applied: Vec::new(),
             failed: vec![Failure {
-                group_id: "c3".to_string(),
+                change: 0,
+                group_id: Some("c3".to_string()),
                 source: "groups.d/c.yaml".into(),
                 error: crate::error::PodError::Setup("no TLS backend".to_string()),
             }],

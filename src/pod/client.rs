@@ -75,6 +75,32 @@ impl Default for Timeouts {
     }
 }
 
+/// The list's optional filters; a group must match every one given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub name: Option<String>,
+    pub area: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// What [`PodClient::create_once`] ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// The pod answered the POST with the new group.
+    New(UserGroupResponse),
+    /// The POST's answer was lost, and the name's lookup found the group it made.
+    FoundAfterFailure(UserGroupResponse),
+}
+
+impl Created {
+    /// The group, however it was learnt.
+    pub fn group(&self) -> &UserGroupResponse {
+        match self {
+            Created::New(group) | Created::FoundAfterFailure(group) => group,
+        }
+    }
+}
+
 /// One HTTP attempt, as reported to the observer (see [`PodClient::set_observer`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestOutcome {
@@ -327,11 +353,34 @@ impl PodClient {
     /// `GET /v2/admin/usergroups?type=...`, every page: follows
     /// `pagination.cursors.after` while `pagination.next` is present.
     pub async fn list(&self, group_type: &str) -> Result<Vec<UserGroupResponse>, PodError> {
+        self.list_matching(group_type, &ListFilter::default()).await
+    }
+
+    /// The groups of `group_type` named exactly `name` (the list's `name`
+    /// filter; every page, since the pod filters each page after taking it).
+    pub async fn list_named(
+        &self,
+        group_type: &str,
+        name: &str,
+    ) -> Result<Vec<UserGroupResponse>, PodError> {
+        let filter = ListFilter {
+            name: Some(name.to_string()),
+            ..ListFilter::default()
+        };
+        self.list_matching(group_type, &filter).await
+    }
+
+    /// The list with `filter`'s query parameters, every page.
+    pub async fn list_matching(
+        &self,
+        group_type: &str,
+        filter: &ListFilter,
+    ) -> Result<Vec<UserGroupResponse>, PodError> {
         let mut groups = Vec::new();
         let mut seen_cursors = HashSet::new();
         let mut after: Option<String> = None;
         loop {
-            let call = list_call(group_type, after.as_deref());
+            let call = list_call(group_type, filter, after.as_deref());
             let page: UserGroupResponseList = self.call_json(&call).await?;
             groups.extend(page.data);
             let Some(cursor) = next_cursor(page.pagination.as_ref())
@@ -354,6 +403,55 @@ impl PodClient {
         let call =
             Call::new(Verb::Post, USERGROUPS_PATH.to_string(), USERGROUPS_PATH).with_json(body);
         self.call_json(&call).await
+    }
+
+    /// Creates a group without ever making two: POST is not idempotent and
+    /// there is no DELETE. After a failure that leaves it unclear whether the
+    /// pod acted (a timeout, a dropped connection, a 5xx), the name is looked
+    /// up first; a group found is the one the POST made. Only when none is
+    /// found is the POST sent again, within the retry policy's attempts.
+    pub async fn create_once(&self, body: &UserGroupCreate) -> Result<Created, PodError> {
+        let policy = self.shared.policy;
+        let mut waits = policy.backoff().build();
+        loop {
+            let error = match self.create(body).await {
+                Ok(group) => return Ok(Created::New(group)),
+                Err(error) if error.may_have_been_processed() && !self.stopping() => error,
+                Err(error) => return Err(error),
+            };
+            warn!(
+                "{error}; the pod may have created {:?} all the same: looking it up by name before anything else",
+                body.name
+            );
+            let mut found = match self.list_named(&body.group_type, &body.name).await {
+                Ok(found) => found,
+                Err(lookup) => {
+                    warn!("cannot look {:?} up: {lookup}", body.name);
+                    return Err(error);
+                }
+            };
+            match found.len() {
+                0 => {}
+                1 => return Ok(Created::FoundAfterFailure(found.remove(0))),
+                _ => {
+                    return Err(PodError::CreateUnclear {
+                        name: body.name.clone(),
+                        ids: found.into_iter().filter_map(|group| group.id).collect(),
+                        cause: Box::new(error),
+                    });
+                }
+            }
+            let Some(backoff) = waits.next() else {
+                return Err(error);
+            };
+            let wait = policy.wait(backoff, error.retry_after());
+            warn!(
+                "the pod has no group named {:?}: creating it again in {}",
+                body.name,
+                shown_wait(wait)
+            );
+            self.pause(wait).await;
+        }
     }
 
     /// Runs `call` with retries and decodes the answer.
@@ -658,9 +756,18 @@ fn shown_wait(wait: Duration) -> String {
 }
 
 /// The request for one page of the list.
-fn list_call(group_type: &str, after: Option<&str>) -> Call {
+fn list_call(group_type: &str, filter: &ListFilter, after: Option<&str>) -> Call {
     let mut call = Call::new(Verb::Get, USERGROUPS_PATH.to_string(), USERGROUPS_PATH);
     call.query.push(("type", group_type.to_string()));
+    if let Some(name) = &filter.name {
+        call.query.push(("name", name.clone()));
+    }
+    if let Some(area) = &filter.area {
+        call.query.push(("area", area.clone()));
+    }
+    if let Some(active) = filter.active {
+        call.query.push(("active", active.to_string()));
+    }
     call.query.push(("limit", LIST_PAGE_SIZE.to_string()));
     if let Some(after) = after {
         call.query.push(("after", after.to_string()));

@@ -13,6 +13,6 @@ pub mod retry;
 
 pub use crate::error::{AuthError, PodError, TransportKind};
 pub use client::{
-    GROUP_PATH_TEMPLATE, LIST_PAGE_SIZE, LOGIN_PATH_TEMPLATE, Observer, PodClient, RequestOutcome,
-    STOP_GRACE_IN_FLIGHT, Timeouts, USER_AGENT,
+    Created, GROUP_PATH_TEMPLATE, LIST_PAGE_SIZE, LOGIN_PATH_TEMPLATE, ListFilter, Observer,
+    PodClient, RequestOutcome, STOP_GRACE_IN_FLIGHT, Timeouts, USER_AGENT,
 };

@@ -669,14 +669,16 @@ fn plan_left(outcome: &CycleOutcome) -> (Plan, Vec<Drift>) {
     let Some(applied) = &outcome.apply else {
         return (outcome.plan.clone(), outcome.refresh.drift.clone());
     };
-    let was_applied = |id: &str| applied.applied.iter().any(|(done, _)| done == id);
+    let applied_changes: Vec<usize> = applied.applied.iter().map(|done| done.change).collect();
     let plan = Plan {
-        changes: (outcome.plan.changes.iter())
-            .filter(|change| !was_applied(&change.group_id))
-            .cloned()
+        changes: (outcome.plan.changes.iter().enumerate())
+            .filter(|(index, _)| !applied_changes.contains(index))
+            .map(|(_, change)| change.clone())
             .collect(),
         unchanged: outcome.plan.unchanged + applied.applied.len(),
+        errors: outcome.plan.errors.clone(),
     };
+    let was_applied = |id: &str| applied.applied.iter().any(|done| done.group_id == id);
     let drift = (outcome.refresh.drift.iter())
         .filter(|group| !was_applied(&group.group_id))
         .cloned()
@@ -690,7 +692,8 @@ fn log_drift(outcome: &CycleOutcome) {
     for group in &outcome.refresh.drift {
         let id = &group.group_id;
         let fields = field_changes(&group.fields);
-        let change = (outcome.plan.changes.iter()).find(|change| &change.group_id == id);
+        let change = (outcome.plan.changes.iter())
+            .find(|change| change.group_id.as_deref() == Some(id.as_str()));
         match change {
             Some(change) => tracing::warn!(
                 "drift: group {id} ({}) changed outside groupsync: {fields}",

@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::Diagnostic;
 use crate::error::PodError;
-use crate::model::UserGroupUpdate;
-use crate::pipeline::apply::{ApplyReport, Failure};
+use crate::model::{DesiredGroup, GroupKey, SourcePos, UserGroupUpdate};
+use crate::pipeline::apply::{Applied, ApplyReport, Failure};
 use crate::pipeline::plan::{Change, Plan};
 use crate::shutdown::{self, ReloadTrigger, ShutdownTrigger};
 
@@ -73,8 +73,8 @@ fn in_sync() -> CycleOutcome {
         desired_groups: 3,
         refresh: Default::default(),
         plan: Plan {
-            changes: Vec::new(),
             unchanged: 3,
+            ..Plan::default()
         },
         apply: None,
     }
@@ -82,15 +82,23 @@ fn in_sync() -> CycleOutcome {
 
 /// Three groups declared; the PUT that would bring the third in line failed.
 fn one_group_failed() -> CycleOutcome {
-    let change = Change {
-        group_id: "c3".to_string(),
-        source: "groups.d/more/others.yaml".into(),
-        recorded: None,
-        desired: UserGroupUpdate::default(),
-        fields: Vec::new(),
-        body: UserGroupUpdate::default(),
+    let group = DesiredGroup {
+        key: GroupKey::Id("c3".to_string()),
+        fields: UserGroupUpdate::default(),
+        source: SourcePos {
+            path: "groups.d/more/others.yaml".into(),
+            line: 1,
+            column: 1,
+        },
     };
+    // A real change sends a request: one field to put back.
+    let body = UserGroupUpdate {
+        area: Some("EMEA".to_string()),
+        ..UserGroupUpdate::default()
+    };
+    let change = Change::update(&group, "c3", None, Vec::new(), body);
     let failure = Failure {
+        change: 0,
         group_id: change.group_id.clone(),
         source: change.source.clone(),
         error: PodError::Setup("the pod cannot be reached".to_string()),
@@ -101,6 +109,7 @@ fn one_group_failed() -> CycleOutcome {
         plan: Plan {
             changes: vec![change],
             unchanged: 2,
+            errors: Vec::new(),
         },
         apply: Some(ApplyReport {
             applied: Vec::new(),
@@ -768,7 +777,11 @@ fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
     let mut applied = one_group_failed();
     let report = applied.apply.as_mut().unwrap();
     report.failed.clear();
-    report.applied.push(("c3".to_string(), Default::default()));
+    report.applied.push(Applied {
+        change: 0,
+        group_id: "c3".to_string(),
+        response: Default::default(),
+    });
     applied.refresh.drift.push(Drift {
         group_id: "c3".to_string(),
         fields: Vec::new(),
@@ -778,7 +791,8 @@ fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
         plan,
         Plan {
             changes: Vec::new(),
-            unchanged: 3
+            unchanged: 3,
+            errors: Vec::new(),
         }
     );
     assert!(drift.is_empty(), "reverted drift is no longer shown");
