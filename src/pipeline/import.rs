@@ -19,9 +19,11 @@ use std::path::{Path, PathBuf};
 use crate::desired::load_dir_or_empty;
 use crate::error::{Error, Result};
 use crate::model::{DesiredState, GroupKey, ROLE_SCOPE, UserGroupResponse};
+use crate::pipeline::cycle::{DEFAULT_LOCK_TIMEOUT, tie_to_pod};
 use crate::pipeline::render::{counted, is_plain_safe};
 use crate::pipeline::state::{StateFile, now_ms};
 use crate::pod::{ListFilter, PodClient};
+use crate::shutdown::Shutdown;
 
 /// What to import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,16 +68,12 @@ pub async fn import(
 ) -> Result<Imported> {
     let desired = load_dir_or_empty(groups_dir)?;
     let declared = Declared::of(&desired);
-    // Locked before reading, so that no cycle writes in between.
-    let state = StateFile::open(state_path)?;
+    // Locked before reading, so that no cycle writes in between; a cycle in
+    // progress is waited for, as `apply` does.
+    let state =
+        StateFile::lock_within(state_path, DEFAULT_LOCK_TIMEOUT, &Shutdown::never()).await?;
     let mut snapshot = state.load()?;
-    snapshot
-        .claim_for_pod(client.pod_url())
-        .map_err(|recorded| Error::StateOfAnotherPod {
-            path: state_path.to_path_buf(),
-            recorded,
-            configured: client.pod_url().to_string(),
-        })?;
+    tie_to_pod(&mut snapshot, state_path, Some(client.pod_url()))?;
     let filter = ListFilter {
         area: options.area.clone(),
         active: options.active_only.then_some(true),
