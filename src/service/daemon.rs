@@ -381,6 +381,10 @@ impl Daemon {
         for warning in &outcome.refresh.warnings {
             tracing::warn!("{warning}");
         }
+        // A group that cannot be planned (a name several pod groups bear) waits for a person.
+        for error in &outcome.plan.errors {
+            tracing::error!("{error}");
+        }
         let counts = outcome.group_counts();
         let applied = outcome
             .apply
