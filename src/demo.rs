@@ -2,7 +2,8 @@
 //! the example tree and pod built into the binary, so it runs anywhere.
 //!
 //! plan -> apply -> plan (nothing left) -> a change behind groupsync's back ->
-//! plan --refresh (drift) -> apply --refresh (reverted).
+//! plan --refresh (drift) -> apply --refresh (reverted) -> a new group
+//! declared without `id` -> plan (a create) -> apply (created) -> plan (nothing left).
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,6 +31,10 @@ const EXAMPLE_TREE: &[(&str, &str)] = &[
         include_str!("../groups.d/americas/us-equities-research.yaml"),
     ),
 ];
+
+/// The group the demo adds, declared by name: groupsync creates it.
+const NEW_GROUP: &str = "# A new group, declared without `id`: groupsync creates it, then knows it by its name.\n\
+name: EMEA rates\narea: EMEA\ndescription: Rates desks in London\n";
 
 /// The pod the demo starts from: the same groups, a few of them different.
 const DEMO_POD: &str = include_str!("../examples/demo-pod.json");
@@ -116,10 +121,28 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
     )
     .await?;
 
-    let puts = emulator.count("PUT", "/pod/v2/admin/usergroups/");
+    std::fs::write("groups.d/emea-rates.yaml", NEW_GROUP)?;
     writeln!(
         out,
-        "The pod received {puts} PUTs in all, each carrying only the fields that differed."
+        "A new group goes through a pull request: groups.d/emea-rates.yaml declares it by its name, without an id.\n"
+    )?;
+    demo.step(out, "$ groupsync plan", false, RefreshMode::Missing)
+        .await?;
+    demo.step(out, "$ groupsync apply", true, RefreshMode::Missing)
+        .await?;
+    demo.step(
+        out,
+        "$ groupsync plan        # the new group is known by its name now: nothing to do",
+        false,
+        RefreshMode::Missing,
+    )
+    .await?;
+
+    let puts = emulator.count("PUT", "/pod/v2/admin/usergroups/");
+    let posts = emulator.count("POST", "/pod/v2/admin/usergroups");
+    writeln!(
+        out,
+        "The pod received {puts} PUTs, each carrying only the fields that differed, and {posts} POST."
     )?;
     emulator.shutdown().await;
     Ok(())

@@ -15,10 +15,14 @@
 //!   - [`service::logging`] — tracing to stderr, text or JSON, journal-aware.
 //! - [`pipeline`] — one module per stage:
 //!   - [`pipeline::cycle`]   — one cycle, load -> refresh -> plan -> apply, shared by every command.
-//!   - [`pipeline::refresh`] — before planning, read declared groups from the pod; report drift.
-//!   - [`pipeline::plan`]    — desired state + snapshot -> the minimal `UserGroupUpdate` per group (pure).
+//!   - [`pipeline::refresh`] — before planning, read declared groups from the pod; report drift;
+//!     look up the names of groups declared without `id`.
+//!   - [`pipeline::names`]   — which pod group each group declared without `id` is.
+//!   - [`pipeline::plan`]    — desired state + snapshot -> per group an update, an adoption or a create (pure).
 //!   - [`pipeline::render`]  — a plan as a unified diff (text) or as JSON.
-//!   - [`pipeline::apply`]   — a plan's PUTs, `concurrency` at a time, each answer into the snapshot.
+//!   - [`pipeline::apply`]   — a plan's requests, `concurrency` groups at a time, each answer into the snapshot;
+//!     a create is never sent twice.
+//!   - [`pipeline::import`]  — `groupsync import`: the pod's undeclared groups as groups.d YAML.
 //!   - [`pipeline::state`]   — the state file: the stored snapshot of the pod, locked and written atomically.
 //! - [`pod`] — the pod client:
 //!   - [`pod::client`] — one method per endpoint, retries, re-login on 401.

@@ -492,3 +492,31 @@ fn import_refuses_to_overwrite_a_file_and_leaves_it_untouched() {
     assert_eq!(pod.emulator.requests(), [], "nothing was read");
     assert!(!ws.state_file().exists(), "nothing was recorded");
 }
+
+#[test]
+fn the_demo_creates_a_group_and_then_has_nothing_to_do() {
+    let ws = Workspace::new();
+    let output = ws.groupsync_std().arg("demo").output().unwrap();
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    let story = text
+        .split_once("declares it by its name, without an id.")
+        .expect("the demo adds a group by name")
+        .1;
+    assert!(
+        story.contains("--- /dev/null\n+++ groups.d/emea-rates.yaml\n"),
+        "{story}"
+    );
+    assert!(
+        story.contains("Plan: 1 to create, 0 to update, 12 unchanged."),
+        "{story}"
+    );
+    assert!(
+        story.lines().any(|line| line.starts_with("created ")
+            && line.ends_with("to pin it")
+            && line.contains("(groups.d/emea-rates.yaml): EMEA rates; add id: \"")),
+        "{story}"
+    );
+    assert!(story.contains("No changes. 13 groups in sync."), "{story}");
+    assert!(story.contains("and 1 POST."), "{story}");
+}

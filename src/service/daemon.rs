@@ -424,6 +424,10 @@ impl Daemon {
             tracing::warn!("{warning}");
         }
         log_drift(outcome);
+        // A group that cannot be planned (a name several pod groups bear) waits for a person.
+        for error in &outcome.plan.errors {
+            tracing::error!("{error}");
+        }
         let counts = outcome.group_counts();
         let applied = outcome
             .apply
