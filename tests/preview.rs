@@ -320,13 +320,17 @@ fn settings_flags_are_refused_where_they_mean_nothing() {
         &["demo", "--log-level", "debug"],
         &["help", "--config", "c.yaml"],
     ] {
-        let output = ws.groupsync().args(args).output().unwrap();
-        assert_exit(&output, 1);
+        let mut command = ws.groupsync_std();
+        command.args(args);
+        // Accepted, `emulate` would serve until stopped: the guard ends it.
+        let done = Running::spawn(command).finish_within(PATIENCE);
+        assert_eq!(done.code, Some(1), "{args:?}\n{}", done.everything());
         let flag = args.iter().find(|arg| arg.starts_with("--")).unwrap();
-        let text = stderr(&output);
         assert!(
-            text.contains(&format!("{flag} means nothing to `groupsync ")),
-            "{args:?}: {text}"
+            done.stderr
+                .contains(&format!("{flag} means nothing to `groupsync ")),
+            "{args:?}: {}",
+            done.everything()
         );
     }
     // The environment is not refused: it is there for the other commands.
