@@ -18,7 +18,7 @@
 //! change made in the portal is found and reverted.
 //!
 //! The loop touches no signal and runs no pipeline itself: `main` hands it a
-//! [`Shutdown`] and [`Reloads`], and the cycle is a [`RunCycle`], so the tests
+//! [`Shutdown`] and [`Reloads`], and the cycle is a `RunCycle`, so the tests
 //! (in `daemon/tests.rs`) drive it on paused time with a fake cycle.
 
 use std::future::Future;
