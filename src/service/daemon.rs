@@ -13,7 +13,7 @@
 //! and a writing cycle locks it only while it runs, so `plan` and `apply`
 //! work beside a running daemon. Which groups a cycle reads from the pod
 //! depends on why it runs, unless the config or `--refresh` says
-//! ([`refresh_mode`]): a file change plans from the snapshot, so that a commit
+//! (`refresh_mode`): a file change plans from the snapshot, so that a commit
 //! lands at once; every other cycle reads every declared group, so that a
 //! change made in the portal is found and reverted.
 //!
