@@ -172,19 +172,25 @@ impl Error {
     /// The message and every cause below it, joined by `: ` (what `{err:#}`
     /// prints for an `anyhow::Error`), for logs and status lines.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            // `transparent` variants already show their source's message.
-            if !text.ends_with(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        text
+        with_causes(self.to_string(), std::error::Error::source(self))
     }
+}
+
+/// `text`, then each cause in turn after `: `. A cause whose message `text`
+/// already ends with (a `transparent` variant's, say) is not printed twice.
+pub fn with_causes(
+    mut text: String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) -> String {
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The library's result type.

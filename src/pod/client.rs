@@ -934,17 +934,10 @@ fn connect_failure_kind(error: &(dyn std::error::Error + 'static)) -> TransportK
 /// An error and its sources, `: `-joined, with reqwest's URL left out (it
 /// may carry a query); hyper's and the OS's messages hold no headers.
 fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error_text_without_url(error);
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::error::with_causes(
+        error_text_without_url(error),
+        std::error::Error::source(error),
+    )
 }
 
 fn error_text_without_url(error: &reqwest::Error) -> String {
