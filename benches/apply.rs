@@ -3,12 +3,14 @@
 //!
 //! Run: `cargo bench --bench apply`
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+
+#[path = "support/pod.rs"]
+mod pod;
+use pod::pod_with_latency;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
 use groupsync::model::{
     DesiredGroup, DesiredState, GroupKey, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
 };
@@ -16,15 +18,11 @@ use groupsync::pipeline::apply::apply;
 use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan::plan;
 use groupsync::pipeline::state::{Snapshot, StateFile};
-use groupsync::pod::auth::{AuthSource, SessionToken};
-use groupsync::pod::retry::RetryPolicy;
-use groupsync::pod::{PodClient, Timeouts};
 use groupsync::shutdown::Shutdown;
 
 const GROUPS: usize = 1_000;
 const LATENCY: Duration = Duration::from_millis(20);
 const CONCURRENCY: usize = 16;
-const TOKEN: &str = "bench-session-token";
 
 fn group_id(index: usize) -> String {
     format!("65{index:012x}")
@@ -60,27 +58,7 @@ fn apply_1000_changes(c: &mut Criterion) {
             ..Default::default()
         })
         .collect();
-    let (emulator, client) = runtime.block_on(async {
-        let config = EmulatorConfig {
-            groups: seed.clone(),
-            session_tokens: vec![(TOKEN.to_string(), Entitlements::ALL)],
-            page_size: 1_000,
-            ..Default::default()
-        };
-        let emulator = Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
-            .await
-            .unwrap();
-        emulator.set_latency(LATENCY);
-        let auth = AuthSource::Token(SessionToken::new(TOKEN));
-        let client = PodClient::new(
-            &emulator.pod_url(),
-            auth,
-            RetryPolicy::default(),
-            Timeouts::default(),
-        )
-        .unwrap();
-        (emulator, client)
-    });
+    let (emulator, client) = pod_with_latency(&runtime, seed.clone(), 1_000, LATENCY);
     let state = StateFile::open(&dir.path().join("state.json")).unwrap();
     let mut snapshot = Snapshot::default();
     for group in seed {

@@ -6,22 +6,20 @@
 //!
 //! Run: `cargo bench --bench import`
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+
+#[path = "support/pod.rs"]
+mod pod;
+use pod::pod_with_latency;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
 use groupsync::model::UserGroupResponse;
 use groupsync::pipeline::import::{ImportOptions, import};
-use groupsync::pod::auth::{AuthSource, SessionToken};
-use groupsync::pod::retry::RetryPolicy;
-use groupsync::pod::{PodClient, Timeouts};
 
 const GROUPS: usize = 10_000;
 const PAGE_SIZE: usize = 100;
 const LATENCY: Duration = Duration::from_millis(20);
-const TOKEN: &str = "bench-session-token";
 
 fn seed() -> Vec<UserGroupResponse> {
     (0..GROUPS)
@@ -38,27 +36,7 @@ fn seed() -> Vec<UserGroupResponse> {
 
 fn import_10000_groups(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (emulator, client) = runtime.block_on(async {
-        let config = EmulatorConfig {
-            groups: seed(),
-            session_tokens: vec![(TOKEN.to_string(), Entitlements::ALL)],
-            page_size: PAGE_SIZE,
-            ..Default::default()
-        };
-        let emulator = Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
-            .await
-            .unwrap();
-        emulator.set_latency(LATENCY);
-        let auth = AuthSource::Token(SessionToken::new(TOKEN));
-        let client = PodClient::new(
-            &emulator.pod_url(),
-            auth,
-            RetryPolicy::default(),
-            Timeouts::default(),
-        )
-        .unwrap();
-        (emulator, client)
-    });
+    let (emulator, client) = pod_with_latency(&runtime, seed(), PAGE_SIZE, LATENCY);
     let dir = tempfile::tempdir().unwrap();
     let groups_dir = dir.path().join("groups.d");
 

@@ -1,0 +1,44 @@
+//! A pod emulator with latency and a client for it, for the benches that
+//! measure groupsync against the network (apply, import).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
+use groupsync::model::UserGroupResponse;
+use groupsync::pod::auth::{AuthSource, SessionToken};
+use groupsync::pod::retry::RetryPolicy;
+use groupsync::pod::{PodClient, Timeouts};
+
+const TOKEN: &str = "bench-session-token";
+
+/// An emulator on 127.0.0.1 holding `groups`, answering after `latency`, in
+/// pages of `page_size`; and a client that holds its session token.
+pub fn pod_with_latency(
+    runtime: &tokio::runtime::Runtime,
+    groups: Vec<UserGroupResponse>,
+    page_size: usize,
+    latency: Duration,
+) -> (Emulator, PodClient) {
+    runtime.block_on(async {
+        let config = EmulatorConfig {
+            groups,
+            session_tokens: vec![(TOKEN.to_string(), Entitlements::ALL)],
+            page_size,
+            ..Default::default()
+        };
+        let emulator = Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
+            .await
+            .unwrap();
+        emulator.set_latency(latency);
+        let auth = AuthSource::Token(SessionToken::new(TOKEN));
+        let client = PodClient::new(
+            &emulator.pod_url(),
+            auth,
+            RetryPolicy::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        (emulator, client)
+    })
+}
