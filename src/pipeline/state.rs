@@ -243,14 +243,34 @@ const LOCK_POLL: Duration = Duration::from_millis(100);
 /// Fails unless the document's `version` is the one this groupsync reads.
 fn check_version(text: &str) -> Result<(), String> {
     let header: VersionOnly = serde_json::from_str(text).map_err(invalid_json)?;
-    match header.version {
-        Some(serde_json::Value::Number(number)) if number.as_u64() == Some(FORMAT_VERSION) => {
-            Ok(())
-        }
-        Some(other) => Err(format!(
-            "format version {other}, but this groupsync reads only version {FORMAT_VERSION} (written by a newer groupsync?)"
+    let Some(version) = header.version else {
+        return Err("no \"version\" field; this is not a groupsync state file".to_string());
+    };
+    match version.as_u64() {
+        Some(FORMAT_VERSION) => Ok(()),
+        Some(newer) if newer > FORMAT_VERSION => Err(format!(
+            "format version {newer}, but this groupsync reads only version {FORMAT_VERSION} (written by a newer groupsync?)"
         )),
-        None => Err("no \"version\" field; this is not a groupsync state file".to_string()),
+        Some(older) => Err(format!(
+            "format version {older}, but groupsync writes only version {FORMAT_VERSION}; this is not a groupsync state file"
+        )),
+        // A string, a fraction, a negative number: not a version any groupsync writes.
+        None => Err(format!(
+            "\"version\" must be the whole number {FORMAT_VERSION}, not {}; this is not a groupsync state file",
+            json_type(&version)
+        )),
+    }
+}
+
+/// The JSON type of `value`, as an error names it: `a string`, `a fraction`.
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a negative or fractional number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -682,7 +702,18 @@ mod tests {
                 r#"{"version": 2, "groups": {}}"#,
                 "written by a newer groupsync?",
             ),
-            (r#"{"version": "1", "groups": {}}"#, "format version \"1\""),
+            (
+                r#"{"version": "1", "groups": {}}"#,
+                "\"version\" must be the whole number 1, not a string",
+            ),
+            (
+                r#"{"version": 1.5, "groups": {}}"#,
+                "not a negative or fractional",
+            ),
+            (
+                r#"{"version": 0, "groups": {}}"#,
+                "format version 0, but groupsync writes",
+            ),
             (r#"{"groups": {}}"#, "no \"version\" field"),
             (
                 r#"{"version": 1, "groups": {}, "extra": 1}"#,
@@ -697,6 +728,19 @@ mod tests {
         for (text, expected) in cases {
             let error = Snapshot::from_json(text).unwrap_err();
             assert!(error.contains(expected), "for {text}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_version_of_the_wrong_type_is_not_blamed_on_a_newer_groupsync() {
+        for version in [r#""1""#, "1.0", "-1", "true", "null", "[1]"] {
+            let text = format!(r#"{{"version": {version}, "groups": {{}}}}"#);
+            let error = Snapshot::from_json(&text).unwrap_err();
+            assert!(!error.contains("newer"), "for {text}: {error}");
+            assert!(
+                error.contains("not a groupsync state file"),
+                "for {text}: {error}"
+            );
         }
     }
 
