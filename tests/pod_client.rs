@@ -10,13 +10,19 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use groupsync::config::NetworkSettings;
 use groupsync::model::{ROLE_SCOPE, UserGroupCreate, UserGroupUpdate};
 use groupsync::pod::auth::{AuthError, AuthSource, SessionToken, read_private_key};
 use groupsync::pod::retry::RetryPolicy;
-use groupsync::pod::{PodClient, PodError, RequestOutcome, Timeouts, TransportKind};
+use groupsync::pod::{
+    MAX_LIST_PAGES, PodClient, PodError, RequestOutcome, Timeouts, TransportKind,
+};
 use serde_json::{Value, json};
 
-use crate::util::{Workspace, fixture_text};
+use crate::util::{
+    FAST_RETRY, PATIENCE, PodGroup, RawServer, TOKEN, Workspace, assert_exit, fixture_path,
+    fixture_text, stderr, token_pod, write_answer, write_endless_body,
+};
 
 const BOT: &str = "groupsync-bot";
 /// Key files in `tests/fixtures/`.
@@ -851,4 +857,562 @@ async fn debug_output_shows_no_secret() {
     assert!(shown.contains(BOT), "{shown}");
     assert!(!shown.contains("token-1"), "{shown}");
     assert!(!shown.contains("BEGIN"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------
+// Hostile answers: bounded, and never quoted when they may hold a secret
+// ---------------------------------------------------------------------------
+
+/// A client of the pod at `origin` with a static token and fast retries.
+fn client_of(origin: &str) -> PodClient {
+    PodClient::new(
+        &format!("{origin}/pod"),
+        AuthSource::Token(SessionToken::new("token-1")),
+        fast_retries(),
+        Timeouts::default(),
+    )
+    .unwrap()
+}
+
+/// `call`, or a panic if it has not ended within [`PATIENCE`] (the guard
+/// against a client that never stops; not a speed check).
+async fn ends<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, call)
+        .await
+        .expect("the call did not end")
+}
+
+#[tokio::test]
+async fn an_endless_body_fails_its_request_once_past_the_cap() {
+    let pod = RawServer::start(|_, stream| {
+        write_endless_body(stream, "200 OK");
+    });
+
+    let error = ends(client_of(&pod.origin()).get("g1")).await.unwrap_err();
+
+    assert!(matches!(error, PodError::OverLimit { .. }), "{error:?}");
+    assert!(!error.is_retryable());
+    let message = error.to_string();
+    assert!(
+        message.contains("larger than 4 MiB, the most groupsync reads of one answer"),
+        "{message}"
+    );
+    assert!(!message.contains("xxxx"), "{message}");
+    assert_eq!(pod.requests().len(), 1, "a body over the cap was retried");
+}
+
+#[tokio::test]
+async fn an_endless_error_body_is_cut_and_the_status_still_decides() {
+    let pod = RawServer::start(|_, stream| {
+        write_endless_body(stream, "503 Service Unavailable");
+    });
+
+    let error = ends(client_of(&pod.origin()).get("g1")).await.unwrap_err();
+
+    assert!(
+        matches!(error, PodError::RetriesExhausted { attempts: 4, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.status(), Some(503));
+    assert!(error.to_string().chars().count() < 1000, "{error}");
+    assert_eq!(pod.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn a_login_answering_an_endless_body_fails_without_retrying() {
+    let pod = RawServer::start(|request, stream| {
+        if request.line.contains("/login/") {
+            write_endless_body(stream, "200 OK");
+        } else {
+            write_answer(stream, "200 OK", &[], &group("g1").to_string());
+        }
+    });
+    let keys = Workspace::new();
+    let auth = AuthSource::Bot {
+        username: BOT.to_string(),
+        key: read_private_key(&keys.fixture(PKCS1_KEY, 0o600)).unwrap(),
+        login_url: format!("{}/login", pod.origin()),
+    };
+    let client = PodClient::new(
+        &format!("{}/pod", pod.origin()),
+        auth,
+        fast_retries(),
+        Timeouts::default(),
+    )
+    .unwrap();
+
+    let error = ends(client.get("g1")).await.unwrap_err();
+
+    assert!(matches!(error, PodError::OverLimit { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("check auth.login_url"),
+        "{error}"
+    );
+    assert_eq!(pod.requests().len(), 1);
+}
+
+/// A page with `next` and the cursor `after`.
+fn page_with_next(data: Value, after: &str) -> Response {
+    answer(
+        200,
+        json!({"data": data, "pagination": {"cursors": {"before": "b", "after": after}, "next": "n"}}),
+    )
+}
+
+#[tokio::test]
+async fn an_endless_page_walk_stops_at_the_page_cap() {
+    // Every page says `next`, each with a cursor never seen before.
+    let pod = TestPod::start(|index, _| page_with_next(json!([]), &format!("c{index}"))).await;
+
+    let error = ends(pod.client().list(ROLE_SCOPE)).await.unwrap_err();
+
+    assert!(matches!(error, PodError::OverLimit { .. }), "{error:?}");
+    assert!(!error.is_retryable());
+    assert!(
+        error
+            .to_string()
+            .contains("the list still says `next` after 10000 pages"),
+        "{error}"
+    );
+    assert_eq!(pod.requests().len(), MAX_LIST_PAGES);
+}
+
+#[tokio::test]
+async fn a_page_walk_holding_too_much_stops() {
+    // Small pages of empty records: cheap to send, dear to hold.
+    let records = json!(vec![json!({}); 20_000]);
+    let pod =
+        TestPod::start(move |index, _| page_with_next(records.clone(), &format!("c{index}"))).await;
+
+    let error = ends(pod.client().list(ROLE_SCOPE)).await.unwrap_err();
+
+    assert!(matches!(error, PodError::OverLimit { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("add up to more than 64 MiB"),
+        "{error}"
+    );
+    assert!(pod.requests().len() < MAX_LIST_PAGES);
+}
+
+#[tokio::test]
+async fn a_cursor_coming_round_again_stops_the_walk() {
+    // c0 -> c1 -> c0: no cursor repeats on consecutive pages.
+    let pod =
+        TestPod::start(|index, _| page_with_next(json!([]), &format!("c{}", index % 2))).await;
+
+    let error = ends(pod.client().list(ROLE_SCOPE)).await.unwrap_err();
+
+    assert!(matches!(error, PodError::Decode { .. }), "{error:?}");
+    assert!(error.to_string().contains("a second time"), "{error}");
+    assert_eq!(pod.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_login_answering_a_bare_string_never_shows_it() {
+    const SECRET: &str = "s3cr3t-session-token-0123456789";
+    let pod =
+        TestPod::start_with_login(|_, _| ok_group("g1"), |_, _| answer(200, json!(SECRET))).await;
+    let keys = Workspace::new();
+
+    let error = pod.client_with(pod.bot(&keys)).get("g1").await.unwrap_err();
+
+    assert!(matches!(error, PodError::Decode { .. }), "{error:?}");
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(shown.contains("the login answer is a string"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_login_error_echoing_the_jwt_does_not_show_it() {
+    let pod = TestPod::start_with_login(
+        |_, _| ok_group("g1"),
+        |_, seen| {
+            let jwt = seen.json()["token"].as_str().unwrap().to_string();
+            pod_error(400, &format!("cannot parse token {jwt}"))
+        },
+    )
+    .await;
+    let keys = Workspace::new();
+
+    let error = pod.client_with(pod.bot(&keys)).get("g1").await.unwrap_err();
+
+    let jwt = pod.logins()[0].json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signature = jwt.rsplit('.').next().unwrap();
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("cannot parse token <redacted>"), "{shown}");
+    assert!(!shown.contains(signature), "{shown}");
+}
+
+#[tokio::test]
+async fn an_html_page_instead_of_json_says_so() {
+    let pod = TestPod::start(|_, _| {
+        (
+            StatusCode::OK,
+            [("content-type", "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html><body>Sign in to ACME SSO</body></html>",
+        )
+            .into_response()
+    })
+    .await;
+
+    let error = pod.client().get("g1").await.unwrap_err();
+
+    let message = error.to_string();
+    assert!(
+        message.contains("the pod answered with an HTML page, not JSON: is the pod URL right?"),
+        "{message}"
+    );
+    assert!(!message.contains("Sign in"), "{message}");
+    assert_eq!(pod.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_says_where_it_points_without_credentials() {
+    let pod = TestPod::start(|_, _| {
+        (
+            StatusCode::FOUND,
+            [(
+                "location",
+                "https://opsuser:hunter2@sso.acme.example/auth/start?session=abc123#top",
+            )],
+        )
+            .into_response()
+    })
+    .await;
+
+    let error = pod.client().get("g1").await.unwrap_err();
+
+    assert_eq!(error.status(), Some(302));
+    let shown = format!("{error} {error:?}");
+    assert!(
+        shown.contains("it redirects to https://sso.acme.example/auth/start;"),
+        "{shown}"
+    );
+    for secret in ["opsuser", "hunter2", "session", "abc123", "#top"] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    assert!(
+        shown.contains("configure the address it redirects to"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_relative_redirect_is_shown_resolved() {
+    let pod = TestPod::start(|_, _| {
+        (
+            StatusCode::MOVED_PERMANENTLY,
+            [("location", "/pod-v2/x?token=t")],
+        )
+            .into_response()
+    })
+    .await;
+
+    let error = pod.client().get("g1").await.unwrap_err();
+
+    let expected = format!("it redirects to {}/pod-v2/x;", pod.origin);
+    assert!(error.to_string().contains(&expected), "{error}");
+}
+
+// ---------------------------------------------------------------------------
+// Enterprise networks: a private CA, proxies, plain http
+// ---------------------------------------------------------------------------
+
+/// A pod over TLS on 127.0.0.1 answering every request with group `g1`. Its
+/// certificate (`tests/fixtures/tls-localhost.pem`, for `localhost` and
+/// 127.0.0.1) is issued by `tests/fixtures/tls-ca.pem`, a CA no system
+/// trusts. Both were made once with `openssl req -x509` / `openssl x509 -req`
+/// (EC P-256, valid for 100 years); the CA's key was thrown away.
+async fn tls_pod() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let chain = CertificateDer::pem_file_iter(fixture_path("tls-localhost.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixture_path("tls-localhost-key.pem")).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client refusing the certificate ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && tls.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let body = group("g1").to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    format!("https://localhost:{port}/pod")
+}
+
+fn client_with_network(pod_url: &str, network: &NetworkSettings) -> Result<PodClient, PodError> {
+    PodClient::with_network(
+        pod_url,
+        AuthSource::Token(SessionToken::new("token-1")),
+        fast_retries(),
+        Timeouts::default(),
+        network,
+    )
+}
+
+#[tokio::test]
+async fn a_pod_with_a_private_ca_is_trusted_through_ca_file() {
+    let pod_url = tls_pod().await;
+
+    let error = client_with_network(&pod_url, &NetworkSettings::default())
+        .unwrap()
+        .get("g1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PodError::Transport {
+                kind: TransportKind::Tls,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("pod.ca_file"), "{error}");
+
+    let network = NetworkSettings {
+        ca_file: Some(fixture_path("tls-ca.pem")),
+        ..NetworkSettings::default()
+    };
+    let group = client_with_network(&pod_url, &network)
+        .unwrap()
+        .get("g1")
+        .await
+        .unwrap();
+    assert_eq!(group.id.as_deref(), Some("g1"));
+}
+
+#[test]
+fn a_bad_ca_file_is_an_error_naming_it_and_quoting_nothing() {
+    let ws = Workspace::new();
+    let cases = [
+        (
+            "not-base64.pem",
+            "-----BEGIN CERTIFICATE-----\nc2VjcmV0!!!\n-----END CERTIFICATE-----\n",
+            "is not a valid PEM bundle",
+        ),
+        ("no-pem.pem", "c2VjcmV0 just text\n", "holds no certificate"),
+    ];
+    for (name, contents, expected) in cases {
+        let path = ws.write_file(name, contents);
+        let network = NetworkSettings {
+            ca_file: Some(path.clone()),
+            ..NetworkSettings::default()
+        };
+        let error = client_with_network("https://localhost/pod", &network).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains(expected), "{message}");
+        assert!(!message.contains("c2VjcmV0"), "{message}");
+    }
+    let missing = ws.path().join("missing.pem");
+    let network = NetworkSettings {
+        ca_file: Some(missing.clone()),
+        ..NetworkSettings::default()
+    };
+    let error = client_with_network("https://localhost/pod", &network).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("{} (pod.ca_file", missing.display())),
+        "{error}"
+    );
+}
+
+#[test]
+fn pod_ca_file_in_the_config_is_read_at_start_up() {
+    let ws = Workspace::new();
+    ws.write_group_file("a.yaml", "id: a1\nname: A\n");
+    ws.write_file("ca.pem", "no certificate here\n");
+    ws.write_file(
+        "groupsync.yaml",
+        "pod: {url: \"https://localhost:1/pod\", ca_file: ca.pem}\n",
+    );
+
+    let output = plan_in(&ws).output().unwrap();
+
+    assert_exit(&output, 1);
+    // Relative to the config file (here given as a relative path too).
+    let expected = "the CA file ca.pem (pod.ca_file";
+    assert!(stderr(&output).contains(expected), "{output:?}");
+}
+
+/// `groupsync --config groupsync.yaml plan` in `ws`, with a session token.
+fn plan_in(ws: &Workspace) -> assert_cmd::Command {
+    plan_with_config(ws, "groupsync.yaml")
+}
+
+/// `groupsync --config <config> plan` in `ws`, with a session token.
+fn plan_with_config(ws: &Workspace, config: &str) -> assert_cmd::Command {
+    let mut command = ws.groupsync();
+    command
+        .args(["--config", config, "plan"])
+        .args(["--groups-dir", "groups.d", "--state", "state.json"])
+        .env("GROUPSYNC_SESSION_TOKEN", TOKEN);
+    command
+}
+
+/// A host that never resolves (RFC 6761): reached only through a proxy.
+const UNRESOLVABLE: &str = "pod.groupsync-test.invalid";
+
+#[test]
+fn proxy_url_carries_the_requests_of_a_plain_http_pod() {
+    let proxy = RawServer::start(|_, stream| {
+        write_answer(
+            stream,
+            "200 OK",
+            &[("Content-Type", "application/json")],
+            &group("a1").to_string(),
+        );
+    });
+    let ws = Workspace::new();
+    ws.write_group_file("a.yaml", "id: a1\nname: A\n");
+    ws.write_file(
+        "groupsync.yaml",
+        format!(
+            "pod: {{url: \"http://{UNRESOLVABLE}/pod\"}}\nproxy: {{url: \"{}\"}}\n{FAST_RETRY}",
+            proxy.origin()
+        ),
+    );
+
+    let output = plan_in(&ws).output().unwrap();
+
+    let requests = proxy.requests();
+    assert!(!requests.is_empty(), "the proxy saw nothing: {output:?}");
+    // The absolute form: the proxy is asked for the pod's URL.
+    assert_eq!(
+        requests[0].line,
+        format!("GET http://{UNRESOLVABLE}/pod/v2/admin/usergroups/a1 HTTP/1.1")
+    );
+    assert_eq!(requests[0].header("sessiontoken"), Some(TOKEN));
+    assert_ne!(output.status.code(), Some(1), "{output:?}");
+}
+
+/// A proxy refusing every tunnel, which records the `CONNECT`s it saw.
+fn refusing_proxy() -> RawServer {
+    RawServer::start(|_, stream| write_answer(stream, "403 Forbidden", &[], ""))
+}
+
+/// A workspace whose config points at `https://{UNRESOLVABLE}/pod`.
+fn https_pod_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write_group_file("a.yaml", "id: a1\nname: A\n");
+    ws.write_file(
+        "groupsync.yaml",
+        format!("pod: {{url: \"https://{UNRESOLVABLE}/pod\"}}\n{FAST_RETRY}"),
+    );
+    ws
+}
+
+#[test]
+fn https_proxy_from_the_environment_tunnels_to_the_pod() {
+    let proxy = refusing_proxy();
+    let ws = https_pod_workspace();
+
+    let output = plan_in(&ws)
+        .env("HTTPS_PROXY", proxy.origin())
+        .output()
+        .unwrap();
+
+    assert_exit(&output, 1);
+    let lines: Vec<_> = proxy.requests().into_iter().map(|seen| seen.line).collect();
+    assert!(
+        lines.contains(&format!("CONNECT {UNRESOLVABLE}:443 HTTP/1.1")),
+        "{lines:?}\n{output:?}"
+    );
+}
+
+#[test]
+fn no_proxy_bypasses_both_the_environment_and_proxy_url() {
+    let proxy = refusing_proxy();
+    let ws = https_pod_workspace();
+    let with_key = format!(
+        "pod: {{url: \"https://{UNRESOLVABLE}/pod\"}}\nproxy: {{url: \"{}\"}}\n{FAST_RETRY}",
+        proxy.origin()
+    );
+    ws.write_file("with-key.yaml", with_key);
+
+    let from_env = plan_in(&ws)
+        .env("HTTPS_PROXY", proxy.origin())
+        .env("NO_PROXY", UNRESOLVABLE)
+        .output()
+        .unwrap();
+    let from_key = plan_with_config(&ws, "with-key.yaml")
+        .env("NO_PROXY", format!("example.com,{UNRESOLVABLE}"))
+        .output()
+        .unwrap();
+
+    for output in [from_env, from_key] {
+        assert_exit(&output, 1);
+        assert!(stderr(&output).contains("does not resolve"), "{output:?}");
+    }
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
+
+#[test]
+fn a_session_token_over_plain_http_to_another_host_is_warned_about_once() {
+    const WARNING: &str = "plain http:// to a host that is not loopback";
+    let ws = Workspace::new();
+    ws.write_group_file("a.yaml", "id: a1\nname: A\n");
+    ws.write_file(
+        "groupsync.yaml",
+        format!("pod: {{url: \"http://{UNRESOLVABLE}/pod\"}}\n"),
+    );
+
+    let output = plan_in(&ws).output().unwrap();
+
+    let stderr = stderr(&output);
+    assert_eq!(stderr.matches(WARNING).count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("http://{UNRESOLVABLE}/pod is plain http://")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+
+    // The same over loopback draws no warning.
+    let pod = token_pod(vec![PodGroup::new("a1").name("A").build()]);
+    ws.write_file(
+        "groupsync.yaml",
+        format!("pod: {{url: \"{}\"}}\n", pod.emulator.pod_url()),
+    );
+    let output = plan_in(&ws).output().unwrap();
+    assert_exit(&output, 0);
+    assert!(
+        !crate::util::stderr(&output).contains(WARNING),
+        "{output:?}"
+    );
 }

@@ -2,16 +2,17 @@
 //! team can point groupsync at the bot it already runs.
 //!
 //! Only the keys groupsync needs are read: `scheme`, `host`, `port`,
-//! `context`, the `pod` section (which inherits each of those it leaves out),
-//! `bot.username`, `bot.privateKey.path` and `retry`. Every other key is
-//! ignored: SDK files carry many (agent, keyManager, proxies, datafeed...).
+//! `context`, `proxy`, the `pod` section (which inherits each of those it
+//! leaves out), `bot.username`, `bot.privateKey.path`, `ssl.trustStore.path`
+//! (when it names a PEM file) and `retry`. Every other key is ignored: SDK
+//! files carry many (agent, keyManager, datafeed...).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::RetrySettings;
+use crate::config::{ProxyUrl, RetrySettings};
 
 const DEFAULT_SCHEME: &str = "https";
 const DEFAULT_PORT: u16 = 443;
@@ -28,6 +29,12 @@ pub struct BdkConfig {
     pub private_key_path: PathBuf,
     /// The file's `retry` section, missing keys taking the SDKs' defaults.
     pub retry: Option<RetrySettings>,
+    /// `pod.proxy`, else `proxy`: `http://[username:password@]host:port`.
+    pub proxy: Option<ProxyUrl>,
+    /// `ssl.trustStore.path` when it names a PEM file (`.pem`, `.crt`,
+    /// `.cer`: the Python SDK's form). A Java key store (`.jks`, `.p12`...)
+    /// is left out: groupsync reads PEM only.
+    pub pem_trust_store: Option<PathBuf>,
 }
 
 /// The parts of the SDK file that matter here; serde ignores the rest.
@@ -41,15 +48,49 @@ struct SdkFile {
     #[serde(default)]
     bot: Bot,
     retry: Option<SdkRetry>,
+    #[serde(default)]
+    ssl: Ssl,
 }
 
-/// `scheme`, `host`, `port` and `context`, at the top level or in a section.
+/// `scheme`, `host`, `port`, `context` and `proxy`, at the top level or in a section.
 #[derive(Debug, Default, Deserialize)]
 struct Endpoint {
     scheme: Option<String>,
     host: Option<String>,
     port: Option<u16>,
     context: Option<String>,
+    proxy: Option<SdkProxy>,
+}
+
+/// `proxy: {host, port, username, password}`; host and port are required.
+#[derive(Default, Deserialize)]
+struct SdkProxy {
+    host: Option<String>,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for SdkProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SdkProxy")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Ssl {
+    trust_store: Option<TrustStore>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TrustStore {
+    path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,7 +158,37 @@ pub fn parse_bdk_config(text: &str) -> Result<BdkConfig, String> {
         bot_username: bot_username(&file.bot)?,
         private_key_path: private_key_path(&file.bot)?,
         retry: file.retry.map(retry_settings).transpose()?,
+        proxy: proxy_url(file.pod.proxy.as_ref().or(file.top.proxy.as_ref()))?,
+        pem_trust_store: pem_trust_store(&file.ssl),
     })
+}
+
+/// The proxy section's URL; its host and port are required, as for the SDKs.
+fn proxy_url(proxy: Option<&SdkProxy>) -> Result<Option<ProxyUrl>, String> {
+    let Some(proxy) = proxy else {
+        return Ok(None);
+    };
+    let (Some(host), Some(port)) = (proxy.host.as_deref(), proxy.port) else {
+        return Err("`proxy` needs both `host` and `port`".to_string());
+    };
+    ProxyUrl::from_parts(
+        host,
+        port,
+        proxy.username.as_deref(),
+        proxy.password.as_deref(),
+    )
+    .map(Some)
+}
+
+/// `ssl.trustStore.path` if it names a PEM file, by its extension.
+fn pem_trust_store(ssl: &Ssl) -> Option<PathBuf> {
+    const PEM_EXTENSIONS: [&str; 3] = ["pem", "crt", "cer"];
+    let path = ssl.trust_store.as_ref()?.path.as_ref()?;
+    let extension = path.extension()?.to_str()?;
+    PEM_EXTENSIONS
+        .iter()
+        .any(|pem| extension.eq_ignore_ascii_case(pem))
+        .then(|| path.clone())
 }
 
 /// `{scheme}://{host}[:port][/context]` of `section`, each missing value taken
@@ -283,8 +354,57 @@ retry:
                     multiplier: 1.5,
                     max_interval: Duration::from_millis(10_000),
                 }),
+                proxy: Some(ProxyUrl::parse("http://proxy.acme.com:3128").unwrap()),
+                // A PKCS#12 trust store is Java's, which groupsync cannot read.
+                pem_trust_store: None,
             }
         );
+    }
+
+    #[test]
+    fn the_pod_section_has_its_own_proxy_and_the_password_never_shows() {
+        let text = format!(
+            "{MINIMAL}proxy: {{host: all.proxy, port: 8080}}
+pod: {{proxy: {{host: pod.proxy, port: 3128, username: u, password: \"p@ss:w\"}}}}
+"
+        );
+        let config = parse_bdk_config(&text).unwrap();
+        let proxy = config.proxy.unwrap();
+        assert_eq!(proxy.expose(), "http://u:p%40ss%3Aw@pod.proxy:3128/");
+        assert_eq!(proxy.to_string(), "http://u:<redacted>@pod.proxy:3128");
+        assert!(!format!("{proxy:?}").contains("ss"), "{proxy:?}");
+
+        let no_port = format!(
+            "{MINIMAL}proxy: {{host: p}}
+"
+        );
+        assert!(
+            parse_bdk_config(&no_port)
+                .unwrap_err()
+                .contains("both `host` and `port`")
+        );
+    }
+
+    #[test]
+    fn a_pem_trust_store_is_taken_and_a_java_one_left_out() {
+        for (path, taken) in [
+            ("/etc/ssl/acme-ca.pem", true),
+            ("certs/ca.CRT", true),
+            ("/etc/ssl/truststore.p12", false),
+            ("/etc/ssl/truststore.jks", false),
+            ("/etc/ssl/truststore", false),
+        ] {
+            let text = format!(
+                "{MINIMAL}ssl: {{trustStore: {{path: {path}, password: x}}}}
+"
+            );
+            let config = parse_bdk_config(&text).unwrap();
+            assert_eq!(
+                config.pem_trust_store,
+                taken.then(|| PathBuf::from(path)),
+                "{path}"
+            );
+        }
     }
 
     const MINIMAL: &str =

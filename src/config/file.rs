@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::values::{
-    CronSchedule, out_of_range, parse_duration, parse_http_url, parse_listen_address,
+    CronSchedule, ProxyUrl, out_of_range, parse_duration, parse_http_url, parse_listen_address,
     parse_log_filter,
 };
 use super::{LogFormat, RefreshMode, config_error};
@@ -80,12 +80,20 @@ pub(super) struct ConfigFile {
     pub(super) metrics_listen: Option<ListenAddress>,
     pub(super) log: Option<LogSection>,
     pub(super) dry_run: Option<bool>,
+    pub(super) proxy: Option<ProxySection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PodSection {
     pub(super) url: Option<HttpUrl>,
+    pub(super) ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProxySection {
+    pub(super) url: Option<ProxyUrl>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +190,16 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserialize_parsed(deserializer, "an http(s) URL", parse_http_url).map(HttpUrl)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(
+            deserializer,
+            "a proxy URL such as `http://proxy.example.com:3128`",
+            ProxyUrl::parse,
+        )
     }
 }
 

@@ -47,11 +47,14 @@ pub mod bdk;
 mod file;
 mod values;
 
-pub use self::values::{CronSchedule, default_login_url, parse_duration, parse_listen_address};
+pub use self::values::{
+    CronSchedule, ProxyUrl, default_login_url, parse_duration, parse_listen_address,
+};
 
 use self::bdk::{BdkConfig, read_bdk_config};
 use self::file::{
-    AuthSection, ConfigDuration, ConfigFile, LogFilter, PodSection, RetrySection, read_config_file,
+    AuthSection, ConfigDuration, ConfigFile, LogFilter, PodSection, ProxySection, RetrySection,
+    read_config_file,
 };
 use self::values::{parse_http_url, parse_log_filter};
 use crate::error::{Diagnostic, Error};
@@ -101,6 +104,9 @@ pub struct Overrides {
     /// An official Symphony SDK config.yaml to take the pod URL and bot login from
     #[arg(long, global = true, env = "GROUPSYNC_BDK_CONFIG", value_name = "FILE")]
     pub bdk_config: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for the pod, besides the system's
+    #[arg(long, global = true, env = "GROUPSYNC_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Log format
     #[arg(long, global = true, env = "GROUPSYNC_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -121,6 +127,8 @@ pub struct Settings {
     /// `http(s)://host[:port][/path]`, without a trailing `/`.
     pub pod_url: Option<String>,
     pub auth: AuthSettings,
+    /// How requests reach the pod: extra CA certificates, a proxy.
+    pub network: NetworkSettings,
     pub trigger: Trigger,
     /// Quiet time after a change under the groups dir before a cycle starts.
     pub debounce: Duration,
@@ -155,6 +163,18 @@ pub struct BotAuth {
     pub private_key_file: PathBuf,
     /// As configured, else the pod URL's origin + `/login`; `None` only when no pod URL is set.
     pub login_url: Option<String>,
+}
+
+/// How requests reach the pod and its login endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkSettings {
+    /// `pod.ca_file` (or the SDK file's PEM `ssl.trustStore`): CA
+    /// certificates trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// `proxy.url` (or the SDK file's `proxy`): every request goes through it
+    /// but those to hosts in `NO_PROXY`. `None` leaves it to `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`.
+    pub proxy: Option<ProxyUrl>,
 }
 
 /// When the daemon runs a cycle besides start-up and file changes.
@@ -296,7 +316,15 @@ fn merge(
     };
     let auth_section = file.auth.unwrap_or_default();
     let bdk = bdk_config(overrides, &auth_section, base_dir)?;
-    let pod_url = pod_url(overrides.pod_url.as_deref(), file.pod)?
+    let pod_section = file.pod.unwrap_or_default();
+    let network = network_settings(
+        overrides,
+        pod_section.ca_file.as_deref(),
+        file.proxy,
+        base_dir,
+        bdk.as_ref(),
+    );
+    let pod_url = pod_url(overrides.pod_url.as_deref(), pod_section)?
         .or_else(|| bdk.as_ref().map(|bdk| bdk.pod_url.clone()));
     let auth =
         auth_settings(auth_section, base_dir, pod_url.as_deref(), bdk.as_ref()).map_err(in_file)?;
@@ -323,6 +351,7 @@ fn merge(
         config_file,
         pod_url,
         auth,
+        network,
         trigger,
         debounce: file
             .debounce
@@ -349,16 +378,34 @@ fn merge(
 }
 
 /// The flag/env URL (validated here; the file's was validated while parsing), else the file's.
-fn pod_url(
-    overridden: Option<&str>,
-    from_file: Option<PodSection>,
-) -> crate::Result<Option<String>> {
+fn pod_url(overridden: Option<&str>, from_file: PodSection) -> crate::Result<Option<String>> {
     match overridden {
         Some(url) => parse_http_url(url)
             .map(Some)
             .map_err(|reason| Error::Config(format!("--pod-url / GROUPSYNC_POD_URL: {reason}"))),
-        None => Ok(from_file.and_then(|pod| pod.url).map(|url| url.0)),
+        None => Ok(from_file.url.map(|url| url.0)),
     }
+}
+
+/// The CA file (flag/env, else `pod.ca_file`, else the SDK file's PEM trust
+/// store) and the proxy (`proxy.url`, else the SDK file's `proxy`). The CA
+/// file is read when the pod client is built, which names it if it is bad.
+fn network_settings(
+    overrides: &Overrides,
+    ca_file: Option<&Path>,
+    proxy: Option<ProxySection>,
+    base_dir: &Path,
+    bdk: Option<&BdkConfig>,
+) -> NetworkSettings {
+    let ca_file = overrides
+        .ca_file
+        .clone()
+        .or_else(|| ca_file.map(|path| base_dir.join(path)))
+        .or_else(|| bdk.and_then(|bdk| bdk.pem_trust_store.clone()));
+    let proxy = proxy
+        .and_then(|section| section.url)
+        .or_else(|| bdk.and_then(|bdk| bdk.proxy.clone()));
+    NetworkSettings { ca_file, proxy }
 }
 
 /// A flag/env path as given (relative to the working directory), else the file's
@@ -607,6 +654,7 @@ mod tests {
             assert_eq!(overrides.config, None, "{args:?}");
             assert_eq!(overrides.pod_url, None, "{args:?}");
             assert_eq!(overrides.bdk_config, None, "{args:?}");
+            assert_eq!(overrides.ca_file, None, "{args:?}");
             assert_eq!(overrides.log_format, None, "{args:?}");
             assert_eq!(overrides.log_level, None, "{args:?}");
         }
@@ -674,7 +722,8 @@ mod tests {
     #[test]
     fn every_key_is_read() {
         let config = ConfigDir::with(
-            "pod:\n  url: https://acme.symphony.com/pod/\n\
+            "pod:\n  url: https://acme.symphony.com/pod/\n  ca_file: certs/acme-ca.pem\n\
+             proxy: {url: \"http://proxy.acme.com:3128\"}\n\
              auth:\n  bot_username: bot\n  private_key_file: /keys/bot.pem\n\
              groups_dir: /etc/groupsync/groups.d\n\
              state_file: /var/lib/groupsync/state.json\n\
@@ -693,6 +742,14 @@ mod tests {
         assert_eq!(
             settings.pod_url.as_deref(),
             Some("https://acme.symphony.com/pod")
+        );
+        assert_eq!(
+            settings.network.ca_file,
+            Some(config.dir.path().join("certs/acme-ca.pem"))
+        );
+        assert_eq!(
+            settings.network.proxy.as_ref().map(ToString::to_string),
+            Some("http://proxy.acme.com:3128".to_string())
         );
         let bot = settings.auth.bot.unwrap();
         assert_eq!(bot.username, "bot");
@@ -736,6 +793,79 @@ mod tests {
         assert_eq!(settings.log.format, LogFormat::Json);
         assert_eq!(settings.log.level, "debug");
         assert!(settings.dry_run);
+    }
+
+    #[test]
+    fn the_ca_file_comes_from_the_flag_then_the_file_then_the_sdk() {
+        let config = ConfigDir::with("pod: {ca_file: file-ca.pem}\n");
+        std::fs::write(
+            config.dir.path().join("sdk.yaml"),
+            "host: acme.symphony.com\nbot: {username: b, privateKey: {path: k.pem}}\n\
+             ssl: {trustStore: {path: /etc/sdk-ca.pem}}\n\
+             proxy: {host: sdk.proxy, port: 3128, username: u, password: hunter2}\n",
+        )
+        .unwrap();
+        let sdk = Overrides {
+            bdk_config: Some(config.dir.path().join("sdk.yaml")),
+            ..Overrides::default()
+        };
+        let settings = resolve_with(&sdk, no_default()).unwrap();
+        assert_eq!(
+            settings.network.ca_file.as_deref(),
+            Some(Path::new("/etc/sdk-ca.pem"))
+        );
+        let proxy = settings.network.proxy.clone().unwrap();
+        assert_eq!(proxy.expose(), "http://u:hunter2@sdk.proxy:3128/");
+        assert!(!format!("{settings:?}").contains("hunter2"), "{settings:?}");
+
+        let file_and_sdk = Overrides {
+            bdk_config: sdk.bdk_config.clone(),
+            ..config.overrides()
+        };
+        let settings = resolve_with(&file_and_sdk, no_default()).unwrap();
+        assert_eq!(
+            settings.network.ca_file,
+            Some(config.dir.path().join("file-ca.pem"))
+        );
+
+        let flag = Overrides {
+            ca_file: Some("flag-ca.pem".into()),
+            ..file_and_sdk
+        };
+        let settings = resolve_with(&flag, no_default()).unwrap();
+        assert_eq!(
+            settings.network.ca_file.as_deref(),
+            Some(Path::new("flag-ca.pem"))
+        );
+    }
+
+    #[test]
+    fn proxy_url_wins_over_the_sdk_proxy_and_a_bad_one_is_not_quoted() {
+        let config = ConfigDir::with("proxy: {url: \"http://file.proxy:8080\"}\n");
+        std::fs::write(
+            config.dir.path().join("sdk.yaml"),
+            "host: h\nbot: {username: b, privateKey: {path: k}}\nproxy: {host: sdk.proxy, port: 1}\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            bdk_config: Some(config.dir.path().join("sdk.yaml")),
+            ..config.overrides()
+        };
+        let settings = resolve_with(&overrides, no_default()).unwrap();
+        assert_eq!(
+            settings.network.proxy.unwrap().to_string(),
+            "http://file.proxy:8080"
+        );
+
+        for bad in [
+            "socks5://u:hunter2@p:1080",
+            "http://u:hunter2@p:3128/path",
+            "u:hunter2@p:3128",
+        ] {
+            let error = ConfigDir::with(&format!("proxy: {{url: \"{bad}\"}}\n")).error();
+            assert!(error.contains(":1:14: proxy.url: "), "{bad}: {error}");
+            assert!(!error.contains("hunter2"), "{bad}: {error}");
+        }
     }
 
     #[test]

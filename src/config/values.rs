@@ -176,6 +176,80 @@ pub(super) fn parse_http_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// A proxy's URL, `http://[user:password@]host[:port]` (or `https://`).
+/// `Debug` and `Display` hide the password; [`ProxyUrl::expose`] is the only
+/// way to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(reqwest::Url);
+
+impl ProxyUrl {
+    /// Parses `proxy.url`. Errors never quote the text: it may hold a password.
+    pub fn parse(text: &str) -> Result<ProxyUrl, String> {
+        const EXAMPLE: &str = "write e.g. http://proxy.example.com:3128";
+        let url = reqwest::Url::parse(text.trim())
+            .map_err(|error| format!("not a URL ({error}); {EXAMPLE}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "a proxy URL starts with http:// or https://; {EXAMPLE}"
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("the proxy URL has no host; {EXAMPLE}"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "a proxy URL has no path, query or fragment; {EXAMPLE}"
+            ));
+        }
+        Ok(ProxyUrl(url))
+    }
+
+    /// `http://host:port`, with `username` and `password` (percent-encoded)
+    /// when given: the SDK config's `proxy` section.
+    pub fn from_parts(
+        host: &str,
+        port: u16,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<ProxyUrl, String> {
+        let invalid = || "`proxy.host` must be a host name such as proxy.acme.com".to_string();
+        if host.trim().is_empty() || host.contains(['/', '@', ' ']) {
+            return Err(invalid());
+        }
+        let mut url = reqwest::Url::parse(&format!("http://{}:{port}", host.trim()))
+            .map_err(|_| invalid())?;
+        if let Some(username) = username.filter(|username| !username.is_empty()) {
+            url.set_username(username).map_err(|_| invalid())?;
+            url.set_password(password).map_err(|_| invalid())?;
+        }
+        Ok(ProxyUrl(url))
+    }
+
+    /// The URL with its password, for the HTTP client and nothing else.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        let _ = shown.set_password(None);
+        let shown = shown.as_str().trim_end_matches('/');
+        // The username is percent-encoded: its `@` is the one before the host.
+        match (self.0.password(), shown.split_once('@')) {
+            (Some(_), Some((user, host))) => write!(f, "{user}:<redacted>@{host}"),
+            _ => f.write_str(shown),
+        }
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ProxyUrl").field(&self.to_string()).finish()
+    }
+}
+
 /// Reads `IP:PORT` or `HOST:PORT` (e.g. `localhost:9464`) as the address to
 /// listen on; a host name is resolved now, and its first address taken.
 pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
@@ -270,6 +344,34 @@ mod tests {
                 error.contains("error, warn, info, debug, trace, off"),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn a_proxy_url_shows_everything_but_its_password() {
+        let cases = [
+            ("http://proxy.acme.com:3128", "http://proxy.acme.com:3128"),
+            ("https://proxy.acme.com/", "https://proxy.acme.com"),
+            ("http://ops@proxy:8080", "http://ops@proxy:8080"),
+            (
+                "http://ops:s3cr3t@proxy:8080",
+                "http://ops:<redacted>@proxy:8080",
+            ),
+        ];
+        for (text, shown) in cases {
+            let proxy = ProxyUrl::parse(text).unwrap();
+            assert_eq!(proxy.to_string(), shown, "{text}");
+            assert!(!format!("{proxy:?}").contains("s3cr3t"), "{text}");
+        }
+        for bad in [
+            "proxy:3128",
+            "ftp://p",
+            "http://p/x",
+            "http://p?x=s3cr3t",
+            "http://",
+        ] {
+            let error = ProxyUrl::parse(bad).expect_err(bad);
+            assert!(!error.contains("s3cr3t"), "{bad}: {error}");
         }
     }
 

@@ -90,6 +90,16 @@ pub enum PodError {
         reason: String,
     },
 
+    /// The pod's answer went past a limit that keeps memory and time bounded
+    /// (an answer's size, a list's pages). Final: asking again would get the same.
+    #[error("{method} {path}: {what}; {}", over_limit_hint(path))]
+    OverLimit {
+        method: &'static str,
+        path: String,
+        /// Which limit, and by how much, e.g. "the answer is larger than 4 MiB, ...".
+        what: String,
+    },
+
     /// Every attempt failed (more than one was allowed); `last` says how the last one did.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted { attempts: u32, last: Box<PodError> },
@@ -188,6 +198,7 @@ impl PodError {
             PodError::LoginRejected { .. } => "login_rejected",
             PodError::Transport { .. } => "transport",
             PodError::Decode { .. } => "decode",
+            PodError::OverLimit { .. } => "over_limit",
             PodError::RetriesExhausted { .. } => "retries_exhausted",
             PodError::Auth(_) => "auth",
             PodError::BadGroupId { .. } => "bad_group_id",
@@ -231,9 +242,19 @@ fn transport_hint(kind: TransportKind, url: &str) -> &'static str {
         }
         TransportKind::Dns => "; check pod.url / GROUPSYNC_POD_URL",
         TransportKind::Tls => {
-            "; check pod.url / GROUPSYNC_POD_URL (and auth.login_url), and that the server's certificate is issued by a CA this host trusts (the system's CA store, or SSL_CERT_FILE)"
+            "; check pod.url / GROUPSYNC_POD_URL (and auth.login_url), and that the server's certificate is issued by a CA this host trusts (the system's CA store, SSL_CERT_FILE, or pod.ca_file)"
         }
         _ => "",
+    }
+}
+
+/// What to do when the pod's answer is past a limit: most often the URL
+/// points at something that is not a pod.
+fn over_limit_hint(path: &str) -> &'static str {
+    if path.ends_with(PUBKEY_AUTHENTICATE_PATH) {
+        "check auth.login_url (default: the pod URL's origin + /login)"
+    } else {
+        "check that pod.url / GROUPSYNC_POD_URL points at a Symphony pod"
     }
 }
 

@@ -134,11 +134,12 @@ pub fn pod_client(settings: &Settings, env_token: Option<String>) -> Result<Opti
             pod_url: pod_url.to_string(),
         }
     })?;
-    let client = PodClient::new(
+    let client = PodClient::with_network(
         pod_url,
         auth,
         RetryPolicy::from(&settings.retry),
         Timeouts::default(),
+        &settings.network,
     )?;
     Ok(Some(client))
 }

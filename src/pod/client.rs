@@ -20,22 +20,24 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use backon::BackoffBuilder;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use tracing::{debug, trace, warn};
 
+use crate::config::NetworkSettings;
 use crate::error::{PodError, TransportKind};
 use crate::model::{
-    ApiError, LoginRequest, LoginResponse, Pagination, SESSION_TOKEN_HEADER, USERGROUPS_PATH,
-    UserGroupCreate, UserGroupResponse, UserGroupResponseList, UserGroupUpdate, group_path,
+    ApiError, LoginRequest, Pagination, SESSION_TOKEN_HEADER, USERGROUPS_PATH, UserGroupCreate,
+    UserGroupResponse, UserGroupUpdate, group_path,
 };
 use crate::pod::auth::{AuthSource, PUBKEY_AUTHENTICATE_PATH, SessionToken, bot_jwt};
 use crate::pod::retry::{RetryPolicy, parse_retry_after};
@@ -44,8 +46,25 @@ use crate::shutdown::Shutdown;
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("groupsync/", env!("CARGO_PKG_VERSION"));
 
-/// Groups asked for per page when listing.
+/// Records asked for per page when listing.
 pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// The most groupsync reads of one successful answer (a group, a page, a
+/// login): a longer one fails its request, unretried. Read as it streams in,
+/// so that a pod sending without end cannot exhaust memory.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// The most groupsync reads of an error answer (its message is all it
+/// needs); the rest is left unread, and the status still decides retries.
+pub const MAX_ERROR_ANSWER_BYTES: usize = 64 << 10;
+
+/// The most pages one list walk follows before it fails.
+pub const MAX_LIST_PAGES: usize = 10_000;
+
+/// The most one list walk may hold: its answers' bytes plus the records
+/// decoded from them (a record counted at its in-memory size, so that a page
+/// of `{}`s counts too). Past it the walk fails.
+pub const MAX_LIST_BYTES: usize = 64 << 20;
 
 /// Path templates, as [`RequestOutcome::path`] reports them (bounded metric labels).
 pub const GROUP_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}";
@@ -199,6 +218,7 @@ impl Verb {
 }
 
 /// One pod request, as sent again on every attempt.
+#[derive(Clone)]
 struct Call {
     verb: Verb,
     /// The concrete path under the pod URL, ids percent-encoded.
@@ -235,6 +255,14 @@ impl Call {
             reason: reason.into(),
         }
     }
+
+    fn over_limit(&self, what: String) -> PodError {
+        PodError::OverLimit {
+            method: self.verb.as_str(),
+            path: self.path.clone(),
+            what,
+        }
+    }
 }
 
 /// What one call remembers across its attempts.
@@ -247,15 +275,29 @@ struct CallState {
     login_failed: AtomicBool,
 }
 
-/// An HTTP answer, read in full.
+/// An HTTP answer, its body read up to [`MAX_ANSWER_BYTES`] (a success) or
+/// [`MAX_ERROR_ANSWER_BYTES`] (an error, cut there).
 struct Reply {
     status: StatusCode,
     retry_after: Option<Duration>,
+    /// The `Content-Type` header, if readable.
+    content_type: Option<String>,
+    /// A redirect's target, resolved and without credentials, query or fragment.
+    location: Option<String>,
     body: Vec<u8>,
 }
 
+/// Why no [`Reply`] could be read.
+enum ReadFailure {
+    /// No answer, or the connection broke while reading it.
+    Http(reqwest::Error),
+    /// A success answer longer than [`MAX_ANSWER_BYTES`].
+    TooLarge { status: StatusCode },
+}
+
 impl PodClient {
-    /// A client for the pod at `pod_url` (e.g. `https://acme.symphony.com/pod`).
+    /// A client for the pod at `pod_url` (e.g. `https://acme.symphony.com/pod`),
+    /// trusting the system's CAs and taking proxies from the environment.
     /// Makes no request: a bot logs in on the first call.
     pub fn new(
         pod_url: &str,
@@ -263,15 +305,21 @@ impl PodClient {
         policy: RetryPolicy,
         timeouts: Timeouts,
     ) -> Result<PodClient, PodError> {
+        PodClient::with_network(pod_url, auth, policy, timeouts, &NetworkSettings::default())
+    }
+
+    /// [`PodClient::new`], with `network`'s extra CA certificates (read now)
+    /// and proxy. Warns when a session token would cross the network
+    /// unencrypted (plain `http://` to a host that is not loopback).
+    pub fn with_network(
+        pod_url: &str,
+        auth: AuthSource,
+        policy: RetryPolicy,
+        timeouts: Timeouts,
+        network: &NetworkSettings,
+    ) -> Result<PodClient, PodError> {
         let base_url = checked_base_url(pod_url)?;
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.request)
-            // A redirect would carry the sessionToken header wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| PodError::Setup(format!("cannot build the HTTP client: {error}")))?;
+        let http = http_client(timeouts, network)?;
         let (bot, token) = match auth {
             AuthSource::Token(token) => (None, Some(token)),
             AuthSource::Bot {
@@ -288,6 +336,7 @@ impl PodClient {
                 (Some(bot), None)
             }
         };
+        warn_if_unencrypted(&base_url, bot.as_ref().map(|bot| &bot.authenticate_url));
         let shared = Shared {
             http,
             base_url,
@@ -376,22 +425,48 @@ impl PodClient {
         group_type: &str,
         filter: &ListFilter,
     ) -> Result<Vec<UserGroupResponse>, PodError> {
-        let mut groups = Vec::new();
+        self.walk_pages(list_call(group_type, filter)).await
+    }
+
+    /// Every record of a paged list: `first_page` with `limit`, then again
+    /// with `after` = `pagination.cursors.after` while `pagination.next` is
+    /// present. The one walker of every list, so that each keeps the same
+    /// bounds: it fails at a cursor it already followed, after
+    /// [`MAX_LIST_PAGES`] pages, and past [`MAX_LIST_BYTES`].
+    async fn walk_pages<T: DeserializeOwned>(&self, first_page: Call) -> Result<Vec<T>, PodError> {
+        let mut records = Vec::new();
+        let mut held_bytes = 0usize;
         let mut seen_cursors = HashSet::new();
         let mut after: Option<String> = None;
+        let mut pages = 0;
         loop {
-            let call = list_call(group_type, filter, after.as_deref());
-            let page: UserGroupResponseList = self.call_json(&call).await?;
-            groups.extend(page.data);
+            pages += 1;
+            let call = page_call(&first_page, after.as_deref());
+            let reply = self.call_with_retries(&call).await?;
+            let page: Page<T> = decode_answer(&call, &reply)?;
+            held_bytes += reply.body.len() + page.data.len() * std::mem::size_of::<T>();
+            if held_bytes > MAX_LIST_BYTES {
+                return Err(call.over_limit(format!(
+                    "the list's {pages} pages so far add up to more than {}, the most groupsync holds of one list",
+                    shown_size(MAX_LIST_BYTES)
+                )));
+            }
+            records.extend(page.data);
             let Some(cursor) = next_cursor(page.pagination.as_ref())
                 .map_err(|reason| call.decode_error(reason))?
             else {
-                return Ok(groups);
+                return Ok(records);
             };
+            if pages >= MAX_LIST_PAGES {
+                return Err(call.over_limit(format!(
+                    "the list still says `next` after {MAX_LIST_PAGES} pages, the most groupsync follows; the pod's paging looks broken"
+                )));
+            }
             // A cursor seen before would page forever.
             if !seen_cursors.insert(cursor.clone()) {
                 return Err(call.decode_error(format!(
-                    "the pod returned the cursor {cursor:?} a second time; stopping rather than paging forever"
+                    "the pod returned the cursor {} a second time; stopping rather than paging forever",
+                    shown_cursor(&cursor)
                 )));
             }
             after = Some(cursor);
@@ -456,12 +531,12 @@ impl PodClient {
 
     /// Runs `call` with retries and decodes the answer.
     async fn call_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, PodError> {
-        let body = self.call_with_retries(call).await?;
-        serde_json::from_slice(&body).map_err(|error| call.decode_error(format!("{error}")))
+        let reply = self.call_with_retries(call).await?;
+        decode_answer(call, &reply)
     }
 
     /// Runs `call` until it succeeds, fails for good, or the policy's attempts are spent.
-    async fn call_with_retries(&self, call: &Call) -> Result<Vec<u8>, PodError> {
+    async fn call_with_retries(&self, call: &Call) -> Result<Reply, PodError> {
         let policy = self.shared.policy;
         let state = CallState::default();
         let mut waits = policy.backoff().build();
@@ -470,7 +545,7 @@ impl PodClient {
             attempt += 1;
             state.login_failed.store(false, Ordering::SeqCst);
             let error = match self.attempt(call, &state).await {
-                Ok(body) => return Ok(body),
+                Ok(reply) => return Ok(reply),
                 Err(error) => error,
             };
             let worth_retrying = worth_retrying(call, &state, &error);
@@ -516,12 +591,12 @@ impl PodClient {
 
     /// One attempt: send with the current session; on a 401, log in again
     /// (once per call, and only for a bot) and send once more.
-    async fn attempt(&self, call: &Call, state: &CallState) -> Result<Vec<u8>, PodError> {
+    async fn attempt(&self, call: &Call, state: &CallState) -> Result<Reply, PodError> {
         let login_failed = |_: &PodError| state.login_failed.store(true, Ordering::SeqCst);
         let (token, generation) = self.current_session().await.inspect_err(login_failed)?;
         let reply = self.send(call, &token).await?;
         if reply.status != StatusCode::UNAUTHORIZED {
-            return into_body(call, reply);
+            return successful(call, reply);
         }
         if self.shared.bot.is_none() {
             return Err(session_rejected(call, false));
@@ -538,7 +613,7 @@ impl PodClient {
         if reply.status == StatusCode::UNAUTHORIZED {
             return Err(session_rejected(call, true));
         }
-        into_body(call, reply)
+        successful(call, reply)
     }
 
     /// The session token to use and its generation; a bot without one logs in
@@ -589,7 +664,7 @@ impl PodClient {
     /// the caller's retry loop repeats it on 5xx, 429 or no answer.
     async fn login(&self, bot: &BotLogin) -> Result<SessionToken, PodError> {
         let jwt = bot_jwt(&bot.username, &bot.key, SystemTime::now())?;
-        let body = serde_json::to_vec(&LoginRequest { token: jwt })
+        let body = serde_json::to_vec(&LoginRequest { token: jwt.clone() })
             .expect("a login request serializes to JSON");
         let url = &bot.authenticate_url;
         let request = self
@@ -605,12 +680,12 @@ impl PodClient {
             .exchange(request, verb, &shown_url, LOGIN_PATH_TEMPLATE, url)
             .await?;
         match reply.status {
-            status if status.is_success() => login_token(&reply.body, &shown_url),
+            status if status.is_success() => login_token(&reply, &shown_url),
             StatusCode::UNAUTHORIZED => Err(PodError::LoginRejected {
                 username: bot.username.clone(),
                 login_url: shown_url,
             }),
-            _ => Err(status_error(verb, shown_url, reply)),
+            _ => Err(without_secret(status_error(verb, shown_url, reply), &jwt)),
         }
     }
 
@@ -667,7 +742,9 @@ impl PodClient {
         .await;
         let duration = started.elapsed();
         let status = match &result {
-            Some(Ok(reply)) => Some(reply.status.as_u16()),
+            Some(Ok(Reply { status, .. }) | Err(ReadFailure::TooLarge { status })) => {
+                Some(status.as_u16())
+            }
             _ => None,
         };
         debug!(
@@ -686,7 +763,16 @@ impl PodClient {
             });
         }
         match result {
-            Some(reply) => reply.map_err(|error| transport_error(verb, url, &error)),
+            Some(Ok(reply)) => Ok(reply),
+            Some(Err(ReadFailure::Http(error))) => Err(transport_error(verb, url, &error)),
+            Some(Err(ReadFailure::TooLarge { status })) => Err(PodError::OverLimit {
+                method: verb.as_str(),
+                path: shown_path.to_string(),
+                what: format!(
+                    "the answer ({status}) is larger than {}, the most groupsync reads of one answer",
+                    shown_size(MAX_ANSWER_BYTES)
+                ),
+            }),
             None => Err(stopped(Some(STOP_GRACE_IN_FLIGHT))),
         }
     }
@@ -701,6 +787,94 @@ impl PodClient {
                 .extend_pairs(call.query.iter().map(|(key, value)| (*key, value.as_str())));
         }
         Ok(url)
+    }
+}
+
+/// The HTTP client: no redirects followed, `network`'s CA file added to the
+/// system's roots, `network`'s proxy (else the environment's).
+fn http_client(timeouts: Timeouts, network: &NetworkSettings) -> Result<reqwest::Client, PodError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.request)
+        // A redirect would carry the sessionToken header wherever it points.
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &network.ca_file {
+        builder = builder.tls_certs_merge(read_ca_file(path)?);
+    }
+    if let Some(proxy) = &network.proxy {
+        // reqwest's error could show the URL, password included: not passed on.
+        let proxy = reqwest::Proxy::all(proxy.expose())
+            .map_err(|_| PodError::Setup(format!("proxy.url: cannot use the proxy {proxy}")))?
+            .no_proxy(reqwest::NoProxy::from_env());
+        builder = builder.proxy(proxy);
+    }
+    builder.build().map_err(|error| {
+        let what = match &network.ca_file {
+            Some(path) => format!(
+                "cannot build the HTTP client with the CA file {} ({CA_FILE_SETTING})",
+                path.display()
+            ),
+            None => "cannot build the HTTP client".to_string(),
+        };
+        PodError::Setup(format!("{what}: {error}"))
+    })
+}
+
+/// Where a CA file can be set, for messages.
+const CA_FILE_SETTING: &str = "pod.ca_file / --ca-file / GROUPSYNC_CA_FILE";
+
+/// The certificates of the PEM bundle at `path`; an error names the file
+/// and never quotes it.
+fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, PodError> {
+    let failed = |reason: String| {
+        PodError::Setup(format!(
+            "the CA file {} ({CA_FILE_SETTING}) {reason}",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|error| failed(format!("cannot be read: {error}")))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| failed("is not a valid PEM bundle".to_string()))?;
+    if certificates.is_empty() {
+        return Err(failed(
+            "holds no certificate: expected PEM blocks `-----BEGIN CERTIFICATE-----`".to_string(),
+        ));
+    }
+    Ok(certificates)
+}
+
+/// Warns, once per client, when a session token (or the login that buys one)
+/// would cross the network unencrypted: plain `http://` to a host that is not
+/// loopback.
+fn warn_if_unencrypted(base_url: &str, login_url: Option<&Url>) {
+    let pod = Url::parse(base_url).ok();
+    let plain: Vec<String> = pod
+        .iter()
+        .chain(login_url)
+        .filter(|url| url.scheme() == "http" && !is_loopback(url))
+        .map(public_url)
+        .collect();
+    if !plain.is_empty() {
+        warn!(
+            "{} plain http:// to a host that is not loopback: session tokens would cross the network unencrypted; use https://",
+            plain.join(" and ") + if plain.len() == 1 { " is" } else { " are" }
+        );
+    }
+}
+
+/// True for a URL whose host is this machine: `localhost` or a loopback address.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(address) => address.is_loopback(),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
     }
 }
 
@@ -755,8 +929,8 @@ fn shown_wait(wait: Duration) -> String {
     }
 }
 
-/// The request for one page of the list.
-fn list_call(group_type: &str, filter: &ListFilter, after: Option<&str>) -> Call {
+/// The request for the group list's first page, without `limit`.
+fn list_call(group_type: &str, filter: &ListFilter) -> Call {
     let mut call = Call::new(Verb::Get, USERGROUPS_PATH.to_string(), USERGROUPS_PATH);
     call.query.push(("type", group_type.to_string()));
     if let Some(name) = &filter.name {
@@ -768,11 +942,44 @@ fn list_call(group_type: &str, filter: &ListFilter, after: Option<&str>) -> Call
     if let Some(active) = filter.active {
         call.query.push(("active", active.to_string()));
     }
+    call
+}
+
+/// One page of a paged list: `{data, pagination}`.
+#[derive(serde::Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
+    #[serde(default)]
+    pagination: Option<Pagination>,
+}
+
+/// `first_page` with `limit` and, past the first page, `after`.
+fn page_call(first_page: &Call, after: Option<&str>) -> Call {
+    let mut call = first_page.clone();
     call.query.push(("limit", LIST_PAGE_SIZE.to_string()));
     if let Some(after) = after {
         call.query.push(("after", after.to_string()));
     }
     call
+}
+
+/// A cursor as an error shows it: quoted, and cut short if long.
+fn shown_cursor(cursor: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match cursor.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &cursor[..cut]),
+        None => format!("{cursor:?}"),
+    }
+}
+
+/// A byte count as a limit is written: `4 MiB`, `64 KiB`.
+fn shown_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
 }
 
 /// The cursor of the next page, `None` on the last page.
@@ -786,36 +993,138 @@ fn next_cursor(pagination: Option<&Pagination>) -> Result<Option<String>, &'stat
     }
 }
 
-async fn read_reply(request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
-    let response = request.send().await?;
+/// Sends `request` and reads the answer, its body as it streams in and no
+/// further than its cap ([`body_cap`]).
+async fn read_reply(request: reqwest::RequestBuilder) -> Result<Reply, ReadFailure> {
+    let mut response = request.send().await.map_err(ReadFailure::Http)?;
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| parse_retry_after(value, SystemTime::now()));
-    let body = response.bytes().await?.to_vec();
+    let headers = response.headers();
+    let retry_after = header_text(headers, RETRY_AFTER)
+        .and_then(|value| parse_retry_after(&value, SystemTime::now()));
+    let content_type = header_text(headers, CONTENT_TYPE);
+    let location = status
+        .is_redirection()
+        .then(|| redirect_target(response.url(), header_text(headers, LOCATION)));
+    let cap = body_cap(status);
+    let too_large = || ReadFailure::TooLarge { status };
+    if status.is_success()
+        && response
+            .content_length()
+            .is_some_and(|length| length > cap as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadFailure::Http)? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            if status.is_success() {
+                return Err(too_large());
+            }
+            // An error answer's start says enough; the rest is never read.
+            body.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Reply {
         status,
         retry_after,
+        content_type,
+        location,
         body,
     })
 }
 
-/// A success answer's body, or the error the status means.
-fn into_body(call: &Call, reply: Reply) -> Result<Vec<u8>, PodError> {
+/// How much of an answer with `status` is read.
+fn body_cap(status: StatusCode) -> usize {
+    if status.is_success() {
+        MAX_ANSWER_BYTES
+    } else {
+        MAX_ERROR_ANSWER_BYTES
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Where a redirect points, as an error may show it: resolved against the
+/// request's URL, without credentials, query or fragment.
+fn redirect_target(request_url: &Url, location: Option<String>) -> String {
+    match location.map(|location| request_url.join(&location)) {
+        Some(Ok(target)) => public_url(&target),
+        Some(Err(_)) => "an address that is not a URL".to_string(),
+        None => "nowhere (no Location header)".to_string(),
+    }
+}
+
+/// A 2xx answer as it is, or the error its status means.
+fn successful(call: &Call, reply: Reply) -> Result<Reply, PodError> {
     if reply.status.is_success() {
-        Ok(reply.body)
+        Ok(reply)
     } else {
         Err(status_error(call.verb, call.path.clone(), reply))
     }
 }
 
+/// A success answer's body as `T`: the one place pod answers are decoded.
+/// An HTML page (a login portal, a proxy's notice) is named as such, and
+/// the decoder's message is cut short: it may quote the answer.
+fn decode_answer<T: DeserializeOwned>(call: &Call, reply: &Reply) -> Result<T, PodError> {
+    if is_html(reply) {
+        return Err(call.decode_error(HTML_INSTEAD_OF_JSON));
+    }
+    serde_json::from_slice(&reply.body)
+        .map_err(|error| call.decode_error(shortened(&error.to_string(), MAX_REASON_CHARS)))
+}
+
+/// What a 200 with an HTML page means, most often.
+const HTML_INSTEAD_OF_JSON: &str =
+    "the pod answered with an HTML page, not JSON: is the pod URL right?";
+
+/// The longest decoder message, or pod error message, an error shows.
+const MAX_REASON_CHARS: usize = 500;
+
+/// True for an answer that is an HTML page: so its `Content-Type` says, or
+/// its body starts with `<` (no JSON does).
+fn is_html(reply: &Reply) -> bool {
+    let declared = reply.content_type.as_deref().is_some_and(|content_type| {
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        media_type.eq_ignore_ascii_case("text/html")
+            || media_type.eq_ignore_ascii_case("application/xhtml+xml")
+    });
+    let first = reply.body.iter().find(|byte| !byte.is_ascii_whitespace());
+    declared || first == Some(&b'<')
+}
+
+/// `text`, cut after `max_chars` characters with `…`.
+fn shortened(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 fn status_error(verb: Verb, path: String, reply: Reply) -> PodError {
+    if let Some(target) = &reply.location {
+        return PodError::Status {
+            method: verb.as_str(),
+            path,
+            status: reply.status.as_u16(),
+            code: None,
+            message: format!("it redirects to {target}"),
+            retry_after: reply.retry_after,
+        };
+    }
     let api_error: ApiError = serde_json::from_slice(&reply.body).unwrap_or_default();
     let message = api_error
         .message
         .filter(|message| !message.trim().is_empty())
+        .map(|message| shortened(&message, MAX_REASON_CHARS))
         .unwrap_or_else(|| body_excerpt(&reply.body, reply.status));
     PodError::Status {
         method: verb.as_str(),
@@ -839,10 +1148,7 @@ fn body_excerpt(body: &[u8], status: StatusCode) -> String {
             .unwrap_or("no message")
             .to_string();
     }
-    match one_line.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
+    shortened(&one_line, MAX_CHARS)
 }
 
 fn session_rejected(call: &Call, after_login: bool) -> PodError {
@@ -853,22 +1159,77 @@ fn session_rejected(call: &Call, after_login: bool) -> PodError {
     }
 }
 
-fn login_token(body: &[u8], shown_url: &str) -> Result<SessionToken, PodError> {
-    let decode_error = |reason: String| PodError::Decode {
+/// The session token of a login answer. No error quotes the answer, any
+/// part of it, or the decoder's message (which may quote it): whatever the
+/// login URL answers may be a token.
+fn login_token(reply: &Reply, shown_url: &str) -> Result<SessionToken, PodError> {
+    let decode_error = |reason: &str| PodError::Decode {
         method: Verb::Post.as_str(),
         path: shown_url.to_string(),
-        reason,
+        reason: reason.to_string(),
     };
-    // serde_json's messages quote no input values, only positions and types.
-    let answer: LoginResponse =
-        serde_json::from_slice(body).map_err(|error| decode_error(format!("{error}")))?;
-    let token = answer.token.trim();
-    if token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+    if is_html(reply) {
         return Err(decode_error(
-            "the login answer holds no usable session token".to_string(),
+            "the login answered with an HTML page, not JSON: is auth.login_url right?",
         ));
     }
+    let answer: serde_json::Value = serde_json::from_slice(&reply.body)
+        .map_err(|_| decode_error("the login answer is not JSON"))?;
+    let token = match &answer {
+        serde_json::Value::Object(fields) => fields.get("token"),
+        _ => {
+            return Err(decode_error(&format!(
+                "the login answer is {}, not the expected object {{\"name\": \"sessionToken\", \"token\": ...}}",
+                json_kind(&answer)
+            )));
+        }
+    };
+    let token = token
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && token.bytes().all(|byte| byte.is_ascii_graphic()))
+        .ok_or_else(|| decode_error("the login answer holds no usable session token"))?;
     Ok(SessionToken::new(token))
+}
+
+/// What kind of JSON value `value` is, with an article: `a string`, `an array`.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// `error` with every copy of `secret` (a login JWT, or its signature alone)
+/// blanked: a login endpoint may echo the request in its error message.
+fn without_secret(error: PodError, secret: &str) -> PodError {
+    let PodError::Status {
+        method,
+        path,
+        status,
+        code,
+        message,
+        retry_after,
+    } = error
+    else {
+        return error;
+    };
+    let signature = secret.rsplit('.').next().unwrap_or(secret);
+    let message = message
+        .replace(secret, "<redacted>")
+        .replace(signature, "<redacted>");
+    PodError::Status {
+        method,
+        path,
+        status,
+        code,
+        message,
+        retry_after,
+    }
 }
 
 /// The `sessionToken` header, marked sensitive so that no debug output of the headers shows it.
@@ -1152,6 +1513,133 @@ mod tests {
             checked_group_path("a b/c").unwrap(),
             "/v2/admin/usergroups/a%20b%2Fc"
         );
+    }
+
+    fn reply(content_type: Option<&str>, body: &str) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            retry_after: None,
+            content_type: content_type.map(str::to_string),
+            location: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn html_is_told_by_its_content_type_or_its_first_character() {
+        assert!(is_html(&reply(Some("text/html; charset=utf-8"), "{}")));
+        assert!(is_html(&reply(Some("TEXT/HTML"), "")));
+        assert!(is_html(&reply(None, "\n  <!DOCTYPE html><p>")));
+        assert!(is_html(&reply(Some("application/json"), "<html>")));
+        assert!(!is_html(&reply(
+            Some("application/json"),
+            "{\"id\": \"g\"}"
+        )));
+        assert!(!is_html(&reply(None, "")));
+    }
+
+    #[test]
+    fn decoder_messages_are_cut_short() {
+        let call = Call::new(Verb::Get, group_path("g"), GROUP_PATH_TEMPLATE);
+        let long_name = "n".repeat(10_000);
+        let body = format!("{{\"id\": \"g\", \"name\": {{\"{long_name}\": 1}}}}");
+        let error = decode_answer::<UserGroupResponse>(&call, &reply(None, &body)).unwrap_err();
+        assert!(error.to_string().chars().count() < 700, "{error}");
+    }
+
+    #[test]
+    fn a_redirect_target_is_resolved_and_stripped() {
+        let request = Url::parse("https://acme.symphony.com/pod/v2/admin/usergroups/g1").unwrap();
+        let target = |location: &str| redirect_target(&request, Some(location.to_string()));
+        assert_eq!(
+            target("https://u:p@sso.acme.com/login?token=t#f"),
+            "https://sso.acme.com/login"
+        );
+        assert_eq!(target("/other?x=1"), "https://acme.symphony.com/other");
+        assert_eq!(
+            redirect_target(&request, None),
+            "nowhere (no Location header)"
+        );
+        assert_eq!(target("http://[::1"), "an address that is not a URL");
+    }
+
+    #[test]
+    fn a_login_error_never_shows_the_jwt_or_its_signature() {
+        let jwt = "eyJhbGciOiJSUzUxMiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+        for message in [
+            format!("bad token {jwt}"),
+            "bad signature c2lnbmF0dXJlLXNpZ25hdHVyZQ".to_string(),
+        ] {
+            let error = PodError::Status {
+                method: "POST",
+                path: "https://p/login/pubkey/authenticate".to_string(),
+                status: 400,
+                code: None,
+                message,
+                retry_after: None,
+            };
+            let shown = without_secret(error, jwt).to_string();
+            assert!(!shown.contains("c2lnbmF0dXJl"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_login_answer_is_never_quoted() {
+        let url = "https://p/login/pubkey/authenticate";
+        for (body, expected) in [
+            (r#""s3cr3t""#, "the login answer is a string"),
+            (r#"["s3cr3t"]"#, "the login answer is an array"),
+            (r#"{"token": ["s3cr3t"]}"#, "holds no usable session token"),
+            (r#"{"token": "s3 cr3t"}"#, "holds no usable session token"),
+            ("s3cr3t", "the login answer is not JSON"),
+            ("<p>s3cr3t</p>", "HTML page"),
+        ] {
+            let error = login_token(&reply(None, body), url).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("s3cr3t"), "{body}: {shown}");
+            assert!(shown.contains(expected), "{body}: {shown}");
+        }
+        let token = login_token(
+            &reply(None, r#"{"name": "sessionToken", "token": " t1 "}"#),
+            url,
+        );
+        assert_eq!(token.unwrap().expose(), "t1");
+    }
+
+    #[test]
+    fn loopback_hosts_are_this_machine() {
+        for url in [
+            "http://127.0.0.1:8080/pod",
+            "http://127.8.9.10/pod",
+            "http://[::1]:80/pod",
+            "http://localhost/pod",
+            "http://LOCALHOST./pod",
+            "http://pod.localhost/pod",
+        ] {
+            assert!(is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/pod",
+            "http://acme.symphony.com/pod",
+            "http://localhost.acme.com/pod",
+        ] {
+            assert!(!is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+    }
+
+    #[test]
+    fn sizes_read_as_limits_are_written() {
+        assert_eq!(shown_size(MAX_ANSWER_BYTES), "4 MiB");
+        assert_eq!(shown_size(MAX_ERROR_ANSWER_BYTES), "64 KiB");
+        assert_eq!(shown_size(MAX_LIST_BYTES), "64 MiB");
+    }
+
+    #[test]
+    fn a_long_cursor_is_cut_in_messages() {
+        let shown = shown_cursor(&"c".repeat(1000));
+        assert!(shown.chars().count() < 80, "{shown}");
+        assert_eq!(shown_cursor("same"), "\"same\"");
     }
 
     #[test]

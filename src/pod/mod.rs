@@ -13,6 +13,7 @@ pub mod retry;
 
 pub use crate::error::{AuthError, PodError, TransportKind};
 pub use client::{
-    Created, GROUP_PATH_TEMPLATE, LIST_PAGE_SIZE, LOGIN_PATH_TEMPLATE, ListFilter, Observer,
-    PodClient, RequestOutcome, STOP_GRACE_IN_FLIGHT, Timeouts, USER_AGENT,
+    Created, GROUP_PATH_TEMPLATE, LIST_PAGE_SIZE, LOGIN_PATH_TEMPLATE, ListFilter,
+    MAX_ANSWER_BYTES, MAX_ERROR_ANSWER_BYTES, MAX_LIST_BYTES, MAX_LIST_PAGES, Observer, PodClient,
+    RequestOutcome, STOP_GRACE_IN_FLIGHT, Timeouts, USER_AGENT,
 };

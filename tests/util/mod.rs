@@ -21,12 +21,14 @@
 //! - [`pod`]: the emulator on 127.0.0.1 ([`token_pod`]), [`PodGroup`] fixtures, the PUTs it saw.
 //! - [`daemon`]: `groupsync run` behind a guard that kills it on drop; a fake systemd.
 //! - [`http`], [`metrics`]: a plain HTTP GET and an OpenMetrics parser for `/metrics`.
+//! - [`raw`]: a raw HTTP server for answers no real server gives, and a proxy's view of requests.
 
 pub mod daemon;
 pub mod http;
 pub mod metrics;
 pub mod pod;
 pub mod process;
+pub mod raw;
 pub mod workspace;
 
 pub use daemon::*;
@@ -34,6 +36,7 @@ pub use http::*;
 pub use metrics::*;
 pub use pod::*;
 pub use process::*;
+pub use raw::*;
 pub use workspace::*;
 
 use std::path::Path;

@@ -91,7 +91,7 @@ impl Workspace {
     }
 
     /// A `groupsync` command run inside the workspace, with no inherited
-    /// groupsync environment and no colour.
+    /// groupsync or proxy environment and no colour.
     pub fn groupsync(&self) -> Command {
         Command::from_std(self.groupsync_std())
     }
@@ -106,10 +106,19 @@ impl Workspace {
                 command.env_remove(key);
             }
         }
+        for proxy in PROXY_VARIABLES {
+            command
+                .env_remove(proxy)
+                .env_remove(proxy.to_ascii_lowercase());
+        }
         command.env("NO_COLOR", "1").env_remove("RUST_LOG");
         command
     }
 }
+
+/// The proxy variables groupsync honours (in upper and lower case): a test
+/// sets them itself, and none leaks in from the machine running the tests.
+pub const PROXY_VARIABLES: [&str; 4] = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"];
 
 /// The ids whose state entry records a write.
 pub fn written_ids(snapshot: &Snapshot) -> BTreeSet<String> {
