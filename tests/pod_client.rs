@@ -1226,6 +1226,11 @@ fn a_bad_ca_file_is_an_error_naming_it_and_quoting_nothing() {
             "is not a valid PEM bundle",
         ),
         ("no-pem.pem", "c2VjcmV0 just text\n", "holds no certificate"),
+        (
+            "not-der.pem",
+            "-----BEGIN CERTIFICATE-----\nc2VjcmV0\n-----END CERTIFICATE-----\n",
+            "cannot build the HTTP client with the CA file",
+        ),
     ];
     for (name, contents, expected) in cases {
         let path = ws.write_file(name, contents);

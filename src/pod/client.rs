@@ -817,7 +817,7 @@ fn http_client(timeouts: Timeouts, network: &NetworkSettings) -> Result<reqwest:
             ),
             None => "cannot build the HTTP client".to_string(),
         };
-        PodError::Setup(format!("{what}: {error}"))
+        PodError::Setup(format!("{what}: {}", error_chain(&error)))
     })
 }
 
@@ -1218,10 +1218,10 @@ fn without_secret(error: PodError, secret: &str) -> PodError {
     else {
         return error;
     };
-    let signature = secret.rsplit('.').next().unwrap_or(secret);
-    let message = message
-        .replace(secret, "<redacted>")
-        .replace(signature, "<redacted>");
+    let mut message = message.replace(secret, "<redacted>");
+    if let Some(signature) = secret.rsplit('.').next().filter(|part| !part.is_empty()) {
+        message = message.replace(signature, "<redacted>");
+    }
     PodError::Status {
         method,
         path,
