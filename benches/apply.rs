@@ -37,6 +37,7 @@ fn desired_with_area(area: &str) -> DesiredState {
                 area: Some(area.to_string()),
                 ..Default::default()
             },
+            rosters: Default::default(),
             source: SourcePos {
                 path: "groups.d/bench.yaml".into(),
                 line: 1,

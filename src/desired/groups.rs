@@ -3,7 +3,11 @@
 
 use saphyr_parser::ScalarStyle;
 
-use crate::model::{DesiredGroup, Field, GroupKey, ROLE_SCOPE, SourcePos, UserGroupUpdate};
+use std::collections::BTreeSet;
+
+use crate::model::{
+    DesiredGroup, Field, GroupKey, ROLE_SCOPE, Roster, Rosters, SourcePos, UserGroupUpdate,
+};
 
 use super::Problems;
 use super::tree::{self, Ending, Kind, Node, Pos};
@@ -21,9 +25,19 @@ const FORMS: &str = "a file holds one group (a mapping with `id:` or `name:`), a
                      or several `---` documents of either form";
 
 /// Every key a group may have, in the order messages list them: `id`, the
-/// fields in [`Field::ALL`] order (a test keeps the two in step), then `type`.
-const GROUP_KEYS: [&str; 6] = ["id", "name", "area", "description", "active", "type"];
-/// The index of `type` in [`GROUP_KEYS`].
+/// fields in [`Field::ALL`] order (a test keeps the two in step), `type`, then
+/// the user lists in [`Roster::ALL`] order.
+const GROUP_KEYS: [&str; 8] = [
+    "id",
+    "name",
+    "area",
+    "description",
+    "active",
+    "type",
+    "members",
+    "assignees",
+];
+/// The index of `type` in [`GROUP_KEYS`]; the user lists follow it.
 const TYPE_KEY: usize = 5;
 
 /// Reads every group in `text`, reporting each problem found.
@@ -142,6 +156,7 @@ impl Reader {
         let mut group_type: Option<String> = None;
         let mut name_at: Option<Pos> = None;
         let mut fields = UserGroupUpdate::default();
+        let mut rosters = Rosters::default();
         for (key, value) in entries {
             let Some(key_text) = key_text(&key, problems) else {
                 continue;
@@ -161,6 +176,12 @@ impl Reader {
             match index {
                 0 => id = read_id(value, problems),
                 TYPE_KEY => group_type = read_type(value, problems),
+                roster if roster > TYPE_KEY => {
+                    let roster = Roster::ALL[roster - TYPE_KEY - 1];
+                    if let Some(users) = read_usernames(roster, value, problems) {
+                        rosters.set(roster, users);
+                    }
+                }
                 _ => {
                     let field = Field::ALL[index - 1];
                     if field == Field::Name {
@@ -209,6 +230,7 @@ impl Reader {
             group: DesiredGroup {
                 key,
                 fields,
+                rosters,
                 source,
             },
             key_at,
@@ -258,6 +280,93 @@ fn read_field(fields: &mut UserGroupUpdate, field: Field, value: Node, problems:
         Field::Area => fields.area = text_value(field.key(), value, problems),
         Field::Description => fields.description = text_value(field.key(), value, problems),
     }
+}
+
+/// A `members:` or `assignees:` list: usernames, each once and none empty.
+/// `[]` declares an empty list (everyone removed); a null is an error, since
+/// it reads like "not managed" yet sits where a list is declared.
+fn read_usernames(
+    roster: Roster,
+    value: Node,
+    problems: &mut Problems,
+) -> Option<BTreeSet<String>> {
+    let key = roster.key();
+    let items = match value.kind {
+        Kind::Sequence(items) => items,
+        Kind::Rejected => return None,
+        _ => {
+            problems.at(
+                value.at,
+                format!(
+                    "`{key}` must be a list of usernames, e.g. `{key}: [alice.smith, bob.jones]`, found {}; \
+                     write `{key}: []` for none, or leave the key out to leave the pod's {key} alone",
+                    describe(&value)
+                ),
+            );
+            return None;
+        }
+    };
+    let mut users = BTreeSet::new();
+    let mut valid = true;
+    for item in items {
+        let at = item.at;
+        let Some(username) = username_value(key, item, problems) else {
+            valid = false;
+            continue;
+        };
+        if !users.insert(username.clone()) {
+            problems.at(
+                at,
+                format!(
+                    "`{}` is listed twice in `{key}`; remove one",
+                    excerpt(&username)
+                ),
+            );
+            valid = false;
+        }
+    }
+    valid.then_some(users)
+}
+
+/// One username of a user list: a non-empty string without surrounding
+/// spaces. Plain nulls and booleans are surely not meant as names.
+fn username_value(key: &str, item: Node, problems: &mut Problems) -> Option<String> {
+    let at = item.at;
+    if is_null(&item) || is_plain_bool(&item) {
+        let found = describe(&item);
+        problems.at(
+            at,
+            format!(
+                "each entry of `{key}` must be a username, found {found}; quote it if it is one"
+            ),
+        );
+        return None;
+    }
+    let username = match item.kind {
+        Kind::Scalar(text, _) => text.into_owned(),
+        Kind::Rejected => return None,
+        _ => {
+            let found = describe(&item);
+            problems.at(
+                at,
+                format!("each entry of `{key}` must be a username, found {found}"),
+            );
+            return None;
+        }
+    };
+    if username.trim().is_empty() {
+        problems.at(at, format!("an empty username in `{key}`; remove it"));
+        return None;
+    }
+    if username.trim() != username {
+        let shown = excerpt(&username);
+        problems.at(
+            at,
+            format!("the username \"{shown}\" in `{key}` has spaces around it; remove them"),
+        );
+        return None;
+    }
+    Some(username)
 }
 
 /// Any scalar as its literal text, except plain nulls and booleans (YAML 1.2 core

@@ -252,6 +252,7 @@ mod tests {
         let group = DesiredGroup {
             key: GroupKey::Id(group_id.to_string()),
             fields: UserGroupUpdate::default(),
+            rosters: Default::default(),
             source: SourcePos {
                 path: "groups.d/g.yaml".into(),
                 line: 1,

@@ -365,6 +365,7 @@ mod tests {
         GroupBuilder(DesiredGroup {
             key: GroupKey::Id(id.to_string()),
             fields: UserGroupUpdate::default(),
+            rosters: Default::default(),
             source: SourcePos {
                 path: PathBuf::from("groups.d/test.yaml"),
                 line: 1,
@@ -615,6 +616,7 @@ mod named_groups {
                 name: Some(name.into()),
                 ..Default::default()
             },
+            rosters: Default::default(),
             source: SourcePos {
                 path: "groups.d/n.yaml".into(),
                 line,
@@ -802,6 +804,7 @@ mod properties {
                     .map(|(id, fields)| DesiredGroup {
                         key: GroupKey::Id(id),
                         fields,
+                        rosters: Default::default(),
                         source: SourcePos {
                             path: "groups.d/p.yaml".into(),
                             line: 1,

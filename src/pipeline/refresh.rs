@@ -302,6 +302,7 @@ mod tests {
                 .map(|id| crate::model::DesiredGroup {
                     key: crate::model::GroupKey::Id(id.to_string()),
                     fields: Default::default(),
+                    rosters: Default::default(),
                     source: crate::model::SourcePos {
                         path: "groups.d/g.yaml".into(),
                         line: 1,

@@ -85,6 +85,7 @@ fn one_group_failed() -> CycleOutcome {
     let group = DesiredGroup {
         key: GroupKey::Id("c3".to_string()),
         fields: UserGroupUpdate::default(),
+        rosters: Default::default(),
         source: SourcePos {
             path: "groups.d/more/others.yaml".into(),
             line: 1,
