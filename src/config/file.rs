@@ -103,6 +103,7 @@ pub(super) struct AuthSection {
 pub(super) struct LimitsSection {
     pub(super) max_changes: Option<usize>,
     pub(super) max_deactivations: Option<usize>,
+    pub(super) max_member_removals: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

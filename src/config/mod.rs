@@ -169,6 +169,8 @@ pub enum Trigger {
 pub struct Limits {
     pub max_changes: usize,
     pub max_deactivations: usize,
+    /// Members plus assignees removed, across all groups.
+    pub max_member_removals: usize,
 }
 
 /// Exponential back-off for failed pod calls.
@@ -214,6 +216,7 @@ impl Default for Limits {
         Limits {
             max_changes: 100,
             max_deactivations: 10,
+            max_member_removals: 10,
         }
     }
 }
@@ -337,6 +340,9 @@ fn merge(
             max_deactivations: limits
                 .max_deactivations
                 .unwrap_or(Limits::default().max_deactivations),
+            max_member_removals: limits
+                .max_member_removals
+                .unwrap_or(Limits::default().max_member_removals),
         },
         retry,
         metrics_listen: file.metrics_listen.map(|listen| listen.0),
@@ -683,7 +689,7 @@ mod tests {
              concurrency: 8\n\
              update_mode: full\n\
              refresh: always\n\
-             limits: {max_changes: 5, max_deactivations: 0}\n\
+             limits: {max_changes: 5, max_deactivations: 0, max_member_removals: 3}\n\
              retry: {max_attempts: 3, initial_interval: 1s, multiplier: 1.5, max_interval: 1m}\n\
              metrics_listen: 127.0.0.1:9464\n\
              log: {format: json, level: debug}\n\
@@ -717,7 +723,8 @@ mod tests {
             settings.limits,
             Limits {
                 max_changes: 5,
-                max_deactivations: 0
+                max_deactivations: 0,
+                max_member_removals: 3
             }
         );
         assert_eq!(

@@ -10,6 +10,9 @@
 //! groups of one POST), then, when the group is declared otherwise than the
 //! pod made it (`active: false`), a PUT of the difference. The new group is
 //! recorded even when that PUT fails, so that the next plan finds it by name.
+//!
+//! Members and assignees follow their group's own requests, one PUT per user
+//! ([`write_rosters`]); each user written is recorded, even when a later one fails.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,8 +22,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::Limits;
+use std::collections::BTreeMap;
+
 use crate::model::UserGroupResponse;
 use crate::pipeline::plan::{Action, Change, Plan, minimal_body};
+use crate::pipeline::roster::{RosterWrite, write_rosters};
 use crate::pipeline::state::{Snapshot, StateFile, now_ms};
 use crate::pod::{Created, PodClient, PodError};
 use crate::shutdown::Shutdown;
@@ -94,6 +100,14 @@ pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Str
             limits.max_deactivations
         ));
     }
+    let removals = plan.member_removals();
+    if removals > limits.max_member_removals {
+        return Err(format!(
+            "refusing to apply: the plan removes {removals} members and assignees, more than limits.max_member_removals = {}; \
+             nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
+            limits.max_member_removals
+        ));
+    }
     Ok(())
 }
 
@@ -109,9 +123,13 @@ fn groups(count: usize) -> String {
 struct Done {
     index: usize,
     change: Change,
+    /// The pod group's id, once known (a create's new one).
+    group_id: Option<String>,
     /// The pod's group as the last answer showed it, to record even after a
     /// later failure (a created group whose follow-up PUT failed).
-    recorded: Option<(String, UserGroupResponse)>,
+    answer: Option<UserGroupResponse>,
+    /// The members and assignees the pod took.
+    roster_writes: Vec<RosterWrite>,
     outcome: Result<(), PodError>,
 }
 
@@ -161,19 +179,34 @@ pub async fn apply(
     Ok(report)
 }
 
-/// Sends one change's requests.
+/// Sends one change's requests: the group's own, then its members and assignees.
 async fn send(index: usize, change: Change, client: &PodClient) -> Done {
-    let (recorded, outcome) = match (&change.group_id, change.action) {
+    let (answered, mut outcome) = match (&change.group_id, change.action) {
+        (Some(id), _) if change.body.is_empty() => ((Some(id.clone()), None), Ok(())),
         (Some(id), Action::Update | Action::Adopt) => match client.update(id, &change.body).await {
-            Ok(response) => (Some((id.clone(), response)), Ok(())),
-            Err(error) => (None, Err(error)),
+            Ok(response) => ((Some(id.clone()), Some(response)), Ok(())),
+            Err(error) => ((Some(id.clone()), None), Err(error)),
         },
-        _ => create(&change, client).await,
+        _ => match create(&change, client).await {
+            (Some((id, group)), outcome) => ((Some(id), Some(group)), outcome),
+            (None, outcome) => ((None, None), outcome),
+        },
     };
+    let (group_id, answer) = answered;
+    let mut roster_writes = Vec::new();
+    if let (Some(id), Ok(())) = (&group_id, &outcome)
+        && change.writes_rosters()
+    {
+        let (written, written_outcome) = write_rosters(client, id, &change.rosters).await;
+        roster_writes = written;
+        outcome = written_outcome;
+    }
     Done {
         index,
         change,
-        recorded,
+        group_id,
+        answer,
+        roster_writes,
         outcome,
     }
 }
@@ -221,25 +254,30 @@ fn record(report: &mut ApplyReport, snapshot: &mut Snapshot, done: Done) {
     let Done {
         index,
         change,
-        recorded,
+        group_id,
+        answer,
+        roster_writes,
         outcome,
     } = done;
-    if let Some((id, response)) = &recorded {
-        snapshot.record_write(id, response.clone(), now_ms());
+    if let Some(id) = &group_id {
+        record_answers(snapshot, id, &change, answer.clone(), &roster_writes);
     }
-    match (outcome, recorded) {
-        (Ok(()), Some((group_id, response))) => {
+    match (outcome, group_id) {
+        (Ok(()), Some(group_id)) => {
             let requests: Vec<String> = change.requests().iter().map(ToString::to_string).collect();
             tracing::info!(%group_id, requests = %requests.join("; "), "{} group", past_tense(change.action));
+            let response = answer
+                .or_else(|| snapshot.get(&group_id).cloned())
+                .unwrap_or_default();
             report.applied.push(Applied {
                 change: index,
                 group_id,
                 response,
             });
         }
-        (outcome, recorded) => {
+        (outcome, group_id) => {
             let error = outcome.expect_err("a change without an answer failed");
-            let group_id = recorded.map(|(id, _)| id).or(change.group_id);
+            let group_id = group_id.or(change.group_id);
             tracing::warn!(group = %change.key, "{} failed: {error}", change_noun(change.action));
             report.failed.push(Failure {
                 change: index,
@@ -248,6 +286,35 @@ fn record(report: &mut ApplyReport, snapshot: &mut Snapshot, done: Done) {
                 error,
             });
         }
+    }
+}
+
+/// Records what the pod took for group `id`: its answer, the lists a new
+/// group starts with (nobody), and each member and assignee written.
+fn record_answers(
+    snapshot: &mut Snapshot,
+    id: &str,
+    change: &Change,
+    answer: Option<UserGroupResponse>,
+    roster_writes: &[RosterWrite],
+) {
+    let at = now_ms();
+    if let Some(response) = answer {
+        snapshot.record_write(id, response, at);
+    }
+    if change.action == Action::Create {
+        for list in &change.rosters {
+            snapshot.record_roster(id, list.roster, BTreeMap::new(), None);
+        }
+    }
+    for write in roster_writes {
+        snapshot.record_roster_write(
+            id,
+            write.roster,
+            &write.username,
+            write.user_id,
+            write.active,
+        );
     }
 }
 

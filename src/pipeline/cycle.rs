@@ -157,7 +157,14 @@ pub async fn run_cycle(
         CycleMode::Plan => {
             let mut snapshot = read_unlocked(path)?;
             tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
-            let refresh = refresh_from_pod(&desired, &mut snapshot, client, options).await?;
+            let refresh = refresh_from_pod(
+                &desired,
+                &mut snapshot,
+                client,
+                options,
+                settings.concurrency,
+            )
+            .await?;
             Ok(planned(settings, &desired, &snapshot, refresh))
         }
         CycleMode::Apply {
@@ -167,7 +174,14 @@ pub async fn run_cycle(
             let state = StateFile::lock_within(path, lock_timeout, &stop).await?;
             let mut snapshot = state.load()?;
             let adopted = tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
-            let refresh = refresh_from_pod(&desired, &mut snapshot, client, options).await?;
+            let refresh = refresh_from_pod(
+                &desired,
+                &mut snapshot,
+                client,
+                options,
+                settings.concurrency,
+            )
+            .await?;
             if refresh.read > 0 || adopted {
                 state.save(&snapshot)?;
             }
@@ -216,9 +230,10 @@ async fn refresh_from_pod(
     snapshot: &mut Snapshot,
     client: Option<&PodClient>,
     options: CycleOptions,
+    concurrency: usize,
 ) -> Result<RefreshReport> {
     match client {
-        Some(client) => Ok(refresh(desired, snapshot, client, options.refresh).await?),
+        Some(client) => Ok(refresh(desired, snapshot, client, options.refresh, concurrency).await?),
         None => Ok(RefreshReport::offline(desired, snapshot)),
     }
 }
@@ -230,7 +245,13 @@ fn planned(
     snapshot: &Snapshot,
     refresh: RefreshReport,
 ) -> CycleOutcome {
-    let plan = plan(desired, snapshot, &refresh.names, settings.update_mode);
+    let plan = plan(
+        desired,
+        snapshot,
+        &refresh.names,
+        &refresh.rosters,
+        settings.update_mode,
+    );
     CycleOutcome {
         desired_groups: desired.groups.len(),
         refresh,

@@ -11,4 +11,5 @@ pub mod names;
 pub mod plan;
 pub mod refresh;
 pub mod render;
+pub mod roster;
 pub mod state;

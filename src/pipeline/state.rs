@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::model::UserGroupResponse;
+use crate::model::{Roster, UserGroupResponse, UserId};
 use crate::shutdown::Shutdown;
 
 /// The only format version this groupsync reads and writes.
@@ -45,6 +45,9 @@ pub struct Snapshot {
     /// cycle against a pod first claims it (and in files older than this field).
     pod_url: Option<String>,
     groups: BTreeMap<String, SnapshotEntry>,
+    /// User ids by username, as the users lookup and list reads found them
+    /// (a user's id never changes, so they are kept for good).
+    users: BTreeMap<String, UserId>,
 }
 
 /// The pod's last known `UserGroupResponse` for one group, and when it was read or written.
@@ -58,6 +61,42 @@ pub struct SnapshotEntry {
     /// Milliseconds since the Unix epoch.
     #[serde(default)]
     pub written_at_ms: Option<i64>,
+    /// The group's active members, kept only while YAML manages them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<RosterRecord>,
+    /// The group's active assignees, kept only while YAML manages them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignees: Option<RosterRecord>,
+}
+
+impl SnapshotEntry {
+    /// The recorded list `roster`, if it was ever read (or known, for a group groupsync created).
+    pub fn roster(&self, roster: Roster) -> Option<&RosterRecord> {
+        match roster {
+            Roster::Members => self.members.as_ref(),
+            Roster::Assignees => self.assignees.as_ref(),
+        }
+    }
+
+    fn roster_mut(&mut self, roster: Roster) -> &mut Option<RosterRecord> {
+        match roster {
+            Roster::Members => &mut self.members,
+            Roster::Assignees => &mut self.assignees,
+        }
+    }
+}
+
+/// One of a group's user lists as the pod last showed it: the active users by
+/// username (a user the pod named no username for is keyed `#<id>`), and
+/// when the list was last read whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterRecord {
+    pub users: BTreeMap<String, UserId>,
+    /// Milliseconds since the Unix epoch; `None` for a list known without a
+    /// read (a group groupsync created starts with nobody).
+    #[serde(default)]
+    pub read_at_ms: Option<i64>,
 }
 
 /// The whole file as written.
@@ -67,6 +106,8 @@ struct DocumentOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pod_url: Option<&'a str>,
     groups: &'a BTreeMap<String, SnapshotEntry>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    users: &'a BTreeMap<String, UserId>,
 }
 
 /// The whole file as read, once its version is known to be ours.
@@ -79,6 +120,8 @@ struct DocumentIn {
     #[serde(default)]
     pod_url: Option<String>,
     groups: BTreeMap<String, SnapshotEntry>,
+    #[serde(default)]
+    users: BTreeMap<String, UserId>,
 }
 
 /// Just the version, read first so that a newer format is reported as such
@@ -119,9 +162,80 @@ impl Snapshot {
                 pod: UserGroupResponse::default(),
                 read_at_ms: None,
                 written_at_ms: None,
+                members: None,
+                assignees: None,
             });
         entry.pod = pod;
         entry
+    }
+
+    /// The recorded list `roster` of group `id`.
+    pub fn roster(&self, id: &str, roster: Roster) -> Option<&RosterRecord> {
+        self.groups.get(id)?.roster(roster)
+    }
+
+    /// Records a whole read of group `id`'s list `roster` (`at_ms: None`: known
+    /// without a read), and remembers every user id it names. Ignored for a
+    /// group the snapshot does not hold.
+    pub fn record_roster(
+        &mut self,
+        id: &str,
+        roster: Roster,
+        users: BTreeMap<String, UserId>,
+        at_ms: Option<i64>,
+    ) {
+        for (username, user_id) in &users {
+            if !username.starts_with('#') {
+                self.users.insert(username.clone(), *user_id);
+            }
+        }
+        if let Some(entry) = self.groups.get_mut(id) {
+            *entry.roster_mut(roster) = Some(RosterRecord {
+                users,
+                read_at_ms: at_ms,
+            });
+        }
+    }
+
+    /// Records one user added to (`active`) or removed from group `id`'s list
+    /// `roster`; a list never read stays unrecorded.
+    pub fn record_roster_write(
+        &mut self,
+        id: &str,
+        roster: Roster,
+        username: &str,
+        user_id: UserId,
+        active: bool,
+    ) {
+        let Some(record) = self
+            .groups
+            .get_mut(id)
+            .and_then(|entry| entry.roster_mut(roster).as_mut())
+        else {
+            return;
+        };
+        if active {
+            record.users.insert(username.to_string(), user_id);
+        } else {
+            record.users.remove(username);
+        }
+    }
+
+    /// Forgets group `id`'s list `roster` (no longer managed).
+    pub fn forget_roster(&mut self, id: &str, roster: Roster) {
+        if let Some(entry) = self.groups.get_mut(id) {
+            *entry.roster_mut(roster) = None;
+        }
+    }
+
+    /// The id of user `username`, if the pod ever named it.
+    pub fn user_id(&self, username: &str) -> Option<UserId> {
+        self.users.get(username).copied()
+    }
+
+    /// Remembers that user `username` has id `user_id`.
+    pub fn remember_user(&mut self, username: &str, user_id: UserId) {
+        self.users.insert(username.to_string(), user_id);
     }
 
     pub fn len(&self) -> usize {
@@ -164,6 +278,7 @@ impl Snapshot {
         Ok(Snapshot {
             pod_url: document.pod_url,
             groups: document.groups,
+            users: document.users,
         })
     }
 
@@ -173,6 +288,7 @@ impl Snapshot {
             version: FORMAT_VERSION,
             pod_url: self.pod_url.as_deref(),
             groups: &self.groups,
+            users: &self.users,
         };
         // Capacity guess: a pretty-printed entry is a few hundred bytes.
         let mut bytes = Vec::with_capacity(64 + self.groups.len() * 320);

@@ -34,8 +34,10 @@ use tracing::{debug, trace, warn};
 
 use crate::error::{PodError, TransportKind};
 use crate::model::{
-    ApiError, LoginRequest, LoginResponse, Pagination, SESSION_TOKEN_HEADER, USERGROUPS_PATH,
-    UserGroupCreate, UserGroupResponse, UserGroupResponseList, UserGroupUpdate, group_path,
+    ActiveUpdate, ApiError, LoginRequest, LoginResponse, Membership, MembershipList, Pagination,
+    Roster, SESSION_TOKEN_HEADER, USERGROUPS_PATH, USERS_PATH, USERS_PER_LOOKUP, UserGroupCreate,
+    UserGroupResponse, UserGroupResponseList, UserGroupUpdate, UserId, UserList, UserRecord,
+    group_path,
 };
 use crate::pod::auth::{AuthSource, PUBKEY_AUTHENTICATE_PATH, SessionToken, bot_jwt};
 use crate::pod::retry::{RetryPolicy, parse_retry_after};
@@ -50,6 +52,10 @@ pub const LIST_PAGE_SIZE: u32 = 100;
 /// Path templates, as [`RequestOutcome::path`] reports them (bounded metric labels).
 pub const GROUP_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}";
 pub const LOGIN_PATH_TEMPLATE: &str = "/login/pubkey/authenticate";
+pub const MEMBERSHIPS_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/memberships";
+pub const MEMBERSHIP_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/memberships/{userId}";
+pub const ASSIGNMENTS_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/assignments";
+pub const ASSIGNMENT_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/assignments/{userId}";
 
 const JSON: &str = "application/json";
 
@@ -376,17 +382,102 @@ impl PodClient {
         group_type: &str,
         filter: &ListFilter,
     ) -> Result<Vec<UserGroupResponse>, PodError> {
-        let mut groups = Vec::new();
+        self.walk_pages(
+            |after| list_call(group_type, filter, after),
+            |page: UserGroupResponseList| (page.data, page.pagination),
+        )
+        .await
+    }
+
+    /// `GET /v2/admin/usergroups/{groupId}/memberships?active=true&expand=user`
+    /// (or `/assignments`), every page: the group's active members (or assignees).
+    pub async fn roster(
+        &self,
+        group_id: &str,
+        roster: Roster,
+    ) -> Result<Vec<Membership>, PodError> {
+        let path = format!("{}/{}", checked_group_path(group_id)?, roster.segment());
+        let template = match roster {
+            Roster::Members => MEMBERSHIPS_PATH_TEMPLATE,
+            Roster::Assignees => ASSIGNMENTS_PATH_TEMPLATE,
+        };
+        let call_for = |after: Option<&str>| {
+            let mut call = Call::new(Verb::Get, path.clone(), template);
+            call.query.push(("active", "true".to_string()));
+            call.query.push(("expand", "user".to_string()));
+            call.query.push(("limit", LIST_PAGE_SIZE.to_string()));
+            if let Some(after) = after {
+                call.query.push(("after", after.to_string()));
+            }
+            call
+        };
+        self.walk_pages(call_for, |page: MembershipList| {
+            (page.data, page.pagination)
+        })
+        .await
+    }
+
+    /// `PUT /v2/admin/usergroups/{groupId}/memberships/{userId}` (or
+    /// `/assignments/{userId}`) with `{"active": active}`: adds or removes
+    /// one user. The answer's shape differs between the two (a membership's
+    /// user spells `userName`) and nothing in it is needed beyond its status.
+    pub async fn set_roster_user(
+        &self,
+        group_id: &str,
+        roster: Roster,
+        user_id: UserId,
+        active: bool,
+    ) -> Result<(), PodError> {
+        let path = format!(
+            "{}/{}/{user_id}",
+            checked_group_path(group_id)?,
+            roster.segment()
+        );
+        let template = match roster {
+            Roster::Members => MEMBERSHIP_PATH_TEMPLATE,
+            Roster::Assignees => ASSIGNMENT_PATH_TEMPLATE,
+        };
+        let body = ActiveUpdate {
+            active: Some(active),
+        };
+        let call = Call::new(Verb::Put, path, template).with_json(&body);
+        let _answer: serde_json::Value = self.call_json(&call).await?;
+        Ok(())
+    }
+
+    /// `GET /v3/users?username=a,b&local=true`: the users of those names the
+    /// pod knows (an unknown name is simply absent), at most
+    /// [`USERS_PER_LOOKUP`] names a call.
+    pub async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<UserRecord>, PodError> {
+        let mut users = Vec::with_capacity(usernames.len());
+        for chunk in usernames.chunks(USERS_PER_LOOKUP) {
+            let mut call = Call::new(Verb::Get, USERS_PATH.to_string(), USERS_PATH);
+            call.query.push(("username", chunk.join(",")));
+            call.query.push(("local", "true".to_string()));
+            let answer: UserList = self.call_json(&call).await?;
+            users.extend(answer.users);
+        }
+        Ok(users)
+    }
+
+    /// Every page of a paged list: follows `pagination.cursors.after` while
+    /// `pagination.next` is present, and stops at a cursor seen before.
+    async fn walk_pages<P: DeserializeOwned, T>(
+        &self,
+        call_for: impl Fn(Option<&str>) -> Call,
+        parts: impl Fn(P) -> (Vec<T>, Option<Pagination>),
+    ) -> Result<Vec<T>, PodError> {
+        let mut items = Vec::new();
         let mut seen_cursors = HashSet::new();
         let mut after: Option<String> = None;
         loop {
-            let call = list_call(group_type, filter, after.as_deref());
-            let page: UserGroupResponseList = self.call_json(&call).await?;
-            groups.extend(page.data);
-            let Some(cursor) = next_cursor(page.pagination.as_ref())
-                .map_err(|reason| call.decode_error(reason))?
+            let call = call_for(after.as_deref());
+            let (data, pagination) = parts(self.call_json(&call).await?);
+            items.extend(data);
+            let Some(cursor) =
+                next_cursor(pagination.as_ref()).map_err(|reason| call.decode_error(reason))?
             else {
-                return Ok(groups);
+                return Ok(items);
             };
             // A cursor seen before would page forever.
             if !seen_cursors.insert(cursor.clone()) {

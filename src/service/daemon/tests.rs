@@ -786,6 +786,7 @@ fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
     applied.refresh.drift.push(Drift {
         group_id: "c3".to_string(),
         fields: Vec::new(),
+        lists: Vec::new(),
     });
     let (plan, drift) = plan_left(&applied);
     assert_eq!(
