@@ -568,9 +568,69 @@ mod tests {
     #[test]
     fn group_keys_follow_the_model_fields() {
         let field_keys: Vec<&str> = Field::ALL.iter().map(|field| field.key()).collect();
+        let roster_keys: Vec<&str> = Roster::ALL.iter().map(|roster| roster.key()).collect();
         assert_eq!(GROUP_KEYS[0], "id");
         assert_eq!(GROUP_KEYS[1..TYPE_KEY], field_keys[..]);
         assert_eq!(GROUP_KEYS[TYPE_KEY], "type");
+        assert_eq!(GROUP_KEYS[TYPE_KEY + 1..], roster_keys[..]);
+    }
+
+    fn users(names: &[&str]) -> Option<BTreeSet<String>> {
+        Some(names.iter().map(|name| name.to_string()).collect())
+    }
+
+    #[test]
+    fn members_and_assignees_are_sorted_sets_and_absent_lists_unmanaged() {
+        let group =
+            only_group("id: a1\nmembers: [bob.jones, alice.smith]\nassignees:\n  - carol.white\n");
+        assert_eq!(group.rosters.members, users(&["alice.smith", "bob.jones"]));
+        assert_eq!(group.rosters.assignees, users(&["carol.white"]));
+        let unmanaged = only_group("id: a1\nname: x\n");
+        assert!(unmanaged.rosters.is_empty());
+        let none = only_group("id: a1\nmembers: []\n");
+        assert_eq!(none.rosters.members, users(&[]));
+        assert_eq!(none.rosters.assignees, None);
+        let numeric = only_group("id: a1\nmembers: [12345, 'true']\n");
+        assert_eq!(numeric.rosters.members, users(&["12345", "true"]));
+    }
+
+    #[test]
+    fn a_user_listed_twice_or_empty_is_reported_where_it_is() {
+        assert_eq!(
+            problems("id: a1\nmembers: [alice, bob, alice]\n"),
+            ["g.yaml:2:23: `alice` is listed twice in `members`; remove one"]
+        );
+        assert_eq!(
+            problems("id: a1\nassignees:\n  - carol\n  - \"\"\n"),
+            ["g.yaml:4:5: an empty username in `assignees`; remove it"]
+        );
+        let spaced = problems("id: a1\nmembers: [\" bob\"]\n");
+        assert!(
+            spaced[0].starts_with("g.yaml:2:11: the username \" bob\""),
+            "{spaced:?}"
+        );
+    }
+
+    #[test]
+    fn user_lists_hold_only_usernames() {
+        let not_a_list = problems("id: a1\nmembers: alice\n");
+        assert!(
+            not_a_list[0].starts_with("g.yaml:2:10: `members` must be a list of usernames")
+                && not_a_list[0].contains("`members: []` for none"),
+            "{not_a_list:?}"
+        );
+        let null = problems("id: a1\nmembers:\n");
+        assert!(null[0].contains("`members` must be a list"), "{null:?}");
+        let nested = problems("id: a1\nassignees: [[a], {b: c}, ~, true]\n");
+        assert_eq!(nested.len(), 4, "{nested:?}");
+        assert!(nested[0].contains("each entry of `assignees` must be a username, found a list"));
+        assert!(
+            nested[3].contains("found the boolean `true`; quote it"),
+            "{nested:?}"
+        );
+        // A broken list is not managed at all, rather than managed half.
+        let (groups, _) = parse("id: a1\nmembers: [alice, alice]\n");
+        assert_eq!(groups[0].rosters.members, None);
     }
 
     #[test]
@@ -736,9 +796,9 @@ mod tests {
         assert_eq!(
             problems("id: a1\ndescripton: x\ncolour: red\nNAME: x\n"),
             [
-                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active, type",
-                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active, type",
-                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
+                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active, type, members, assignees",
+                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active, type, members, assignees",
+                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
             ]
         );
     }
@@ -941,12 +1001,12 @@ mod tests {
         assert_eq!(
             problems(text),
             [
-                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
+                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
                 "g.yaml:4:13: `active` must be `true` or `false`, found `maybe`",
                 "g.yaml:5:5: this group has neither `id` nor `name`; add `id: \"...\"` with the pod's groupId, or a `name:` by which groupsync finds the group (and creates it if the pod has none)",
                 "g.yaml:6:9: id \"a1\" is already declared at g.yaml:2:9",
                 "g.yaml:8:5: `id` must not be empty; it is the pod's groupId",
-                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active, type",
+                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active, type, members, assignees",
             ]
         );
     }

@@ -333,3 +333,62 @@ fn change_noun(action: Action) -> &'static str {
         Action::Adopt | Action::Update => "update",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Roster;
+    use crate::pipeline::roster::{RosterChange, RosterUser};
+
+    fn change_removing(users: usize) -> Change {
+        let remove = (0..users)
+            .map(|index| RosterUser {
+                username: format!("user{index}"),
+                user_id: Some(index as i64),
+            })
+            .collect();
+        Change {
+            action: Action::Update,
+            group_id: Some("g1".to_string()),
+            key: crate::model::GroupKey::Id("g1".to_string()),
+            source: "groups.d/g.yaml".into(),
+            recorded: None,
+            desired: Default::default(),
+            fields: Vec::new(),
+            body: Default::default(),
+            create: None,
+            rosters: vec![RosterChange {
+                roster: Roster::Members,
+                before: Vec::new(),
+                after: Vec::new(),
+                add: Vec::new(),
+                remove,
+            }],
+        }
+    }
+
+    #[test]
+    fn removals_over_the_limit_across_groups_refuse_the_plan_unless_forced() {
+        let limits = Limits {
+            max_member_removals: 3,
+            ..Limits::default()
+        };
+        let plan = Plan {
+            changes: vec![change_removing(2), change_removing(2)],
+            ..Plan::default()
+        };
+        let refused = check_limits(&plan, &limits, false).unwrap_err();
+        assert!(
+            refused.contains(
+                "removes 4 members and assignees, more than limits.max_member_removals = 3"
+            ) && refused.contains("nothing was written"),
+            "{refused}"
+        );
+        assert_eq!(check_limits(&plan, &limits, true), Ok(()));
+        let within = Plan {
+            changes: vec![change_removing(3)],
+            ..Plan::default()
+        };
+        assert_eq!(check_limits(&within, &limits, false), Ok(()));
+    }
+}

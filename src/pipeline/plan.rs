@@ -708,6 +708,183 @@ mod tests {
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
     }
+
+    mod rosters {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use super::*;
+        use crate::model::Roster;
+
+        fn set(users: &[&str]) -> BTreeSet<String> {
+            users.iter().map(|user| user.to_string()).collect()
+        }
+
+        /// A snapshot holding group `g1` (active, named "G") whose members are `members`.
+        fn snapshot_with(members: &[(&str, i64)]) -> Snapshot {
+            let mut snapshot = Snapshot::default();
+            snapshot.record_read("g1", pod("g1", "G", "A", "D", true), 0);
+            let users: BTreeMap<String, i64> = members
+                .iter()
+                .map(|(user, id)| (user.to_string(), *id))
+                .collect();
+            snapshot.record_roster("g1", Roster::Members, users, Some(0));
+            snapshot
+        }
+
+        fn plan_members(declared: &[&str], snapshot: &Snapshot, lookups: &RosterLookups) -> Plan {
+            let mut group = group("g1").name("G").0;
+            group.rosters.set(Roster::Members, set(declared));
+            let desired = DesiredState {
+                groups: vec![group],
+            };
+            plan(
+                &desired,
+                snapshot,
+                &NameLookups::default(),
+                lookups,
+                UpdateMode::Minimal,
+            )
+        }
+
+        fn request_lines(change: &Change) -> Vec<String> {
+            change.requests().iter().map(ToString::to_string).collect()
+        }
+
+        #[test]
+        fn a_list_change_alone_is_one_update_with_a_write_per_user() {
+            let mut snapshot = snapshot_with(&[("alice", 1), ("bob", 2)]);
+            snapshot.remember_user("carol", 3);
+            let plan = plan_members(&["alice", "carol"], &snapshot, &RosterLookups::default());
+            assert_eq!((plan.changes.len(), plan.unchanged), (1, 0));
+            let change = &plan.changes[0];
+            assert_eq!(change.action, Action::Update);
+            assert!(change.body.is_empty() && change.fields.is_empty());
+            assert_eq!(
+                request_lines(change),
+                [
+                    "PUT /v2/admin/usergroups/g1/memberships/3 {\"active\":true}  # carol",
+                    "PUT /v2/admin/usergroups/g1/memberships/2 {\"active\":false}  # bob",
+                ]
+            );
+            assert_eq!(plan.member_removals(), 1);
+        }
+
+        #[test]
+        fn matching_lists_plan_nothing_and_unmanaged_lists_are_never_read() {
+            let snapshot = snapshot_with(&[("alice", 1)]);
+            let plan = plan_members(&["alice"], &snapshot, &RosterLookups::default());
+            assert_eq!((plan.changes.len(), plan.unchanged), (0, 1));
+            // Without `members:` the recorded list plays no part.
+            let plan = plan_of(
+                vec![group("g1").name("G")],
+                vec![pod("g1", "G", "A", "D", true)],
+                UpdateMode::Minimal,
+            );
+            assert_eq!((plan.changes.len(), plan.unchanged), (0, 1));
+        }
+
+        #[test]
+        fn an_unknown_username_fails_the_group_naming_the_user() {
+            let snapshot = snapshot_with(&[("alice", 1)]);
+            let lookups = RosterLookups {
+                unknown_users: set(&["dave"]),
+                ..RosterLookups::default()
+            };
+            let plan = plan_members(&["alice", "dave"], &snapshot, &lookups);
+            assert!(plan.changes.is_empty());
+            let error = plan.errors[0].to_string();
+            assert!(
+                error.starts_with("groups.d/test.yaml:1:1: ")
+                    && error.contains("the pod has no user \"dave\" (in `members`)")
+                    && error.contains("nothing is written for this group"),
+                "{error}"
+            );
+        }
+
+        #[test]
+        fn a_list_never_read_is_an_error_not_a_guess() {
+            let mut snapshot = Snapshot::default();
+            snapshot.record_read("g1", pod("g1", "G", "A", "D", true), 0);
+            let plan = plan_members(&["alice"], &snapshot, &RosterLookups::default());
+            assert!(plan.changes.is_empty());
+            assert!(
+                plan.errors[0]
+                    .message
+                    .contains("the members of group g1 were never read")
+            );
+            let lookups = RosterLookups {
+                unreadable: BTreeMap::from([(
+                    ("g1".to_string(), Roster::Members),
+                    "403".to_string(),
+                )]),
+                ..RosterLookups::default()
+            };
+            let plan = plan_members(&["alice"], &snapshot, &lookups);
+            assert!(
+                plan.errors[0].message.contains("are unknown: 403"),
+                "{:?}",
+                plan.errors
+            );
+        }
+
+        #[test]
+        fn a_created_group_adds_every_declared_user_to_its_new_id() {
+            let mut snapshot = Snapshot::default();
+            snapshot.remember_user("alice", 1);
+            let mut group = DesiredGroup {
+                key: GroupKey::Name {
+                    group_type: "ROLE_SCOPE".into(),
+                    name: "New".into(),
+                },
+                ..group("unused").name("New").0
+            };
+            group.rosters.set(Roster::Members, set(&["alice"]));
+            group.rosters.set(Roster::Assignees, set(&["carol"]));
+            let desired = DesiredState {
+                groups: vec![group],
+            };
+            let plan = plan(
+                &desired,
+                &snapshot,
+                &NameLookups::default(),
+                &RosterLookups::default(),
+                UpdateMode::Minimal,
+            );
+            let lines = request_lines(&plan.changes[0]);
+            assert_eq!(lines.len(), 3, "{lines:?}");
+            assert!(lines[0].starts_with("POST /v2/admin/usergroups "));
+            assert_eq!(
+                lines[1..],
+                [
+                    "PUT /v2/admin/usergroups/{new id}/memberships/1 {\"active\":true}  # alice",
+                    "PUT /v2/admin/usergroups/{new id}/assignments/{userId} {\"active\":true}  # carol",
+                ]
+            );
+        }
+
+        #[test]
+        fn removing_the_last_assignee_is_allowed_with_a_warning() {
+            let mut snapshot = snapshot_with(&[]);
+            let users = BTreeMap::from([("carol".to_string(), 3)]);
+            snapshot.record_roster("g1", Roster::Assignees, users, Some(0));
+            let mut group = group("g1").name("G").0;
+            group.rosters.set(Roster::Assignees, set(&[]));
+            let desired = DesiredState {
+                groups: vec![group],
+            };
+            let plan = plan(
+                &desired,
+                &snapshot,
+                &NameLookups::default(),
+                &RosterLookups::default(),
+                UpdateMode::Minimal,
+            );
+            let change = &plan.changes[0];
+            assert_eq!(change.removals(), 1);
+            assert_eq!(change.warnings().len(), 1);
+            assert!(change.warnings()[0].contains("last assignee"));
+        }
+    }
 }
 
 #[cfg(test)]

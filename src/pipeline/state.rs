@@ -701,6 +701,39 @@ mod tests {
     }
 
     #[test]
+    fn user_lists_and_user_ids_are_kept_and_survive_the_file() {
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("g1", group("G"), 1);
+        let users = BTreeMap::from([("alice".to_string(), 7), ("#9".to_string(), 9)]);
+        snapshot.record_roster("g1", Roster::Members, users, Some(2));
+        snapshot.record_roster("nowhere", Roster::Members, BTreeMap::new(), Some(2));
+        assert_eq!(snapshot.user_id("alice"), Some(7));
+        assert_eq!(snapshot.user_id("#9"), None, "a placeholder is no username");
+        assert!(snapshot.entry("nowhere").is_none());
+        snapshot.record_roster_write("g1", Roster::Members, "bob", 8, true);
+        snapshot.record_roster_write("g1", Roster::Members, "alice", 7, false);
+        // A list never read stays unrecorded, whatever is written to it.
+        snapshot.record_roster_write("g1", Roster::Assignees, "carol", 3, true);
+        let members = snapshot.roster("g1", Roster::Members).unwrap();
+        let names: Vec<&str> = members.users.keys().map(String::as_str).collect();
+        assert_eq!((names, members.read_at_ms), (vec!["#9", "bob"], Some(2)));
+        assert!(snapshot.roster("g1", Roster::Assignees).is_none());
+        let reread =
+            Snapshot::from_json(std::str::from_utf8(&snapshot.to_json()).unwrap()).unwrap();
+        assert_eq!(reread, snapshot);
+        snapshot.forget_roster("g1", Roster::Members);
+        assert!(snapshot.roster("g1", Roster::Members).is_none());
+    }
+
+    #[test]
+    fn a_file_from_before_user_lists_still_loads() {
+        let old = r#"{"version": 1, "groups": {"g1": {"pod": {"id": "g1"}, "read_at_ms": 1, "written_at_ms": null}}}"#;
+        let snapshot = Snapshot::from_json(old).unwrap();
+        assert!(snapshot.roster("g1", Roster::Members).is_none());
+        assert_eq!(snapshot.user_id("alice"), None);
+    }
+
+    #[test]
     fn round_trip_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateFile::open(&state_path(&dir)).unwrap();
