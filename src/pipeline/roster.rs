@@ -17,7 +17,7 @@
 //!   .../memberships`: it replaces the whole list, so a member added in the
 //!   portal between our read and our write would be silently dropped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -247,16 +247,19 @@ fn note_drift(
     let Some(previous) = previous else {
         return;
     };
+    // By user id: a name the pod spells differently from the snapshot is no drift.
+    let previous_ids: HashSet<UserId> = previous.users.values().copied().collect();
+    let now_ids: HashSet<UserId> = now.values().copied().collect();
     let added: Vec<String> = now
-        .keys()
-        .filter(|user| !previous.users.contains_key(*user))
-        .cloned()
+        .iter()
+        .filter(|(_, id)| !previous_ids.contains(id))
+        .map(|(user, _)| user.clone())
         .collect();
     let removed: Vec<String> = previous
         .users
-        .keys()
-        .filter(|user| !now.contains_key(*user))
-        .cloned()
+        .iter()
+        .filter(|(_, id)| !now_ids.contains(id))
+        .map(|(user, _)| user.clone())
         .collect();
     if !added.is_empty() || !removed.is_empty() {
         let drift = ListDrift {
@@ -339,7 +342,11 @@ pub fn plan_rosters(
         };
         let unknown: Vec<&str> = declared
             .iter()
-            .filter(|user| !recorded.contains_key(*user) && lookups.unknown_users.contains(*user))
+            .filter(|user| lookups.unknown_users.contains(*user))
+            .filter(|user| {
+                let user = user.to_lowercase();
+                !recorded.keys().any(|name| name.to_lowercase() == user)
+            })
             .map(String::as_str)
             .collect();
         if !unknown.is_empty() {
@@ -350,23 +357,40 @@ pub fn plan_rosters(
     Ok(changes)
 }
 
+/// Who to add and remove so that `recorded` becomes `declared`. A declared
+/// user matches a recorded one by name regardless of case (as the pod's
+/// lookup does), or by the user id the snapshot knows for the name, so that
+/// a spelling the pod answers differently never turns into an add and a
+/// remove of the same user.
 fn list_change(
     roster: Roster,
     declared: &BTreeSet<String>,
     recorded: &BTreeMap<String, UserId>,
     snapshot: &Snapshot,
 ) -> RosterChange {
+    let recorded_names: HashSet<String> = recorded.keys().map(|name| name.to_lowercase()).collect();
+    let recorded_ids: HashSet<UserId> = recorded.values().copied().collect();
+    let declared_names: HashSet<String> = declared.iter().map(|name| name.to_lowercase()).collect();
+    let declared_ids: HashSet<UserId> = declared
+        .iter()
+        .filter_map(|name| snapshot.user_id(name))
+        .collect();
     let add = declared
         .iter()
-        .filter(|user| !recorded.contains_key(*user))
         .map(|user| RosterUser {
             username: user.clone(),
             user_id: snapshot.user_id(user),
         })
+        .filter(|user| {
+            !recorded_names.contains(&user.username.to_lowercase())
+                && !user.user_id.is_some_and(|id| recorded_ids.contains(&id))
+        })
         .collect();
     let remove = recorded
         .iter()
-        .filter(|(user, _)| !declared.contains(*user))
+        .filter(|(user, id)| {
+            !declared_names.contains(&user.to_lowercase()) && !declared_ids.contains(id)
+        })
         .map(|(user, id)| RosterUser {
             username: user.clone(),
             user_id: Some(*id),
@@ -468,5 +492,125 @@ impl<'a> From<&'a RosterChange> for AddRemove<'a> {
             add: shown_users(&change.add),
             remove: shown_users(&change.remove),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserRef;
+
+    fn names(users: &[RosterUser]) -> Vec<&str> {
+        shown_users(users)
+    }
+
+    fn declared(users: &[&str]) -> BTreeSet<String> {
+        users.iter().map(|user| user.to_string()).collect()
+    }
+
+    fn recorded(users: &[(&str, UserId)]) -> BTreeMap<String, UserId> {
+        users
+            .iter()
+            .map(|(user, id)| (user.to_string(), *id))
+            .collect()
+    }
+
+    #[test]
+    fn adds_and_removes_are_the_two_set_differences() {
+        let mut snapshot = Snapshot::default();
+        snapshot.remember_user("carol", 3);
+        let change = list_change(
+            Roster::Members,
+            &declared(&["alice", "carol", "dave"]),
+            &recorded(&[("alice", 1), ("bob", 2)]),
+            &snapshot,
+        );
+        assert_eq!(names(&change.add), ["carol", "dave"]);
+        assert_eq!(change.add[0].user_id, Some(3));
+        assert_eq!(change.add[1].user_id, None, "never looked up");
+        assert_eq!(names(&change.remove), ["bob"]);
+        assert_eq!(change.remove[0].user_id, Some(2));
+        assert_eq!((change.before.len(), change.after.len()), (2, 3));
+        let order: Vec<(&str, bool)> = change
+            .writes()
+            .map(|(user, active)| (user.username.as_str(), active))
+            .collect();
+        assert_eq!(order, [("carol", true), ("dave", true), ("bob", false)]);
+    }
+
+    #[test]
+    fn a_name_spelt_differently_by_the_pod_is_the_same_user() {
+        let mut snapshot = Snapshot::default();
+        snapshot.remember_user("alice.smith", 1);
+        // The pod lists "Alice.Smith"; YAML says "alice.smith": no write at all.
+        let change = list_change(
+            Roster::Members,
+            &declared(&["alice.smith"]),
+            &recorded(&[("Alice.Smith", 1)]),
+            &snapshot,
+        );
+        assert!(!change.has_writes(), "{change:?}");
+        // The same id under another name is the same user too.
+        let change = list_change(
+            Roster::Members,
+            &declared(&["alice.smith"]),
+            &recorded(&[("#1", 1)]),
+            &snapshot,
+        );
+        assert!(!change.has_writes(), "{change:?}");
+    }
+
+    #[test]
+    fn listed_users_are_keyed_by_username_or_by_id_and_inactive_ones_left_out() {
+        let membership = |user_id: i64, username: Option<&str>, active: Option<bool>| Membership {
+            user_id: Some(user_id),
+            user: Some(UserRef {
+                id: Some(user_id),
+                username: username.map(str::to_string),
+                ..UserRef::default()
+            }),
+            active,
+            ..Membership::default()
+        };
+        let users = users_of(&[
+            membership(1, Some("alice"), Some(true)),
+            membership(2, None, None),
+            membership(3, Some("gone"), Some(false)),
+        ]);
+        assert_eq!(users, recorded(&[("alice", 1), ("#2", 2)]));
+    }
+
+    #[test]
+    fn drift_compares_users_by_id() {
+        let mut found = RosterRefresh::default();
+        let previous = RosterRecord {
+            users: recorded(&[("alice", 1), ("bob", 2)]),
+            read_at_ms: Some(0),
+        };
+        let now = recorded(&[("Alice", 1), ("eve", 5)]);
+        note_drift(&mut found, "g1", Roster::Members, Some(&previous), &now);
+        let (group_id, drift) = &found.drift[0];
+        assert_eq!(group_id, "g1");
+        assert_eq!(
+            (drift.added.as_slice(), drift.removed.as_slice()),
+            (&["eve".to_string()][..], &["bob".to_string()][..])
+        );
+        // Nothing recorded before: a first read is no drift.
+        let mut first = RosterRefresh::default();
+        note_drift(&mut first, "g1", Roster::Members, None, &now);
+        assert!(first.drift.is_empty());
+    }
+
+    #[test]
+    fn the_last_assignee_going_is_flagged_only_for_assignees() {
+        let change = |roster| RosterChange {
+            roster,
+            before: vec!["carol".into()],
+            after: Vec::new(),
+            add: Vec::new(),
+            remove: Vec::new(),
+        };
+        assert!(change(Roster::Assignees).leaves_no_assignee());
+        assert!(!change(Roster::Members).leaves_no_assignee());
     }
 }
