@@ -83,12 +83,11 @@ impl Reader {
                 root.at,
                 format!("a list cannot stand at the top of a file; {FORMS}"),
             ),
+            // Not quoted: a file that is one bare value may be a secret
+            // (a token file) that someone linked or copied here by mistake.
             Kind::Scalar(..) => problems.at(
                 root.at,
-                format!(
-                    "found {} where a group was expected; {FORMS}",
-                    describe(&root)
-                ),
+                format!("the file is a single text value, not a group; {FORMS}"),
             ),
             Kind::Rejected => {}
         }
@@ -903,7 +902,7 @@ mod tests {
         assert_eq!(
             problems("hello\n"),
             [format!(
-                "g.yaml:1:1: found `hello` where a group was expected; {FORMS}"
+                "g.yaml:1:1: the file is a single text value, not a group; {FORMS}"
             )]
         );
     }
