@@ -40,6 +40,7 @@
 //!   - [`model`]    — the shared types: desired groups, the pod's `UserGroupResponse` and `UserGroupUpdate`;
 //!     [`model::roster`], members and assignees and their pod types.
 //!   - [`error`]    — the one library error type, the pod layer's errors and `Diagnostic`.
+//!   - [`text`]     — text from files and the pod made safe to show (escapes control and bidi characters).
 //!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by) and reload requests.
 //!
 //! The contract the program keeps with its users and with the pod is written
@@ -55,5 +56,6 @@ pub mod pipeline;
 pub mod pod;
 pub mod service;
 pub mod shutdown;
+pub mod text;
 
 pub use error::{Diagnostic, Diagnostics, Error, Result};

@@ -22,6 +22,7 @@ use groupsync::pod::auth::SESSION_TOKEN_ENV;
 use groupsync::service::daemon::{self, DaemonOptions};
 use groupsync::service::logging;
 use groupsync::shutdown;
+use groupsync::text::escaped;
 use groupsync::{Diagnostic, Error, desired};
 
 #[derive(Parser)]
@@ -330,7 +331,8 @@ fn exit_code(result: anyhow::Result<Outcome>) -> u8 {
                 u8::from(usage.use_stderr())
             }
             Err(err) => {
-                eprintln!("error: {err:#}");
+                // The message may carry text from the pod or a file: escaped.
+                eprintln!("error: {}", escaped(&format!("{err:#}")));
                 1
             }
         },
@@ -553,7 +555,8 @@ fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::R
 fn print_diagnostics(diagnostics: &[Diagnostic]) {
     let mut text = String::new();
     for diagnostic in diagnostics {
-        text.push_str(&format!("{diagnostic}\n"));
+        text.push_str(&escaped(&diagnostic.to_string()));
+        text.push('\n');
     }
     text.push_str(&format!(
         "{}; nothing was planned or written\n",

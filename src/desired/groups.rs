@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use crate::model::{
     DesiredGroup, Field, GroupKey, ROLE_SCOPE, Roster, Rosters, SourcePos, UserGroupUpdate,
 };
+use crate::text::is_invisible;
 
 use super::Problems;
 use super::tree::{self, Ending, Kind, Node, Pos};
@@ -259,11 +260,45 @@ fn read_id(value: Node, problems: &mut Problems) -> Option<(String, Pos)> {
         problems.at(at, "`id` must not be empty; it is the pod's groupId");
         return None;
     }
+    // `.` and `..` would be resolved away in a URL, `/` would name another
+    // path, and no pod id has spaces or control characters.
+    let unusable = matches!(id.as_str(), "." | "..")
+        || id
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control() || is_invisible(c));
+    if unusable {
+        problems.at(
+            at,
+            "`id` must be the pod's groupId: not `.` or `..`, and without `/`, spaces or control characters",
+        );
+        return None;
+    }
     Some((id, at))
+}
+
+/// Why `text`, the value of `key`, cannot be sent as it is, if it cannot: a
+/// control character (a description may hold line breaks and tabs) or a bidi
+/// override anywhere.
+fn hidden_characters(key: &str, text: &str) -> Option<String> {
+    let allowed = |c: char| key == "description" && matches!(c, '\n' | '\t');
+    let found = text
+        .chars()
+        .find(|c| (c.is_control() && !allowed(*c)) || is_invisible(*c))?;
+    Some(format!(
+        "`{key}` holds the invisible character U+{:04X}; remove it (control characters, \
+         bidi overrides and zero-width characters make text show other than it reads)",
+        u32::from(found)
+    ))
 }
 
 fn read_field(fields: &mut UserGroupUpdate, field: Field, value: Node, problems: &mut Problems) {
     let at = value.at;
+    if let Kind::Scalar(text, _) = &value.kind
+        && let Some(message) = hidden_characters(field.key(), text)
+    {
+        problems.at(at, message);
+        return;
+    }
     match field {
         Field::Active => fields.active = flag_value(value, problems),
         Field::Name => {
@@ -355,6 +390,10 @@ fn username_value(key: &str, item: Node, problems: &mut Problems) -> Option<Stri
     };
     if username.trim().is_empty() {
         problems.at(at, format!("an empty username in `{key}`; remove it"));
+        return None;
+    }
+    if let Some(message) = hidden_characters(key, &username) {
+        problems.at(at, message);
         return None;
     }
     if username.trim() != username {
@@ -608,6 +647,41 @@ mod tests {
             spaced[0].starts_with("g.yaml:2:11: the username \" bob\""),
             "{spaced:?}"
         );
+    }
+
+    #[test]
+    fn ids_a_url_would_misread_are_refused_where_they_are() {
+        for id in ["'.'", "'..'", "a/b", "'a b'", "\"a\\tb\"", "\"a\\u202Eb\""] {
+            let found = problems(&format!("id: {id}\nname: X\n"));
+            assert_eq!(found.len(), 1, "{id}: {found:?}");
+            assert!(
+                found[0].starts_with("g.yaml:1:5: `id` must be the pod's groupId: not `.` or `..`"),
+                "{id}: {found:?}"
+            );
+        }
+        assert_eq!(only_group("id: a.b-c_d~e\n").id(), Some("a.b-c_d~e"));
+    }
+
+    #[test]
+    fn names_and_areas_with_invisible_characters_are_refused() {
+        let escape = problems("id: a1\nname: \"\\e[2Jx\"\n");
+        assert!(
+            escape[0].starts_with("g.yaml:2:7: `name` holds the invisible character U+001B"),
+            "{escape:?}"
+        );
+        let bidi = problems("id: a1\narea: \"EMEA\u{202e}\"\n");
+        assert!(
+            bidi[0].contains("`area` holds the invisible character U+202E"),
+            "{bidi:?}"
+        );
+        let user = problems("id: a1\nmembers: [\"al\u{200b}ice\"]\n");
+        assert!(
+            user[0].contains("`members` holds the invisible character U+200B"),
+            "{user:?}"
+        );
+        // A description may span lines.
+        let group = only_group("id: a1\ndescription: |\n  two\n  lines\n");
+        assert_eq!(group.fields.description.as_deref(), Some("two\nlines\n"));
     }
 
     #[test]

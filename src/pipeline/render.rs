@@ -20,6 +20,7 @@ use crate::pipeline::apply::{Applied, ApplyReport, Failure, past_tense};
 use crate::pipeline::plan::{Action, Change, FieldChange, Plan, Request};
 use crate::pipeline::refresh::Drift;
 use crate::pipeline::roster::{AddRemove, ListDrift, RosterChange};
+use crate::text::escaped;
 
 /// ANSI styles for a terminal; all empty when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +67,7 @@ pub fn render_text(report: &Report, color: bool) -> String {
     let mut out = String::new();
     render_drift(&mut out, report.drift);
     for error in report.errors {
-        let _ = writeln!(out, "error: {error}");
+        line(&mut out, &format!("error: {error}"));
     }
     if !report.errors.is_empty() {
         out.push('\n');
@@ -118,12 +119,12 @@ fn render_drift(out: &mut String, drift: &[Drift]) {
             parts.push(field_changes(&group.fields));
         }
         parts.extend(group.lists.iter().map(list_drift));
-        let _ = writeln!(
-            out,
+        let drift = format!(
             "Drift: {} changed outside groupsync: {}",
-            escaped(&group.group_id),
+            group.group_id,
             parts.join(", ")
         );
+        line(out, &drift);
     }
     if !drift.is_empty() {
         out.push('\n');
@@ -215,19 +216,22 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
             let what = match change.action {
                 Action::Update => changes_made(change),
                 Action::Create | Action::Adopt => {
-                    let name = escaped(change.name().unwrap_or_default());
+                    let name = change.name().unwrap_or_default();
                     format!("{name}; add id: \"{id}\" to pin it")
                 }
             };
-            let _ = writeln!(out, "{verb} {id} ({source}): {what}");
+            line(out, &format!("{verb} {id} ({source}): {what}"));
         } else if let Some(failure) = failed.get(&index) {
             let shown = shown_group(change, failure.group_id.as_deref());
-            let _ = writeln!(out, "failed  {shown} ({source}): {}", failure.error);
+            line(
+                out,
+                &format!("failed  {shown} ({source}): {}", failure.error),
+            );
         } else {
             let shown = shown_group(change, None);
-            let _ = writeln!(
+            line(
                 out,
-                "skipped {shown} ({source}): not started, groupsync was stopping"
+                &format!("skipped {shown} ({source}): not started, groupsync was stopping"),
             );
         }
     }
@@ -287,23 +291,16 @@ pub fn counted(count: usize, noun: &str) -> String {
 fn shown_group(change: &Change, group_id: Option<&str>) -> String {
     match group_id.or(change.group_id.as_deref()) {
         Some(id) => id.to_string(),
-        None => escaped(&change.key.to_string()),
+        None => change.key.to_string(),
     }
 }
 
-/// Text from the YAML or the pod as one safe line: control, bidi and
-/// zero-width characters written as `\u{...}`.
-fn escaped(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for character in text.chars() {
-        let invisible = matches!(character, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
-        if character.is_control() || invisible {
-            let _ = write!(shown, "\\u{{{:x}}}", u32::from(character));
-        } else {
-            shown.push(character);
-        }
-    }
-    shown
+/// Appends `text` and a line break, every control, bidi and zero-width
+/// character in it escaped: text from files and from the pod never drives
+/// the terminal nor starts a line of its own.
+fn line(out: &mut String, text: &str) {
+    out.push_str(&escaped(text));
+    out.push('\n');
 }
 
 fn render_change(out: &mut String, change: &Change, palette: Palette) {
@@ -339,17 +336,18 @@ fn render_change(out: &mut String, change: &Change, palette: Palette) {
             _ => "",
         };
         if style.is_empty() {
-            let _ = writeln!(out, "{line}");
+            out.push_str(&escaped(line));
+            out.push('\n');
         } else {
-            let _ = writeln!(out, "{style}{line}{}", palette.reset);
+            let _ = writeln!(out, "{style}{}{}", escaped(line), palette.reset);
         }
     }
     for request in change.requests() {
-        let request = escaped(&request.to_string());
+        let request = escaped(&request.to_string()).into_owned();
         let _ = writeln!(out, "{}{request}{}", palette.header, palette.reset);
     }
     for warning in change.warnings() {
-        let _ = writeln!(out, "warning: {warning}");
+        line(out, &format!("warning: {warning}"));
     }
 }
 
