@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::config::Limits;
 use std::collections::BTreeMap;
 
-use crate::model::UserGroupResponse;
+use crate::model::{Field, UserGroupResponse, UserGroupUpdate, group_path};
 use crate::pipeline::plan::{Action, Change, Plan, minimal_body};
 use crate::pipeline::roster::{RosterWrite, write_rosters};
 use crate::pipeline::state::{Snapshot, StateFile, now_ms};
@@ -183,10 +183,12 @@ pub async fn apply(
 async fn send(index: usize, change: Change, client: &PodClient) -> Done {
     let (answered, mut outcome) = match (&change.group_id, change.action) {
         (Some(id), _) if change.body.is_empty() => ((Some(id.clone()), None), Ok(())),
-        (Some(id), Action::Update | Action::Adopt) => match client.update(id, &change.body).await {
-            Ok(response) => ((Some(id.clone()), Some(response)), Ok(())),
-            Err(error) => ((Some(id.clone()), None), Err(error)),
-        },
+        (Some(id), Action::Update | Action::Adopt) => {
+            match put_verified(client, id, &change.body, change.recorded.as_ref()).await {
+                Ok(response) => ((Some(id.clone()), Some(response)), Ok(())),
+                Err(error) => ((Some(id.clone()), None), Err(error)),
+            }
+        }
         _ => match create(&change, client).await {
             (Some((id, group)), outcome) => ((Some(id), Some(group)), outcome),
             (None, outcome) => ((None, None), outcome),
@@ -244,9 +246,71 @@ async fn create(
     if follow_up.is_empty() {
         return (Some((id, group)), Ok(()));
     }
-    match client.update(&id, &follow_up).await {
+    match put_verified(client, &id, &follow_up, Some(&group)).await {
         Ok(updated) => (Some((id, updated)), Ok(())),
         Err(error) => (Some((id, group)), Err(error)),
+    }
+}
+
+/// PUTs `body` to group `id` and returns what the pod holds after it, checked
+/// rather than trusted: an answer about another group is a failure, recorded
+/// nowhere; an answer that does not show the fields just sent (a bare `{}`)
+/// is followed by one GET of the group, and when that cannot be read, the
+/// snapshot records what was sent, so that the next plan does not send it again.
+async fn put_verified(
+    client: &PodClient,
+    id: &str,
+    body: &UserGroupUpdate,
+    before: Option<&UserGroupResponse>,
+) -> Result<UserGroupResponse, PodError> {
+    let answer = client.update(id, body).await?;
+    answer_is_for(id, &answer, "PUT")?;
+    if shows(&answer, body) {
+        return Ok(answer);
+    }
+    tracing::warn!(
+        group_id = id,
+        "the pod's answer to the PUT does not show the fields sent: reading the group back"
+    );
+    match client.get(id).await {
+        Ok(read) => {
+            answer_is_for(id, &read, "GET")?;
+            Ok(read)
+        }
+        Err(error) => {
+            tracing::warn!(
+                group_id = id,
+                "cannot read the group back ({error}); recording what was sent"
+            );
+            let mut sent = before.cloned().unwrap_or_default().with_update(body);
+            sent.id = Some(id.to_string());
+            Ok(sent)
+        }
+    }
+}
+
+/// True when `answer` holds every field of `body` with the value sent.
+fn shows(answer: &UserGroupResponse, body: &UserGroupUpdate) -> bool {
+    Field::ALL
+        .into_iter()
+        .all(|field| body.field(field).is_none() || answer.field(field) == body.field(field))
+}
+
+/// An answer naming another group than the one asked about is a failure.
+fn answer_is_for(
+    id: &str,
+    answer: &UserGroupResponse,
+    method: &'static str,
+) -> Result<(), PodError> {
+    match answer.id.as_deref() {
+        Some(other) if other != id => Err(PodError::Decode {
+            method,
+            path: group_path(id),
+            reason: format!(
+                "the pod answered about group {other:?} instead; nothing was recorded for either"
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -365,6 +429,34 @@ mod tests {
                 remove,
             }],
         }
+    }
+
+    #[test]
+    fn an_answer_is_checked_against_what_was_sent() {
+        let body = UserGroupUpdate {
+            area: Some("EMEA".into()),
+            ..UserGroupUpdate::default()
+        };
+        let answer = |id: Option<&str>, area: Option<&str>| UserGroupResponse {
+            id: id.map(str::to_string),
+            area: area.map(str::to_string),
+            ..UserGroupResponse::default()
+        };
+        assert!(shows(&answer(Some("g1"), Some("EMEA")), &body));
+        assert!(
+            !shows(&answer(None, None), &body),
+            "a bare {{}} shows nothing"
+        );
+        assert!(!shows(&answer(Some("g1"), Some("EMEA-old")), &body));
+        assert!(answer_is_for("g1", &answer(Some("g1"), None), "PUT").is_ok());
+        assert!(answer_is_for("g1", &answer(None, None), "PUT").is_ok());
+        let other = answer_is_for("g1", &answer(Some("g2"), None), "PUT").unwrap_err();
+        assert!(
+            other
+                .to_string()
+                .contains("answered about group \"g2\" instead"),
+            "{other}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! line break cannot forge a log line of its own, nor an ESC sequence drive
 //! the terminal. (JSON logs escape by being JSON.)
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::os::unix::fs::MetadataExt;
 
 use tracing::field::{Field, Visit};
