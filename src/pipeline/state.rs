@@ -323,7 +323,28 @@ pub fn normalize_pod_url(url: &str) -> String {
 /// Reads the snapshot at `path` without locking or creating anything (for
 /// `plan`, `validate` and dry runs); a missing file is an empty snapshot.
 pub fn read_unlocked(path: &Path) -> crate::Result<Snapshot> {
-    read_snapshot_file(path)
+    read_snapshot_file(&resolved_state_path(path))
+}
+
+/// The state file's real path: a state file that is a symlink is written
+/// through it, beside its target (with its lock and temporary files there
+/// too), so the target stays current and two links to one file lock alike.
+/// A link to a file not there yet resolves to where the file will be.
+pub fn resolved_state_path(path: &Path) -> PathBuf {
+    let mut current = path.to_path_buf();
+    // As many hops as the kernel allows before ELOOP.
+    for _ in 0..40 {
+        let is_link =
+            fs::symlink_metadata(&current).is_ok_and(|metadata| metadata.file_type().is_symlink());
+        if !is_link {
+            return current;
+        }
+        match fs::read_link(&current) {
+            Ok(target) => current = parent_dir(&current).join(target),
+            Err(_) => return current,
+        }
+    }
+    current
 }
 
 fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
@@ -388,6 +409,7 @@ impl StateFile {
     /// Locks the state file at `path` (through `<path>.lock`), creating its
     /// directory if needed. Fails with `Error::StateLocked` if another process holds it.
     pub fn open(path: &Path) -> crate::Result<StateFile> {
+        let path = &resolved_state_path(path);
         let state_error = |reason: String| Error::State {
             path: path.to_path_buf(),
             reason,
@@ -604,6 +626,8 @@ fn hidden_sibling_path(path: &Path, suffix: &str) -> PathBuf {
     parent_dir(path).join(name)
 }
 
+/// Opens (or creates) the lock file, never through a symlink: a link placed
+/// at `state.json.lock` must not get its target locked and overwritten.
 fn open_lock_file(lock_path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
@@ -611,6 +635,7 @@ fn open_lock_file(lock_path: &Path) -> io::Result<File> {
         .create(true)
         .truncate(false) // another process may hold it; its pid must stay readable
         .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(lock_path)
 }
 
@@ -731,6 +756,49 @@ mod tests {
         let snapshot = Snapshot::from_json(old).unwrap();
         assert!(snapshot.roster("g1", Roster::Members).is_none());
         assert_eq!(snapshot.user_id("alice"), None);
+    }
+
+    #[test]
+    fn a_state_file_that_is_a_symlink_is_written_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("volume/state.json");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        let link = state_path(&dir);
+        std::os::unix::fs::symlink("volume/state.json", &link).unwrap();
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("g1", group("G"), 1);
+        {
+            let state = StateFile::open(&link).unwrap();
+            state.save(&snapshot).unwrap();
+            // Locked beside the real file: a second path to it is locked too.
+            assert!(matches!(
+                StateFile::open(&real),
+                Err(Error::StateLocked { .. })
+            ));
+        }
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(read_unlocked(&real).unwrap(), snapshot);
+        assert_eq!(read_unlocked(&link).unwrap(), snapshot);
+        assert!(real.with_file_name("state.json.lock").exists());
+    }
+
+    #[test]
+    fn a_symlink_at_the_lock_path_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("precious.txt");
+        fs::write(&precious, "keep me").unwrap();
+        std::os::unix::fs::symlink(&precious, dir.path().join("state.json.lock")).unwrap();
+        let error = StateFile::open(&state_path(&dir)).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot open the lock file"),
+            "{error}"
+        );
+        assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me");
     }
 
     #[test]
