@@ -604,9 +604,9 @@ async fn import(
 
 /// `groupsync emulate`: serves the emulator until SIGINT/SIGTERM.
 async fn emulate(args: EmulateArgs) -> anyhow::Result<Outcome> {
-    let groups = match &args.seed {
+    let seed = match &args.seed {
         Some(path) => emulator::load_seed(path).map_err(anyhow::Error::msg)?,
-        None => Vec::new(),
+        None => EmulatorConfig::default(),
     };
     let bots = match &args.public_key {
         Some(path) => {
@@ -616,16 +616,9 @@ async fn emulate(args: EmulateArgs) -> anyhow::Result<Outcome> {
         }
         None => Vec::new(),
     };
-    let emulator = Emulator::start(
-        args.listen,
-        EmulatorConfig {
-            groups,
-            bots,
-            ..EmulatorConfig::default()
-        },
-    )
-    .await
-    .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let emulator = Emulator::start(args.listen, EmulatorConfig { bots, ..seed })
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let token = emulator.add_session(Entitlements::ALL);
     print_stdout(&format!(
         "pod emulator serving {}\n  pod URL:   {}\n  login URL: {}\n\
