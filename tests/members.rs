@@ -24,7 +24,10 @@ fn people() -> Vec<SeedUser> {
 
 fn groups() -> Vec<UserGroupResponse> {
     vec![
-        PodGroup::new("a1").name("EMEA trading").area("EMEA").build(),
+        PodGroup::new("a1")
+            .name("EMEA trading")
+            .area("EMEA")
+            .build(),
         PodGroup::new("b2").name("APAC wealth").area("APAC").build(),
     ]
 }
@@ -68,7 +71,8 @@ fn user_writes(pod: &PodFixture) -> Vec<(String, Value)> {
         .filter_map(|request| {
             let under = request.path.strip_prefix(GROUP_PREFIX)?.to_string();
             let (_, rest) = under.split_once('/')?;
-            let is_user_write = rest.starts_with("memberships/") || rest.starts_with("assignments/");
+            let is_user_write =
+                rest.starts_with("memberships/") || rest.starts_with("assignments/");
             is_user_write.then(|| (under.clone(), request.body.clone().unwrap_or(Value::Null)))
         })
         .collect()
@@ -109,7 +113,8 @@ fn members_change_with_one_put_per_user_and_then_nothing() {
     );
     assert!(
         text.contains("PUT /v2/admin/usergroups/a1/memberships/1003 {\"active\":true}  # carol")
-            && text.contains("PUT /v2/admin/usergroups/a1/memberships/1002 {\"active\":false}  # bob")
+            && text
+                .contains("PUT /v2/admin/usergroups/a1/memberships/1002 {\"active\":false}  # bob")
             && text.contains("Plan: 1 to update, 0 unchanged."),
         "{text}"
     );
@@ -128,7 +133,8 @@ fn members_change_with_one_put_per_user_and_then_nothing() {
     assert_eq!(pod.put_count(), 0, "the group itself did not change");
     assert_eq!(pod.emulator.members("a1"), ["alice", "carol"]);
     assert!(
-        stdout(&apply).contains("updated a1 (groups.d/a1.yaml): members added \"carol\", removed \"bob\""),
+        stdout(&apply)
+            .contains("updated a1 (groups.d/a1.yaml): members added \"carol\", removed \"bob\""),
         "{}",
         stdout(&apply)
     );
@@ -137,7 +143,11 @@ fn members_change_with_one_put_per_user_and_then_nothing() {
     let again = run(&ws, &pod, &["apply"]);
     assert_exit(&again, 0);
     assert!(user_writes(&pod).is_empty(), "{:?}", user_writes(&pod));
-    assert!(stdout(&again).contains("No changes. 1 group in sync."), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("No changes. 1 group in sync."),
+        "{}",
+        stdout(&again)
+    );
 }
 
 #[test]
@@ -157,7 +167,11 @@ fn assignees_change_with_one_put_per_user_and_then_nothing() {
     );
     assert_eq!(bulk_puts(&pod), 0);
     assert_eq!(pod.emulator.assignees("a1"), ["carol", "erin"]);
-    assert_eq!(pod.emulator.members("a1"), ["alice", "bob"], "members are not managed");
+    assert_eq!(
+        pod.emulator.members("a1"),
+        ["alice", "bob"],
+        "members are not managed"
+    );
 
     pod.emulator.clear_requests();
     assert_exit(&run(&ws, &pod, &["apply"]), 0);
@@ -176,8 +190,14 @@ fn json_plans_list_adds_removes_and_every_write() {
     assert_exit(&output, 2);
     let plan: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let change = &plan["changes"][0];
-    assert_eq!(change["members"], json!({"add": ["carol"], "remove": ["bob"]}));
-    assert_eq!(change["assignees"], json!({"add": [], "remove": ["carol", "dave"]}));
+    assert_eq!(
+        change["members"],
+        json!({"add": ["carol"], "remove": ["bob"]})
+    );
+    assert_eq!(
+        change["assignees"],
+        json!({"add": [], "remove": ["carol", "dave"]})
+    );
     let paths: Vec<&str> = change["requests"]
         .as_array()
         .unwrap()
@@ -195,7 +215,10 @@ fn json_plans_list_adds_removes_and_every_write() {
     );
     assert_eq!(change["requests"][3]["user"], "dave");
     assert!(
-        change["warnings"][0].as_str().unwrap().contains("last assignee"),
+        change["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("last assignee"),
         "{change}"
     );
 }
@@ -204,7 +227,10 @@ fn json_plans_list_adds_removes_and_every_write() {
 fn an_unknown_username_fails_its_group_and_the_others_apply() {
     let ws = Workspace::new();
     ws.write_group_file("a1.yaml", "id: a1\nmembers: [alice, bob, zoe.unknown]\n");
-    ws.write_group_file("b2.yaml", "id: b2\narea: APAC-North\nmembers: [alice, bob]\n");
+    ws.write_group_file(
+        "b2.yaml",
+        "id: b2\narea: APAC-North\nmembers: [alice, bob]\n",
+    );
     let pod = pod();
 
     let output = run(&ws, &pod, &["apply"]);
@@ -216,12 +242,19 @@ fn an_unknown_username_fails_its_group_and_the_others_apply() {
         "{text}"
     );
     // Nothing for a1; b2 applied in full.
-    assert!(list_requests(&pod, "a1").iter().all(|request| request.starts_with("GET ")));
+    assert!(
+        list_requests(&pod, "a1")
+            .iter()
+            .all(|request| request.starts_with("GET "))
+    );
     assert_eq!(
         user_writes(&pod),
         [("b2/memberships/1002".to_string(), json!({"active": true}))]
     );
-    assert_eq!(pod.emulator.group("b2").unwrap().area.as_deref(), Some("APAC-North"));
+    assert_eq!(
+        pod.emulator.group("b2").unwrap().area.as_deref(),
+        Some("APAC-North")
+    );
     assert_eq!(pod.emulator.members("a1"), ["alice", "bob"]);
 }
 
@@ -241,7 +274,8 @@ fn more_removals_than_the_limit_write_nothing_unless_forced() {
     let refused = with_config(&["apply"]);
     assert_exit(&refused, 1);
     assert!(
-        stderr(&refused).contains("removes 5 members and assignees, more than limits.max_member_removals = 2"),
+        stderr(&refused)
+            .contains("removes 5 members and assignees, more than limits.max_member_removals = 2"),
         "{}",
         stderr(&refused)
     );
@@ -264,14 +298,18 @@ fn a_member_added_in_the_portal_is_drift_and_is_reverted() {
     assert!(user_writes(&pod).is_empty(), "already in sync");
 
     // An admin adds dave and removes bob in the portal.
-    pod.emulator.set_roster("a1", Roster::Members, ["alice", "dave"]);
+    pod.emulator
+        .set_roster("a1", Roster::Members, ["alice", "dave"])
+        .unwrap();
     let plain = run(&ws, &pod, &["plan"]);
     assert_exit(&plain, 0); // without --refresh the snapshot still says in sync
     let plan = run(&ws, &pod, &["plan", "--refresh"]);
     assert_exit(&plan, 2);
     let text = stdout(&plan);
     assert!(
-        text.contains("Drift: a1 changed outside groupsync: members added \"dave\", removed \"bob\""),
+        text.contains(
+            "Drift: a1 changed outside groupsync: members added \"dave\", removed \"bob\""
+        ),
         "{text}"
     );
 
@@ -305,7 +343,10 @@ fn a_group_without_lists_never_touches_them() {
         "{:?}",
         list_requests(&pod, "b2")
     );
-    assert_eq!(pod.emulator.group("a1").unwrap().area.as_deref(), Some("EMEA-North"));
+    assert_eq!(
+        pod.emulator.group("a1").unwrap().area.as_deref(),
+        Some("EMEA-North")
+    );
 }
 
 #[test]
@@ -328,11 +369,16 @@ fn a_created_group_gets_its_members_on_the_new_id() {
     assert_eq!(pod.emulator.members(&id), ["alice", "bob"]);
     assert_eq!(pod.emulator.assignees(&id), ["carol"]);
     let group = pod.emulator.group(&id).unwrap();
-    assert_eq!((group.member_count, group.assignee_count), (Some(2), Some(1)));
+    assert_eq!(
+        (group.member_count, group.assignee_count),
+        (Some(2), Some(1))
+    );
     // A new group starts empty: its lists are never read, and the next
     // cycle knows them from the state file.
     assert!(
-        list_requests(&pod, &id).iter().all(|request| request.starts_with("PUT ")),
+        list_requests(&pod, &id)
+            .iter()
+            .all(|request| request.starts_with("PUT ")),
         "{:?}",
         list_requests(&pod, &id)
     );

@@ -9,6 +9,7 @@ mod emulator;
 mod golden;
 mod layers;
 mod lifecycle;
+mod members;
 mod operating;
 mod plan;
 mod pod_client;

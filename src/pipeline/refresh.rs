@@ -85,7 +85,16 @@ pub async fn refresh(
         };
         Some((group, id))
     });
-    let lists = read_rosters(bound, snapshot, client, mode, concurrency, started_ms).await?;
+    let lists = read_rosters(
+        bound,
+        &desired.groups,
+        snapshot,
+        client,
+        mode,
+        concurrency,
+        started_ms,
+    )
+    .await?;
     report.read += lists.read;
     report.warnings.extend(lists.warnings);
     report.rosters = lists.lookups;

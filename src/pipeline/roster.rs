@@ -109,10 +109,12 @@ struct ListRead {
 
 /// Reads the lists `mode` selects of the declared groups bound to a pod
 /// group (`bound` gives each group's id), records them in `snapshot`, and
-/// looks up the declared users it has no id for. `fresh_since_ms`: group
-/// entries read at or after it carry counts that can be trusted.
+/// looks up the ids of the users of `declared` (every group's, those to
+/// create included) it does not know. `fresh_since_ms`: group entries read
+/// at or after it carry counts that can be trusted.
 pub async fn read_rosters<'d>(
     bound: impl Iterator<Item = (&'d DesiredGroup, &'d str)>,
+    declared: &'d [DesiredGroup],
     snapshot: &mut Snapshot,
     client: &PodClient,
     mode: RefreshMode,
@@ -121,14 +123,17 @@ pub async fn read_rosters<'d>(
 ) -> Result<RosterRefresh, PodError> {
     let mut found = RosterRefresh::default();
     let mut reads = Vec::new();
-    let mut declared_users = BTreeSet::new();
+    let declared_users: BTreeSet<String> = declared
+        .iter()
+        .flat_map(|group| group.rosters.managed())
+        .flat_map(|(_, users)| users.iter().cloned())
+        .collect();
     for (group, group_id) in bound {
         for roster in Roster::ALL {
-            let Some(users) = group.rosters.get(roster) else {
+            if group.rosters.get(roster).is_none() {
                 snapshot.forget_roster(group_id, roster);
                 continue;
-            };
-            declared_users.extend(users.iter().cloned());
+            }
             let Some(entry) = snapshot.entry(group_id) else {
                 continue; // not on the pod (refresh has warned): nothing to read
             };
