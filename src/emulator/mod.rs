@@ -105,7 +105,7 @@ use sessions::Sessions;
 use store::Store;
 
 pub use people::{COMPLIANCE_OFFICER, SUPER_COMPLIANCE_OFFICER, SeedUser};
-pub use seed::load_seed;
+pub use seed::{load_seed, parse_seed};
 pub use server::{LOGIN_PATH, POD_PREFIX};
 
 /// How long [`Emulator::shutdown`] lets requests in flight finish before it aborts them.

@@ -64,7 +64,8 @@ struct SeedDocument {
     users: Vec<SeedUser>,
 }
 
-fn parse_seed(text: &str) -> Result<EmulatorConfig, String> {
+/// [`load_seed`] from text: the seed's groups, users and lists.
+pub fn parse_seed(text: &str) -> Result<EmulatorConfig, String> {
     // YAML is a superset of JSON: one parser reads both.
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|err| format!("not JSON or YAML: {err}"))?;
