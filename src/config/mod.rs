@@ -321,19 +321,22 @@ fn merge(
     let limits = file.limits.unwrap_or_default();
     let log = file.log.unwrap_or_default();
     let cycle_timeout = cycle_timeout(overrides.cycle_timeout, file.cycle_timeout, in_file)?;
+    let groups_dir = choose_path(
+        &overrides.groups_dir,
+        file.groups_dir,
+        base_dir,
+        DEFAULT_GROUPS_DIR,
+    );
+    let state_file = choose_path(
+        &overrides.state_file,
+        file.state_file,
+        base_dir,
+        DEFAULT_STATE_FILE,
+    );
+    refuse_state_file_inside(&groups_dir, &state_file)?;
     Ok(Settings {
-        groups_dir: choose_path(
-            &overrides.groups_dir,
-            file.groups_dir,
-            base_dir,
-            DEFAULT_GROUPS_DIR,
-        ),
-        state_file: choose_path(
-            &overrides.state_file,
-            file.state_file,
-            base_dir,
-            DEFAULT_STATE_FILE,
-        ),
+        groups_dir,
+        state_file,
         config_file,
         pod_url,
         auth,
@@ -389,6 +392,47 @@ fn choose_path(
         (None, Some(path)) => base_dir.join(path),
         (None, None) => PathBuf::from(default),
     }
+}
+
+/// Refuses a state file inside the groups dir, hidden sub-folders and links
+/// included: each save would be a change there, starting another cycle.
+fn refuse_state_file_inside(groups_dir: &Path, state_file: &Path) -> crate::Result<()> {
+    if !real_path(state_file).starts_with(real_path(groups_dir)) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the state file {} is inside the groups directory {}: each save would count as a change \
+         to the groups and start another cycle. Keep the state file outside the groups directory \
+         (state_file, --state or GROUPSYNC_STATE)",
+        state_file.display(),
+        groups_dir.display()
+    )))
+}
+
+/// `path` made absolute, through every link on the part of it that exists
+/// (the rest, which does not exist yet, is added as written).
+fn real_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let components: Vec<_> = absolute.components().collect();
+    let found = (1..=components.len()).rev().find_map(|length| {
+        let existing: PathBuf = components[..length].iter().collect();
+        std::fs::canonicalize(existing)
+            .ok()
+            .map(|real| (real, length))
+    });
+    let Some((mut real, length)) = found else {
+        return absolute;
+    };
+    for component in &components[length..] {
+        match component {
+            std::path::Component::ParentDir => {
+                real.pop();
+            }
+            std::path::Component::Normal(name) => real.push(name),
+            _ => {}
+        }
+    }
+    real
 }
 
 /// An empty level (e.g. `RUST_LOG=`) counts as not set.
@@ -969,5 +1013,44 @@ mod tests {
             error,
             "--cycle-timeout / GROUPSYNC_CYCLE_TIMEOUT: must be longer than 0s"
         );
+    }
+
+    #[test]
+    fn a_state_file_inside_the_groups_dir_is_refused_naming_both() {
+        let config =
+            ConfigDir::with("groups_dir: groups.d\nstate_file: groups.d/.state/state.json\n");
+        std::fs::create_dir(config.dir.path().join("groups.d")).unwrap();
+        let error = config.error();
+        let groups = config.dir.path().join("groups.d");
+        let state = groups.join(".state/state.json");
+        assert!(
+            error.starts_with(&format!(
+                "the state file {} is inside the groups directory {}: ",
+                state.display(),
+                groups.display()
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_state_file_reaching_into_the_groups_dir_through_a_link_is_refused() {
+        let config = ConfigDir::with("groups_dir: groups.d\nstate_file: state/state.json\n");
+        let dir = config.dir.path();
+        std::fs::create_dir(dir.join("groups.d")).unwrap();
+        std::os::unix::fs::symlink("groups.d", dir.join("state")).unwrap();
+        assert!(config.error().contains("is inside the groups directory"));
+
+        // Beside it, or in a folder whose name only starts the same, is fine.
+        for state_file in [
+            "state.json",
+            "groups.d.state/state.json",
+            "groups.d/../s.json",
+        ] {
+            let text = format!("groups_dir: groups.d\nstate_file: {state_file}\n");
+            let config = ConfigDir::with(&text);
+            std::fs::create_dir(config.dir.path().join("groups.d")).unwrap();
+            assert!(config.resolve().is_ok(), "{state_file}");
+        }
     }
 }
