@@ -1037,4 +1037,31 @@ mod tests {
             .expect("the server stops on shutdown")
             .expect("the server task does not panic");
     }
+
+    /// Shorter than [`CONNECTION_LIFETIME`]: what closes the connection is
+    /// the header timer, which runs while a kept-alive connection is idle.
+    #[tokio::test]
+    async fn an_idle_kept_alive_connection_is_closed_by_the_server() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (trigger, shutdown) = shutdown::channel();
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (bound, _server) = serve(listen, Endpoints::default(), shutdown).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(bound).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: groupsync\r\n\r\n")
+            .await
+            .unwrap();
+        let mut received = Vec::new();
+        let guard = CONNECTION_LIFETIME / 2;
+        tokio::time::timeout(guard, stream.read_to_end(&mut received))
+            .await
+            .expect("the server closes the idle connection")
+            .expect("a clean close");
+        let text = String::from_utf8_lossy(&received);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nok"),
+            "{text}"
+        );
+        trigger.trigger();
+    }
 }
