@@ -1,7 +1,8 @@
 //! Prometheus metrics, the health endpoints and the current plan: `/metrics`
-//! (OpenMetrics text), `/healthz` (the loop is alive), `/readyz` (a cycle
-//! succeeded and the desired state is valid), `/plan` and `/plan.json` (what
-//! the daemon would do now), served by [`serve`] when `metrics_listen` is set.
+//! (OpenMetrics text), `/healthz` (the loop is alive and no cycle is stuck),
+//! `/readyz` (a cycle succeeded, the desired state is valid and no plan was
+//! refused by the limits), `/plan` and `/plan.json` (what the daemon would do
+//! now), served by [`serve`] when `metrics_listen` is set.
 //!
 //! [`Metrics`] owns its own `Registry` (no global state), so tests read it
 //! with [`Metrics::encode`]; [`Health`] is a handful of atomics and
@@ -164,7 +165,7 @@ impl Metrics {
         );
         registry.register(
             "groupsync_cycle_failures",
-            "Cycles that ended in an error, by kind of error (invalid_input, config, auth, pod, state, state_locked, refused, io)",
+            "Cycles that ended in an error, by kind of error (invalid_input, config, auth, pod, state, state_locked, refused, timeout, io)",
             self.cycle_failures.clone(),
         );
         registry.register(
