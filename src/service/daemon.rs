@@ -781,9 +781,9 @@ fn next_fire(trigger: &Trigger) -> Instant {
 }
 
 /// How often the loop beats: every [`HEARTBEAT`], or as often as the watchdog
-/// is fed if that is more often. The watchdog task pings only while the last
-/// beat is at most two of its intervals (= `WATCHDOG_USEC`) old, so a beat
-/// slower than that starves a short watchdog and systemd kills a healthy daemon.
+/// wants to be fed (half of `WATCHDOG_USEC`) if that is more often. Each beat
+/// pings the watchdog, so a beat slower than that would starve a short
+/// watchdog and systemd would kill a healthy daemon.
 fn heartbeat_period(watchdog_interval: Option<Duration>) -> Duration {
     watchdog_interval.map_or(HEARTBEAT, |every| {
         HEARTBEAT.min(every).max(Duration::from_millis(1))
