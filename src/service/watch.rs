@@ -242,18 +242,26 @@ fn arm(
     for (dir, mode) in on_the_way.chain(tree) {
         match watcher.watch(dir, mode) {
             // Gone since it was resolved: the watch on its parent reports that.
-            Err(error) if is_not_found(&error) => {}
+            Err(error) if io_kind(&error) == Some(std::io::ErrorKind::NotFound) => {}
+            // A folder on the way we may pass through but not list (mode 0711):
+            // a swap there goes unseen, the rest is watched.
+            Err(error)
+                if mode == RecursiveMode::NonRecursive
+                    && io_kind(&error) == Some(std::io::ErrorKind::PermissionDenied) =>
+            {
+                tracing::debug!("cannot watch {} for a swap: {error}", dir.display());
+            }
             other => other?,
         }
     }
     Ok(watcher)
 }
 
-fn is_not_found(error: &notify::Error) -> bool {
+fn io_kind(error: &notify::Error) -> Option<std::io::ErrorKind> {
     match &error.kind {
-        notify::ErrorKind::PathNotFound => true,
-        notify::ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
-        _ => false,
+        notify::ErrorKind::PathNotFound => Some(std::io::ErrorKind::NotFound),
+        notify::ErrorKind::Io(io) => Some(io.kind()),
+        _ => None,
     }
 }
 
