@@ -411,3 +411,16 @@ impl fmt::Debug for LoginRequest {
 
 /// The header every pod call carries.
 pub const SESSION_TOKEN_HEADER: &str = "sessionToken";
+
+/// Where the declared groups stand after a cycle; the one count that logs,
+/// metrics and the status line all show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounts {
+    /// Already matching, or updated by this cycle.
+    pub in_sync: usize,
+    /// Changes planned but not written (a dry run, a plan a safety limit
+    /// refused, or not started before a stop).
+    pub pending: usize,
+    /// Their requests failed, or they could not be planned.
+    pub failed: usize,
+}

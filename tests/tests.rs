@@ -14,5 +14,6 @@ mod operating;
 mod plan;
 mod pod_client;
 mod preview;
+mod service_safety;
 mod state;
 mod validate;
