@@ -17,6 +17,7 @@ use groupsync::model::{
 use groupsync::pipeline::apply::apply;
 use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan::plan;
+use groupsync::pipeline::roster::RosterLookups;
 use groupsync::pipeline::state::{Snapshot, StateFile};
 use groupsync::shutdown::Shutdown;
 
@@ -37,6 +38,7 @@ fn desired_with_area(area: &str) -> DesiredState {
                 area: Some(area.to_string()),
                 ..Default::default()
             },
+            rosters: Default::default(),
             source: SourcePos {
                 path: "groups.d/bench.yaml".into(),
                 line: 1,
@@ -80,6 +82,7 @@ fn apply_1000_changes(c: &mut Criterion) {
                     &desired_with_area(&format!("round-{round}")),
                     &snapshot,
                     &NameLookups::default(),
+                    &RosterLookups::default(),
                     UpdateMode::Minimal,
                 );
                 assert_eq!(planned.changes.len(), GROUPS);

@@ -9,6 +9,7 @@ use groupsync::desired as load;
 use groupsync::model::UpdateMode;
 use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan;
+use groupsync::pipeline::roster::RosterLookups;
 use groupsync::pipeline::state::StateFile;
 
 #[path = "support/fixture.rs"]
@@ -31,7 +32,13 @@ fn load_and_plan(c: &mut Criterion) {
                     let state = StateFile::open(&state_path).unwrap();
                     let snapshot = state.load().unwrap();
                     let names = NameLookups::from_snapshot(&desired, &snapshot);
-                    let planned = plan::plan(&desired, &snapshot, &names, UpdateMode::Minimal);
+                    let planned = plan::plan(
+                        &desired,
+                        &snapshot,
+                        &names,
+                        &RosterLookups::default(),
+                        UpdateMode::Minimal,
+                    );
                     assert_eq!(planned.changes.len(), groups / 100);
                     planned
                 })

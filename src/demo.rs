@@ -3,15 +3,16 @@
 //!
 //! plan -> apply -> plan (nothing left) -> a change behind groupsync's back ->
 //! plan --refresh (drift) -> apply --refresh (reverted) -> a new group
-//! declared without `id` -> plan (a create) -> apply (created) -> plan (nothing left).
+//! declared without `id`, with members and an assignee -> plan (a create) ->
+//! apply (created, then one PUT per user) -> plan (nothing left) -> a member
+//! swapped in a pull request -> plan (one `+`, one `-`) -> apply (two PUTs).
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use crate::config::{Overrides, RefreshMode, Settings};
-use crate::emulator::{Emulator, EmulatorConfig, Entitlements};
-use crate::model::UserGroupResponse;
+use crate::emulator::{Emulator, Entitlements, parse_seed};
 use crate::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
 use crate::pipeline::render::render_text;
 use crate::pod::PodClient;
@@ -34,7 +35,13 @@ const EXAMPLE_TREE: &[(&str, &str)] = &[
 
 /// The group the demo adds, declared by name: groupsync creates it.
 const NEW_GROUP: &str = "# A new group, declared without `id`: groupsync creates it, then knows it by its name.\n\
-name: EMEA rates\narea: EMEA\ndescription: Rates desks in London\n";
+name: EMEA rates\narea: EMEA\ndescription: Rates desks in London\n\
+members: [alice.smith, bob.jones]\nassignees: [olga.officer]\n";
+
+/// The same group after a pull request that swaps one member for another.
+const NEW_GROUP_SWAPPED: &str = "# A new group, declared without `id`: groupsync creates it, then knows it by its name.\n\
+name: EMEA rates\narea: EMEA\ndescription: Rates desks in London\n\
+members: [alice.smith, carol.white]\nassignees: [olga.officer]\n";
 
 /// The pod the demo starts from: the same groups, a few of them different.
 const DEMO_POD: &str = include_str!("../examples/demo-pod.json");
@@ -53,15 +60,8 @@ struct Demo {
 pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Result<()> {
     std::env::set_current_dir(workdir)?;
     write_example_tree(Path::new("groups.d"))?;
-    let seed: Vec<UserGroupResponse> = serde_json::from_str(DEMO_POD)?;
-    let emulator = Emulator::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        EmulatorConfig {
-            groups: seed,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let seed = parse_seed(DEMO_POD).map_err(anyhow::Error::msg)?;
+    let emulator = Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), seed).await?;
     let token = emulator.add_session(Entitlements::ALL);
     let overrides = Overrides {
         groups_dir: Some("groups.d".into()),
@@ -124,7 +124,8 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
     std::fs::write("groups.d/emea-rates.yaml", NEW_GROUP)?;
     writeln!(
         out,
-        "A new group goes through a pull request: groups.d/emea-rates.yaml declares it by its name, without an id.\n"
+        "A new group goes through a pull request: groups.d/emea-rates.yaml declares it by its name, without an id,\n\
+         with two members and an assignee.\n"
     )?;
     demo.step(out, "$ groupsync plan", false, RefreshMode::Missing)
         .await?;
@@ -138,11 +139,34 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
     )
     .await?;
 
-    let puts = emulator.count("PUT", "/pod/v2/admin/usergroups/");
-    let posts = emulator.count("POST", "/pod/v2/admin/usergroups");
+    std::fs::write("groups.d/emea-rates.yaml", NEW_GROUP_SWAPPED)?;
     writeln!(
         out,
-        "The pod received {puts} PUTs, each carrying only the fields that differed, and {posts} POST."
+        "Another pull request swaps bob.jones for carol.white in the members of EMEA rates.\n"
+    )?;
+    demo.step(out, "$ groupsync plan", false, RefreshMode::Missing)
+        .await?;
+    demo.step(out, "$ groupsync apply", true, RefreshMode::Missing)
+        .await?;
+
+    let requests = emulator.requests();
+    let count = |method: &str, matches: &dyn Fn(&str) -> bool| {
+        requests
+            .iter()
+            .filter(|request| request.method == method && matches(&request.path))
+            .count()
+    };
+    let is_user_write =
+        |path: &str| path.contains("/memberships/") || path.contains("/assignments/");
+    let group_puts = count("PUT", &|path| {
+        path.starts_with("/pod/v2/admin/usergroups/") && !is_user_write(path)
+    });
+    let user_puts = count("PUT", &is_user_write);
+    let posts = count("POST", &|path| path == "/pod/v2/admin/usergroups");
+    writeln!(
+        out,
+        "The pod received {group_puts} group PUTs, each carrying only the fields that differed, {posts} POST,\n\
+         and {user_puts} PUTs of one member or assignee each (never the bulk membership replace)."
     )?;
     emulator.shutdown().await;
     Ok(())

@@ -19,6 +19,8 @@
 //!     look up the names of groups declared without `id`.
 //!   - [`pipeline::names`]   — which pod group each group declared without `id` is.
 //!   - [`pipeline::plan`]    — desired state + snapshot -> per group an update, an adoption or a create (pure).
+//!   - [`pipeline::roster`]  — members and assignees, the second resource kind, through refresh, plan
+//!     and apply: list reads, user-id lookups, one PUT per user added or removed.
 //!   - [`pipeline::render`]  — a plan as a unified diff (text) or as JSON.
 //!   - [`pipeline::apply`]   — a plan's requests, `concurrency` groups at a time, each answer into the snapshot;
 //!     a create is never sent twice.
@@ -35,8 +37,10 @@
 //! - [`emulator`] — a faithful pod emulator for tests, the demo and `groupsync emulate`
 //!   (uses only [`model`]).
 //! - The ground floor, used by all:
-//!   - [`model`]    — the shared types: desired groups, the pod's `UserGroupResponse` and `UserGroupUpdate`.
+//!   - [`model`]    — the shared types: desired groups, the pod's `UserGroupResponse` and `UserGroupUpdate`;
+//!     [`model::roster`], members and assignees and their pod types.
 //!   - [`error`]    — the one library error type, the pod layer's errors and `Diagnostic`.
+//!   - [`text`]     — text from files and the pod made safe to show (escapes control and bidi characters).
 //!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by) and reload requests.
 //!
 //! The contract the program keeps with its users and with the pod is written
@@ -52,5 +56,6 @@ pub mod pipeline;
 pub mod pod;
 pub mod service;
 pub mod shutdown;
+pub mod text;
 
 pub use error::{Diagnostic, Diagnostics, Error, Result};

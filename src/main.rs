@@ -22,6 +22,7 @@ use groupsync::pod::auth::SESSION_TOKEN_ENV;
 use groupsync::service::daemon::{self, DaemonOptions};
 use groupsync::service::logging;
 use groupsync::shutdown;
+use groupsync::text::escaped;
 use groupsync::{Diagnostic, Error, desired};
 
 #[derive(Parser)]
@@ -330,7 +331,8 @@ fn exit_code(result: anyhow::Result<Outcome>) -> u8 {
                 u8::from(usage.use_stderr())
             }
             Err(err) => {
-                eprintln!("error: {err:#}");
+                // The message may carry text from the pod or a file: escaped.
+                eprintln!("error: {}", escaped(&format!("{err:#}")));
                 1
             }
         },
@@ -553,7 +555,8 @@ fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::R
 fn print_diagnostics(diagnostics: &[Diagnostic]) {
     let mut text = String::new();
     for diagnostic in diagnostics {
-        text.push_str(&format!("{diagnostic}\n"));
+        text.push_str(&escaped(&diagnostic.to_string()));
+        text.push('\n');
     }
     text.push_str(&format!(
         "{}; nothing was planned or written\n",
@@ -601,9 +604,9 @@ async fn import(
 
 /// `groupsync emulate`: serves the emulator until SIGINT/SIGTERM.
 async fn emulate(args: EmulateArgs) -> anyhow::Result<Outcome> {
-    let groups = match &args.seed {
+    let seed = match &args.seed {
         Some(path) => emulator::load_seed(path).map_err(anyhow::Error::msg)?,
-        None => Vec::new(),
+        None => EmulatorConfig::default(),
     };
     let bots = match &args.public_key {
         Some(path) => {
@@ -613,16 +616,9 @@ async fn emulate(args: EmulateArgs) -> anyhow::Result<Outcome> {
         }
         None => Vec::new(),
     };
-    let emulator = Emulator::start(
-        args.listen,
-        EmulatorConfig {
-            groups,
-            bots,
-            ..EmulatorConfig::default()
-        },
-    )
-    .await
-    .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let emulator = Emulator::start(args.listen, EmulatorConfig { bots, ..seed })
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let token = emulator.add_session(Entitlements::ALL);
     print_stdout(&format!(
         "pod emulator serving {}\n  pod URL:   {}\n  login URL: {}\n\

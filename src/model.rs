@@ -2,11 +2,20 @@
 //! the pod says it is (`UserGroupResponse`), and what a PUT carries
 //! (`UserGroupUpdate`). The pod types mirror `docs/pod-api.md` field for field;
 //! the client and the emulator both use them, so they cannot drift apart.
+//! A group's members and assignees, and their pod types, are in [`roster`].
 
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub mod roster;
+
+pub use roster::{
+    ActiveUpdate, BulkMember, GroupRef, Membership, MembershipList, MembershipWritten, Roster,
+    Rosters, SuccessResponse, USERS_PATH, USERS_PER_LOOKUP, UserId, UserList, UserRecord, UserRef,
+    WrittenUser, roster_path, roster_user_path,
+};
 
 /// One of the four fields of a group that groupsync manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -263,6 +272,8 @@ pub struct DesiredGroup {
     /// The declared fields; an omitted field is `None` and is left alone on
     /// the pod. A group known by name always has `name`.
     pub fields: UserGroupUpdate,
+    /// The declared `members:` and `assignees:`; an omitted list is not managed.
+    pub rosters: Rosters,
     /// Where the group's mapping starts.
     pub source: SourcePos,
 }
@@ -400,3 +411,16 @@ impl fmt::Debug for LoginRequest {
 
 /// The header every pod call carries.
 pub const SESSION_TOKEN_HEADER: &str = "sessionToken";
+
+/// Where the declared groups stand after a cycle; the one count that logs,
+/// metrics and the status line all show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounts {
+    /// Already matching, or updated by this cycle.
+    pub in_sync: usize,
+    /// Changes planned but not written (a dry run, a plan a safety limit
+    /// refused, or not started before a stop).
+    pub pending: usize,
+    /// Their requests failed, or they could not be planned.
+    pub failed: usize,
+}

@@ -405,7 +405,7 @@ fn a_notify_socket_hears_ready_status_watchdog_reloading_and_stopping() {
             .count()
             >= 5
     });
-    assert_eq!(pod.put_count(), 2, "READY=1 comes after the first cycle");
+    assert_eq!(pod.put_count(), 2, "the first cycle's 2 PUTs, once");
 
     daemon.signal("HUP");
     let reloading = systemd.wait_for("RELOADING=1 with MONOTONIC_USEC", ready + 1, |message| {

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Bottom to top. A module may use modules of its own layer's folder and of
-/// any lower layer; the ground floor's three modules may use each other only
+/// any lower layer; the ground floor's modules may use each other only
 /// without a circle (checked below, as everywhere).
 const LAYERS: &[&[&str]] = &[
-    &["model", "error", "shutdown"],
+    &["model", "error", "shutdown", "text"],
     &["config"],
     &["desired", "emulator"],
     &["pod"],

@@ -255,3 +255,30 @@ fn the_diff_names_files_relative_to_the_groups_dirs_parent() {
         stdout(&output)
     );
 }
+
+/// Issue 11, point 7: a pod group name holding terminal escape sequences (a
+/// screen clear, a window-title OSC) and a bidi override is shown escaped in
+/// the text plan, never sent to the terminal raw.
+#[test]
+fn pod_strings_never_reach_the_terminal_raw() {
+    let ws = Workspace::new();
+    ws.write_group_file("evil.yaml", "id: e1\narea: EMEA\n");
+    let name = "\u{1b}[2J\u{1b}]0;pwned\u{7}Evil\u{202e}txt.exe";
+    ws.write_state(&[PodGroup::new("e1")
+        .name(name)
+        .area("EMEA-old")
+        .description("line one\nINFO forged line")
+        .build()]);
+    let output = plan_command(&ws).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{202e}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("--- pod e1 (\\u{1b}[2J\\u{1b}]0;pwned\\u{7}Evil\\u{202e}txt.exe)"),
+        "{text}"
+    );
+    assert!(!text.lines().any(|line| line.starts_with("INFO")), "{text}");
+}

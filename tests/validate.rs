@@ -92,7 +92,7 @@ fn an_unknown_key_suggests_the_closest() {
     assert_bad_file(
         "id: a1\ndescripton: x\n",
         "groups.d/bad.yaml:2:1: unknown key `descripton` (did you mean `description`?); \
-         a group's keys are id, name, area, description, active, type",
+         a group's keys are id, name, area, description, active, type, members, assignees",
     );
 }
 
@@ -171,7 +171,7 @@ fn only_the_documented_file_forms_are_accepted() {
     );
     assert_bad_file(
         "just text\n",
-        "groups.d/bad.yaml:1:1: found `just text` where a group was expected; a file holds one group",
+        "groups.d/bad.yaml:1:1: the file is a single text value, not a group; a file holds one group",
     );
     assert_bad_file(
         "groups: []\nid: a1\n",
@@ -405,6 +405,56 @@ fn paths_are_relative_to_the_groups_dirs_parent_however_it_is_given() {
         assert!(
             stderr.starts_with("groups.d/team/bad.yaml:2:7: "),
             "given {given}: {stderr}"
+        );
+    }
+}
+
+/// Issue 11, point 1: a symlink from the groups dir to a secret elsewhere is
+/// refused, and not one character of the secret reaches any output, in
+/// `validate`, `plan` (text and JSON) and the daemon's logs.
+#[test]
+fn a_symlinked_secret_never_appears_in_any_output() {
+    let ws = Workspace::new();
+    let secret = "s3cr3t-session-token-0123456789abcdef";
+    ws.write_file("creds/session-token", secret);
+    ws.write_file(
+        "creds/bot-key.pem",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+    );
+    ws.write_group_file("ok.yaml", "id: a1\nname: A\n");
+    std::fs::create_dir_all(ws.groups_dir()).unwrap();
+    std::os::unix::fs::symlink(
+        "../creds/session-token",
+        ws.groups_dir().join("innocent.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../creds/bot-key.pem", ws.groups_dir().join("key.yaml")).unwrap();
+    std::os::unix::fs::symlink("../creds", ws.groups_dir().join("more")).unwrap();
+
+    let runs = [
+        vec!["validate"],
+        vec!["validate", "--format", "json"],
+        vec!["plan"],
+        vec!["plan", "--format", "json"],
+        vec!["run", "--once", "--dry-run", "--log-level", "trace"],
+    ];
+    for args in runs {
+        let output = ws
+            .groupsync()
+            .args(&args)
+            .args(["--groups-dir", "groups.d", "--state", "state.json"])
+            .timeout(PATIENCE)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        for leaked in ["s3cr3t", "BEGIN PRIVATE", "MIIEvQ"] {
+            assert!(!all.contains(leaked), "{args:?} leaked {leaked}:\n{all}");
+        }
+        assert!(
+            all.contains("groups.d/innocent.yaml")
+                && all.contains("a symlink to a place outside the groups directory"),
+            "{args:?}:\n{all}"
         );
     }
 }

@@ -1,5 +1,5 @@
 //! A pod emulator with latency and a client for it, for the benches that
-//! measure groupsync against the network (apply, import).
+//! measure groupsync against the network (apply, import, members).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -14,19 +14,32 @@ const TOKEN: &str = "bench-session-token";
 
 /// An emulator on 127.0.0.1 holding `groups`, answering after `latency`, in
 /// pages of `page_size`; and a client that holds its session token.
+#[allow(dead_code)] // each bench uses one of the two
 pub fn pod_with_latency(
     runtime: &tokio::runtime::Runtime,
     groups: Vec<UserGroupResponse>,
     page_size: usize,
     latency: Duration,
 ) -> (Emulator, PodClient) {
+    let config = EmulatorConfig {
+        groups,
+        page_size,
+        ..Default::default()
+    };
+    pod_from_config(runtime, config, latency)
+}
+
+/// An emulator on 127.0.0.1 started from `config` (plus a session token),
+/// answering after `latency`; and a client that holds the token.
+pub fn pod_from_config(
+    runtime: &tokio::runtime::Runtime,
+    mut config: EmulatorConfig,
+    latency: Duration,
+) -> (Emulator, PodClient) {
+    config
+        .session_tokens
+        .push((TOKEN.to_string(), Entitlements::ALL));
     runtime.block_on(async {
-        let config = EmulatorConfig {
-            groups,
-            session_tokens: vec![(TOKEN.to_string(), Entitlements::ALL)],
-            page_size,
-            ..Default::default()
-        };
         let emulator = Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
             .await
             .unwrap();

@@ -72,6 +72,7 @@ pub(super) struct ConfigFile {
     pub(super) schedule: Option<CronSchedule>,
     pub(super) interval: Option<ConfigDuration>,
     pub(super) debounce: Option<ConfigDuration>,
+    pub(super) cycle_timeout: Option<ConfigDuration>,
     pub(super) concurrency: Option<Bounded<1, MAX_CONCURRENCY>>,
     pub(super) update_mode: Option<UpdateMode>,
     pub(super) refresh: Option<RefreshMode>,
@@ -111,6 +112,7 @@ pub(super) struct AuthSection {
 pub(super) struct LimitsSection {
     pub(super) max_changes: Option<usize>,
     pub(super) max_deactivations: Option<usize>,
+    pub(super) max_member_removals: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

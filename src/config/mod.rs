@@ -69,6 +69,8 @@ pub const DEFAULT_STATE_FILE: &str = "groupsync.state.json";
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DEBOUNCE: Duration = Duration::from_secs(1);
+/// How long a cycle may run before it is abandoned as failed.
+pub const DEFAULT_CYCLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const DEFAULT_CONCURRENCY: u64 = 4;
 const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -113,6 +115,15 @@ pub struct Overrides {
     /// Log level or tracing filter (e.g. debug, groupsync=trace)
     #[arg(long, global = true, env = "RUST_LOG", value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Abandon a cycle running longer than this, as failed (e.g. 90s, 10m) [default: 10m]
+    #[arg(
+        long,
+        global = true,
+        env = "GROUPSYNC_CYCLE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    pub cycle_timeout: Option<Duration>,
 }
 
 /// Every setting, resolved and validated.
@@ -132,6 +143,8 @@ pub struct Settings {
     pub trigger: Trigger,
     /// Quiet time after a change under the groups dir before a cycle starts.
     pub debounce: Duration,
+    /// A cycle running longer is abandoned as failed (> 0).
+    pub cycle_timeout: Duration,
     /// PUTs in flight at once, 1..=256.
     pub concurrency: usize,
     pub update_mode: UpdateMode,
@@ -189,6 +202,8 @@ pub enum Trigger {
 pub struct Limits {
     pub max_changes: usize,
     pub max_deactivations: usize,
+    /// Members plus assignees removed, across all groups.
+    pub max_member_removals: usize,
 }
 
 /// Exponential back-off for failed pod calls.
@@ -234,6 +249,7 @@ impl Default for Limits {
         Limits {
             max_changes: 100,
             max_deactivations: 10,
+            max_member_removals: 10,
         }
     }
 }
@@ -335,19 +351,23 @@ fn merge(
     };
     let limits = file.limits.unwrap_or_default();
     let log = file.log.unwrap_or_default();
+    let cycle_timeout = cycle_timeout(overrides.cycle_timeout, file.cycle_timeout, in_file)?;
+    let groups_dir = choose_path(
+        &overrides.groups_dir,
+        file.groups_dir,
+        base_dir,
+        DEFAULT_GROUPS_DIR,
+    );
+    let state_file = choose_path(
+        &overrides.state_file,
+        file.state_file,
+        base_dir,
+        DEFAULT_STATE_FILE,
+    );
+    refuse_state_file_inside(&groups_dir, &state_file)?;
     Ok(Settings {
-        groups_dir: choose_path(
-            &overrides.groups_dir,
-            file.groups_dir,
-            base_dir,
-            DEFAULT_GROUPS_DIR,
-        ),
-        state_file: choose_path(
-            &overrides.state_file,
-            file.state_file,
-            base_dir,
-            DEFAULT_STATE_FILE,
-        ),
+        groups_dir,
+        state_file,
         config_file,
         pod_url,
         auth,
@@ -356,6 +376,7 @@ fn merge(
         debounce: file
             .debounce
             .map_or(DEFAULT_DEBOUNCE, |debounce| debounce.0),
+        cycle_timeout,
         concurrency: file
             .concurrency
             .map_or(DEFAULT_CONCURRENCY, |concurrency| concurrency.0) as usize,
@@ -366,6 +387,9 @@ fn merge(
             max_deactivations: limits
                 .max_deactivations
                 .unwrap_or(Limits::default().max_deactivations),
+            max_member_removals: limits
+                .max_member_removals
+                .unwrap_or(Limits::default().max_member_removals),
         },
         retry,
         metrics_listen: file.metrics_listen.map(|listen| listen.0),
@@ -421,6 +445,47 @@ fn choose_path(
         (None, Some(path)) => base_dir.join(path),
         (None, None) => PathBuf::from(default),
     }
+}
+
+/// Refuses a state file inside the groups dir, hidden sub-folders and links
+/// included: each save would be a change there, starting another cycle.
+fn refuse_state_file_inside(groups_dir: &Path, state_file: &Path) -> crate::Result<()> {
+    if !real_path(state_file).starts_with(real_path(groups_dir)) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the state file {} is inside the groups directory {}: each save would count as a change \
+         to the groups and start another cycle. Keep the state file outside the groups directory \
+         (state_file, --state or GROUPSYNC_STATE)",
+        state_file.display(),
+        groups_dir.display()
+    )))
+}
+
+/// `path` made absolute, through every link on the part of it that exists
+/// (the rest, which does not exist yet, is added as written).
+fn real_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let components: Vec<_> = absolute.components().collect();
+    let found = (1..=components.len()).rev().find_map(|length| {
+        let existing: PathBuf = components[..length].iter().collect();
+        std::fs::canonicalize(existing)
+            .ok()
+            .map(|real| (real, length))
+    });
+    let Some((mut real, length)) = found else {
+        return absolute;
+    };
+    for component in &components[length..] {
+        match component {
+            std::path::Component::ParentDir => {
+                real.pop();
+            }
+            std::path::Component::Normal(name) => real.push(name),
+            _ => {}
+        }
+    }
+    real
 }
 
 /// An empty level (e.g. `RUST_LOG=`) counts as not set.
@@ -528,6 +593,25 @@ fn trigger(
         }
         (None, Some(interval)) => Ok(Trigger::Interval(interval.0)),
         (None, None) => Ok(Trigger::Interval(DEFAULT_INTERVAL)),
+    }
+}
+
+/// The flag/env value (checked here), else the file's, else the default; never zero.
+fn cycle_timeout(
+    overridden: Option<Duration>,
+    from_file: Option<ConfigDuration>,
+    in_file: impl Fn(String) -> Error,
+) -> crate::Result<Duration> {
+    match (overridden, from_file.map(|timeout| timeout.0)) {
+        (Some(timeout), _) if timeout.is_zero() => Err(Error::Config(
+            "--cycle-timeout / GROUPSYNC_CYCLE_TIMEOUT: must be longer than 0s".to_string(),
+        )),
+        (Some(timeout), _) => Ok(timeout),
+        (None, Some(timeout)) if timeout.is_zero() => Err(in_file(
+            "`cycle_timeout` must be longer than 0s".to_string(),
+        )),
+        (None, Some(timeout)) => Ok(timeout),
+        (None, None) => Ok(DEFAULT_CYCLE_TIMEOUT),
     }
 }
 
@@ -657,6 +741,7 @@ mod tests {
             assert_eq!(overrides.ca_file, None, "{args:?}");
             assert_eq!(overrides.log_format, None, "{args:?}");
             assert_eq!(overrides.log_level, None, "{args:?}");
+            assert_eq!(overrides.cycle_timeout, None, "{args:?}");
         }
         let overrides = parse_without_env(&["groupsync", "--log-format", "json", "plan"]);
         assert_eq!(overrides.log_format, Some(LogFormat::Json));
@@ -695,6 +780,7 @@ mod tests {
             matches!(settings.trigger, Trigger::Interval(interval) if interval == Duration::from_secs(300))
         );
         assert_eq!(settings.debounce, Duration::from_secs(1));
+        assert_eq!(settings.cycle_timeout, Duration::from_secs(600));
         assert_eq!(settings.concurrency, 4);
         assert_eq!(settings.update_mode, UpdateMode::Minimal);
         assert_eq!(settings.refresh, None, "left to the command");
@@ -729,10 +815,11 @@ mod tests {
              state_file: /var/lib/groupsync/state.json\n\
              schedule: \"*/5 * * * 7\"\n\
              debounce: 250ms\n\
+             cycle_timeout: 90s\n\
              concurrency: 8\n\
              update_mode: full\n\
              refresh: always\n\
-             limits: {max_changes: 5, max_deactivations: 0}\n\
+             limits: {max_changes: 5, max_deactivations: 0, max_member_removals: 3}\n\
              retry: {max_attempts: 3, initial_interval: 1s, multiplier: 1.5, max_interval: 1m}\n\
              metrics_listen: 127.0.0.1:9464\n\
              log: {format: json, level: debug}\n\
@@ -767,6 +854,7 @@ mod tests {
             matches!(&settings.trigger, Trigger::Cron(schedule) if schedule.as_str() == "*/5 * * * 7")
         );
         assert_eq!(settings.debounce, Duration::from_millis(250));
+        assert_eq!(settings.cycle_timeout, Duration::from_secs(90));
         assert_eq!(settings.concurrency, 8);
         assert_eq!(settings.update_mode, UpdateMode::Full);
         assert_eq!(settings.refresh, Some(RefreshMode::Always));
@@ -774,7 +862,8 @@ mod tests {
             settings.limits,
             Limits {
                 max_changes: 5,
-                max_deactivations: 0
+                max_deactivations: 0,
+                max_member_removals: 3
             }
         );
         assert_eq!(
@@ -985,6 +1074,10 @@ mod tests {
                 "retry.initial_interval must not be longer",
             ),
             ("interval: 0s\n", "`interval` must be longer than 0s"),
+            (
+                "cycle_timeout: 0s\n",
+                "`cycle_timeout` must be longer than 0s",
+            ),
             ("auth: {bot_username: bot}\n", "go together"),
             ("auth: {login_url: https://x/login}\n", "only used with"),
             (
@@ -1030,5 +1123,71 @@ mod tests {
             error.starts_with("--pod-url / GROUPSYNC_POD_URL: "),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_cycle_timeout_flag_beats_the_file_and_zero_is_refused() {
+        let config = ConfigDir::with("cycle_timeout: 5m\n");
+        assert_eq!(
+            config.resolve().unwrap().cycle_timeout,
+            Duration::from_secs(300)
+        );
+        let overrides = parse_without_env(&["groupsync", "--cycle-timeout", "1m30s", "plan"]);
+        assert_eq!(overrides.cycle_timeout, Some(Duration::from_secs(90)));
+        let flagged = Overrides {
+            config: Some(config.path()),
+            ..overrides
+        };
+        let settings = resolve_with(&flagged, no_default()).unwrap();
+        assert_eq!(settings.cycle_timeout, Duration::from_secs(90));
+
+        let zero = Overrides {
+            cycle_timeout: Some(Duration::ZERO),
+            ..Overrides::default()
+        };
+        let error = resolve_with(&zero, no_default()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "--cycle-timeout / GROUPSYNC_CYCLE_TIMEOUT: must be longer than 0s"
+        );
+    }
+
+    #[test]
+    fn a_state_file_inside_the_groups_dir_is_refused_naming_both() {
+        let config =
+            ConfigDir::with("groups_dir: groups.d\nstate_file: groups.d/.state/state.json\n");
+        std::fs::create_dir(config.dir.path().join("groups.d")).unwrap();
+        let error = config.error();
+        let groups = config.dir.path().join("groups.d");
+        let state = groups.join(".state/state.json");
+        assert!(
+            error.starts_with(&format!(
+                "the state file {} is inside the groups directory {}: ",
+                state.display(),
+                groups.display()
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_state_file_reaching_into_the_groups_dir_through_a_link_is_refused() {
+        let config = ConfigDir::with("groups_dir: groups.d\nstate_file: state/state.json\n");
+        let dir = config.dir.path();
+        std::fs::create_dir(dir.join("groups.d")).unwrap();
+        std::os::unix::fs::symlink("groups.d", dir.join("state")).unwrap();
+        assert!(config.error().contains("is inside the groups directory"));
+
+        // Beside it, or in a folder whose name only starts the same, is fine.
+        for state_file in [
+            "state.json",
+            "groups.d.state/state.json",
+            "groups.d/../s.json",
+        ] {
+            let text = format!("groups_dir: groups.d\nstate_file: {state_file}\n");
+            let config = ConfigDir::with(&text);
+            std::fs::create_dir(config.dir.path().join("groups.d")).unwrap();
+            assert!(config.resolve().is_ok(), "{state_file}");
+        }
     }
 }

@@ -3,7 +3,12 @@
 
 use saphyr_parser::ScalarStyle;
 
-use crate::model::{DesiredGroup, Field, GroupKey, ROLE_SCOPE, SourcePos, UserGroupUpdate};
+use std::collections::BTreeSet;
+
+use crate::model::{
+    DesiredGroup, Field, GroupKey, ROLE_SCOPE, Roster, Rosters, SourcePos, UserGroupUpdate,
+};
+use crate::text::is_invisible;
 
 use super::Problems;
 use super::tree::{self, Ending, Kind, Node, Pos};
@@ -21,9 +26,19 @@ const FORMS: &str = "a file holds one group (a mapping with `id:` or `name:`), a
                      or several `---` documents of either form";
 
 /// Every key a group may have, in the order messages list them: `id`, the
-/// fields in [`Field::ALL`] order (a test keeps the two in step), then `type`.
-const GROUP_KEYS: [&str; 6] = ["id", "name", "area", "description", "active", "type"];
-/// The index of `type` in [`GROUP_KEYS`].
+/// fields in [`Field::ALL`] order (a test keeps the two in step), `type`, then
+/// the user lists in [`Roster::ALL`] order.
+const GROUP_KEYS: [&str; 8] = [
+    "id",
+    "name",
+    "area",
+    "description",
+    "active",
+    "type",
+    "members",
+    "assignees",
+];
+/// The index of `type` in [`GROUP_KEYS`]; the user lists follow it.
 const TYPE_KEY: usize = 5;
 
 /// Reads every group in `text`, reporting each problem found.
@@ -69,12 +84,11 @@ impl Reader {
                 root.at,
                 format!("a list cannot stand at the top of a file; {FORMS}"),
             ),
+            // Not quoted: a file that is one bare value may be a secret
+            // (a token file) that someone linked or copied here by mistake.
             Kind::Scalar(..) => problems.at(
                 root.at,
-                format!(
-                    "found {} where a group was expected; {FORMS}",
-                    describe(&root)
-                ),
+                format!("the file is a single text value, not a group; {FORMS}"),
             ),
             Kind::Rejected => {}
         }
@@ -142,6 +156,7 @@ impl Reader {
         let mut group_type: Option<String> = None;
         let mut name_at: Option<Pos> = None;
         let mut fields = UserGroupUpdate::default();
+        let mut rosters = Rosters::default();
         for (key, value) in entries {
             let Some(key_text) = key_text(&key, problems) else {
                 continue;
@@ -161,6 +176,12 @@ impl Reader {
             match index {
                 0 => id = read_id(value, problems),
                 TYPE_KEY => group_type = read_type(value, problems),
+                roster if roster > TYPE_KEY => {
+                    let roster = Roster::ALL[roster - TYPE_KEY - 1];
+                    if let Some(users) = read_usernames(roster, value, problems) {
+                        rosters.set(roster, users);
+                    }
+                }
                 _ => {
                     let field = Field::ALL[index - 1];
                     if field == Field::Name {
@@ -209,6 +230,7 @@ impl Reader {
             group: DesiredGroup {
                 key,
                 fields,
+                rosters,
                 source,
             },
             key_at,
@@ -238,11 +260,45 @@ fn read_id(value: Node, problems: &mut Problems) -> Option<(String, Pos)> {
         problems.at(at, "`id` must not be empty; it is the pod's groupId");
         return None;
     }
+    // `.` and `..` would be resolved away in a URL, `/` would name another
+    // path, and no pod id has spaces or control characters.
+    let unusable = matches!(id.as_str(), "." | "..")
+        || id
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control() || is_invisible(c));
+    if unusable {
+        problems.at(
+            at,
+            "`id` must be the pod's groupId: not `.` or `..`, and without `/`, spaces or control characters",
+        );
+        return None;
+    }
     Some((id, at))
+}
+
+/// Why `text`, the value of `key`, cannot be sent as it is, if it cannot: a
+/// control character (a description may hold line breaks and tabs) or a bidi
+/// override anywhere.
+fn hidden_characters(key: &str, text: &str) -> Option<String> {
+    let allowed = |c: char| key == "description" && matches!(c, '\n' | '\t');
+    let found = text
+        .chars()
+        .find(|c| (c.is_control() && !allowed(*c)) || is_invisible(*c))?;
+    Some(format!(
+        "`{key}` holds the invisible character U+{:04X}; remove it (control characters, \
+         bidi overrides and zero-width characters make text show other than it reads)",
+        u32::from(found)
+    ))
 }
 
 fn read_field(fields: &mut UserGroupUpdate, field: Field, value: Node, problems: &mut Problems) {
     let at = value.at;
+    if let Kind::Scalar(text, _) = &value.kind
+        && let Some(message) = hidden_characters(field.key(), text)
+    {
+        problems.at(at, message);
+        return;
+    }
     match field {
         Field::Active => fields.active = flag_value(value, problems),
         Field::Name => {
@@ -258,6 +314,97 @@ fn read_field(fields: &mut UserGroupUpdate, field: Field, value: Node, problems:
         Field::Area => fields.area = text_value(field.key(), value, problems),
         Field::Description => fields.description = text_value(field.key(), value, problems),
     }
+}
+
+/// A `members:` or `assignees:` list: usernames, each once and none empty.
+/// `[]` declares an empty list (everyone removed); a null is an error, since
+/// it reads like "not managed" yet sits where a list is declared.
+fn read_usernames(
+    roster: Roster,
+    value: Node,
+    problems: &mut Problems,
+) -> Option<BTreeSet<String>> {
+    let key = roster.key();
+    let items = match value.kind {
+        Kind::Sequence(items) => items,
+        Kind::Rejected => return None,
+        _ => {
+            problems.at(
+                value.at,
+                format!(
+                    "`{key}` must be a list of usernames, e.g. `{key}: [alice.smith, bob.jones]`, found {}; \
+                     write `{key}: []` for none, or leave the key out to leave the pod's {key} alone",
+                    describe(&value)
+                ),
+            );
+            return None;
+        }
+    };
+    let mut users = BTreeSet::new();
+    let mut valid = true;
+    for item in items {
+        let at = item.at;
+        let Some(username) = username_value(key, item, problems) else {
+            valid = false;
+            continue;
+        };
+        if !users.insert(username.clone()) {
+            problems.at(
+                at,
+                format!(
+                    "`{}` is listed twice in `{key}`; remove one",
+                    excerpt(&username)
+                ),
+            );
+            valid = false;
+        }
+    }
+    valid.then_some(users)
+}
+
+/// One username of a user list: a non-empty string without surrounding
+/// spaces. Plain nulls and booleans are surely not meant as names.
+fn username_value(key: &str, item: Node, problems: &mut Problems) -> Option<String> {
+    let at = item.at;
+    if is_null(&item) || is_plain_bool(&item) {
+        let found = describe(&item);
+        problems.at(
+            at,
+            format!(
+                "each entry of `{key}` must be a username, found {found}; quote it if it is one"
+            ),
+        );
+        return None;
+    }
+    let username = match item.kind {
+        Kind::Scalar(text, _) => text.into_owned(),
+        Kind::Rejected => return None,
+        _ => {
+            let found = describe(&item);
+            problems.at(
+                at,
+                format!("each entry of `{key}` must be a username, found {found}"),
+            );
+            return None;
+        }
+    };
+    if username.trim().is_empty() {
+        problems.at(at, format!("an empty username in `{key}`; remove it"));
+        return None;
+    }
+    if let Some(message) = hidden_characters(key, &username) {
+        problems.at(at, message);
+        return None;
+    }
+    if username.trim() != username {
+        let shown = excerpt(&username);
+        problems.at(
+            at,
+            format!("the username \"{shown}\" in `{key}` has spaces around it; remove them"),
+        );
+        return None;
+    }
+    Some(username)
 }
 
 /// Any scalar as its literal text, except plain nulls and booleans (YAML 1.2 core
@@ -459,9 +606,104 @@ mod tests {
     #[test]
     fn group_keys_follow_the_model_fields() {
         let field_keys: Vec<&str> = Field::ALL.iter().map(|field| field.key()).collect();
+        let roster_keys: Vec<&str> = Roster::ALL.iter().map(|roster| roster.key()).collect();
         assert_eq!(GROUP_KEYS[0], "id");
         assert_eq!(GROUP_KEYS[1..TYPE_KEY], field_keys[..]);
         assert_eq!(GROUP_KEYS[TYPE_KEY], "type");
+        assert_eq!(GROUP_KEYS[TYPE_KEY + 1..], roster_keys[..]);
+    }
+
+    fn users(names: &[&str]) -> Option<BTreeSet<String>> {
+        Some(names.iter().map(|name| name.to_string()).collect())
+    }
+
+    #[test]
+    fn members_and_assignees_are_sorted_sets_and_absent_lists_unmanaged() {
+        let group =
+            only_group("id: a1\nmembers: [bob.jones, alice.smith]\nassignees:\n  - carol.white\n");
+        assert_eq!(group.rosters.members, users(&["alice.smith", "bob.jones"]));
+        assert_eq!(group.rosters.assignees, users(&["carol.white"]));
+        let unmanaged = only_group("id: a1\nname: x\n");
+        assert!(unmanaged.rosters.is_empty());
+        let none = only_group("id: a1\nmembers: []\n");
+        assert_eq!(none.rosters.members, users(&[]));
+        assert_eq!(none.rosters.assignees, None);
+        let numeric = only_group("id: a1\nmembers: [12345, 'true']\n");
+        assert_eq!(numeric.rosters.members, users(&["12345", "true"]));
+    }
+
+    #[test]
+    fn a_user_listed_twice_or_empty_is_reported_where_it_is() {
+        assert_eq!(
+            problems("id: a1\nmembers: [alice, bob, alice]\n"),
+            ["g.yaml:2:23: `alice` is listed twice in `members`; remove one"]
+        );
+        assert_eq!(
+            problems("id: a1\nassignees:\n  - carol\n  - \"\"\n"),
+            ["g.yaml:4:5: an empty username in `assignees`; remove it"]
+        );
+        let spaced = problems("id: a1\nmembers: [\" bob\"]\n");
+        assert!(
+            spaced[0].starts_with("g.yaml:2:11: the username \" bob\""),
+            "{spaced:?}"
+        );
+    }
+
+    #[test]
+    fn ids_a_url_would_misread_are_refused_where_they_are() {
+        for id in ["'.'", "'..'", "a/b", "'a b'", "\"a\\tb\"", "\"a\\u202Eb\""] {
+            let found = problems(&format!("id: {id}\nname: X\n"));
+            assert_eq!(found.len(), 1, "{id}: {found:?}");
+            assert!(
+                found[0].starts_with("g.yaml:1:5: `id` must be the pod's groupId: not `.` or `..`"),
+                "{id}: {found:?}"
+            );
+        }
+        assert_eq!(only_group("id: a.b-c_d~e\n").id(), Some("a.b-c_d~e"));
+    }
+
+    #[test]
+    fn names_and_areas_with_invisible_characters_are_refused() {
+        let escape = problems("id: a1\nname: \"\\e[2Jx\"\n");
+        assert!(
+            escape[0].starts_with("g.yaml:2:7: `name` holds the invisible character U+001B"),
+            "{escape:?}"
+        );
+        let bidi = problems("id: a1\narea: \"EMEA\u{202e}\"\n");
+        assert!(
+            bidi[0].contains("`area` holds the invisible character U+202E"),
+            "{bidi:?}"
+        );
+        let user = problems("id: a1\nmembers: [\"al\u{200b}ice\"]\n");
+        assert!(
+            user[0].contains("`members` holds the invisible character U+200B"),
+            "{user:?}"
+        );
+        // A description may span lines.
+        let group = only_group("id: a1\ndescription: |\n  two\n  lines\n");
+        assert_eq!(group.fields.description.as_deref(), Some("two\nlines\n"));
+    }
+
+    #[test]
+    fn user_lists_hold_only_usernames() {
+        let not_a_list = problems("id: a1\nmembers: alice\n");
+        assert!(
+            not_a_list[0].starts_with("g.yaml:2:10: `members` must be a list of usernames")
+                && not_a_list[0].contains("`members: []` for none"),
+            "{not_a_list:?}"
+        );
+        let null = problems("id: a1\nmembers:\n");
+        assert!(null[0].contains("`members` must be a list"), "{null:?}");
+        let nested = problems("id: a1\nassignees: [[a], {b: c}, ~, true]\n");
+        assert_eq!(nested.len(), 4, "{nested:?}");
+        assert!(nested[0].contains("each entry of `assignees` must be a username, found a list"));
+        assert!(
+            nested[3].contains("found the boolean `true`; quote it"),
+            "{nested:?}"
+        );
+        // A broken list is not managed at all, rather than managed half.
+        let (groups, _) = parse("id: a1\nmembers: [alice, alice]\n");
+        assert_eq!(groups[0].rosters.members, None);
     }
 
     #[test]
@@ -627,9 +869,9 @@ mod tests {
         assert_eq!(
             problems("id: a1\ndescripton: x\ncolour: red\nNAME: x\n"),
             [
-                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active, type",
-                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active, type",
-                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
+                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active, type, members, assignees",
+                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active, type, members, assignees",
+                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
             ]
         );
     }
@@ -734,7 +976,7 @@ mod tests {
         assert_eq!(
             problems("hello\n"),
             [format!(
-                "g.yaml:1:1: found `hello` where a group was expected; {FORMS}"
+                "g.yaml:1:1: the file is a single text value, not a group; {FORMS}"
             )]
         );
     }
@@ -832,12 +1074,12 @@ mod tests {
         assert_eq!(
             problems(text),
             [
-                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
+                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
                 "g.yaml:4:13: `active` must be `true` or `false`, found `maybe`",
                 "g.yaml:5:5: this group has neither `id` nor `name`; add `id: \"...\"` with the pod's groupId, or a `name:` by which groupsync finds the group (and creates it if the pod has none)",
                 "g.yaml:6:9: id \"a1\" is already declared at g.yaml:2:9",
                 "g.yaml:8:5: `id` must not be empty; it is the pod's groupId",
-                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active, type",
+                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active, type, members, assignees",
             ]
         );
     }

@@ -406,7 +406,7 @@ mod tests {
             [
                 "groups.d/a.yaml:1:7: `name` must be a string, found a list",
                 "groups.d/b.yaml:2:9: `id` must not be empty; it is the pod's groupId",
-                "groups.d/b.yaml:4:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type",
+                "groups.d/b.yaml:4:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
             ]
         );
     }
@@ -476,12 +476,38 @@ mod tests {
     }
 
     #[test]
-    fn symlinked_folders_are_followed() {
+    fn symlinked_folders_inside_the_tree_are_followed() {
+        let tree = Tree::new();
+        tree.write(".shared/x.yaml", "id: x1\n");
+        tree.link("linked", ".shared");
+        assert_eq!(tree.ids(), ["x1"]);
+    }
+
+    #[test]
+    fn links_that_lead_outside_the_tree_are_refused_and_never_read() {
         let tree = Tree::new();
         fs::create_dir(tree.dir.path().join("elsewhere")).unwrap();
+        let secret = "s3cr3t-session-token-0123456789";
         fs::write(tree.dir.path().join("elsewhere/x.yaml"), "id: x1\n").unwrap();
+        fs::write(tree.dir.path().join("session-token"), secret).unwrap();
+        tree.write("a.yaml", "id: a1\n");
         tree.link("linked", "../elsewhere");
-        assert_eq!(tree.ids(), ["x1"]);
+        tree.link("innocent.yaml", "../session-token");
+        let problems = tree.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("groups.d/innocent.yaml: a symlink to a place outside"));
+        assert!(problems[1].starts_with("groups.d/linked: a symlink to a place outside"));
+        assert!(!problems.concat().contains("s3cr3t"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_groups_dir_that_is_itself_a_link_is_read_through_it() {
+        let tree = Tree::new();
+        tree.write("a.yaml", "id: a1\n");
+        let current = tree.dir.path().join("current");
+        std::os::unix::fs::symlink(tree.root(), &current).unwrap();
+        let state = load_dir(&current).unwrap();
+        assert_eq!(state.groups.len(), 1);
     }
 
     #[test]

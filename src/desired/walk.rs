@@ -3,6 +3,11 @@
 //! The walk is sorted by name (bytes), follows symlinks (a Kubernetes ConfigMap
 //! mounts files as links into a hidden `..data` dir), and reports instead of
 //! following a link that leads back to a directory it is already inside.
+//!
+//! A link whose real path lies outside the groups dir (resolved once per
+//! walk) is refused and never opened: whoever can merge a symlink into the
+//! repository must not get the service to print pieces of any file it can
+//! read (a session token, a private key).
 
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
@@ -49,8 +54,15 @@ pub(super) fn walk(groups_dir: &Path) -> Result<Vec<Found>, Diagnostic> {
             "the groups directory is not a directory; point --groups-dir at a directory",
         ));
     }
+    let real_root = fs::canonicalize(groups_dir).map_err(|error| {
+        Diagnostic::file(
+            groups_dir,
+            format!("cannot resolve the groups directory: {error}"),
+        )
+    })?;
     let mut walker = Walker {
         root: groups_dir.to_path_buf(),
+        real_root,
         shown_root: shown_root(groups_dir),
         found: Vec::new(),
         ancestors: Vec::new(),
@@ -75,6 +87,8 @@ pub(super) fn shown_root(groups_dir: &Path) -> PathBuf {
 
 struct Walker {
     root: PathBuf,
+    /// The groups dir with every link resolved: nothing outside it is read.
+    real_root: PathBuf,
     shown_root: PathBuf,
     found: Vec<Found>,
     /// The directories being walked, outermost first: a link back to one of them is a loop.
@@ -93,6 +107,13 @@ impl Walker {
     }
 
     fn entry(&mut self, path: &Path, name: &OsStr) {
+        if self.leads_outside(path) {
+            return self.problem(
+                path,
+                "a symlink to a place outside the groups directory; refused and not read. \
+                 Put the file itself in the groups directory, or link only within it",
+            );
+        }
         // `fs::metadata` follows symlinks, which is the point.
         let metadata = match fs::metadata(path) {
             Ok(metadata) => metadata,
@@ -135,6 +156,14 @@ impl Walker {
         self.ancestors.push((identity, path.to_path_buf()));
         self.directory(path);
         self.ancestors.pop();
+    }
+
+    /// True when `path` is a link whose target lies outside the real groups
+    /// dir. A dangling link is left to the read, which reports it.
+    fn leads_outside(&self, path: &Path) -> bool {
+        let is_link =
+            fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink());
+        is_link && fs::canonicalize(path).is_ok_and(|real| !real.starts_with(&self.real_root))
     }
 
     fn problem(&mut self, path: &Path, message: impl Into<String>) {

@@ -13,28 +13,73 @@
 //!   ignored; `limit` is capped at the configured page size.
 //! - `POST /pod/v2/admin/usergroups` — creates an active group with a 24-hex-digit
 //!   id (201); a missing or empty `name`, a missing or unknown `type` is 400.
+//! - `GET /pod/v2/admin/usergroups/{groupId}/memberships[?userId&active&expand&limit&after&before&sort]`
+//!   and `.../assignments[?...&userRole]` — a group's records, active or not,
+//!   paged like the group list (filters after paging, same page size, `next`
+//!   absent on the last page) in user-id order, or by `lastAddedDate` /
+//!   `lastRemovedDate` (`-` in front: descending); `expand=user` nests the
+//!   user, `expand=group` the group; an assignment carries its user's
+//!   `userRoles`. 404 for an unknown group.
+//! - `PUT .../memberships/{userId}` and `.../assignments/{userId}` with
+//!   `{"active": true|false}` — 200 with the membership (its user spells
+//!   `userName`); 201 for a new assignment, else 200. A real change dates the
+//!   record (`lastAddedDate` / `lastRemovedDate`); a removed record stays
+//!   listed, inactive. 404 for an unknown group or user, 400 for a
+//!   non-officer assignee, a body without `active`, a userId that is not an integer.
+//! - `PUT .../memberships` with `[{"username": ...}]` — the bulk replace:
+//!   everyone not listed is deactivated; an unknown username is 400 and
+//!   changes nothing. groupsync never calls it; tests prove that.
+//! - `GET /pod/v3/users?username=a,b` (or `uid=`, `email=`; `local` and
+//!   `active` accepted) — `{users, errors}`; an unknown entry is simply
+//!   absent; no list, two lists or over 100 entries is 400. Any valid session may look users up.
+//! - `memberCount` and `assigneeCount` of every group answer are its active
+//!   records, whatever the seed said; a list write never moves `modifiedDate`.
 //! - `POST /login/pubkey/authenticate` — RSA bot login: an RS512 JWT whose
 //!   `exp` is at most 300 s ahead, checked against the bot's public key.
 //! - Session tokens (401) and the VIEW_ROLE_SCOPES / MANAGE_ROLE_SCOPES
-//!   entitlements (403); malformed, mistyped or unknown body fields (400);
-//!   unknown routes (404) and methods (405). Every error body is `{code, message}`.
+//!   entitlements (403: reads need VIEW, writes MANAGE); malformed, mistyped
+//!   or unknown body fields (400); unknown routes (404) and methods (405).
+//!   Every error body is `{code, message}`.
 //!
 //! And what a test needs to provoke the rest: injected failures with
 //! `Retry-After` ([`Emulator::fail_next`]), answers lost after the pod acted
 //! ([`Emulator::drop_next_answers`]), latency ([`Emulator::set_latency`]),
 //! expired sessions, admin changes behind groupsync's back
-//! ([`Emulator::set_group`]), and a record of every request.
+//! ([`Emulator::set_group`], [`Emulator::set_roster`]), users added on the
+//! way ([`Emulator::add_user`]), and a record of every request.
 //!
 //! Secrets stay secret: session tokens and JWTs are neither logged nor
 //! recorded, and no `Debug` output here prints them.
 //!
-//! Layout: `server` (HTTP, routing, endpoints), `store` (groups, dates,
-//! paging), `sessions` (tokens), `login` (JWT checks), `journal` (recorded
-//! requests), `random` (tokens and ids).
+//! Layout: `server` (HTTP, routing, the groups' endpoints), `endpoints`
+//! (the lists' and the users lookup's), `store` (groups, dates, paging),
+//! `lists` (what the list calls do to the store), `rosters` (membership and
+//! assignment records, their paging), `people` (the user directory),
+//! `seed` (seed files, the starting store), `sessions` (tokens), `login`
+//! (JWT checks), `journal` (recorded requests), `random` (tokens and ids).
+//!
+//! The seed of `groupsync emulate --seed FILE` ([`load_seed`]), JSON or
+//! YAML, is either a bare list of groups (`UserGroupResponse`, camelCase
+//! keys) or a mapping of groups and users, where a group may list its
+//! active members and assignees by username:
+//!
+//! ```yaml
+//! groups:
+//!   - {id: g1, name: EMEA trading, members: [alice, bob], assignees: [olga]}
+//! users:
+//!   - {id: 1001, username: alice, firstName: Alice, lastName: Smith}
+//!   - {id: 1002, username: bob}
+//!   - {id: 2001, username: olga, roles: [COMPLIANCE_OFFICER]}
+//! ```
 
+mod endpoints;
 mod journal;
+mod lists;
 mod login;
+mod people;
 mod random;
+mod rosters;
+mod seed;
 mod server;
 mod sessions;
 mod store;
@@ -43,7 +88,6 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -52,7 +96,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::model::UserGroupResponse;
+use crate::model::{Membership, Roster, UserGroupResponse};
 
 use journal::Journal;
 use login::BotKeys;
@@ -60,6 +104,8 @@ use server::Fault;
 use sessions::Sessions;
 use store::Store;
 
+pub use people::{COMPLIANCE_OFFICER, SUPER_COMPLIANCE_OFFICER, SeedUser};
+pub use seed::{load_seed, parse_seed};
 pub use server::{LOGIN_PATH, POD_PREFIX};
 
 /// How long [`Emulator::shutdown`] lets requests in flight finish before it aborts them.
@@ -92,12 +138,20 @@ impl Entitlements {
     };
 }
 
-/// How an emulator starts. `Default` is an empty pod, no sessions, no bots,
-/// bots logging in with every entitlement, pages of 100.
+/// How an emulator starts. `Default` is an empty pod, no users, no
+/// sessions, no bots, bots logging in with every entitlement, pages of 100.
 #[derive(Clone)]
 pub struct EmulatorConfig {
-    /// The seed; missing ids, dates, counts and types get filled in.
+    /// The seed; missing ids, dates and types get filled in; the counts
+    /// always follow `memberships` and `assignments`.
     pub groups: Vec<UserGroupResponse>,
+    /// The pod's users; no id or username twice.
+    pub users: Vec<SeedUser>,
+    /// Active members from the start: (group id, username).
+    pub memberships: Vec<(String, String)>,
+    /// Active assignees from the start: (group id, username), each a
+    /// compliance officer.
+    pub assignments: Vec<(String, String)>,
     /// Session tokens accepted from the start.
     pub session_tokens: Vec<(String, Entitlements)>,
     /// Bots that may log in: username and public key PEM.
@@ -112,6 +166,9 @@ impl Default for EmulatorConfig {
     fn default() -> Self {
         EmulatorConfig {
             groups: Vec::new(),
+            users: Vec::new(),
+            memberships: Vec::new(),
+            assignments: Vec::new(),
             session_tokens: Vec::new(),
             bots: Vec::new(),
             bot_entitlements: Entitlements::ALL,
@@ -131,6 +188,9 @@ impl fmt::Debug for EmulatorConfig {
         let bot_names: Vec<_> = self.bots.iter().map(|(username, _)| username).collect();
         f.debug_struct("EmulatorConfig")
             .field("groups", &self.groups)
+            .field("users", &self.users)
+            .field("memberships", &self.memberships)
+            .field("assignments", &self.assignments)
             .field(
                 "session_tokens",
                 &format_args!("<{} redacted>", self.session_tokens.len()),
@@ -192,7 +252,7 @@ struct ServerTask {
 impl Shared {
     fn new(config: EmulatorConfig) -> Result<Shared, String> {
         Ok(Shared {
-            store: Mutex::new(Store::new(config.groups)?),
+            store: Mutex::new(seed::seeded_store(&config)?),
             sessions: Mutex::new(Sessions::new(&config.session_tokens)),
             faults: Mutex::new(VecDeque::new()),
             latency: Mutex::new(Duration::ZERO),
@@ -206,7 +266,8 @@ impl Shared {
 
 impl Emulator {
     /// Binds `listen` (tests pass `127.0.0.1:0`) and serves on a spawned task.
-    /// A seed with a duplicate id or a bot key that is not RSA PEM is `InvalidInput`.
+    /// A seed with a duplicate id, a user twice, a member or assignee the seed
+    /// cannot place, or a bot key that is not RSA PEM is `InvalidInput`.
     pub async fn start(listen: SocketAddr, config: EmulatorConfig) -> io::Result<Emulator> {
         let shared = Arc::new(
             Shared::new(config)
@@ -346,6 +407,62 @@ impl Emulator {
         lock(&self.shared.store).replace(group)
     }
 
+    /// Adds a user to the pod, or replaces the user with its id; a username
+    /// another id holds is an error.
+    pub fn add_user(&self, user: SeedUser) -> Result<(), String> {
+        lock(&self.shared.store).add_user(user)
+    }
+
+    /// The user with this username.
+    pub fn user(&self, username: &str) -> Option<SeedUser> {
+        lock(&self.shared.store).user(username)
+    }
+
+    /// Every user, sorted by id.
+    pub fn users(&self) -> Vec<SeedUser> {
+        lock(&self.shared.store).users()
+    }
+
+    /// The usernames active in a group's list, sorted (none for an unknown group).
+    pub fn roster(&self, group_id: &str, roster: Roster) -> Vec<String> {
+        lock(&self.shared.store).active_usernames(group_id, roster)
+    }
+
+    /// The group's active members' usernames, sorted.
+    pub fn members(&self, group_id: &str) -> Vec<String> {
+        self.roster(group_id, Roster::Members)
+    }
+
+    /// The group's active assignees' usernames, sorted.
+    pub fn assignees(&self, group_id: &str) -> Vec<String> {
+        self.roster(group_id, Roster::Assignees)
+    }
+
+    /// Every record of a group's list, active or not, with its user, by user id.
+    pub fn roster_records(&self, group_id: &str, roster: Roster) -> Vec<Membership> {
+        lock(&self.shared.store).records(group_id, roster)
+    }
+
+    /// An admin's change in the portal: exactly these users are active in
+    /// the group's list from now on, everyone else is removed (dated as the
+    /// pod would; the group's counts follow, its `modifiedDate` does not
+    /// move). An unknown group or username, or a non-officer assignee, is an
+    /// error and changes nothing.
+    pub fn set_roster<S: AsRef<str>>(
+        &self,
+        group_id: &str,
+        roster: Roster,
+        usernames: impl IntoIterator<Item = S>,
+    ) -> Result<(), String> {
+        let usernames: Vec<String> = usernames
+            .into_iter()
+            .map(|name| name.as_ref().to_owned())
+            .collect();
+        lock(&self.shared.store)
+            .set_list(group_id, roster, &usernames)
+            .map_err(|err| err.to_string())
+    }
+
     /// Stops accepting connections, lets requests in flight finish (up to a
     /// few seconds), and waits for the server task. Stops every clone's server.
     pub async fn shutdown(self) {
@@ -373,34 +490,6 @@ impl fmt::Debug for Emulator {
     }
 }
 
-/// Reads a seed for `groupsync emulate --seed FILE`: a JSON or YAML list of
-/// `UserGroupResponse` objects (camelCase keys), each with an id, no id twice.
-pub fn load_seed(path: &Path) -> Result<Vec<UserGroupResponse>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{}: cannot read the seed: {err}", path.display()))?;
-    parse_seed(&text).map_err(|reason| format!("{}: {reason}", path.display()))
-}
-
-fn parse_seed(text: &str) -> Result<Vec<UserGroupResponse>, String> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new()); // an empty file is an empty pod
-    }
-    // YAML is a superset of JSON: one parser reads both.
-    let groups: Vec<UserGroupResponse> = serde_yaml::from_str(text).map_err(|err| {
-        format!("not a list of user groups (camelCase keys, e.g. id, name, createdDate): {err}")
-    })?;
-    let mut seen = std::collections::HashSet::new();
-    for (index, group) in groups.iter().enumerate() {
-        let Some(id) = group.id.as_deref().filter(|id| !id.is_empty()) else {
-            return Err(format!("group #{} has no id", index + 1));
-        };
-        if !seen.insert(id) {
-            return Err(format!("group id {id:?} appears twice"));
-        }
-    }
-    Ok(groups)
-}
-
 /// Locks a mutex, ignoring poisoning: a panicked test must not hide the state from the next assertion.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -409,48 +498,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seeds_parse_from_yaml_and_json() {
-        let yaml = "- id: a\n  name: Alpha\n  createdDate: 5\n- id: b\n  active: false\n";
-        let json =
-            r#"[{"id": "a", "name": "Alpha", "createdDate": 5}, {"id": "b", "active": false}]"#;
-        for text in [yaml, json] {
-            let groups = parse_seed(text).unwrap();
-            assert_eq!(groups.len(), 2);
-            assert_eq!(
-                (groups[0].name.as_deref(), groups[0].created_date),
-                (Some("Alpha"), Some(5))
-            );
-            assert_eq!(groups[1].active, Some(false));
-        }
-    }
-
-    #[test]
-    fn seeds_need_unique_ids() {
-        assert!(
-            parse_seed("- name: no id\n")
-                .unwrap_err()
-                .contains("#1 has no id")
-        );
-        assert!(
-            parse_seed("- id: a\n- id: a\n")
-                .unwrap_err()
-                .contains("twice")
-        );
-        assert!(parse_seed("id: a\n").is_err());
-        assert_eq!(parse_seed("\n"), Ok(Vec::new()));
-    }
-
-    #[test]
-    fn load_seed_names_the_file() {
-        let missing = Path::new("/nonexistent/seed.yaml");
-        assert!(
-            load_seed(missing)
-                .unwrap_err()
-                .starts_with("/nonexistent/seed.yaml: ")
-        );
-    }
 
     #[test]
     fn config_debug_hides_tokens_and_keys() {

@@ -1,5 +1,7 @@
 //! The HTTP side: one handler that records each request, waits the
 //! configured latency, then routes it to the pod or the login endpoints.
+//! The groups' endpoints are here; their lists' and the users lookup's are
+//! in `endpoints.rs`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,8 +17,12 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{ApiError, LoginRequest, LoginResponse, SESSION_TOKEN_HEADER, USERGROUPS_PATH};
+use crate::model::{
+    ApiError, LoginRequest, LoginResponse, Roster, SESSION_TOKEN_HEADER, USERGROUPS_PATH,
+    USERS_PATH, UserId,
+};
 
+use super::endpoints;
 use super::journal::Arrival;
 use super::store::{CreateError, GroupFilter, PageRequest, PageStart, UpdateError, decode_cursor};
 use super::{Shared, lock};
@@ -37,7 +43,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 /// A pod call answered with an error status and a `{code, message}` body.
 #[derive(Debug)]
 pub(super) struct Failure {
-    status: StatusCode,
+    pub(super) status: StatusCode,
     message: String,
     /// The `Allow` header of a 405.
     allow: Option<&'static str>,
@@ -52,11 +58,11 @@ impl Failure {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Failure {
+    pub(super) fn bad_request(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::BAD_REQUEST, message)
     }
 
-    fn not_found(message: impl Into<String>) -> Failure {
+    pub(super) fn not_found(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::NOT_FOUND, message)
     }
 
@@ -118,11 +124,38 @@ enum Operation {
     Create,
     Get(String),
     Update(String),
+    /// `GET .../{groupId}/memberships` or `.../assignments`.
+    ListRoster(String, Roster),
+    /// `PUT .../{groupId}/memberships/{userId}` or `.../assignments/{userId}`.
+    WriteRoster(String, Roster, UserId),
+    /// The bulk `PUT .../{groupId}/memberships`.
+    ReplaceMembers(String),
+    /// `GET /v3/users`.
+    LookupUsers,
+}
+
+/// What a session needs for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Any valid session (the users lookup).
+    Session,
+    /// VIEW_ROLE_SCOPES.
+    View,
+    /// MANAGE_ROLE_SCOPES.
+    Manage,
 }
 
 impl Operation {
     /// The operation `method` and the pod-relative `path` name (groupId percent-decoded).
     fn parse(method: &str, path: &str) -> Result<Operation, Failure> {
+        let no_such_endpoint =
+            || Failure::not_found(format!("no such endpoint: {POD_PREFIX}{path}"));
+        if path == USERS_PATH {
+            return match method {
+                "GET" => Ok(Operation::LookupUsers),
+                _ => Err(Failure::method_not_allowed("GET")),
+            };
+        }
         if path == USERGROUPS_PATH {
             return match method {
                 "GET" => Ok(Operation::List),
@@ -130,15 +163,32 @@ impl Operation {
                 _ => Err(Failure::method_not_allowed("GET, POST")),
             };
         }
-        let segment = path
+        let rest = path
             .strip_prefix(USERGROUPS_PATH)
             .and_then(|rest| rest.strip_prefix('/'))
-            .filter(|segment| !segment.is_empty() && !segment.contains('/'))
-            .ok_or_else(|| Failure::not_found(format!("no such endpoint: {POD_PREFIX}{path}")))?;
-        let id = percent_decode_str(segment)
-            .decode_utf8()
-            .map_err(|_| Failure::bad_request("groupId is not valid UTF-8 once percent-decoded"))?
-            .into_owned();
+            .ok_or_else(no_such_endpoint)?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        match segments[..] {
+            [group] if !group.is_empty() => Operation::on_group(method, group_id(group)?),
+            [group, list] if !group.is_empty() => {
+                let roster = roster_named(list).ok_or_else(no_such_endpoint)?;
+                Operation::on_list(method, group_id(group)?, roster)
+            }
+            [group, list, user] if !group.is_empty() && !user.is_empty() => {
+                let roster = roster_named(list).ok_or_else(no_such_endpoint)?;
+                if method != "PUT" {
+                    return Err(Failure::method_not_allowed("PUT"));
+                }
+                let user_id = user.parse::<UserId>().map_err(|_| {
+                    Failure::bad_request(format!("userId must be an integer, not {user:?}"))
+                })?;
+                Ok(Operation::WriteRoster(group_id(group)?, roster, user_id))
+            }
+            _ => Err(no_such_endpoint()),
+        }
+    }
+
+    fn on_group(method: &str, id: String) -> Result<Operation, Failure> {
         match method {
             "GET" => Ok(Operation::Get(id)),
             "PUT" => Ok(Operation::Update(id)),
@@ -146,10 +196,43 @@ impl Operation {
         }
     }
 
-    /// Reading needs VIEW_ROLE_SCOPES, writing MANAGE_ROLE_SCOPES.
-    fn writes(&self) -> bool {
-        matches!(self, Operation::Create | Operation::Update(_))
+    /// Only the membership list has a (bulk) PUT.
+    fn on_list(method: &str, id: String, roster: Roster) -> Result<Operation, Failure> {
+        match (method, roster) {
+            ("GET", _) => Ok(Operation::ListRoster(id, roster)),
+            ("PUT", Roster::Members) => Ok(Operation::ReplaceMembers(id)),
+            (_, Roster::Members) => Err(Failure::method_not_allowed("GET, PUT")),
+            (_, Roster::Assignees) => Err(Failure::method_not_allowed("GET")),
+        }
     }
+
+    /// Reading needs VIEW_ROLE_SCOPES, writing MANAGE_ROLE_SCOPES; looking
+    /// users up, any session.
+    fn access(&self) -> Access {
+        match self {
+            Operation::LookupUsers => Access::Session,
+            Operation::List | Operation::Get(_) | Operation::ListRoster(..) => Access::View,
+            Operation::Create
+            | Operation::Update(_)
+            | Operation::WriteRoster(..)
+            | Operation::ReplaceMembers(_) => Access::Manage,
+        }
+    }
+}
+
+/// A percent-encoded groupId segment, decoded.
+fn group_id(segment: &str) -> Result<String, Failure> {
+    Ok(percent_decode_str(segment)
+        .decode_utf8()
+        .map_err(|_| Failure::bad_request("groupId is not valid UTF-8 once percent-decoded"))?
+        .into_owned())
+}
+
+/// The list a path segment names: `memberships` or `assignments`.
+fn roster_named(segment: &str) -> Option<Roster> {
+    Roster::ALL
+        .into_iter()
+        .find(|roster| roster.segment() == segment)
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -244,17 +327,25 @@ fn pod_call(
     body: &[u8],
 ) -> Result<Response, Failure> {
     let operation = Operation::parse(method, path)?;
-    authorize(shared, parts, operation.writes())?;
+    authorize(shared, parts, operation.access())?;
     match operation {
         Operation::List => list_groups(shared, &parts.uri),
         Operation::Create => create_group(shared, body),
         Operation::Get(id) => get_group(shared, &id),
         Operation::Update(id) => update_group(shared, &id, body),
+        Operation::ListRoster(id, roster) => {
+            endpoints::list_roster(shared, &parts.uri, &id, roster)
+        }
+        Operation::WriteRoster(id, roster, user_id) => {
+            endpoints::write_roster(shared, &id, roster, user_id, body)
+        }
+        Operation::ReplaceMembers(id) => endpoints::replace_members(shared, &id, body),
+        Operation::LookupUsers => endpoints::lookup_users(shared, &parts.uri),
     }
 }
 
 /// 401 without a valid `sessionToken`; 403 without the entitlement the operation needs.
-fn authorize(shared: &Shared, parts: &Parts, writes: bool) -> Result<(), Failure> {
+fn authorize(shared: &Shared, parts: &Parts, access: Access) -> Result<(), Failure> {
     let Some(header) = parts.headers.get(SESSION_TOKEN_HEADER) else {
         return Err(Failure::new(
             StatusCode::UNAUTHORIZED,
@@ -271,10 +362,10 @@ fn authorize(shared: &Shared, parts: &Parts, writes: bool) -> Result<(), Failure
             "Unauthorized: Session tokens invalid.",
         ));
     };
-    let (allowed, needed) = if writes {
-        (entitlements.manage, "MANAGE_ROLE_SCOPES")
-    } else {
-        (entitlements.view, "VIEW_ROLE_SCOPES")
+    let (allowed, needed) = match access {
+        Access::Session => return Ok(()),
+        Access::View => (entitlements.view, "VIEW_ROLE_SCOPES"),
+        Access::Manage => (entitlements.manage, "MANAGE_ROLE_SCOPES"),
     };
     if allowed {
         return Ok(());
@@ -357,18 +448,14 @@ fn page_request(uri: &Uri, page_size: usize) -> Result<PageRequest, Failure> {
     let group_type = query
         .group_type
         .ok_or_else(|| Failure::bad_request("the type query parameter is required"))?;
-    let active = match query.active.as_deref() {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(Failure::bad_request(format!(
-                "active must be true or false, not {other:?}"
-            )));
-        }
+    let active = flag("active", query.active.as_deref())?;
+    let start = match cursor(query.after, query.before, decode_cursor)? {
+        Cursor::First => PageStart::First,
+        Cursor::After(id) => PageStart::After(id),
+        Cursor::Before(id) => PageStart::Before(id),
     };
     Ok(PageRequest {
-        start: page_start(query.after, query.before)?,
+        start,
         limit: page_limit(query.limit.as_deref(), page_size)?,
         filter: GroupFilter {
             group_type,
@@ -379,8 +466,20 @@ fn page_request(uri: &Uri, page_size: usize) -> Result<PageRequest, Failure> {
     })
 }
 
+/// A boolean query parameter: absent, `true` or `false`.
+pub(super) fn flag(name: &str, value: Option<&str>) -> Result<Option<bool>, Failure> {
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(Failure::bad_request(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
+    }
+}
+
 /// The pod's page size is also the most a `limit` can ask for.
-fn page_limit(limit: Option<&str>, page_size: usize) -> Result<usize, Failure> {
+pub(super) fn page_limit(limit: Option<&str>, page_size: usize) -> Result<usize, Failure> {
     match limit {
         None => Ok(page_size),
         Some(text) => match text.parse::<usize>() {
@@ -392,24 +491,36 @@ fn page_limit(limit: Option<&str>, page_size: usize) -> Result<usize, Failure> {
     }
 }
 
-/// An empty cursor counts as none: it can only mean "from the start".
-fn page_start(after: Option<String>, before: Option<String>) -> Result<PageStart, Failure> {
+/// Where a page starts, as the `after` or `before` cursor says.
+pub(super) enum Cursor<T> {
+    First,
+    After(T),
+    Before(T),
+}
+
+/// The one cursor given, decoded. An empty cursor counts as none: it can
+/// only mean "from the start".
+pub(super) fn cursor<T>(
+    after: Option<String>,
+    before: Option<String>,
+    decode: impl Fn(&str) -> Option<T>,
+) -> Result<Cursor<T>, Failure> {
     let decode = |cursor: &str| {
-        decode_cursor(cursor).ok_or_else(|| Failure::bad_request("invalid pagination cursor"))
+        decode(cursor).ok_or_else(|| Failure::bad_request("invalid pagination cursor"))
     };
     match (
         after.filter(|c| !c.is_empty()),
         before.filter(|c| !c.is_empty()),
     ) {
-        (None, None) => Ok(PageStart::First),
-        (Some(after), None) => Ok(PageStart::After(decode(&after)?)),
-        (None, Some(before)) => Ok(PageStart::Before(decode(&before)?)),
+        (None, None) => Ok(Cursor::First),
+        (Some(after), None) => Ok(Cursor::After(decode(&after)?)),
+        (None, Some(before)) => Ok(Cursor::Before(decode(&before)?)),
         (Some(_), Some(_)) => Err(Failure::bad_request("give at most one of after and before")),
     }
 }
 
 /// The body as `T`; an empty body, malformed JSON, a wrong type or an unknown field is a 400.
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     if body.is_empty() {
         return Err(Failure::bad_request("the request body is required"));
     }
@@ -421,7 +532,7 @@ fn group_not_found(id: &str) -> Failure {
     Failure::not_found(format!("Group {id} not found."))
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
@@ -477,6 +588,89 @@ mod tests {
             StatusCode::NOT_FOUND
         );
         assert_eq!(status("GET", "/v1/other"), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn routes_the_lists_and_the_users_lookup() {
+        let parse = |method, path| Operation::parse(method, path).unwrap();
+        assert_eq!(
+            parse("GET", "/v2/admin/usergroups/g%201/memberships"),
+            Operation::ListRoster("g 1".into(), Roster::Members)
+        );
+        assert_eq!(
+            parse("PUT", "/v2/admin/usergroups/g/memberships"),
+            Operation::ReplaceMembers("g".into())
+        );
+        assert_eq!(
+            parse("PUT", "/v2/admin/usergroups/g/assignments/-42"),
+            Operation::WriteRoster("g".into(), Roster::Assignees, -42)
+        );
+        assert_eq!(parse("GET", USERS_PATH), Operation::LookupUsers);
+        let status = |method, path| Operation::parse(method, path).unwrap_err().status;
+        let cases = [
+            (
+                "PUT",
+                "/v2/admin/usergroups/g/assignments",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (
+                "POST",
+                "/v2/admin/usergroups/g/memberships",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (
+                "GET",
+                "/v2/admin/usergroups/g/memberships/1",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (
+                "PUT",
+                "/v2/admin/usergroups/g/memberships/x",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "PUT",
+                "/v2/admin/usergroups/g/memberships/",
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "PUT",
+                "/v2/admin/usergroups/g/owners/1",
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "GET",
+                "/v2/admin/usergroups//memberships",
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "GET",
+                "/v2/admin/usergroups/g/memberships/1/x",
+                StatusCode::NOT_FOUND,
+            ),
+            ("POST", USERS_PATH, StatusCode::METHOD_NOT_ALLOWED),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(status(method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn lists_need_view_and_manage_and_the_lookup_a_session() {
+        let access = |method, path| Operation::parse(method, path).unwrap().access();
+        assert_eq!(
+            access("GET", "/v2/admin/usergroups/g/assignments"),
+            Access::View
+        );
+        assert_eq!(
+            access("PUT", "/v2/admin/usergroups/g/memberships"),
+            Access::Manage
+        );
+        assert_eq!(
+            access("PUT", "/v2/admin/usergroups/g/memberships/1"),
+            Access::Manage
+        );
+        assert_eq!(access("GET", USERS_PATH), Access::Session);
     }
 
     #[test]

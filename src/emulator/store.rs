@@ -1,16 +1,20 @@
 //! The emulated pod's groups: what PUT, POST and an admin change do to them,
-//! and how the list endpoint pages over them. No HTTP here.
+//! and how the list endpoint pages over them. The store also holds the users
+//! and the groups' lists (`lists.rs` serves those), so that a group's
+//! `memberCount` and `assigneeCount` are always its active records. No HTTP here.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::model::{
-    Cursors, Pagination, ROLE_SCOPE, UserGroupCreate, UserGroupResponse, UserGroupResponseList,
-    UserGroupUpdate,
+    Cursors, GroupRef, Pagination, ROLE_SCOPE, Roster, UserGroupCreate, UserGroupResponse,
+    UserGroupResponseList, UserGroupUpdate,
 };
 
+use super::people::Directory;
 use super::random::random_hex;
+use super::rosters::RosterBook;
 
 /// Why a PUT was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +74,14 @@ pub(super) struct PageRequest {
     pub filter: GroupFilter,
 }
 
-/// The groups, sorted by id, and the clock that dates their changes.
+/// The groups, sorted by id, the users, the groups' lists, and the clock
+/// that dates their changes.
 #[derive(Debug)]
 pub(super) struct Store {
     groups: BTreeMap<String, UserGroupResponse>,
-    /// The last `modifiedDate`/`createdDate` handed out, so that dates strictly increase.
+    pub(super) directory: Directory,
+    pub(super) book: RosterBook,
+    /// The last date handed out, so that dates strictly increase.
     last_stamp: i64,
 }
 
@@ -83,6 +90,8 @@ impl Store {
     pub(super) fn new(seed: Vec<UserGroupResponse>) -> Result<Store, String> {
         let mut store = Store {
             groups: BTreeMap::new(),
+            directory: Directory::default(),
+            book: RosterBook::default(),
             last_stamp: seed
                 .iter()
                 .flat_map(|group| [group.created_date, group.modified_date])
@@ -104,9 +113,36 @@ impl Store {
             group.created_date = Some(created);
             group.modified_date = Some(group.modified_date.unwrap_or(created));
             fill_defaults(&mut group, None);
-            store.groups.insert(id, group);
+            store.groups.insert(id.clone(), group);
+            store.recount(&id);
         }
         Ok(store)
+    }
+
+    pub(super) fn contains(&self, id: &str) -> bool {
+        self.groups.contains_key(id)
+    }
+
+    /// The group as a membership nests it (`expand=group`).
+    pub(super) fn group_ref(&self, id: &str) -> Option<GroupRef> {
+        let group = self.groups.get(id)?;
+        Some(GroupRef {
+            id: group.id.clone(),
+            name: group.name.clone(),
+            area: group.area.clone(),
+            group_type: group.group_type.clone(),
+            active: group.active,
+        })
+    }
+
+    /// Sets the group's `memberCount` and `assigneeCount` to its active records.
+    pub(super) fn recount(&mut self, id: &str) {
+        let members = self.book.active_count(id, Roster::Members);
+        let assignees = self.book.active_count(id, Roster::Assignees);
+        if let Some(group) = self.groups.get_mut(id) {
+            group.member_count = Some(members);
+            group.assignee_count = Some(assignees);
+        }
     }
 
     pub(super) fn get(&self, id: &str) -> Option<UserGroupResponse> {
@@ -170,7 +206,8 @@ impl Store {
 
     /// An admin's change behind groupsync's back: replaces (or creates) the
     /// group and always moves its `modifiedDate`. Fields the new value leaves
-    /// out that a pod always reports (type, counts, created date) are kept.
+    /// out that a pod always reports (type, created date) are kept; the
+    /// counts always follow the group's lists.
     pub(super) fn replace(&mut self, mut group: UserGroupResponse) -> UserGroupResponse {
         let id = group.id.clone().unwrap_or_else(|| self.fresh_id());
         let now = self.stamp();
@@ -182,8 +219,9 @@ impl Store {
             .or(Some(now));
         group.modified_date = Some(now);
         fill_defaults(&mut group, previous);
-        self.groups.insert(id, group.clone());
-        group
+        self.groups.insert(id.clone(), group);
+        self.recount(&id);
+        self.groups[&id].clone()
     }
 
     /// One page of the list endpoint: `limit` raw records in id order, THEN
@@ -275,7 +313,7 @@ impl Store {
     }
 
     /// A date for a change: now in epoch milliseconds, but always later than the last one handed out.
-    fn stamp(&mut self) -> i64 {
+    pub(super) fn stamp(&mut self) -> i64 {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_millis() as i64);
@@ -303,7 +341,8 @@ struct RawPage<'a> {
     position: &'a str,
 }
 
-/// Fills what a pod always reports: the type, and the counts (from `previous`, else 0).
+/// Fills the type a pod always reports (from `previous`, else ROLE_SCOPE);
+/// the counts are the caller's: [`Store::recount`].
 fn fill_defaults(group: &mut UserGroupResponse, previous: Option<&UserGroupResponse>) {
     group.group_type = group
         .group_type
@@ -312,14 +351,6 @@ fn fill_defaults(group: &mut UserGroupResponse, previous: Option<&UserGroupRespo
     group
         .group_type
         .get_or_insert_with(|| ROLE_SCOPE.to_owned());
-    group.member_count = group
-        .member_count
-        .or(previous.and_then(|old| old.member_count))
-        .or(Some(0));
-    group.assignee_count = group
-        .assignee_count
-        .or(previous.and_then(|old| old.assignee_count))
-        .or(Some(0));
 }
 
 fn id_of(group: &UserGroupResponse) -> &str {
@@ -382,6 +413,22 @@ mod tests {
 
     fn ids(list: &UserGroupResponseList) -> Vec<&str> {
         list.data.iter().map(id_of).collect()
+    }
+
+    #[test]
+    fn seeded_counts_give_way_to_the_lists() {
+        let seeded = Store::new(vec![UserGroupResponse {
+            member_count: Some(3),
+            assignee_count: Some(1),
+            ..group("a")
+        }])
+        .unwrap()
+        .get("a")
+        .unwrap();
+        assert_eq!(
+            (seeded.member_count, seeded.assignee_count),
+            (Some(0), Some(0))
+        );
     }
 
     #[test]
@@ -502,17 +549,16 @@ mod tests {
 
     #[test]
     fn replace_keeps_what_the_pod_always_reports_and_moves_the_date() {
-        let mut store = Store::new(vec![UserGroupResponse {
-            member_count: Some(3),
-            ..group("a")
-        }])
-        .unwrap();
+        let mut store = store_of(&["a"]);
+        store.book.set_active("a", Roster::Members, 7, true, 1);
+        store.recount("a");
         let before = store.get("a").unwrap();
         let replaced = store.replace(UserGroupResponse {
             name: Some("Admin's".into()),
+            member_count: Some(40),
             ..group("a")
         });
-        assert_eq!(replaced.member_count, Some(3));
+        assert_eq!(replaced.member_count, Some(1), "the count follows the list");
         assert_eq!(replaced.created_date, before.created_date);
         assert!(replaced.modified_date > before.modified_date);
         assert_eq!(

@@ -2,6 +2,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::GroupCounts;
 
 mod pod;
 pub use pod::{AuthError, PodError, TransportKind};
@@ -130,8 +133,20 @@ pub enum Error {
     },
 
     /// A safety limit refused the cycle; nothing was written.
-    #[error("{0}")]
-    Refused(String),
+    #[error("{reason}")]
+    Refused {
+        reason: String,
+        /// Where the declared groups stand: the refused plan's changes are pending.
+        groups: GroupCounts,
+    },
+
+    /// The cycle ran longer than `cycle_timeout` and was abandoned.
+    #[error(
+        "the cycle was abandoned after running for longer than cycle_timeout ({}); \
+         the answers saved so far are kept. Find out why the pod is this slow, or raise cycle_timeout",
+        short_duration(*.0)
+    )]
+    CycleTimeout(Duration),
 
     /// An operating-system call failed; `doing` says what groupsync was doing
     /// (e.g. "metrics_listen 127.0.0.1:9464: cannot listen").
@@ -164,7 +179,8 @@ impl Error {
             Error::State { .. } => "state",
             Error::StateLocked { .. } => "state_locked",
             Error::StateOfAnotherPod { .. } => "state",
-            Error::Refused(_) => "refused",
+            Error::Refused { .. } => "refused",
+            Error::CycleTimeout(_) => "timeout",
             Error::Io { .. } => "io",
         }
     }
@@ -193,6 +209,29 @@ pub fn with_causes(
     text
 }
 
+/// `500ms`, `30s`, `10m`, `1h30m`: a duration as the config file writes it.
+pub fn short_duration(duration: Duration) -> String {
+    if duration.subsec_millis() != 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let seconds = duration.as_secs();
+    let parts = [
+        (seconds / 3600, "h"),
+        (seconds / 60 % 60, "m"),
+        (seconds % 60, "s"),
+    ];
+    let text: String = parts
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, unit)| format!("{count}{unit}"))
+        .collect();
+    if text.is_empty() {
+        "0s".to_string()
+    } else {
+        text
+    }
+}
+
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -219,5 +258,28 @@ mod tests {
         let error = Error::from(PodError::Setup("no TLS backend".to_string()));
         assert_eq!(error.chain(), "no TLS backend");
         assert_eq!(error.kind(), "pod");
+    }
+
+    #[test]
+    fn a_cycle_timeout_names_the_setting_and_its_value() {
+        let error = Error::CycleTimeout(Duration::from_secs(90));
+        assert!(
+            error.to_string().starts_with(
+                "the cycle was abandoned after running for longer than cycle_timeout (1m30s)"
+            ),
+            "{error}"
+        );
+        assert_eq!(error.kind(), "timeout");
+    }
+
+    #[test]
+    fn short_durations_read_as_the_config_file_writes_them() {
+        let text = |millis| short_duration(Duration::from_millis(millis));
+        assert_eq!(text(500), "500ms");
+        assert_eq!(text(1_500), "1500ms");
+        assert_eq!(text(30_000), "30s");
+        assert_eq!(text(600_000), "10m");
+        assert_eq!(text(5_430_000), "1h30m30s");
+        assert_eq!(text(0), "0s");
     }
 }

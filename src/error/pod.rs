@@ -112,6 +112,13 @@ pub enum PodError {
     #[error("the group id {id:?} cannot be sent to the pod: an id must not be empty, `.` or `..`")]
     BadGroupId { id: String },
 
+    /// A user to add whose id the pod was never asked for (its users lookup
+    /// was refused): the per-user write has no path to go to.
+    #[error(
+        "the pod's id of user {username:?} is unknown (the users lookup was refused); nothing more was written for this group"
+    )]
+    UnknownUserId { username: String },
+
     /// The client could not be built (a bad pod URL, no TLS backend).
     #[error("{0}")]
     Setup(String),
@@ -202,6 +209,7 @@ impl PodError {
             PodError::RetriesExhausted { .. } => "retries_exhausted",
             PodError::Auth(_) => "auth",
             PodError::BadGroupId { .. } => "bad_group_id",
+            PodError::UnknownUserId { .. } => "unknown_user_id",
             PodError::Setup(_) => "setup",
             PodError::Stopped { .. } => "stopped",
             PodError::CreateUnclear { .. } => "create_unclear",

@@ -14,6 +14,7 @@ use crate::config::{RefreshMode, Settings};
 use crate::desired::load_dir;
 use crate::error::{Error, Result};
 use crate::model::DesiredState;
+pub use crate::model::GroupCounts;
 use crate::pipeline::apply::{ApplyReport, apply, check_limits};
 use crate::pipeline::plan::{Plan, plan};
 use crate::pipeline::refresh::{RefreshReport, refresh};
@@ -84,18 +85,6 @@ pub struct CycleOutcome {
     pub apply: Option<ApplyReport>,
 }
 
-/// Where the declared groups stand after a cycle; the one count that logs,
-/// metrics and the status line all show.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GroupCounts {
-    /// Already matching, or updated by this cycle.
-    pub in_sync: usize,
-    /// Changes planned but not written (a dry run, or not started before a stop).
-    pub pending: usize,
-    /// Their requests failed, or they could not be planned.
-    pub failed: usize,
-}
-
 impl CycleOutcome {
     /// How many declared groups are in sync, pending and failed.
     pub fn group_counts(&self) -> GroupCounts {
@@ -146,7 +135,21 @@ pub fn pod_client(settings: &Settings, env_token: Option<String>) -> Result<Opti
 
 /// Runs one cycle: loads the desired state, reads the state file (locked
 /// for the cycle when it writes), refreshes, plans, and applies if asked to.
+/// A cycle running longer than `cycle_timeout` is abandoned (dropped, as a
+/// crash would end it: the answers saved so far stay) and fails.
 pub async fn run_cycle(
+    settings: &Settings,
+    client: Option<&PodClient>,
+    options: CycleOptions,
+    stop: Shutdown,
+) -> Result<CycleOutcome> {
+    let timeout = settings.cycle_timeout;
+    tokio::time::timeout(timeout, unbounded_cycle(settings, client, options, stop))
+        .await
+        .unwrap_or(Err(Error::CycleTimeout(timeout)))
+}
+
+async fn unbounded_cycle(
     settings: &Settings,
     client: Option<&PodClient>,
     options: CycleOptions,
@@ -158,7 +161,14 @@ pub async fn run_cycle(
         CycleMode::Plan => {
             let mut snapshot = read_unlocked(path)?;
             tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
-            let refresh = refresh_from_pod(&desired, &mut snapshot, client, options).await?;
+            let refresh = refresh_from_pod(
+                &desired,
+                &mut snapshot,
+                client,
+                options,
+                settings.concurrency,
+            )
+            .await?;
             Ok(planned(settings, &desired, &snapshot, refresh))
         }
         CycleMode::Apply {
@@ -168,7 +178,14 @@ pub async fn run_cycle(
             let state = StateFile::lock_within(path, lock_timeout, &stop).await?;
             let mut snapshot = state.load()?;
             let adopted = tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
-            let refresh = refresh_from_pod(&desired, &mut snapshot, client, options).await?;
+            let refresh = refresh_from_pod(
+                &desired,
+                &mut snapshot,
+                client,
+                options,
+                settings.concurrency,
+            )
+            .await?;
             if refresh.read > 0 || adopted {
                 state.save(&snapshot)?;
             }
@@ -177,7 +194,12 @@ pub async fn run_cycle(
                 return Ok(outcome);
             }
             let client = client.ok_or(Error::NoPod)?;
-            check_limits(&outcome.plan, &settings.limits, force).map_err(Error::Refused)?;
+            check_limits(&outcome.plan, &settings.limits, force).map_err(|reason| {
+                Error::Refused {
+                    reason,
+                    groups: outcome.group_counts(),
+                }
+            })?;
             let report = apply(
                 &outcome.plan,
                 client,
@@ -217,9 +239,10 @@ async fn refresh_from_pod(
     snapshot: &mut Snapshot,
     client: Option<&PodClient>,
     options: CycleOptions,
+    concurrency: usize,
 ) -> Result<RefreshReport> {
     match client {
-        Some(client) => Ok(refresh(desired, snapshot, client, options.refresh).await?),
+        Some(client) => Ok(refresh(desired, snapshot, client, options.refresh, concurrency).await?),
         None => Ok(RefreshReport::offline(desired, snapshot)),
     }
 }
@@ -231,7 +254,13 @@ fn planned(
     snapshot: &Snapshot,
     refresh: RefreshReport,
 ) -> CycleOutcome {
-    let plan = plan(desired, snapshot, &refresh.names, settings.update_mode);
+    let plan = plan(
+        desired,
+        snapshot,
+        &refresh.names,
+        &refresh.rosters,
+        settings.update_mode,
+    );
     CycleOutcome {
         desired_groups: desired.groups.len(),
         refresh,
@@ -253,6 +282,7 @@ mod tests {
         let group = DesiredGroup {
             key: GroupKey::Id(group_id.to_string()),
             fields: UserGroupUpdate::default(),
+            rosters: Default::default(),
             source: SourcePos {
                 path: "groups.d/g.yaml".into(),
                 line: 1,

@@ -318,10 +318,6 @@ mod tests {
             "x #not a comment",
             " lead and trail ",
             "quote\"back\\slash",
-            "two\nlines\ttab",
-            "bidi\u{202E}override",
-            "zero\u{200B}width",
-            "del\u{7f}c1\u{85}",
             "ünïcødé 東京",
             "'single'",
             "@at",
@@ -362,6 +358,42 @@ mod tests {
             "{yaml}"
         );
         assert!(yaml.starts_with("# Imported by `groupsync import` from https://acme.example/pod?bad at 2024-05-01T10:00:00Z.\n"));
+    }
+
+    /// A pod name with control or bidi characters is written escaped (the
+    /// file stays one clean line each) and then refused by the loader, which
+    /// names the character, so that a person decides what the name should be.
+    #[test]
+    fn hidden_characters_are_escaped_and_then_refused_by_the_loader() {
+        let hidden = [
+            "two\nlines\ttab",
+            "bidi\u{202E}override",
+            "zero\u{200B}width",
+            "del\u{7f}c1\u{85}",
+        ];
+        let groups: Vec<UserGroupResponse> = hidden
+            .iter()
+            .enumerate()
+            .map(|(index, text)| UserGroupResponse {
+                id: Some(format!("0{index}")),
+                name: Some((*text).to_string()),
+                ..Default::default()
+            })
+            .collect();
+        let yaml = render_yaml(&groups, "u", "t");
+        assert!(
+            yaml.chars()
+                .all(|c| c == '\n' || !(c.is_control() || is_invisible(c))),
+            "{yaml}"
+        );
+        let (_, problems) = parse_file(Path::new("imported.yaml"), &yaml);
+        assert_eq!(problems.len(), hidden.len(), "{problems:?}");
+        assert!(
+            problems.iter().all(|problem| problem
+                .message
+                .contains("`name` holds the invisible character")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -169,6 +169,7 @@ mod tests {
                 name: name.into(),
             },
             fields: Default::default(),
+            rosters: Default::default(),
             source: SourcePos {
                 path: "groups.d/n.yaml".into(),
                 line: 1,

@@ -13,10 +13,11 @@ use serde::Serialize;
 
 use crate::error::Diagnostic;
 use crate::model::{
-    DesiredGroup, DesiredState, Field, FieldRef, FieldValue, GroupKey, USERGROUPS_PATH, UpdateMode,
-    UserGroupCreate, UserGroupResponse, UserGroupUpdate, group_path,
+    ActiveUpdate, DesiredGroup, DesiredState, Field, FieldRef, FieldValue, GroupKey,
+    USERGROUPS_PATH, UpdateMode, UserGroupCreate, UserGroupResponse, UserGroupUpdate, group_path,
 };
 use crate::pipeline::names::{Found, NameLookups};
+use crate::pipeline::roster::{RosterChange, RosterLookups, plan_rosters};
 use crate::pipeline::state::Snapshot;
 
 /// One field that differs: the pod's recorded value (`None` when unknown) and the declared one.
@@ -60,6 +61,9 @@ pub struct Change {
     pub body: UserGroupUpdate,
     /// A create's POST body.
     pub create: Option<UserGroupCreate>,
+    /// Each user list the YAML manages (`members`, then `assignees`), with
+    /// its per-user writes; a list without writes is kept for the diff.
+    pub rosters: Vec<RosterChange>,
 }
 
 /// One request a change sends, as plans show it.
@@ -69,6 +73,9 @@ pub struct Request {
     /// Under the pod URL; `{new id}` stands for the id a create's POST returns.
     pub path: String,
     pub body: RequestBody,
+    /// The user a per-user write adds or removes, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// A request's JSON body, its keys in the order the pod's types declare them.
@@ -77,13 +84,19 @@ pub struct Request {
 pub enum RequestBody {
     Create(UserGroupCreate),
     Update(UserGroupUpdate),
+    Active(ActiveUpdate),
 }
 
 impl std::fmt::Display for Request {
-    /// `PUT /v2/admin/usergroups/ID {"area":"EMEA"}`
+    /// `PUT /v2/admin/usergroups/ID {"area":"EMEA"}`, and for a per-user
+    /// write the user's name after it: `... {"active":true}  # alice.smith`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let body = serde_json::to_string(&self.body).expect("request bodies always serialize");
-        write!(f, "{} {} {body}", self.method, self.path)
+        write!(f, "{} {} {body}", self.method, self.path)?;
+        if let Some(user) = &self.user {
+            write!(f, "  # {user}")?;
+        }
+        Ok(())
     }
 }
 
@@ -109,6 +122,7 @@ impl Change {
             fields,
             body,
             create: None,
+            rosters: Vec::new(),
         }
     }
 
@@ -121,7 +135,8 @@ impl Change {
     }
 
     /// Every request the change sends, in order: a create's POST and the
-    /// PUT that may follow it, or the one PUT of an update.
+    /// PUT that may follow it, or the one PUT of an update; then one PUT per
+    /// user added to or removed from a list.
     pub fn requests(&self) -> Vec<Request> {
         let mut requests = Vec::with_capacity(2);
         if let Some(create) = &self.create {
@@ -129,20 +144,59 @@ impl Change {
                 method: "POST",
                 path: USERGROUPS_PATH.to_string(),
                 body: RequestBody::Create(create.clone()),
+                user: None,
             });
         }
+        let group_path = match &self.group_id {
+            Some(id) => group_path(id),
+            None => NEW_GROUP_PATH.to_string(),
+        };
         if !self.body.is_empty() {
-            let path = match &self.group_id {
-                Some(id) => group_path(id),
-                None => NEW_GROUP_PATH.to_string(),
-            };
             requests.push(Request {
                 method: "PUT",
-                path,
+                path: group_path.clone(),
                 body: RequestBody::Update(self.body.clone()),
+                user: None,
             });
         }
+        for list in &self.rosters {
+            for (user, active) in list.writes() {
+                let user_id = match user.user_id {
+                    Some(id) => id.to_string(),
+                    None => "{userId}".to_string(),
+                };
+                requests.push(Request {
+                    method: "PUT",
+                    path: format!("{group_path}/{}/{user_id}", list.roster.segment()),
+                    body: RequestBody::Active(ActiveUpdate {
+                        active: Some(active),
+                    }),
+                    user: Some(user.username.clone()),
+                });
+            }
+        }
         requests
+    }
+
+    /// True when the change adds or removes a member or an assignee.
+    pub fn writes_rosters(&self) -> bool {
+        self.rosters.iter().any(RosterChange::has_writes)
+    }
+
+    /// Members and assignees the change removes (`limits.max_member_removals`).
+    pub fn removals(&self) -> usize {
+        self.rosters.iter().map(|list| list.remove.len()).sum()
+    }
+
+    /// What a reviewer should know before applying: the last assignee removed.
+    pub fn warnings(&self) -> Vec<String> {
+        self.rosters
+            .iter()
+            .filter(|list| list.leaves_no_assignee())
+            .map(|_| {
+                "this removes the group's last assignee: no compliance officer will be responsible for it".to_string()
+            })
+            .collect()
     }
 
     /// The name the group is declared by, or else the one the pod has.
@@ -177,6 +231,11 @@ impl Plan {
             .count()
     }
 
+    /// Members plus assignees removed, across all groups (`limits.max_member_removals`).
+    pub fn member_removals(&self) -> usize {
+        self.changes.iter().map(Change::removals).sum()
+    }
+
     /// How many changes turn an active group inactive (`limits.max_deactivations`).
     pub fn deactivations(&self) -> usize {
         self.changes
@@ -187,11 +246,13 @@ impl Plan {
 }
 
 /// Compares every desired group with the snapshot and plans the requests
-/// that converge them; `names` binds the groups declared without `id`.
+/// that converge them; `names` binds the groups declared without `id`, and
+/// `rosters` says which users and lists refresh could not find.
 pub fn plan(
     desired: &DesiredState,
     snapshot: &Snapshot,
     names: &NameLookups,
+    rosters: &RosterLookups,
     mode: UpdateMode,
 ) -> Plan {
     let mut result = Plan::default();
@@ -207,6 +268,9 @@ pub fn plan(
                 plan_named(group, snapshot, names.get(&group.key), &declared_ids, mode)
             }
         };
+        let target = pod_group_of(group, names);
+        let planned =
+            planned.and_then(|change| with_rosters(group, change, target, snapshot, rosters));
         match planned {
             Ok(Some(change)) => result.changes.push(change),
             Ok(None) => result.unchanged += 1,
@@ -219,6 +283,50 @@ pub fn plan(
         }
     }
     result
+}
+
+/// The pod group a declared group is bound to, and what a change to it is.
+fn pod_group_of<'a>(group: &'a DesiredGroup, names: &'a NameLookups) -> Option<(&'a str, Action)> {
+    match &group.key {
+        GroupKey::Id(id) => Some((id, Action::Update)),
+        GroupKey::Name { .. } => match names.get(&group.key) {
+            Found::Recorded(id) => Some((id, Action::Update)),
+            Found::Adopted(id) => Some((id, Action::Adopt)),
+            _ => None,
+        },
+    }
+}
+
+/// `planned` with the writes of the user lists the group manages; a group
+/// whose fields match but whose lists do not becomes a change of `target`.
+fn with_rosters(
+    group: &DesiredGroup,
+    planned: Option<Change>,
+    target: Option<(&str, Action)>,
+    snapshot: &Snapshot,
+    lookups: &RosterLookups,
+) -> Result<Option<Change>, String> {
+    if group.rosters.is_empty() {
+        return Ok(planned);
+    }
+    if let Some(mut change) = planned {
+        change.rosters = plan_rosters(group, change.group_id.as_deref(), snapshot, lookups)?;
+        return Ok(Some(change));
+    }
+    let Some((id, action)) = target else {
+        return Ok(None);
+    };
+    let rosters = plan_rosters(group, Some(id), snapshot, lookups)?;
+    if !rosters.iter().any(RosterChange::has_writes) {
+        return Ok(None);
+    }
+    let recorded = snapshot.get(id);
+    let change = Change::update(group, id, recorded, Vec::new(), UserGroupUpdate::default());
+    Ok(Some(Change {
+        action,
+        rosters,
+        ..change
+    }))
 }
 
 /// The change a group declared without `id` needs, from what its name is bound to.
@@ -285,6 +393,7 @@ fn create(group: &DesiredGroup) -> Change {
         fields: differing_fields(desired, None),
         body,
         create: Some(post),
+        rosters: Vec::new(),
     }
 }
 
@@ -365,6 +474,7 @@ mod tests {
         GroupBuilder(DesiredGroup {
             key: GroupKey::Id(id.to_string()),
             fields: UserGroupUpdate::default(),
+            rosters: Default::default(),
             source: SourcePos {
                 path: PathBuf::from("groups.d/test.yaml"),
                 line: 1,
@@ -414,7 +524,7 @@ mod tests {
         groups.sort_by(|a, b| a.key.cmp(&b.key));
         let desired = DesiredState { groups };
         let names = NameLookups::from_snapshot(&desired, &snapshot);
-        plan(&desired, &snapshot, &names, mode)
+        plan(&desired, &snapshot, &names, &RosterLookups::default(), mode)
     }
 
     #[test]
@@ -598,6 +708,183 @@ mod tests {
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
     }
+
+    mod rosters {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use super::*;
+        use crate::model::Roster;
+
+        fn set(users: &[&str]) -> BTreeSet<String> {
+            users.iter().map(|user| user.to_string()).collect()
+        }
+
+        /// A snapshot holding group `g1` (active, named "G") whose members are `members`.
+        fn snapshot_with(members: &[(&str, i64)]) -> Snapshot {
+            let mut snapshot = Snapshot::default();
+            snapshot.record_read("g1", pod("g1", "G", "A", "D", true), 0);
+            let users: BTreeMap<String, i64> = members
+                .iter()
+                .map(|(user, id)| (user.to_string(), *id))
+                .collect();
+            snapshot.record_roster("g1", Roster::Members, users, Some(0));
+            snapshot
+        }
+
+        fn plan_members(declared: &[&str], snapshot: &Snapshot, lookups: &RosterLookups) -> Plan {
+            let mut group = group("g1").name("G").0;
+            group.rosters.set(Roster::Members, set(declared));
+            let desired = DesiredState {
+                groups: vec![group],
+            };
+            plan(
+                &desired,
+                snapshot,
+                &NameLookups::default(),
+                lookups,
+                UpdateMode::Minimal,
+            )
+        }
+
+        fn request_lines(change: &Change) -> Vec<String> {
+            change.requests().iter().map(ToString::to_string).collect()
+        }
+
+        #[test]
+        fn a_list_change_alone_is_one_update_with_a_write_per_user() {
+            let mut snapshot = snapshot_with(&[("alice", 1), ("bob", 2)]);
+            snapshot.remember_user("carol", 3);
+            let plan = plan_members(&["alice", "carol"], &snapshot, &RosterLookups::default());
+            assert_eq!((plan.changes.len(), plan.unchanged), (1, 0));
+            let change = &plan.changes[0];
+            assert_eq!(change.action, Action::Update);
+            assert!(change.body.is_empty() && change.fields.is_empty());
+            assert_eq!(
+                request_lines(change),
+                [
+                    "PUT /v2/admin/usergroups/g1/memberships/3 {\"active\":true}  # carol",
+                    "PUT /v2/admin/usergroups/g1/memberships/2 {\"active\":false}  # bob",
+                ]
+            );
+            assert_eq!(plan.member_removals(), 1);
+        }
+
+        #[test]
+        fn matching_lists_plan_nothing_and_unmanaged_lists_are_never_read() {
+            let snapshot = snapshot_with(&[("alice", 1)]);
+            let plan = plan_members(&["alice"], &snapshot, &RosterLookups::default());
+            assert_eq!((plan.changes.len(), plan.unchanged), (0, 1));
+            // Without `members:` the recorded list plays no part.
+            let plan = plan_of(
+                vec![group("g1").name("G")],
+                vec![pod("g1", "G", "A", "D", true)],
+                UpdateMode::Minimal,
+            );
+            assert_eq!((plan.changes.len(), plan.unchanged), (0, 1));
+        }
+
+        #[test]
+        fn an_unknown_username_fails_the_group_naming_the_user() {
+            let snapshot = snapshot_with(&[("alice", 1)]);
+            let lookups = RosterLookups {
+                unknown_users: set(&["dave"]),
+                ..RosterLookups::default()
+            };
+            let plan = plan_members(&["alice", "dave"], &snapshot, &lookups);
+            assert!(plan.changes.is_empty());
+            let error = plan.errors[0].to_string();
+            assert!(
+                error.starts_with("groups.d/test.yaml:1:1: ")
+                    && error.contains("the pod has no user \"dave\" (in `members`)")
+                    && error.contains("nothing is written for this group"),
+                "{error}"
+            );
+        }
+
+        #[test]
+        fn a_list_never_read_is_an_error_not_a_guess() {
+            let mut snapshot = Snapshot::default();
+            snapshot.record_read("g1", pod("g1", "G", "A", "D", true), 0);
+            let plan = plan_members(&["alice"], &snapshot, &RosterLookups::default());
+            assert!(plan.changes.is_empty());
+            assert!(
+                plan.errors[0]
+                    .message
+                    .contains("the members of group g1 were never read")
+            );
+            let lookups = RosterLookups {
+                unreadable: BTreeMap::from([(
+                    ("g1".to_string(), Roster::Members),
+                    "403".to_string(),
+                )]),
+                ..RosterLookups::default()
+            };
+            let plan = plan_members(&["alice"], &snapshot, &lookups);
+            assert!(
+                plan.errors[0].message.contains("are unknown: 403"),
+                "{:?}",
+                plan.errors
+            );
+        }
+
+        #[test]
+        fn a_created_group_adds_every_declared_user_to_its_new_id() {
+            let mut snapshot = Snapshot::default();
+            snapshot.remember_user("alice", 1);
+            let mut group = DesiredGroup {
+                key: GroupKey::Name {
+                    group_type: "ROLE_SCOPE".into(),
+                    name: "New".into(),
+                },
+                ..group("unused").name("New").0
+            };
+            group.rosters.set(Roster::Members, set(&["alice"]));
+            group.rosters.set(Roster::Assignees, set(&["carol"]));
+            let desired = DesiredState {
+                groups: vec![group],
+            };
+            let plan = plan(
+                &desired,
+                &snapshot,
+                &NameLookups::default(),
+                &RosterLookups::default(),
+                UpdateMode::Minimal,
+            );
+            let lines = request_lines(&plan.changes[0]);
+            assert_eq!(lines.len(), 3, "{lines:?}");
+            assert!(lines[0].starts_with("POST /v2/admin/usergroups "));
+            assert_eq!(
+                lines[1..],
+                [
+                    "PUT /v2/admin/usergroups/{new id}/memberships/1 {\"active\":true}  # alice",
+                    "PUT /v2/admin/usergroups/{new id}/assignments/{userId} {\"active\":true}  # carol",
+                ]
+            );
+        }
+
+        #[test]
+        fn removing_the_last_assignee_is_allowed_with_a_warning() {
+            let mut snapshot = snapshot_with(&[]);
+            let users = BTreeMap::from([("carol".to_string(), 3)]);
+            snapshot.record_roster("g1", Roster::Assignees, users, Some(0));
+            let mut group = group("g1").name("G").0;
+            group.rosters.set(Roster::Assignees, set(&[]));
+            let desired = DesiredState {
+                groups: vec![group],
+            };
+            let plan = plan(
+                &desired,
+                &snapshot,
+                &NameLookups::default(),
+                &RosterLookups::default(),
+                UpdateMode::Minimal,
+            );
+            let change = &plan.changes[0];
+            assert_eq!(change.removals(), 1);
+            assert_eq!(change.warnings().len(), 1);
+            assert!(change.warnings()[0].contains("last assignee"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -615,6 +902,7 @@ mod named_groups {
                 name: Some(name.into()),
                 ..Default::default()
             },
+            rosters: Default::default(),
             source: SourcePos {
                 path: "groups.d/n.yaml".into(),
                 line,
@@ -650,6 +938,7 @@ mod named_groups {
             &desired,
             &Snapshot::default(),
             &NameLookups::default(),
+            &RosterLookups::default(),
             UpdateMode::Minimal,
         );
         let change = &plan.changes[0];
@@ -689,7 +978,13 @@ mod named_groups {
         names.found_on_pod(ROLE_SCOPE, "FX", &[pod("f1", "FX", "old")]);
         snapshot.record_read("f1", pod("f1", "FX", "old"), 0);
 
-        let plan = plan(&desired, &snapshot, &names, UpdateMode::Minimal);
+        let plan = plan(
+            &desired,
+            &snapshot,
+            &names,
+            &RosterLookups::default(),
+            UpdateMode::Minimal,
+        );
 
         let actions: Vec<(Action, Option<&str>)> = plan
             .changes
@@ -716,7 +1011,13 @@ mod named_groups {
         snapshot.record_read("f1", pod("f1", "FX", ""), 0);
         let mut names = NameLookups::default();
         names.found_on_pod(ROLE_SCOPE, "FX", &[pod("f1", "FX", "")]);
-        let plan = plan(&desired, &snapshot, &names, UpdateMode::Minimal);
+        let plan = plan(
+            &desired,
+            &snapshot,
+            &names,
+            &RosterLookups::default(),
+            UpdateMode::Minimal,
+        );
         assert!(plan.is_empty() && plan.errors.is_empty(), "{plan:?}");
         assert_eq!(plan.unchanged, 1);
     }
@@ -738,7 +1039,13 @@ mod named_groups {
             &[pod("b", "Twice", ""), pod("a", "Twice", "")],
         );
 
-        let plan = plan(&desired, &snapshot, &names, UpdateMode::Minimal);
+        let plan = plan(
+            &desired,
+            &snapshot,
+            &names,
+            &RosterLookups::default(),
+            UpdateMode::Minimal,
+        );
 
         let errors: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -758,7 +1065,13 @@ mod named_groups {
         };
         let mut names = NameLookups::default();
         names.not_looked_up(ROLE_SCOPE, "Rates", "the pod answered 403".into());
-        let plan = plan(&desired, &Snapshot::default(), &names, UpdateMode::Minimal);
+        let plan = plan(
+            &desired,
+            &Snapshot::default(),
+            &names,
+            &RosterLookups::default(),
+            UpdateMode::Minimal,
+        );
         assert!(plan.is_empty());
         assert!(
             plan.errors[0]
@@ -802,6 +1115,7 @@ mod properties {
                     .map(|(id, fields)| DesiredGroup {
                         key: GroupKey::Id(id),
                         fields,
+                        rosters: Default::default(),
                         source: SourcePos {
                             path: "groups.d/p.yaml".into(),
                             line: 1,
@@ -829,14 +1143,14 @@ mod properties {
     proptest! {
         #[test]
         fn applying_the_plan_converges((desired, snapshot, mode) in inputs()) {
-            let first = plan(&desired, &snapshot, &NameLookups::default(), mode);
+            let first = plan(&desired, &snapshot, &NameLookups::default(), &RosterLookups::default(), mode);
             let mut after = snapshot.clone();
             for change in &first.changes {
                 let id = change.group_id.as_deref().unwrap();
                 let base = after.get(id).cloned().unwrap_or_default();
                 after.record_write(id, base.with_update(&change.body), 1);
             }
-            let second = plan(&desired, &after, &NameLookups::default(), mode);
+            let second = plan(&desired, &after, &NameLookups::default(), &RosterLookups::default(), mode);
             prop_assert!(second.is_empty(), "still planned: {:?}", second.changes);
             prop_assert_eq!(second.unchanged, desired.groups.len());
         }
@@ -844,12 +1158,12 @@ mod properties {
         #[test]
         fn planning_is_deterministic((desired, snapshot, mode) in inputs()) {
             let names = NameLookups::default();
-            prop_assert_eq!(plan(&desired, &snapshot, &names, mode), plan(&desired, &snapshot, &names, mode));
+            prop_assert_eq!(plan(&desired, &snapshot, &names, &RosterLookups::default(), mode), plan(&desired, &snapshot, &names, &RosterLookups::default(), mode));
         }
 
         #[test]
         fn minimal_bodies_hold_only_differing_fields((desired, snapshot, _mode) in inputs()) {
-            for change in plan(&desired, &snapshot, &NameLookups::default(), UpdateMode::Minimal).changes {
+            for change in plan(&desired, &snapshot, &NameLookups::default(), &RosterLookups::default(), UpdateMode::Minimal).changes {
                 for field in Field::ALL {
                     let sent = change.body.get(field);
                     let recorded = change.group_id.as_deref().and_then(|id| snapshot.get(id)).and_then(|pod| pod.get(field));

@@ -19,20 +19,24 @@ use std::collections::HashSet;
 
 use crate::config::RefreshMode;
 use crate::model::{DesiredState, ROLE_SCOPE, UserGroupResponse};
-use crate::pipeline::names::{NameLookups, is_named};
+use crate::pipeline::names::{Found, NameLookups, is_named};
 use crate::pipeline::plan::{FieldChange, changed_fields};
+use crate::pipeline::roster::{ListDrift, RosterLookups, read_rosters};
 use crate::pipeline::state::{Snapshot, now_ms};
 use crate::pod::{PodClient, PodError};
 
 /// Above this many groups to read, one list walk is cheaper than a GET each.
 const LIST_WALK_THRESHOLD: usize = 16;
 
-/// A group whose managed fields changed on the pod since the snapshot recorded it.
+/// A group whose managed fields or user lists changed on the pod since the
+/// snapshot recorded them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drift {
     pub group_id: String,
     /// `from` = the snapshot's value, `to` = the pod's value now.
     pub fields: Vec<FieldChange>,
+    /// Members and assignees added or removed outside groupsync.
+    pub lists: Vec<ListDrift>,
 }
 
 /// What a refresh read and found.
@@ -45,6 +49,8 @@ pub struct RefreshReport {
     pub warnings: Vec<String>,
     /// Which pod group each group declared without `id` is.
     pub names: NameLookups,
+    /// Unknown usernames and unreadable member or assignee lists.
+    pub rosters: RosterLookups,
 }
 
 impl RefreshReport {
@@ -58,8 +64,59 @@ impl RefreshReport {
 }
 
 /// Reads the pod's state of the declared groups that `mode` selects into
-/// `snapshot`, and looks up the names declared without `id` that it does not know.
+/// `snapshot`, looks up the names declared without `id` that it does not
+/// know, then reads their member and assignee lists, `concurrency` at a time.
 pub async fn refresh(
+    desired: &DesiredState,
+    snapshot: &mut Snapshot,
+    client: &PodClient,
+    mode: RefreshMode,
+    concurrency: usize,
+) -> Result<RefreshReport, PodError> {
+    let started_ms = now_ms();
+    let mut report = refresh_groups(desired, snapshot, client, mode).await?;
+    let bound = desired.groups.iter().filter_map(|group| {
+        let id = match group.id() {
+            Some(id) => id,
+            None => match report.names.get(&group.key) {
+                Found::Recorded(id) | Found::Adopted(id) => id.as_str(),
+                _ => return None,
+            },
+        };
+        Some((group, id))
+    });
+    let lists = read_rosters(
+        bound,
+        &desired.groups,
+        snapshot,
+        client,
+        mode,
+        concurrency,
+        started_ms,
+    )
+    .await?;
+    report.read += lists.read;
+    report.warnings.extend(lists.warnings);
+    report.rosters = lists.lookups;
+    for (group_id, drift) in lists.drift {
+        match report
+            .drift
+            .iter_mut()
+            .find(|seen| seen.group_id == group_id)
+        {
+            Some(seen) => seen.lists.push(drift),
+            None => report.drift.push(Drift {
+                group_id,
+                fields: Vec::new(),
+                lists: vec![drift],
+            }),
+        }
+    }
+    Ok(report)
+}
+
+/// The groups part of [`refresh`]: reads groups and looks up names.
+async fn refresh_groups(
     desired: &DesiredState,
     snapshot: &mut Snapshot,
     client: &PodClient,
@@ -251,6 +308,7 @@ fn observe(report: &mut RefreshReport, snapshot: &mut Snapshot, id: &str, pod: U
             report.drift.push(Drift {
                 group_id: id.to_string(),
                 fields,
+                lists: Vec::new(),
             });
         }
     }
@@ -302,6 +360,7 @@ mod tests {
                 .map(|id| crate::model::DesiredGroup {
                     key: crate::model::GroupKey::Id(id.to_string()),
                     fields: Default::default(),
+                    rosters: Default::default(),
                     source: crate::model::SourcePos {
                         path: "groups.d/g.yaml".into(),
                         line: 1,
@@ -344,6 +403,7 @@ mod tests {
             &mut snapshot,
             &client,
             RefreshMode::Missing,
+            4,
         )
         .await
         .unwrap();

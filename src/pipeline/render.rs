@@ -4,6 +4,8 @@
 //! description, active): the `---` side is the pod as the snapshot records
 //! it (`/dev/null` for a group to create), the `+++` side is what the pod
 //! will hold after the requests, so fields the YAML leaves alone show as context.
+//! The member and assignee lists the YAML manages follow, sorted, one user a
+//! line, so that an added user is a `+` line and a removed one a `-` line.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,10 +15,12 @@ use serde::ser::SerializeMap;
 use similar::TextDiff;
 
 use crate::error::Diagnostic;
-use crate::model::{Field, FieldValue, UserGroupResponse};
+use crate::model::{Field, FieldValue, Roster, UserGroupResponse};
 use crate::pipeline::apply::{Applied, ApplyReport, Failure, past_tense};
 use crate::pipeline::plan::{Action, Change, FieldChange, Plan, Request};
 use crate::pipeline::refresh::Drift;
+use crate::pipeline::roster::{AddRemove, ListDrift, RosterChange};
+use crate::text::escaped;
 
 /// ANSI styles for a terminal; all empty when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +67,7 @@ pub fn render_text(report: &Report, color: bool) -> String {
     let mut out = String::new();
     render_drift(&mut out, report.drift);
     for error in report.errors {
-        let _ = writeln!(out, "error: {error}");
+        line(&mut out, &format!("error: {error}"));
     }
     if !report.errors.is_empty() {
         out.push('\n');
@@ -106,15 +110,21 @@ impl<'a> Report<'a> {
     }
 }
 
-/// `Drift: ID changed outside groupsync: area "GLOBAL" -> "EMEA"`, one line per group.
+/// `Drift: ID changed outside groupsync: area "GLOBAL" -> "EMEA", members
+/// added "carol", removed "bob"`, one line per group.
 fn render_drift(out: &mut String, drift: &[Drift]) {
     for group in drift {
-        let _ = writeln!(
-            out,
+        let mut parts = Vec::new();
+        if !group.fields.is_empty() {
+            parts.push(field_changes(&group.fields));
+        }
+        parts.extend(group.lists.iter().map(list_drift));
+        let drift = format!(
             "Drift: {} changed outside groupsync: {}",
             group.group_id,
-            field_changes(&group.fields)
+            parts.join(", ")
         );
+        line(out, &drift);
     }
     if !drift.is_empty() {
         out.push('\n');
@@ -134,6 +144,50 @@ pub fn field_changes(fields: &[FieldChange]) -> String {
         })
         .collect();
     described.join(", ")
+}
+
+/// `area "GLOBAL" -> "EMEA", members added "carol", removed "bob"`
+fn changes_made(change: &Change) -> String {
+    let mut parts = Vec::new();
+    if !change.fields.is_empty() {
+        parts.push(field_changes(&change.fields));
+    }
+    for list in change.rosters.iter().filter(|list| list.has_writes()) {
+        let added: Vec<&str> = list.add.iter().map(|user| user.username.as_str()).collect();
+        let removed: Vec<&str> = list
+            .remove
+            .iter()
+            .map(|user| user.username.as_str())
+            .collect();
+        parts.push(list_changes(list.roster, &added, &removed));
+    }
+    parts.join(", ")
+}
+
+/// `members added "carol", removed "bob"`
+fn list_drift(drift: &ListDrift) -> String {
+    let added: Vec<&str> = drift.added.iter().map(String::as_str).collect();
+    let removed: Vec<&str> = drift.removed.iter().map(String::as_str).collect();
+    list_changes(drift.roster, &added, &removed)
+}
+
+fn list_changes(roster: Roster, added: &[&str], removed: &[&str]) -> String {
+    let quoted = |users: &[&str]| {
+        let users: Vec<String> = users.iter().map(|user| quoted_text(user)).collect();
+        users.join(", ")
+    };
+    let mut described = Vec::new();
+    if !added.is_empty() {
+        described.push(format!("added {}", quoted(added)));
+    }
+    if !removed.is_empty() {
+        described.push(format!("removed {}", quoted(removed)));
+    }
+    format!("{roster} {}", described.join(", "))
+}
+
+fn quoted_text(text: &str) -> String {
+    serde_json::to_string(text).expect("strings always serialize")
 }
 
 fn quoted_value(value: &FieldValue) -> String {
@@ -160,21 +214,24 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
             let id = &applied.group_id;
             let verb = past_tense(change.action);
             let what = match change.action {
-                Action::Update => field_changes(&change.fields),
+                Action::Update => changes_made(change),
                 Action::Create | Action::Adopt => {
-                    let name = escaped(change.name().unwrap_or_default());
+                    let name = change.name().unwrap_or_default();
                     format!("{name}; add id: \"{id}\" to pin it")
                 }
             };
-            let _ = writeln!(out, "{verb} {id} ({source}): {what}");
+            line(out, &format!("{verb} {id} ({source}): {what}"));
         } else if let Some(failure) = failed.get(&index) {
             let shown = shown_group(change, failure.group_id.as_deref());
-            let _ = writeln!(out, "failed  {shown} ({source}): {}", failure.error);
+            line(
+                out,
+                &format!("failed  {shown} ({source}): {}", failure.error),
+            );
         } else {
             let shown = shown_group(change, None);
-            let _ = writeln!(
+            line(
                 out,
-                "skipped {shown} ({source}): not started, groupsync was stopping"
+                &format!("skipped {shown} ({source}): not started, groupsync was stopping"),
             );
         }
     }
@@ -234,32 +291,31 @@ pub fn counted(count: usize, noun: &str) -> String {
 fn shown_group(change: &Change, group_id: Option<&str>) -> String {
     match group_id.or(change.group_id.as_deref()) {
         Some(id) => id.to_string(),
-        None => escaped(&change.key.to_string()),
+        None => change.key.to_string(),
     }
 }
 
-/// Text from the YAML or the pod as one safe line: control, bidi and
-/// zero-width characters written as `\u{...}`.
-fn escaped(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for character in text.chars() {
-        let invisible = matches!(character, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
-        if character.is_control() || invisible {
-            let _ = write!(shown, "\\u{{{:x}}}", u32::from(character));
-        } else {
-            shown.push(character);
-        }
-    }
-    shown
+/// Appends `text` and a line break, every control, bidi and zero-width
+/// character in it escaped: text from files and from the pod never drives
+/// the terminal nor starts a line of its own.
+fn line(out: &mut String, text: &str) {
+    out.push_str(&escaped(text));
+    out.push('\n');
 }
 
 fn render_change(out: &mut String, change: &Change, palette: Palette) {
-    let before = change
+    let mut before = change
         .recorded
         .as_ref()
         .map(yaml_block_of_pod)
         .unwrap_or_default();
-    let after = yaml_block_of_pod(&after_changes(change));
+    let mut after = yaml_block_of_pod(&after_changes(change));
+    for list in &change.rosters {
+        if change.recorded.is_some() {
+            before.push_str(&yaml_list(list.roster, &list.before));
+        }
+        after.push_str(&yaml_list(list.roster, &list.after));
+    }
     let old_header = match &change.group_id {
         None => "/dev/null".to_string(),
         Some(id) => format!("pod {id} ({})", recorded_name(change.recorded.as_ref())),
@@ -280,14 +336,35 @@ fn render_change(out: &mut String, change: &Change, palette: Palette) {
             _ => "",
         };
         if style.is_empty() {
-            let _ = writeln!(out, "{line}");
+            out.push_str(&escaped(line));
+            out.push('\n');
         } else {
-            let _ = writeln!(out, "{style}{line}{}", palette.reset);
+            let _ = writeln!(out, "{style}{}{}", escaped(line), palette.reset);
         }
     }
     for request in change.requests() {
+        let request = escaped(&request.to_string()).into_owned();
         let _ = writeln!(out, "{}{request}{}", palette.header, palette.reset);
     }
+    for warning in change.warnings() {
+        line(out, &format!("warning: {warning}"));
+    }
+}
+
+/// One user list as a YAML block: `members:` and a `- user` line each, or `members: []`.
+fn yaml_list(roster: Roster, users: &[String]) -> String {
+    if users.is_empty() {
+        return format!("{roster}: []\n");
+    }
+    let mut block = format!("{roster}:\n");
+    for user in users {
+        let _ = writeln!(
+            block,
+            "  - {}",
+            yaml_scalar(&FieldValue::Text(user.clone()))
+        );
+    }
+    block
 }
 
 /// The group as the pod will hold it after the change: a new group is active
@@ -376,6 +453,8 @@ pub fn render_json(report: &Report) -> String {
             .map(|group| JsonDrift {
                 group_id: &group.group_id,
                 fields: JsonFields(&group.fields),
+                members: list_drift_of(group, Roster::Members),
+                assignees: list_drift_of(group, Roster::Assignees),
             })
             .collect(),
         warnings: report.warnings,
@@ -489,6 +568,25 @@ struct JsonPlan<'a> {
 struct JsonDrift<'a> {
     group_id: &'a str,
     fields: JsonFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<JsonListDrift<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignees: Option<JsonListDrift<'a>>,
+}
+
+/// `{"added": [...], "removed": [...]}`: users changed outside groupsync.
+#[derive(Serialize)]
+struct JsonListDrift<'a> {
+    added: &'a [String],
+    removed: &'a [String],
+}
+
+fn list_drift_of(drift: &Drift, roster: Roster) -> Option<JsonListDrift<'_>> {
+    let list = drift.lists.iter().find(|list| list.roster == roster)?;
+    Some(JsonListDrift {
+        added: &list.added,
+        removed: &list.removed,
+    })
 }
 
 #[derive(Serialize)]
@@ -519,9 +617,17 @@ struct JsonChange<'a> {
     action: Action,
     source: String,
     fields: JsonFields<'a>,
+    /// Only for a group that manages its members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<AddRemove<'a>>,
+    /// Only for a group that manages its assignees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignees: Option<AddRemove<'a>>,
     /// The first of `requests`.
     request: Request,
     requests: Vec<Request>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 impl<'a> From<&'a Change> for JsonChange<'a> {
@@ -532,13 +638,25 @@ impl<'a> From<&'a Change> for JsonChange<'a> {
             action: change.action,
             source: change.source.display().to_string(),
             fields: JsonFields(&change.fields),
+            members: list_of(change, Roster::Members),
+            assignees: list_of(change, Roster::Assignees),
             request: requests
                 .first()
                 .cloned()
                 .expect("a planned change sends at least one request"),
             requests,
+            warnings: change.warnings(),
         }
     }
+}
+
+/// The adds and removes of one list the change manages.
+fn list_of(change: &Change, roster: Roster) -> Option<AddRemove<'_>> {
+    change
+        .rosters
+        .iter()
+        .find(|list: &&RosterChange| list.roster == roster)
+        .map(AddRemove::from)
 }
 
 /// `{"area": {"from": "EMEA-old", "to": "EMEA"}}`, in field order.

@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::model::UserGroupResponse;
+use crate::model::{Roster, UserGroupResponse, UserId};
 use crate::shutdown::Shutdown;
 
 /// The only format version this groupsync reads and writes.
@@ -45,6 +45,9 @@ pub struct Snapshot {
     /// cycle against a pod first claims it (and in files older than this field).
     pod_url: Option<String>,
     groups: BTreeMap<String, SnapshotEntry>,
+    /// User ids by username, as the users lookup and list reads found them
+    /// (a user's id never changes, so they are kept for good).
+    users: BTreeMap<String, UserId>,
 }
 
 /// The pod's last known `UserGroupResponse` for one group, and when it was read or written.
@@ -58,6 +61,42 @@ pub struct SnapshotEntry {
     /// Milliseconds since the Unix epoch.
     #[serde(default)]
     pub written_at_ms: Option<i64>,
+    /// The group's active members, kept only while YAML manages them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<RosterRecord>,
+    /// The group's active assignees, kept only while YAML manages them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignees: Option<RosterRecord>,
+}
+
+impl SnapshotEntry {
+    /// The recorded list `roster`, if it was ever read (or known, for a group groupsync created).
+    pub fn roster(&self, roster: Roster) -> Option<&RosterRecord> {
+        match roster {
+            Roster::Members => self.members.as_ref(),
+            Roster::Assignees => self.assignees.as_ref(),
+        }
+    }
+
+    fn roster_mut(&mut self, roster: Roster) -> &mut Option<RosterRecord> {
+        match roster {
+            Roster::Members => &mut self.members,
+            Roster::Assignees => &mut self.assignees,
+        }
+    }
+}
+
+/// One of a group's user lists as the pod last showed it: the active users by
+/// username (a user the pod named no username for is keyed `#<id>`), and
+/// when the list was last read whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterRecord {
+    pub users: BTreeMap<String, UserId>,
+    /// Milliseconds since the Unix epoch; `None` for a list known without a
+    /// read (a group groupsync created starts with nobody).
+    #[serde(default)]
+    pub read_at_ms: Option<i64>,
 }
 
 /// The whole file as written.
@@ -67,6 +106,8 @@ struct DocumentOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pod_url: Option<&'a str>,
     groups: &'a BTreeMap<String, SnapshotEntry>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    users: &'a BTreeMap<String, UserId>,
 }
 
 /// The whole file as read, once its version is known to be ours.
@@ -79,6 +120,8 @@ struct DocumentIn {
     #[serde(default)]
     pod_url: Option<String>,
     groups: BTreeMap<String, SnapshotEntry>,
+    #[serde(default)]
+    users: BTreeMap<String, UserId>,
 }
 
 /// Just the version, read first so that a newer format is reported as such
@@ -119,9 +162,80 @@ impl Snapshot {
                 pod: UserGroupResponse::default(),
                 read_at_ms: None,
                 written_at_ms: None,
+                members: None,
+                assignees: None,
             });
         entry.pod = pod;
         entry
+    }
+
+    /// The recorded list `roster` of group `id`.
+    pub fn roster(&self, id: &str, roster: Roster) -> Option<&RosterRecord> {
+        self.groups.get(id)?.roster(roster)
+    }
+
+    /// Records a whole read of group `id`'s list `roster` (`at_ms: None`: known
+    /// without a read), and remembers every user id it names. Ignored for a
+    /// group the snapshot does not hold.
+    pub fn record_roster(
+        &mut self,
+        id: &str,
+        roster: Roster,
+        users: BTreeMap<String, UserId>,
+        at_ms: Option<i64>,
+    ) {
+        for (username, user_id) in &users {
+            if !username.starts_with('#') {
+                self.users.insert(username.clone(), *user_id);
+            }
+        }
+        if let Some(entry) = self.groups.get_mut(id) {
+            *entry.roster_mut(roster) = Some(RosterRecord {
+                users,
+                read_at_ms: at_ms,
+            });
+        }
+    }
+
+    /// Records one user added to (`active`) or removed from group `id`'s list
+    /// `roster`; a list never read stays unrecorded.
+    pub fn record_roster_write(
+        &mut self,
+        id: &str,
+        roster: Roster,
+        username: &str,
+        user_id: UserId,
+        active: bool,
+    ) {
+        let Some(record) = self
+            .groups
+            .get_mut(id)
+            .and_then(|entry| entry.roster_mut(roster).as_mut())
+        else {
+            return;
+        };
+        if active {
+            record.users.insert(username.to_string(), user_id);
+        } else {
+            record.users.remove(username);
+        }
+    }
+
+    /// Forgets group `id`'s list `roster` (no longer managed).
+    pub fn forget_roster(&mut self, id: &str, roster: Roster) {
+        if let Some(entry) = self.groups.get_mut(id) {
+            *entry.roster_mut(roster) = None;
+        }
+    }
+
+    /// The id of user `username`, if the pod ever named it.
+    pub fn user_id(&self, username: &str) -> Option<UserId> {
+        self.users.get(username).copied()
+    }
+
+    /// Remembers that user `username` has id `user_id`.
+    pub fn remember_user(&mut self, username: &str, user_id: UserId) {
+        self.users.insert(username.to_string(), user_id);
     }
 
     pub fn len(&self) -> usize {
@@ -164,6 +278,7 @@ impl Snapshot {
         Ok(Snapshot {
             pod_url: document.pod_url,
             groups: document.groups,
+            users: document.users,
         })
     }
 
@@ -173,6 +288,7 @@ impl Snapshot {
             version: FORMAT_VERSION,
             pod_url: self.pod_url.as_deref(),
             groups: &self.groups,
+            users: &self.users,
         };
         // Capacity guess: a pretty-printed entry is a few hundred bytes.
         let mut bytes = Vec::with_capacity(64 + self.groups.len() * 320);
@@ -207,7 +323,28 @@ pub fn normalize_pod_url(url: &str) -> String {
 /// Reads the snapshot at `path` without locking or creating anything (for
 /// `plan`, `validate` and dry runs); a missing file is an empty snapshot.
 pub fn read_unlocked(path: &Path) -> crate::Result<Snapshot> {
-    read_snapshot_file(path)
+    read_snapshot_file(&resolved_state_path(path))
+}
+
+/// The state file's real path: a state file that is a symlink is written
+/// through it, beside its target (with its lock and temporary files there
+/// too), so the target stays current and two links to one file lock alike.
+/// A link to a file not there yet resolves to where the file will be.
+pub fn resolved_state_path(path: &Path) -> PathBuf {
+    let mut current = path.to_path_buf();
+    // As many hops as the kernel allows before ELOOP.
+    for _ in 0..40 {
+        let is_link =
+            fs::symlink_metadata(&current).is_ok_and(|metadata| metadata.file_type().is_symlink());
+        if !is_link {
+            return current;
+        }
+        match fs::read_link(&current) {
+            Ok(target) => current = parent_dir(&current).join(target),
+            Err(_) => return current,
+        }
+    }
+    current
 }
 
 fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
@@ -292,6 +429,7 @@ impl StateFile {
     /// Locks the state file at `path` (through `<path>.lock`), creating its
     /// directory if needed. Fails with `Error::StateLocked` if another process holds it.
     pub fn open(path: &Path) -> crate::Result<StateFile> {
+        let path = &resolved_state_path(path);
         let state_error = |reason: String| Error::State {
             path: path.to_path_buf(),
             reason,
@@ -508,6 +646,8 @@ fn hidden_sibling_path(path: &Path, suffix: &str) -> PathBuf {
     parent_dir(path).join(name)
 }
 
+/// Opens (or creates) the lock file, never through a symlink: a link placed
+/// at `state.json.lock` must not get its target locked and overwritten.
 fn open_lock_file(lock_path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
@@ -515,6 +655,7 @@ fn open_lock_file(lock_path: &Path) -> io::Result<File> {
         .create(true)
         .truncate(false) // another process may hold it; its pid must stay readable
         .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(lock_path)
 }
 
@@ -602,6 +743,82 @@ mod tests {
         assert_eq!(snapshot.get("g1"), Some(&group("new")));
         assert_eq!(snapshot.get("g2"), None);
         assert_eq!(snapshot.len(), 1);
+    }
+
+    #[test]
+    fn user_lists_and_user_ids_are_kept_and_survive_the_file() {
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("g1", group("G"), 1);
+        let users = BTreeMap::from([("alice".to_string(), 7), ("#9".to_string(), 9)]);
+        snapshot.record_roster("g1", Roster::Members, users, Some(2));
+        snapshot.record_roster("nowhere", Roster::Members, BTreeMap::new(), Some(2));
+        assert_eq!(snapshot.user_id("alice"), Some(7));
+        assert_eq!(snapshot.user_id("#9"), None, "a placeholder is no username");
+        assert!(snapshot.entry("nowhere").is_none());
+        snapshot.record_roster_write("g1", Roster::Members, "bob", 8, true);
+        snapshot.record_roster_write("g1", Roster::Members, "alice", 7, false);
+        // A list never read stays unrecorded, whatever is written to it.
+        snapshot.record_roster_write("g1", Roster::Assignees, "carol", 3, true);
+        let members = snapshot.roster("g1", Roster::Members).unwrap();
+        let names: Vec<&str> = members.users.keys().map(String::as_str).collect();
+        assert_eq!((names, members.read_at_ms), (vec!["#9", "bob"], Some(2)));
+        assert!(snapshot.roster("g1", Roster::Assignees).is_none());
+        let reread =
+            Snapshot::from_json(std::str::from_utf8(&snapshot.to_json()).unwrap()).unwrap();
+        assert_eq!(reread, snapshot);
+        snapshot.forget_roster("g1", Roster::Members);
+        assert!(snapshot.roster("g1", Roster::Members).is_none());
+    }
+
+    #[test]
+    fn a_file_from_before_user_lists_still_loads() {
+        let old = r#"{"version": 1, "groups": {"g1": {"pod": {"id": "g1"}, "read_at_ms": 1, "written_at_ms": null}}}"#;
+        let snapshot = Snapshot::from_json(old).unwrap();
+        assert!(snapshot.roster("g1", Roster::Members).is_none());
+        assert_eq!(snapshot.user_id("alice"), None);
+    }
+
+    #[test]
+    fn a_state_file_that_is_a_symlink_is_written_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("volume/state.json");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        let link = state_path(&dir);
+        std::os::unix::fs::symlink("volume/state.json", &link).unwrap();
+        let mut snapshot = Snapshot::default();
+        snapshot.record_read("g1", group("G"), 1);
+        {
+            let state = StateFile::open(&link).unwrap();
+            state.save(&snapshot).unwrap();
+            // Locked beside the real file: a second path to it is locked too.
+            assert!(matches!(
+                StateFile::open(&real),
+                Err(Error::StateLocked { .. })
+            ));
+        }
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(read_unlocked(&real).unwrap(), snapshot);
+        assert_eq!(read_unlocked(&link).unwrap(), snapshot);
+        assert!(real.with_file_name("state.json.lock").exists());
+    }
+
+    #[test]
+    fn a_symlink_at_the_lock_path_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let precious = dir.path().join("precious.txt");
+        fs::write(&precious, "keep me").unwrap();
+        std::os::unix::fs::symlink(&precious, dir.path().join("state.json.lock")).unwrap();
+        let error = StateFile::open(&state_path(&dir)).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot open the lock file"),
+            "{error}"
+        );
+        assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me");
     }
 
     #[test]

@@ -36,8 +36,9 @@ use tracing::{debug, trace, warn};
 use crate::config::NetworkSettings;
 use crate::error::{PodError, TransportKind};
 use crate::model::{
-    ApiError, LoginRequest, Pagination, SESSION_TOKEN_HEADER, USERGROUPS_PATH, UserGroupCreate,
-    UserGroupResponse, UserGroupUpdate, group_path,
+    ActiveUpdate, ApiError, LoginRequest, Membership, Pagination, Roster, SESSION_TOKEN_HEADER,
+    USERGROUPS_PATH, USERS_PATH, USERS_PER_LOOKUP, UserGroupCreate, UserGroupResponse,
+    UserGroupUpdate, UserId, UserList, UserRecord, group_path,
 };
 use crate::pod::auth::{AuthSource, PUBKEY_AUTHENTICATE_PATH, SessionToken, bot_jwt};
 use crate::pod::retry::{RetryPolicy, parse_retry_after};
@@ -69,6 +70,10 @@ pub const MAX_LIST_BYTES: usize = 64 << 20;
 /// Path templates, as [`RequestOutcome::path`] reports them (bounded metric labels).
 pub const GROUP_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}";
 pub const LOGIN_PATH_TEMPLATE: &str = "/login/pubkey/authenticate";
+pub const MEMBERSHIPS_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/memberships";
+pub const MEMBERSHIP_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/memberships/{userId}";
+pub const ASSIGNMENTS_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/assignments";
+pub const ASSIGNMENT_PATH_TEMPLATE: &str = "/v2/admin/usergroups/{groupId}/assignments/{userId}";
 
 const JSON: &str = "application/json";
 
@@ -426,6 +431,67 @@ impl PodClient {
         filter: &ListFilter,
     ) -> Result<Vec<UserGroupResponse>, PodError> {
         self.walk_pages(list_call(group_type, filter)).await
+    }
+
+    /// `GET /v2/admin/usergroups/{groupId}/memberships?active=true&expand=user`
+    /// (or `/assignments`), every page: the group's active members (or assignees).
+    pub async fn roster(
+        &self,
+        group_id: &str,
+        roster: Roster,
+    ) -> Result<Vec<Membership>, PodError> {
+        let path = format!("{}/{}", checked_group_path(group_id)?, roster.segment());
+        let template = match roster {
+            Roster::Members => MEMBERSHIPS_PATH_TEMPLATE,
+            Roster::Assignees => ASSIGNMENTS_PATH_TEMPLATE,
+        };
+        let mut first_page = Call::new(Verb::Get, path, template);
+        first_page.query.push(("active", "true".to_string()));
+        first_page.query.push(("expand", "user".to_string()));
+        self.walk_pages(first_page).await
+    }
+
+    /// `PUT /v2/admin/usergroups/{groupId}/memberships/{userId}` (or
+    /// `/assignments/{userId}`) with `{"active": active}`: adds or removes
+    /// one user. The answer's shape differs between the two (a membership's
+    /// user spells `userName`) and nothing in it is needed beyond its status.
+    pub async fn set_roster_user(
+        &self,
+        group_id: &str,
+        roster: Roster,
+        user_id: UserId,
+        active: bool,
+    ) -> Result<(), PodError> {
+        let path = format!(
+            "{}/{}/{user_id}",
+            checked_group_path(group_id)?,
+            roster.segment()
+        );
+        let template = match roster {
+            Roster::Members => MEMBERSHIP_PATH_TEMPLATE,
+            Roster::Assignees => ASSIGNMENT_PATH_TEMPLATE,
+        };
+        let body = ActiveUpdate {
+            active: Some(active),
+        };
+        let call = Call::new(Verb::Put, path, template).with_json(&body);
+        let _answer: serde_json::Value = self.call_json(&call).await?;
+        Ok(())
+    }
+
+    /// `GET /v3/users?username=a,b&local=true`: the users of those names the
+    /// pod knows (an unknown name is simply absent), at most
+    /// [`USERS_PER_LOOKUP`] names a call.
+    pub async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<UserRecord>, PodError> {
+        let mut users = Vec::with_capacity(usernames.len());
+        for chunk in usernames.chunks(USERS_PER_LOOKUP) {
+            let mut call = Call::new(Verb::Get, USERS_PATH.to_string(), USERS_PATH);
+            call.query.push(("username", chunk.join(",")));
+            call.query.push(("local", "true".to_string()));
+            let answer: UserList = self.call_json(&call).await?;
+            users.extend(answer.users);
+        }
+        Ok(users)
     }
 
     /// Every record of a paged list: `first_page` with `limit`, then again

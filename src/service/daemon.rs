@@ -6,8 +6,12 @@
 //! Never two cycles at once: a cycle runs as its own task while this loop
 //! keeps listening, and triggers that arrive meanwhile coalesce into one
 //! follow-up cycle. The loop's heartbeat feeds `/healthz` and the systemd
-//! watchdog, so a wedged loop stops both. After each cycle the plan left to
-//! do is published for `/plan` and `/plan.json`.
+//! watchdog, so a wedged loop stops both; so does a cycle still running
+//! [`STUCK_GRACE`] after its `cycle_timeout` (it could not be abandoned, e.g.
+//! blocked in a read from a hung file system), so that systemd restarts the
+//! service. `READY=1` goes out once the loop is set up, before the first
+//! cycle: a pod that does not answer must not fail the start. After each
+//! cycle the plan left to do is published for `/plan` and `/plan.json`.
 //!
 //! The daemon holds no state file between cycles: every cycle reads it anew,
 //! and a writing cycle locks it only while it runs, so `plan` and `apply`
@@ -32,7 +36,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Overrides, RefreshMode, Settings, Trigger};
-use crate::error::{Diagnostics, Error, Result};
+use crate::error::{Diagnostics, Error, Result, short_duration};
 use crate::pipeline::cycle::{
     CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, GroupCounts, pod_client,
     run_cycle, tie_to_pod,
@@ -55,6 +59,9 @@ mod tests;
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
 /// How often the loop proves it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A cycle still running this long after its `cycle_timeout` could not be
+/// abandoned: the daemon is stuck.
+pub const STUCK_GRACE: Duration = Duration::from_secs(5);
 /// Back-off after a failed cycle: 10 s, doubling, at most 5 minutes.
 const RETRY_FIRST: Duration = Duration::from_secs(10);
 const RETRY_MAX: Duration = Duration::from_secs(300);
@@ -143,6 +150,8 @@ struct Daemon {
     /// When the pod last accepted a write, for the status line.
     last_change: Option<String>,
     consecutive_failures: u32,
+    /// A cycle runs past its time and the watchdog is starved (said once).
+    stuck: bool,
 }
 
 /// Runs the daemon until `stop` fires, re-reading the config at every request
@@ -158,7 +167,6 @@ pub async fn run(
     let (changes_sender, changes) = mpsc::unbounded_channel();
     let mut daemon = Daemon::start(overrides, settings, options, changes_sender)?;
     daemon.serve_metrics(stop.clone()).await?;
-    daemon.spawn_watchdog();
     daemon.run_loop(stop, reloads, changes).await;
     Ok(())
 }
@@ -189,6 +197,7 @@ impl Daemon {
             last_printed: None,
             last_change: None,
             consecutive_failures: 0,
+            stuck: false,
         })
     }
 
@@ -213,21 +222,30 @@ impl Daemon {
         self.options.dry_run || self.settings.dry_run
     }
 
-    /// Pings the systemd watchdog while the loop's heartbeat is fresh.
-    fn spawn_watchdog(&self) {
-        let Some(every) = self.notifier.watchdog_interval() else {
+    /// The loop's heartbeat: proves to `/healthz` and to the systemd
+    /// watchdog that the loop goes on, unless a cycle is stuck.
+    fn beat(&mut self) {
+        self.health.heartbeat();
+        if self.health.is_cycle_stuck() {
+            self.report_stuck();
+        } else if self.notifier.watchdog_interval().is_some() {
+            self.notifier.watchdog();
+        }
+    }
+
+    fn report_stuck(&mut self) {
+        if std::mem::replace(&mut self.stuck, true) {
             return;
-        };
-        let (notifier, health) = (self.notifier.clone(), self.health.clone());
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            loop {
-                ticks.tick().await;
-                if health.is_alive(every * 2) {
-                    notifier.watchdog();
-                }
-            }
-        });
+        }
+        let timeout = short_duration(self.settings.cycle_timeout);
+        tracing::error!(
+            "a cycle has run for longer than cycle_timeout ({timeout}) and could not be abandoned: \
+             groupsync is stuck. /healthz answers 503 and the systemd watchdog is no longer fed, \
+             so that the service is restarted"
+        );
+        self.notifier.status(&format!(
+            "stuck: a cycle has run for longer than cycle_timeout ({timeout})"
+        ));
     }
 
     async fn run_loop(
@@ -244,8 +262,10 @@ impl Daemon {
         let mut next_scheduled = next_fire(&self.settings.trigger);
         let mut heartbeat =
             tokio::time::interval(heartbeat_period(self.notifier.watchdog_interval()));
-        let mut ready_sent = false;
         self.log_start(watch.as_ref());
+        // Set up and serving: ready, whatever the first cycle meets.
+        self.notifier.ready();
+        self.notifier.status("started, first cycle running");
 
         loop {
             if running.is_none()
@@ -261,10 +281,6 @@ impl Daemon {
                         Next::RetryWithBackoff => Some(Instant::now() + self.retry_delay()),
                         Next::Wait | Next::NeedsAPerson => None,
                     };
-                    if !ready_sent {
-                        self.notifier.ready();
-                        ready_sent = true;
-                    }
                 }
                 Some(()) = changes.recv() => debounce_until = Some(Instant::now() + self.settings.debounce),
                 () = sleep_until_some(debounce_until) => {
@@ -286,7 +302,7 @@ impl Daemon {
                     }
                     pending.get_or_insert(Reason::Reload);
                 }
-                _ = heartbeat.tick() => self.health.heartbeat(),
+                _ = heartbeat.tick() => self.beat(),
             }
         }
         self.notifier.stopping();
@@ -331,6 +347,8 @@ impl Daemon {
             stop,
         };
         let cycle = (self.cycle)(reason, job);
+        self.health
+            .cycle_started(self.settings.cycle_timeout.saturating_add(STUCK_GRACE));
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let result = cycle.await;
@@ -362,6 +380,10 @@ impl Daemon {
 
     /// Takes a finished cycle's results in, and says what it calls for.
     fn finish_cycle(&mut self, joined: std::result::Result<CycleDone, JoinError>) -> Next {
+        self.health.cycle_ended();
+        if std::mem::take(&mut self.stuck) {
+            tracing::warn!("the stuck cycle has ended; groupsync is no longer stuck");
+        }
         let done = match joined {
             Ok(done) => done,
             Err(err) => {
@@ -412,10 +434,29 @@ impl Daemon {
             .status(&format!("error: {}", one_line(&err.chain())));
         self.consecutive_failures += 1;
         match err {
-            // Retried, they would fail the same way.
-            Error::Refused(_) | Error::StateOfAnotherPod { .. } => Next::NeedsAPerson,
+            Error::Refused { groups, .. } => {
+                self.plan_refused(*groups);
+                Next::NeedsAPerson
+            }
+            // Retried, it would fail the same way.
+            Error::StateOfAnotherPod { .. } => Next::NeedsAPerson,
             _ => Next::RetryWithBackoff,
         }
+    }
+
+    /// A safety limit refused the plan: its changes are pending, and not ready
+    /// until a person decides (a later cycle within the limits clears it).
+    fn plan_refused(&self, groups: GroupCounts) {
+        let GroupCounts {
+            in_sync,
+            pending,
+            failed,
+        } = groups;
+        self.metrics
+            .set_groups(in_sync as u64, pending as u64, failed as u64);
+        self.metrics
+            .set_desired_groups((in_sync + pending + failed) as u64);
+        self.health.set_refused(true);
     }
 
     /// The cycle ran to its end; a group whose PUT failed calls for a retry.
@@ -484,6 +525,7 @@ impl Daemon {
         );
         self.metrics.add_drift(outcome.refresh.drift.len() as u64);
         self.health.set_desired_valid(true);
+        self.health.set_refused(false);
         if converged {
             self.metrics.set_last_success(SystemTime::now());
             self.health.set_ready(true);
@@ -739,9 +781,9 @@ fn next_fire(trigger: &Trigger) -> Instant {
 }
 
 /// How often the loop beats: every [`HEARTBEAT`], or as often as the watchdog
-/// is fed if that is more often. The watchdog task pings only while the last
-/// beat is at most two of its intervals (= `WATCHDOG_USEC`) old, so a beat
-/// slower than that starves a short watchdog and systemd kills a healthy daemon.
+/// wants to be fed (half of `WATCHDOG_USEC`) if that is more often. Each beat
+/// pings the watchdog, so a beat slower than that would starve a short
+/// watchdog and systemd would kill a healthy daemon.
 fn heartbeat_period(watchdog_interval: Option<Duration>) -> Duration {
     watchdog_interval.map_or(HEARTBEAT, |every| {
         HEARTBEAT.min(every).max(Duration::from_millis(1))

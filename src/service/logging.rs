@@ -1,13 +1,22 @@
 //! Logs for people and for the journal: `tracing` to stderr, as text or JSON.
 //!
 //! Under systemd (stderr is the journal stream named by `JOURNAL_STREAM`) text
-//! logs leave out the timestamp, since the journal adds its own.
+//! logs leave out the timestamp, since the journal adds its own. In text logs
+//! every field is escaped ([`EscapedFields`]): a pod error message holding a
+//! line break cannot forge a log line of its own, nor an ESC sequence drive
+//! the terminal. (JSON logs escape by being JSON.)
 
+use std::fmt;
 use std::os::unix::fs::MetadataExt;
 
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
 
 use crate::config::LogFormat;
+use crate::text::escaped;
 
 /// Installs the global subscriber. `filter` is a level (`info`) or a tracing
 /// filter (`groupsync=debug,reqwest=warn`).
@@ -21,8 +30,10 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
         .with_target(false);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text if stderr_is_journal() => builder.without_time().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text if stderr_is_journal() => {
+            builder.fmt_fields(EscapedFields).without_time().try_init()
+        }
+        LogFormat::Text => builder.fmt_fields(EscapedFields).try_init(),
     };
     result.map_err(|err| format!("cannot install the logger: {err}"))
 }
@@ -50,4 +61,99 @@ fn stderr_is_journal() -> bool {
         return false;
     };
     device.parse() == Ok(metadata.dev()) && inode.parse() == Ok(metadata.ino())
+}
+
+/// Formats an event's fields as the default text format does (the message,
+/// then `name=value` pairs), with every value escaped.
+pub struct EscapedFields;
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = EscapingVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl EscapingVisitor<'_> {
+    fn write(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        let value = escaped(value);
+        self.result = match field.name() {
+            "message" => write!(self.writer, "{separator}{value}"),
+            name => write!(self.writer, "{separator}{name}={value}"),
+        };
+    }
+}
+
+impl Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, value);
+        } else {
+            self.write(field, &format!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.write(field, &format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_break_or_escape_in_a_field_cannot_forge_a_log_line() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .fmt_fields(EscapedFields)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let forged = "bad\n INFO cycle done in_sync=1 failed=0";
+            tracing::warn!(group = %"\u{1b}[2Jx", "update failed: {forged}");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("update failed: bad\\u{a} INFO cycle done")
+                && text.contains("group=\\u{1b}[2Jx"),
+            "{text}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Prometheus metrics, the health endpoints and the current plan: `/metrics`
-//! (OpenMetrics text), `/healthz` (the loop is alive), `/readyz` (a cycle
-//! succeeded and the desired state is valid), `/plan` and `/plan.json` (what
-//! the daemon would do now), served by [`serve`] when `metrics_listen` is set.
+//! (OpenMetrics text), `/healthz` (the loop is alive and no cycle is stuck),
+//! `/readyz` (a cycle succeeded, the desired state is valid and no plan was
+//! refused by the limits), `/plan` and `/plan.json` (what the daemon would do
+//! now), served by [`serve`] when `metrics_listen` is set.
 //!
 //! [`Metrics`] owns its own `Registry` (no global state), so tests read it
 //! with [`Metrics::encode`]; [`Health`] is a handful of atomics and
@@ -10,21 +11,26 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::pod::{Observer, RequestOutcome};
 use crate::shutdown::Shutdown;
@@ -159,7 +165,7 @@ impl Metrics {
         );
         registry.register(
             "groupsync_cycle_failures",
-            "Cycles that ended in an error, by kind of error (invalid_input, config, auth, pod, state, state_locked, refused, io)",
+            "Cycles that ended in an error, by kind of error (invalid_input, config, auth, pod, state, state_locked, refused, timeout, io)",
             self.cycle_failures.clone(),
         );
         registry.register(
@@ -274,14 +280,23 @@ fn cycle_duration_buckets() -> impl Iterator<Item = f64> {
 }
 
 /// What `/healthz` and `/readyz` answer, updated by the daemon loop.
+///
+/// Time is tokio's clock, so that the daemon's tests on paused time see it move.
 #[derive(Debug)]
 pub struct Health {
-    /// The zero of `last_heartbeat_ms` (atomics cannot hold an `Instant`).
+    /// The zero of the `_ms` fields (atomics cannot hold an `Instant`).
     origin: Instant,
     last_heartbeat_ms: AtomicU64,
+    /// When the cycle running now counts as stuck; [`NO_CYCLE`] while none runs.
+    stuck_at_ms: AtomicU64,
     ready: AtomicBool,
     desired_valid: AtomicBool,
+    /// The last cycle's plan was refused by a safety limit.
+    refused: AtomicBool,
 }
+
+/// `stuck_at_ms` while no cycle runs.
+const NO_CYCLE: u64 = u64::MAX;
 
 impl Default for Health {
     fn default() -> Self {
@@ -290,7 +305,7 @@ impl Default for Health {
 }
 
 impl Health {
-    /// Alive (as if a heartbeat came now), not ready, desired state valid.
+    /// Alive (as if a heartbeat came now), no cycle running, not ready, desired state valid.
     pub fn new() -> Health {
         Health::with_origin(Instant::now())
     }
@@ -299,8 +314,10 @@ impl Health {
         Health {
             origin,
             last_heartbeat_ms: AtomicU64::new(0),
+            stuck_at_ms: AtomicU64::new(NO_CYCLE),
             ready: AtomicBool::new(false),
             desired_valid: AtomicBool::new(true),
+            refused: AtomicBool::new(false),
         }
     }
 
@@ -310,10 +327,44 @@ impl Health {
             .store(millis(self.origin.elapsed()), Ordering::Relaxed);
     }
 
-    /// Whether the last heartbeat is at most `max_age` old.
+    /// A cycle starts now; if it still runs `stuck_after` from now, the daemon is stuck.
+    pub fn cycle_started(&self, stuck_after: Duration) {
+        let stuck_at = millis(self.origin.elapsed().saturating_add(stuck_after));
+        self.stuck_at_ms
+            .store(stuck_at.min(NO_CYCLE - 1), Ordering::Relaxed);
+    }
+
+    /// The cycle has ended (however).
+    pub fn cycle_ended(&self) {
+        self.stuck_at_ms.store(NO_CYCLE, Ordering::Relaxed);
+    }
+
+    /// Whether a cycle runs past the time it was given.
+    pub fn is_cycle_stuck(&self) -> bool {
+        millis(self.origin.elapsed()) >= self.stuck_at_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last heartbeat is at most `max_age` old and no cycle is stuck.
     pub fn is_alive(&self, max_age: Duration) -> bool {
+        self.not_alive_reason(max_age).is_none()
+    }
+
+    /// Why `/healthz` fails (the loop is silent, or a cycle is stuck), or `None` when alive.
+    pub fn not_alive_reason(&self, max_age: Duration) -> Option<String> {
         let last = Duration::from_millis(self.last_heartbeat_ms.load(Ordering::Relaxed));
-        self.origin.elapsed().saturating_sub(last) <= max_age
+        if self.is_cycle_stuck() {
+            Some(
+                "a cycle has run for longer than cycle_timeout and could not be abandoned"
+                    .to_string(),
+            )
+        } else if self.origin.elapsed().saturating_sub(last) > max_age {
+            Some(format!(
+                "the sync loop has not reported for {} s",
+                max_age.as_secs()
+            ))
+        } else {
+            None
+        }
     }
 
     /// True once the first cycle has succeeded.
@@ -326,15 +377,22 @@ impl Health {
         self.desired_valid.store(valid, Ordering::Relaxed);
     }
 
+    /// True after a cycle whose plan a safety limit refused, until a cycle plans within the limits.
+    pub fn set_refused(&self, refused: bool) {
+        self.refused.store(refused, Ordering::Relaxed);
+    }
+
     pub fn is_ready(&self) -> bool {
         self.not_ready_reason().is_none()
     }
 
     /// Why `/readyz` fails, or `None` when ready. An invalid desired state
-    /// wins: it is the one an operator has to fix.
+    /// wins, then a refused plan: both are for an operator to fix.
     pub fn not_ready_reason(&self) -> Option<&'static str> {
         if !self.desired_valid.load(Ordering::Relaxed) {
             Some("desired state is invalid")
+        } else if self.refused.load(Ordering::Relaxed) {
+            Some("a safety limit refused the last plan; its changes are pending")
         } else if !self.ready.load(Ordering::Relaxed) {
             Some("no successful cycle yet")
         } else {
@@ -420,28 +478,117 @@ pub struct Endpoints {
     pub plan: Arc<CurrentPlan>,
 }
 
+/// How long a client may take to send a request's headers. hyper's timer
+/// also runs while a kept-alive connection waits for its next request, so it
+/// is the idle timeout too.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// No connection is served for longer, however busy: a client that reads
+/// the answer (or sends a body) a byte at a time cannot hold one for ever.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Connections served at once. More wait in the kernel's accept queue,
+/// holding none of the daemon's file descriptors.
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// Binds `listen` and serves `/metrics`, `/healthz`, `/readyz`, `/plan` and
 /// `/plan.json` until `shutdown` fires. Returns the bound address (port 0
 /// picks one) and the server task, which ends once open connections have finished.
+///
+/// Slow or half-open clients cannot starve it: see [`HEADER_READ_TIMEOUT`],
+/// [`CONNECTION_LIFETIME`] and [`MAX_CONNECTIONS`].
 pub async fn serve(
     listen: SocketAddr,
     endpoints: Endpoints,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
-    let app = router(endpoints);
-    let task = tokio::spawn(async move {
-        let stopped = async move { shutdown.requested().await };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!("metrics endpoint on {bound} stopped: {error}");
-        }
-    });
+    let task = tokio::spawn(accept_connections(listener, router(endpoints), shutdown));
     tracing::info!("serving /metrics, /healthz, /readyz, /plan and /plan.json on http://{bound}");
     Ok((bound, task))
+}
+
+/// Serves each connection on a task of its own, at most [`MAX_CONNECTIONS`]
+/// at once, until `shutdown`; then waits for those still open to finish.
+async fn accept_connections(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, slot) = tokio::select! {
+            () = shutdown.requested() => break,
+            accepted = accept_in_a_free_slot(&listener, &slots) => accepted,
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            app.clone(),
+            shutdown.clone(),
+            slot,
+        ));
+    }
+    drop(listener);
+    // Each connection gives its slot back as it ends.
+    let _all = slots.acquire_many(MAX_CONNECTIONS as u32).await;
+}
+
+/// Waits for a free slot, then for a connection.
+async fn accept_in_a_free_slot(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> (TcpStream, OwnedSemaphorePermit) {
+    let slot = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => return (stream, slot),
+            // The client gave up before it was accepted: nothing to say.
+            Err(error) if is_connection_error(&error) => {}
+            // Out of file descriptors, say: wait rather than spin.
+            Err(error) => {
+                tracing::warn!("metrics endpoint: cannot accept a connection: {error}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    )
+}
+
+/// Serves one connection (HTTP/1.1) until the client closes it, a timeout
+/// ends it, or a stop has let its request in flight finish. Holds `_slot`
+/// meanwhile.
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    mut shutdown: Shutdown,
+    _slot: OwnedSemaphorePermit,
+) {
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    tokio::pin!(connection);
+    let lifetime = tokio::time::sleep(CONNECTION_LIFETIME);
+    tokio::pin!(lifetime);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            // An error (a header timeout, a reset) only ends this connection.
+            _ = connection.as_mut() => return,
+            () = &mut lifetime => return,
+            () = shutdown.requested(), if !stopping => {
+                connection.as_mut().graceful_shutdown();
+                stopping = true;
+            }
+        }
+    }
 }
 
 fn router(endpoints: Endpoints) -> Router {
@@ -484,11 +631,9 @@ async fn metrics_endpoint(State(endpoints): State<Endpoints>) -> Response {
 }
 
 async fn healthz_endpoint(State(endpoints): State<Endpoints>) -> Response {
-    if endpoints.health.is_alive(LIVENESS_WINDOW) {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        let reason = "the sync loop has not reported for 60 s";
-        (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
+    match endpoints.health.not_alive_reason(LIVENESS_WINDOW) {
+        None => (StatusCode::OK, "ok").into_response(),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
     }
 }
 
@@ -622,7 +767,11 @@ mod tests {
         let metrics = busy_metrics();
         metrics.count_cycle_failure("pod");
         metrics.count_cycle_failure("pod");
-        metrics.count_cycle_failure(crate::Error::Refused("too many changes".into()).kind());
+        let refused = crate::Error::Refused {
+            reason: "too many changes".into(),
+            groups: Default::default(),
+        };
+        metrics.count_cycle_failure(refused.kind());
         let text = metrics.encode();
         assert!(text.contains("# TYPE groupsync_cycle_failures counter"));
         assert!(text.contains("# HELP groupsync_cycle_failures Cycles that ended in an error"));
@@ -888,5 +1037,32 @@ mod tests {
             .await
             .expect("the server stops on shutdown")
             .expect("the server task does not panic");
+    }
+
+    /// Shorter than [`CONNECTION_LIFETIME`]: what closes the connection is
+    /// the header timer, which runs while a kept-alive connection is idle.
+    #[tokio::test]
+    async fn an_idle_kept_alive_connection_is_closed_by_the_server() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (trigger, shutdown) = shutdown::channel();
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (bound, _server) = serve(listen, Endpoints::default(), shutdown).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(bound).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: groupsync\r\n\r\n")
+            .await
+            .unwrap();
+        let mut received = Vec::new();
+        let guard = CONNECTION_LIFETIME / 2;
+        tokio::time::timeout(guard, stream.read_to_end(&mut received))
+            .await
+            .expect("the server closes the idle connection")
+            .expect("a clean close");
+        let text = String::from_utf8_lossy(&received);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nok"),
+            "{text}"
+        );
+        trigger.trigger();
     }
 }

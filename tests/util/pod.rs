@@ -1,10 +1,13 @@
-//! The pod emulator served from the test process, the groups it is seeded
-//! with, and what it saw.
+//! The pod emulator served from the test process, the groups (and users,
+//! members, assignees) it is seeded with, and what it saw.
 
 use std::collections::BTreeMap;
 
-use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements, LOGIN_PATH, RecordedRequest};
-use groupsync::model::UserGroupResponse;
+use groupsync::emulator::{
+    COMPLIANCE_OFFICER, Emulator, EmulatorConfig, Entitlements, LOGIN_PATH, RecordedRequest,
+    SeedUser,
+};
+use groupsync::model::{Roster, UserGroupResponse, UserId};
 use serde_json::Value;
 
 use super::{TOKEN, Workspace, wait_until};
@@ -45,17 +48,83 @@ impl PodFixture {
         }
     }
 
-    /// Every PUT to a group, in arrival order.
+    /// Every PUT to a group itself (`/pod/v2/admin/usergroups/{id}`, not its
+    /// lists), in arrival order.
     pub fn puts(&self) -> Vec<RecordedRequest> {
-        self.emulator
-            .requests()
-            .into_iter()
-            .filter(|request| request.method == "PUT" && request.path.starts_with(GROUP_PREFIX))
-            .collect()
+        self.puts_where(|rest| !rest.contains('/'))
     }
 
     pub fn put_count(&self) -> usize {
-        self.emulator.count("PUT", GROUP_PREFIX)
+        self.puts().len()
+    }
+
+    /// The PUTs whose path after [`GROUP_PREFIX`] satisfies `wanted`, in arrival order.
+    fn puts_where(&self, wanted: impl Fn(&str) -> bool) -> Vec<RecordedRequest> {
+        self.emulator
+            .requests()
+            .into_iter()
+            .filter(|request| request.method == "PUT")
+            .filter(|request| request.path.strip_prefix(GROUP_PREFIX).is_some_and(&wanted))
+            .collect()
+    }
+
+    /// Every per-user PUT to a group's list (`.../memberships/{userId}` or
+    /// `.../assignments/{userId}`): group id, user id and body, in arrival order.
+    pub fn roster_puts(&self, roster: Roster) -> Vec<(String, UserId, Value)> {
+        self.puts_where(|rest| roster_user_put(rest, roster).is_some())
+            .iter()
+            .map(|put| {
+                let rest = put.path.strip_prefix(GROUP_PREFIX).unwrap();
+                let (group, user) = roster_user_put(rest, roster).unwrap();
+                (group, user, put.body.clone().unwrap_or(Value::Null))
+            })
+            .collect()
+    }
+
+    /// [`PodFixture::roster_puts`] of the members.
+    pub fn member_puts(&self) -> Vec<(String, UserId, Value)> {
+        self.roster_puts(Roster::Members)
+    }
+
+    /// [`PodFixture::roster_puts`] of the assignees.
+    pub fn assignee_puts(&self) -> Vec<(String, UserId, Value)> {
+        self.roster_puts(Roster::Assignees)
+    }
+
+    /// The per-user PUTs to a group's list as (group id, username, active),
+    /// in arrival order: `[("a1", "carol", true), ("a1", "bob", false)]`.
+    pub fn roster_changes(&self, roster: Roster) -> Vec<(String, String, bool)> {
+        let usernames: BTreeMap<UserId, String> = self
+            .emulator
+            .users()
+            .into_iter()
+            .map(|user| (user.id, user.username))
+            .collect();
+        self.roster_puts(roster)
+            .into_iter()
+            .map(|(group, user, body)| {
+                let username = usernames
+                    .get(&user)
+                    .cloned()
+                    .unwrap_or_else(|| user.to_string());
+                (group, username, body["active"] == Value::Bool(true))
+            })
+            .collect()
+    }
+
+    /// How many bulk membership PUTs (`.../memberships` with a username
+    /// list) arrived: groupsync must never send one.
+    pub fn bulk_member_put_count(&self) -> usize {
+        self.puts_where(|rest| rest.ends_with("/memberships")).len()
+    }
+
+    /// The id of the pod user with this username; panics if there is none.
+    #[track_caller]
+    pub fn user_id(&self, username: &str) -> UserId {
+        self.emulator
+            .user(username)
+            .unwrap_or_else(|| panic!("the pod has no user {username:?}"))
+            .id
     }
 
     /// Waits until at least `count` PUTs have arrived.
@@ -96,11 +165,132 @@ pub fn put_id(request: &RecordedRequest) -> String {
     request.path.strip_prefix(GROUP_PREFIX).unwrap().to_string()
 }
 
+/// `{id}/memberships/{userId}` (for `roster`) as group id and user id.
+fn roster_user_put(rest: &str, roster: Roster) -> Option<(String, UserId)> {
+    let (group, tail) = rest.split_once('/')?;
+    let user = tail.strip_prefix(roster.segment())?.strip_prefix('/')?;
+    Some((group.to_string(), user.parse().ok()?))
+}
+
+/// A pod with users, members and assignees, accepting [`TOKEN`] with every
+/// entitlement:
+///
+/// ```ignore
+/// let pod = PodSeed::new()
+///     .group(PodGroup::new("a1").members(["alice", "bob"]).assignees(["olga"]))
+///     .users(["carol"])
+///     .start();
+/// ```
+///
+/// Every username a group lists becomes a pod user (an assignee a
+/// Compliance Officer); `users` and `officers` add users no group lists yet.
+/// Users get ids from 1001 in the order they are first named;
+/// [`PodFixture::user_id`] tells them.
+#[derive(Default)]
+pub struct PodSeed {
+    groups: Vec<PodGroup>,
+    users: Vec<SeedUser>,
+}
+
+impl PodSeed {
+    pub fn new() -> PodSeed {
+        PodSeed::default()
+    }
+
+    pub fn group(mut self, group: PodGroup) -> PodSeed {
+        for name in group.members.iter().flatten() {
+            self.ensure_user(name, false);
+        }
+        for name in group.assignees.iter().flatten() {
+            self.ensure_user(name, true);
+        }
+        self.groups.push(group);
+        self
+    }
+
+    pub fn groups(self, groups: impl IntoIterator<Item = PodGroup>) -> PodSeed {
+        groups.into_iter().fold(self, PodSeed::group)
+    }
+
+    /// Plain users (members, never assignees).
+    pub fn users<'a>(mut self, usernames: impl IntoIterator<Item = &'a str>) -> PodSeed {
+        for name in usernames {
+            self.ensure_user(name, false);
+        }
+        self
+    }
+
+    /// Compliance Officers (may be assigned).
+    pub fn officers<'a>(mut self, usernames: impl IntoIterator<Item = &'a str>) -> PodSeed {
+        for name in usernames {
+            self.ensure_user(name, true);
+        }
+        self
+    }
+
+    /// A user exactly as given (its own id, names, roles).
+    pub fn user(mut self, user: SeedUser) -> PodSeed {
+        self.users.retain(|known| known.username != user.username);
+        self.users.push(user);
+        self
+    }
+
+    /// The emulator's configuration: groups, users, lists, [`TOKEN`].
+    pub fn config(self) -> EmulatorConfig {
+        let mut config = EmulatorConfig {
+            users: self.users,
+            session_tokens: vec![(TOKEN.into(), Entitlements::ALL)],
+            ..Default::default()
+        };
+        for group in self.groups {
+            let id = group.group.id.clone().expect("a PodGroup has an id");
+            let pairs = |names: Option<Vec<String>>| {
+                names
+                    .into_iter()
+                    .flatten()
+                    .map(|name| (id.clone(), name))
+                    .collect::<Vec<_>>()
+            };
+            config.memberships.extend(pairs(group.members));
+            config.assignments.extend(pairs(group.assignees));
+            config.groups.push(group.group);
+        }
+        config
+    }
+
+    pub fn start(self) -> PodFixture {
+        PodFixture::start(self.config())
+    }
+
+    fn ensure_user(&mut self, username: &str, officer: bool) {
+        if let Some(user) = self.users.iter_mut().find(|user| user.username == username) {
+            if officer && !user.is_officer() {
+                user.roles.push(COMPLIANCE_OFFICER.into());
+            }
+            return;
+        }
+        let id = 1001 + self.users.len() as UserId;
+        let id = (id..)
+            .find(|id| self.users.iter().all(|user| user.id != *id))
+            .unwrap();
+        let user = SeedUser::new(id, username);
+        self.users.push(if officer {
+            user.roles([COMPLIANCE_OFFICER])
+        } else {
+            user
+        });
+    }
+}
+
 /// A pod group with every field set, as the emulator or a snapshot would hold
 /// it: `PodGroup::new("a1").name("EMEA trading").area("EMEA").build()`.
 /// Unless set: name `Group <id>`, area and description empty, active.
+/// `members` and `assignees` seed its lists through [`PodSeed`] (and set
+/// the counts `build` reports).
 pub struct PodGroup {
     group: UserGroupResponse,
+    members: Option<Vec<String>>,
+    assignees: Option<Vec<String>>,
 }
 
 impl PodGroup {
@@ -118,7 +308,25 @@ impl PodGroup {
                 member_count: Some(3),
                 assignee_count: Some(1),
             },
+            members: None,
+            assignees: None,
         }
+    }
+
+    /// The group's active members, by username (for [`PodSeed`]).
+    pub fn members<'a>(mut self, usernames: impl IntoIterator<Item = &'a str>) -> PodGroup {
+        let names: Vec<String> = usernames.into_iter().map(str::to_string).collect();
+        self.group.member_count = Some(names.len() as i64);
+        self.members = Some(names);
+        self
+    }
+
+    /// The group's active assignees, by username (for [`PodSeed`]).
+    pub fn assignees<'a>(mut self, usernames: impl IntoIterator<Item = &'a str>) -> PodGroup {
+        let names: Vec<String> = usernames.into_iter().map(str::to_string).collect();
+        self.group.assignee_count = Some(names.len() as i64);
+        self.assignees = Some(names);
+        self
     }
 
     pub fn name(mut self, name: impl Into<String>) -> PodGroup {

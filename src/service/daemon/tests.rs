@@ -9,6 +9,7 @@
 //! `advance` fires every timer it jumps over "at the same time" and in any order.
 
 use std::collections::VecDeque;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -20,6 +21,7 @@ use crate::error::PodError;
 use crate::model::{DesiredGroup, GroupKey, SourcePos, UserGroupUpdate};
 use crate::pipeline::apply::{Applied, ApplyReport, Failure};
 use crate::pipeline::plan::{Change, Plan};
+use crate::service::metrics::LIVENESS_WINDOW;
 use crate::shutdown::{self, ReloadTrigger, ShutdownTrigger};
 
 /// What the fake cycle does when started.
@@ -48,9 +50,14 @@ impl Act {
             Act::FailOnPod => Err(Error::Pod(PodError::Setup(
                 "the pod cannot be reached".to_string(),
             ))),
-            Act::Refuse => Err(Error::Refused(
-                "the plan deactivates 9 groups, limits.max_deactivations is 2".to_string(),
-            )),
+            Act::Refuse => Err(Error::Refused {
+                reason: "the plan deactivates 2 groups, limits.max_deactivations is 1".to_string(),
+                groups: GroupCounts {
+                    in_sync: 1,
+                    pending: 2,
+                    failed: 0,
+                },
+            }),
             Act::Invalid => Err(Error::Invalid(Diagnostics(vec![Diagnostic::at(
                 "groups.d/emea.yaml",
                 3,
@@ -85,6 +92,7 @@ fn one_group_failed() -> CycleOutcome {
     let group = DesiredGroup {
         key: GroupKey::Id("c3".to_string()),
         fields: UserGroupUpdate::default(),
+        rosters: Default::default(),
         source: SourcePos {
             path: "groups.d/more/others.yaml".into(),
             line: 1,
@@ -212,6 +220,7 @@ const HOURLY: &str = "interval: 1h\n";
 struct Harness {
     fake: Arc<FakeCycle>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     stop: ShutdownTrigger,
     reload: ReloadTrigger,
     changes: mpsc::UnboundedSender<()>,
@@ -236,6 +245,34 @@ impl Harness {
         otherwise: Act,
     ) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary folder");
+        Harness::start_in(
+            dir,
+            Notifier::default(),
+            options,
+            trigger,
+            script,
+            otherwise,
+        )
+    }
+
+    /// [`Harness::start`] with a systemd listening, its watchdog fed every second.
+    fn start_with_systemd(trigger: &str, script: &[Act], otherwise: Act) -> (Harness, Systemd) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let systemd = Systemd::bind(dir.path());
+        let notifier = Notifier::with_socket(Some(systemd.path.clone()), Some(2_000_000));
+        let options = DaemonOptions::default();
+        let harness = Harness::start_in(dir, notifier, options, trigger, script, otherwise);
+        (harness, systemd)
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        notifier: Notifier,
+        options: DaemonOptions,
+        trigger: &str,
+        script: &[Act],
+        otherwise: Act,
+    ) -> Harness {
         std::fs::create_dir(dir.path().join("groups.d")).unwrap();
         let config = dir.path().join("groupsync.yaml");
         write_config(&config, trigger);
@@ -249,8 +286,9 @@ impl Harness {
             .expect("the daemon starts");
         let fake = FakeCycle::new(script, otherwise);
         daemon.cycle = fake.as_run_cycle();
-        daemon.notifier = Arc::new(Notifier::default());
+        daemon.notifier = Arc::new(notifier);
         let metrics = daemon.metrics.clone();
+        let health = daemon.health.clone();
         let (stop, stop_received) = shutdown::channel();
         let (reload, reloads) = shutdown::reload_channel();
         let running = tokio::spawn(async move {
@@ -261,6 +299,7 @@ impl Harness {
         Harness {
             fake,
             metrics,
+            health,
             stop,
             reload,
             changes,
@@ -283,6 +322,18 @@ impl Harness {
 
     async fn run_until_ms(&self, millis: u64) {
         sleep_until(self.fake.origin + Duration::from_millis(millis)).await;
+    }
+
+    /// [`Harness::run_until`] a second at a time, collecting what `systemd`
+    /// hears on the way (its queue holds only a few messages).
+    async fn run_until_hearing(&self, systemd: &Systemd, secs: u64) {
+        let now = self.fake.origin.elapsed().as_millis() as u64;
+        for millis in (now..secs * 1_000).step_by(1_000).skip(1) {
+            self.run_until_ms(millis).await;
+            systemd.listen();
+        }
+        self.run_until(secs).await;
+        systemd.listen();
     }
 
     fn calls(&self) -> Vec<Call> {
@@ -314,6 +365,48 @@ impl Harness {
         self.running.await.expect("the loop does not panic");
         stopped.elapsed()
     }
+}
+
+/// A service manager for the loop to notify: a datagram socket, read on demand.
+struct Systemd {
+    path: PathBuf,
+    socket: UnixDatagram,
+    heard: Mutex<Vec<String>>,
+}
+
+impl Systemd {
+    fn bind(dir: &Path) -> Systemd {
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+        socket.set_nonblocking(true).unwrap();
+        Systemd {
+            path,
+            socket,
+            heard: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Reads every message waiting.
+    fn listen(&self) {
+        let mut buffer = [0u8; 4096];
+        while let Ok(length) = self.socket.recv(&mut buffer) {
+            let message = String::from_utf8_lossy(&buffer[..length]).into_owned();
+            self.heard.lock().unwrap().push(message);
+        }
+    }
+
+    /// Every message heard since the last call.
+    fn take(&self) -> Vec<String> {
+        self.listen();
+        std::mem::take(&mut *self.heard.lock().unwrap())
+    }
+}
+
+fn watchdog_pings(messages: &[String]) -> usize {
+    messages
+        .iter()
+        .filter(|message| *message == "WATCHDOG=1\n")
+        .count()
 }
 
 /// The test config: `groups.d/` and the state file beside it, `debounce: 1s`, then `trigger`.
@@ -701,6 +794,124 @@ fn the_refresh_mode_follows_the_flag_then_the_config_then_the_reason() {
 }
 
 // ---------------------------------------------------------------------------
+// Readiness, liveness and the watchdog
+// ---------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn ready_is_sent_once_set_up_before_the_first_cycle_ends() {
+    let script = [Act::SucceedAfter(Duration::from_secs(100))];
+    let (daemon, systemd) = Harness::start_with_systemd(HOURLY, &script, Act::Succeed);
+    daemon.run_until_hearing(&systemd, 10).await;
+    let heard = systemd.take();
+    assert_eq!(
+        heard[..2],
+        ["READY=1\n", "STATUS=started, first cycle running\n"],
+        "{heard:?}"
+    );
+    assert!(watchdog_pings(&heard) >= 5, "{heard:?}");
+    assert_eq!(
+        daemon.health.not_ready_reason(),
+        Some("no successful cycle yet")
+    );
+
+    daemon.run_until_hearing(&systemd, 110).await;
+    let heard = systemd.take();
+    assert!(
+        heard.contains(&"STATUS=in sync: 3 groups; last change none yet\n".to_string()),
+        "the first cycle's outcome goes in STATUS=: {heard:?}"
+    );
+    assert!(daemon.health.is_ready());
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_pod_leaves_the_daemon_ready_alive_and_feeding_the_watchdog() {
+    let (daemon, systemd) = Harness::start_with_systemd(HOURLY, &[], Act::FailOnPod);
+    daemon.run_until_hearing(&systemd, 100).await;
+    let heard = systemd.take();
+    assert_eq!(heard[0], "READY=1\n", "{heard:?}");
+    assert!(watchdog_pings(&heard) >= 90, "{heard:?}");
+    assert!(daemon.health.is_alive(LIVENESS_WINDOW));
+    assert!(!daemon.health.is_ready());
+    assert!(daemon.calls().len() > 2, "retried: {:?}", daemon.calls());
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cycle_running_past_cycle_timeout_is_stuck_until_it_ends() {
+    // cycle_timeout 60s: stuck from 65 s (STUCK_GRACE later) until the cycle ends at 200 s.
+    let script = [Act::SucceedAfter(Duration::from_secs(200))];
+    let trigger = "interval: 1h\ncycle_timeout: 60s\n";
+    let (daemon, systemd) = Harness::start_with_systemd(trigger, &script, Act::Succeed);
+    daemon.run_until_hearing(&systemd, 60).await;
+    assert!(daemon.health.is_alive(LIVENESS_WINDOW));
+    assert!(watchdog_pings(&systemd.take()) >= 50);
+
+    daemon.run_until_hearing(&systemd, 70).await;
+    let heard = systemd.take();
+    let stuck = heard
+        .iter()
+        .position(|message| {
+            message == "STATUS=stuck: a cycle has run for longer than cycle_timeout (1m)\n"
+        })
+        .unwrap_or_else(|| panic!("no STATUS=stuck: {heard:?}"));
+    assert_eq!(watchdog_pings(&heard[stuck..]), 0, "{heard:?}");
+    assert_eq!(
+        daemon.health.not_alive_reason(LIVENESS_WINDOW).as_deref(),
+        Some("a cycle has run for longer than cycle_timeout and could not be abandoned")
+    );
+
+    daemon.file_changed();
+    daemon.run_until_hearing(&systemd, 190).await;
+    assert_eq!(watchdog_pings(&systemd.take()), 0, "starved while stuck");
+    assert_eq!(
+        daemon.calls(),
+        [call(Reason::Start, 0)],
+        "never two at once"
+    );
+
+    daemon.run_until_hearing(&systemd, 210).await;
+    assert!(daemon.health.is_alive(LIVENESS_WINDOW), "the cycle ended");
+    assert!(watchdog_pings(&systemd.take()) >= 5, "fed again");
+    assert_eq!(
+        daemon.calls(),
+        [call(Reason::Start, 0), call(Reason::FileChange, 200)]
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_plan_counts_its_changes_pending_and_unreadies_until_one_within_the_limits() {
+    let script = [Act::Succeed, Act::Refuse];
+    let daemon = Harness::start(HOURLY, &script, Act::Succeed);
+    daemon.run_until(10).await;
+    assert!(daemon.health.is_ready());
+
+    daemon.file_changed();
+    daemon.run_until(20).await;
+    let groups = |state| daemon.metric(&format!("groupsync_groups{{state=\"{state}\"}}"));
+    assert_eq!(groups("pending"), Some(2.0));
+    assert_eq!(groups("in_sync"), Some(1.0));
+    assert_eq!(groups("failed"), Some(0.0));
+    assert_eq!(
+        daemon.health.not_ready_reason(),
+        Some("a safety limit refused the last plan; its changes are pending")
+    );
+    assert_eq!(
+        daemon.calls().len(),
+        2,
+        "not retried: it waits for a person"
+    );
+
+    daemon.file_changed();
+    daemon.run_until(30).await;
+    assert!(daemon.health.is_ready());
+    assert_eq!(groups("pending"), Some(0.0));
+    assert_eq!(groups("in_sync"), Some(3.0));
+    daemon.stop().await;
+}
+
+// ---------------------------------------------------------------------------
 // Stopping
 // ---------------------------------------------------------------------------
 
@@ -785,6 +996,7 @@ fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
     applied.refresh.drift.push(Drift {
         group_id: "c3".to_string(),
         fields: Vec::new(),
+        lists: Vec::new(),
     });
     let (plan, drift) = plan_left(&applied);
     assert_eq!(
