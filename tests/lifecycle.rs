@@ -500,7 +500,7 @@ fn the_demo_creates_a_group_and_then_has_nothing_to_do() {
     assert_exit(&output, 0);
     let text = stdout(&output);
     let story = text
-        .split_once("declares it by its name, without an id.")
+        .split_once("declares it by its name, without an id,")
         .expect("the demo adds a group by name")
         .1;
     assert!(
@@ -518,5 +518,25 @@ fn the_demo_creates_a_group_and_then_has_nothing_to_do() {
         "{story}"
     );
     assert!(story.contains("No changes. 13 groups in sync."), "{story}");
-    assert!(story.contains("and 1 POST."), "{story}");
+    assert!(story.contains(", 1 POST,"), "{story}");
+    // Then a member swapped: one `-`, one `+`, two PUTs of one user each.
+    let swap = story
+        .split_once("swaps bob.jones for carol.white")
+        .expect("the demo swaps a member")
+        .1;
+    assert!(
+        swap.contains("   - alice.smith\n-  - bob.jones\n+  - carol.white\n"),
+        "{swap}"
+    );
+    assert!(
+        swap.contains("updated ")
+            && swap.contains("members added \"carol.white\", removed \"bob.jones\""),
+        "{swap}"
+    );
+    assert!(
+        swap.contains(
+            "and 5 PUTs of one member or assignee each (never the bulk membership replace)"
+        ),
+        "{swap}"
+    );
 }
