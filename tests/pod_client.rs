@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use groupsync::config::NetworkSettings;
-use groupsync::model::{ROLE_SCOPE, UserGroupCreate, UserGroupUpdate};
+use groupsync::model::{ROLE_SCOPE, Roster, UserGroupCreate, UserGroupUpdate};
 use groupsync::pod::auth::{AuthError, AuthSource, SessionToken, read_private_key};
 use groupsync::pod::retry::RetryPolicy;
 use groupsync::pod::{
@@ -992,6 +992,22 @@ async fn a_page_walk_holding_too_much_stops() {
         "{error}"
     );
     assert!(pod.requests().len() < MAX_LIST_PAGES);
+}
+
+#[tokio::test]
+async fn member_and_assignee_walks_keep_the_same_bounds() {
+    let records = json!(vec![json!({}); 20_000]);
+    let pod =
+        TestPod::start(move |index, _| page_with_next(records.clone(), &format!("c{index}"))).await;
+
+    for roster in [Roster::Members, Roster::Assignees] {
+        let error = ends(pod.client().roster("g1", roster)).await.unwrap_err();
+        assert!(matches!(error, PodError::OverLimit { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains("add up to more than 64 MiB"),
+            "{error}"
+        );
+    }
 }
 
 #[tokio::test]
