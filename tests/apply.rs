@@ -912,3 +912,106 @@ fn emulate_serves_the_seed_until_sigterm() {
     reading.join().unwrap();
     assert_eq!(status.code(), Some(0), "emulate exits 0 on SIGTERM");
 }
+
+// ---------------------------------------------------------------------------
+// Answers are checked, not trusted (issue 11, point 5)
+// ---------------------------------------------------------------------------
+
+/// A pod on a raw server whose group a1 has area `EMEA-old` until a PUT
+/// arrives, after which it has `EMEA`; every PUT is answered with `put_answer`.
+fn pod_answering_puts_with(put_answer: &'static str) -> RawServer {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let applied = std::sync::Arc::new(AtomicBool::new(false));
+    RawServer::start(move |request, stream| {
+        drain_body(stream);
+        let json = [("Content-Type", "application/json")];
+        if request.line.starts_with("PUT /pod/v2/admin/usergroups/a1 ") {
+            applied.store(true, Ordering::SeqCst);
+            write_answer(stream, "200 OK", &json, put_answer);
+        } else if request.line.starts_with("GET /pod/v2/admin/usergroups/a1 ") {
+            let area = if applied.load(Ordering::SeqCst) {
+                "EMEA"
+            } else {
+                "EMEA-old"
+            };
+            let body = format!(
+                r#"{{"id":"a1","name":"A","area":"{area}","type":"ROLE_SCOPE","active":true}}"#
+            );
+            write_answer(stream, "200 OK", &json, &body);
+        } else {
+            write_answer(
+                stream,
+                "404 Not Found",
+                &json,
+                r#"{"code":404,"message":"no"}"#,
+            );
+        }
+    })
+}
+
+/// Reads whatever body the client sent, so that closing the connection
+/// never resets it.
+fn drain_body(stream: &mut std::net::TcpStream) {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    while matches!(stream.read(&mut buffer), Ok(read) if read > 0) {}
+}
+
+fn run_against(ws: &Workspace, pod: &RawServer, args: &[&str]) -> Output {
+    ws.groupsync_std()
+        .args(args)
+        .args(["--groups-dir", "groups.d", "--state", "state.json"])
+        .env("GROUPSYNC_POD_URL", format!("{}/pod", pod.origin()))
+        .env("GROUPSYNC_SESSION_TOKEN", TOKEN)
+        .output()
+        .expect("run groupsync")
+}
+
+fn put_requests(pod: &RawServer) -> usize {
+    pod.requests()
+        .iter()
+        .filter(|request| request.line.starts_with("PUT "))
+        .count()
+}
+
+#[test]
+fn a_put_answered_with_an_empty_object_is_read_back_and_converges() {
+    let ws = Workspace::new();
+    ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
+    let pod = pod_answering_puts_with("{}");
+    assert_exit(&run_against(&ws, &pod, &["apply"]), 0);
+    assert_eq!(put_requests(&pod), 1);
+    assert_eq!(
+        ws.load_state().get("a1").unwrap().area.as_deref(),
+        Some("EMEA")
+    );
+    // The snapshot records what the pod says: the next apply sends nothing.
+    let again = run_against(&ws, &pod, &["apply"]);
+    assert_exit(&again, 0);
+    assert_eq!(put_requests(&pod), 1, "{}", stdout(&again));
+    assert!(stdout(&again).contains("No changes."), "{}", stdout(&again));
+}
+
+#[test]
+fn a_put_answered_about_another_group_fails_and_is_recorded_nowhere() {
+    let ws = Workspace::new();
+    ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
+    let pod = pod_answering_puts_with(r#"{"id":"zz9","name":"Other","area":"EMEA"}"#);
+    let output = run_against(&ws, &pod, &["apply"]);
+    assert_exit(&output, 1);
+    assert!(
+        stdout(&output).contains("the pod answered about group \"zz9\" instead"),
+        "{}",
+        stdout(&output)
+    );
+    let snapshot = ws.load_state();
+    assert!(snapshot.get("zz9").is_none());
+    assert_eq!(
+        snapshot.entry("a1").and_then(|entry| entry.written_at_ms),
+        None,
+        "a1 is recorded as read, never as written"
+    );
+}
