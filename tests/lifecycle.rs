@@ -14,15 +14,9 @@ use crate::util::*;
 
 const POST_PATH: &str = "/pod/v2/admin/usergroups";
 
-/// `groupsync ARGS --groups-dir groups.d --state state.json` against `pod`, with [`TOKEN`].
+/// `groupsync ARGS` in `ws` against `pod` (see [`PodFixture::run`]).
 fn run(ws: &Workspace, pod: &PodFixture, args: &[&str]) -> Output {
-    ws.groupsync_std()
-        .args(args)
-        .args(["--groups-dir", "groups.d", "--state", "state.json"])
-        .env("GROUPSYNC_POD_URL", pod.emulator.pod_url())
-        .env("GROUPSYNC_SESSION_TOKEN", TOKEN)
-        .output()
-        .expect("run groupsync")
+    pod.run(ws, args)
 }
 
 /// Every POST that creates a group, as (status, body).

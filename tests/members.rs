@@ -51,14 +51,9 @@ fn pod() -> PodFixture {
     })
 }
 
+/// `groupsync ARGS` in `ws` against `pod` (see [`PodFixture::run`]).
 fn run(ws: &Workspace, pod: &PodFixture, args: &[&str]) -> Output {
-    ws.groupsync_std()
-        .args(args)
-        .args(["--groups-dir", "groups.d", "--state", "state.json"])
-        .env("GROUPSYNC_POD_URL", pod.emulator.pod_url())
-        .env("GROUPSYNC_SESSION_TOKEN", TOKEN)
-        .output()
-        .expect("run groupsync")
+    pod.run(ws, args)
 }
 
 /// Every per-user write (`PUT .../memberships/{userId}` or

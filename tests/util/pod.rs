@@ -48,6 +48,18 @@ impl PodFixture {
         }
     }
 
+    /// `groupsync ARGS --groups-dir groups.d --state state.json` in `ws`
+    /// against this pod, with [`TOKEN`].
+    pub fn run(&self, ws: &Workspace, args: &[&str]) -> std::process::Output {
+        ws.groupsync_std()
+            .args(args)
+            .args(["--groups-dir", "groups.d", "--state", "state.json"])
+            .env("GROUPSYNC_POD_URL", self.emulator.pod_url())
+            .env("GROUPSYNC_SESSION_TOKEN", TOKEN)
+            .output()
+            .expect("run groupsync")
+    }
+
     /// Every PUT to a group itself (`/pod/v2/admin/usergroups/{id}`, not its
     /// lists), in arrival order.
     pub fn puts(&self) -> Vec<RecordedRequest> {
