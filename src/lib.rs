@@ -19,7 +19,7 @@
 //!     look up the names of groups declared without `id`.
 //!   - [`pipeline::names`]   — which pod group each group declared without `id` is.
 //!   - [`pipeline::plan`]    — desired state + snapshot -> per group an update, an adoption or a create (pure).
-//!   - [`pipeline::render`]  — a plan as a unified diff (text) or as JSON.
+//!   - [`pipeline::render`]  — a plan as a unified diff (text), as JSON, or as Markdown for a pull request.
 //!   - [`pipeline::apply`]   — a plan's requests, `concurrency` groups at a time, each answer into the snapshot;
 //!     a create is never sent twice.
 //!   - [`pipeline::import`]  — `groupsync import`: the pod's undeclared groups as groups.d YAML.
@@ -29,7 +29,7 @@
 //!   - [`pod::auth`]   — session tokens and RSA bot login (JWT RS512).
 //!   - [`pod::retry`]  — back-off between pod attempts, honouring `Retry-After`.
 //! - [`desired`] — the **load** stage: `groups.d/` -> `DesiredState` (walk, tree, groups),
-//!   every error at once.
+//!   every error at once; and [`desired::schema`], the JSON Schema of a file, from the same keys.
 //! - [`config`] — flags, environment and config file merged into `Settings`, and
 //!   [`config::bdk`], the official SDK's `config.yaml`.
 //! - [`emulator`] — a faithful pod emulator for tests, the demo and `groupsync emulate`
