@@ -21,7 +21,7 @@
 //!   - [`pipeline::plan`]    — desired state + snapshot -> per group an update, an adoption or a create (pure).
 //!   - [`pipeline::roster`]  — members and assignees, the second resource kind, through refresh, plan
 //!     and apply: list reads, user-id lookups, one PUT per user added or removed.
-//!   - [`pipeline::render`]  — a plan as a unified diff (text) or as JSON.
+//!   - [`pipeline::render`]  — a plan as a unified diff (text), as JSON, or as Markdown for a pull request.
 //!   - [`pipeline::apply`]   — a plan's requests, `concurrency` groups at a time, each answer into the snapshot;
 //!     a create is never sent twice.
 //!   - [`pipeline::import`]  — `groupsync import`: the pod's undeclared groups as groups.d YAML.
@@ -31,7 +31,7 @@
 //!   - [`pod::auth`]   — session tokens and RSA bot login (JWT RS512).
 //!   - [`pod::retry`]  — back-off between pod attempts, honouring `Retry-After`.
 //! - [`desired`] — the **load** stage: `groups.d/` -> `DesiredState` (walk, tree, groups),
-//!   every error at once.
+//!   every error at once; and [`desired::schema`], the JSON Schema of a file, from the same keys.
 //! - [`config`] — flags, environment and config file merged into `Settings`, and
 //!   [`config::bdk`], the official SDK's `config.yaml`.
 //! - [`emulator`] — a faithful pod emulator for tests, the demo and `groupsync emulate`

@@ -17,7 +17,7 @@ use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
 use groupsync::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle};
 use groupsync::pipeline::import::{self, ImportOptions};
 use groupsync::pipeline::plan;
-use groupsync::pipeline::render::{self, JsonDocument, Report, counted};
+use groupsync::pipeline::render::{self, JsonDocument, Report, counted, markdown};
 use groupsync::pod::auth::SESSION_TOKEN_ENV;
 use groupsync::service::daemon::{self, DaemonOptions};
 use groupsync::service::logging;
@@ -56,6 +56,7 @@ struct Cli {
 enum OutputFormat {
     Text,
     Json,
+    Markdown,
 }
 
 /// Where the pod credentials come from: `--help` of the commands that talk to the pod.
@@ -100,6 +101,20 @@ enum Command {
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
     Demo,
+    /// Print the shell completion script for SHELL to stdout
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: groupsync(1), or groupsync-COMMAND(1)
+    Manpage {
+        /// The command whose page to print
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
+    /// Print the JSON Schema of a groups.d file to stdout (also schema/groups.schema.json)
+    Schema,
     /// Print this message or the help of the given command
     Help {
         /// The command whose help to print
@@ -223,8 +238,8 @@ fn parse_from(
     Ok(cli)
 }
 
-/// `emulate` takes only the log flags of the global ones; `demo` and `help`
-/// none. Values from the environment are not refused: they are set for the
+/// `emulate` takes only the log flags of the global ones; `demo`, `help`
+/// and the commands that print a file of the program's own none. Values from the environment are not refused: they are set for the
 /// other commands.
 fn refuse_flags_meaningless_to(matches: &ArgMatches) -> Result<(), Usage> {
     let Some((name, command_matches)) = matches.subcommand() else {
@@ -232,7 +247,7 @@ fn refuse_flags_meaningless_to(matches: &ArgMatches) -> Result<(), Usage> {
     };
     let allowed: &[&str] = match name {
         "emulate" => &["log_format", "log_level"],
-        "demo" | "help" => &[],
+        "demo" | "help" | "completions" | "manpage" | "schema" => &[],
         _ => return Ok(()),
     };
     let mut cli = Cli::command();
@@ -273,7 +288,10 @@ impl Cli {
             | Command::Import { .. }
             | Command::Emulate(_)
             | Command::Demo
-            | Command::Help { .. } => None,
+            | Command::Help { .. }
+            | Command::Completions { .. }
+            | Command::Manpage { .. }
+            | Command::Schema => None,
         }
     }
 }
@@ -346,6 +364,13 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Demo => return runtime.block_on(demo()),
         Command::Help { command } => return help(command.as_deref()),
+        Command::Completions { shell } => return print_stdout(&completions(shell)).map(clean),
+        Command::Manpage { command } => {
+            return print_stdout(&manpage(command.as_deref())?).map(clean);
+        }
+        Command::Schema => {
+            return print_stdout(&desired::schema::groups_schema_text()).map(clean);
+        }
         Command::Emulate(args) => {
             init_logging_from_flags(&cli.overrides)?;
             return runtime.block_on(emulate(args));
@@ -399,9 +424,12 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let options = ImportOptions { area, active_only };
             runtime.block_on(import(&settings, &options, out))
         }
-        Command::Emulate(_) | Command::Demo | Command::Help { .. } => {
-            unreachable!("handled above")
-        }
+        Command::Emulate(_)
+        | Command::Demo
+        | Command::Help { .. }
+        | Command::Completions { .. }
+        | Command::Manpage { .. }
+        | Command::Schema => unreachable!("handled above"),
     }
 }
 
@@ -412,6 +440,39 @@ fn help(command: Option<&str>) -> anyhow::Result<Outcome> {
         Err(help_or_usage) => Err(Usage(help_or_usage).into()),
         Ok(_) => unreachable!("--help always ends the parse"),
     }
+}
+
+fn clean(_: ()) -> Outcome {
+    Outcome::Clean
+}
+
+/// `groupsync completions SHELL`: the script that shell sources.
+fn completions(shell: clap_complete::Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "groupsync", &mut script);
+    String::from_utf8(script).expect("completion scripts are UTF-8")
+}
+
+/// `groupsync manpage [COMMAND]`: groupsync(1), or groupsync-COMMAND(1), in roff.
+fn manpage(command: Option<&str>) -> anyhow::Result<String> {
+    let mut cli = Cli::command();
+    // Built, so that a command's page is titled `groupsync-plan`, as the main page names it.
+    cli.build();
+    let shown = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(subcommand) => subcommand.clone(),
+            None => {
+                let names: Vec<&str> = cli.get_subcommands().map(|sub| sub.get_name()).collect();
+                anyhow::bail!("no command `{name}`; the commands are {}", names.join(", "))
+            }
+        },
+    };
+    let mut page = Vec::new();
+    clap_mangen::Man::new(shown)
+        .source(concat!("groupsync ", env!("CARGO_PKG_VERSION")))
+        .render(&mut page)?;
+    Ok(String::from_utf8(page)?)
 }
 
 /// The emulator reads no config file: only the log flags (and `RUST_LOG`,
@@ -463,6 +524,13 @@ fn validate(settings: &Settings, format: OutputFormat) -> anyhow::Result<Outcome
             counted(files, "file")
         ))?,
         OutputFormat::Text => print_diagnostics(&diagnostics),
+        OutputFormat::Markdown if diagnostics.is_empty() => {
+            print_stdout(&markdown::render_valid_markdown(groups, files))?
+        }
+        OutputFormat::Markdown => {
+            print_diagnostics(&diagnostics);
+            print_stdout(&markdown::render_invalid_markdown(&diagnostics))?
+        }
     }
     Ok(if diagnostics.is_empty() {
         Outcome::Clean
@@ -532,10 +600,12 @@ fn print_outcome(outcome: &CycleOutcome, format: OutputFormat) -> anyhow::Result
             print_stdout(&render::render_text(&report, render::stdout_wants_color()))
         }
         OutputFormat::Json => print_stdout(&render::render_json(&report)),
+        OutputFormat::Markdown => print_stdout(&markdown::render_markdown(&report)),
     }
 }
 
-/// Prints every diagnostic (text: one per line on stderr; JSON: in `errors` on stdout) and exits 1.
+/// Prints every diagnostic (text: one per line on stderr; JSON: in `errors`
+/// on stdout; Markdown: both) and exits 1.
 fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::Result<Outcome> {
     match format {
         OutputFormat::Text => print_diagnostics(diagnostics),
@@ -546,6 +616,10 @@ fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::R
                 ..Report::of_plan(&empty)
             };
             print_stdout(&render::render_json(&report))?
+        }
+        OutputFormat::Markdown => {
+            print_diagnostics(diagnostics);
+            print_stdout(&markdown::render_invalid_markdown(diagnostics))?
         }
     }
     Ok(Outcome::Failed)
@@ -796,6 +870,9 @@ mod tests {
             &["groupsync", "demo", "--state", "y"],
             &["groupsync", "demo", "--log-level", "debug"],
             &["groupsync", "help", "--config", "c.yaml"],
+            &["groupsync", "completions", "bash", "--format", "json"],
+            &["groupsync", "manpage", "plan", "--log-level", "debug"],
+            &["groupsync", "schema", "--groups-dir", "x"],
         ] {
             let Err(Usage(usage)) = parse_from(refused) else {
                 panic!("{refused:?} was accepted");
@@ -820,6 +897,9 @@ mod tests {
             &["groupsync", "help", "plan"],
             &["groupsync", "plan", "--state", "y", "--groups-dir", "x"],
             &["groupsync", "--format", "json", "validate"],
+            &["groupsync", "--format", "markdown", "plan"],
+            &["groupsync", "completions", "zsh"],
+            &["groupsync", "schema"],
         ] {
             assert!(parse_from(accepted).is_ok(), "{accepted:?} was refused");
         }

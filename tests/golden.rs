@@ -1,5 +1,5 @@
-//! Golden tests: the text and JSON plan of the example tree `groups.d/`
-//! against the shipped snapshot `examples/pod-snapshot.json`.
+//! Golden tests: the text, JSON and Markdown plan of the example tree
+//! `groups.d/` against the shipped snapshot `examples/pod-snapshot.json`.
 
 use crate::util::*;
 
@@ -28,6 +28,13 @@ fn text_plan_of_the_example_tree() {
 #[test]
 fn json_plan_of_the_example_tree() {
     let output = plan_example("pod-snapshot.json", &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    insta::assert_snapshot!(String::from_utf8(output.stdout).unwrap());
+}
+
+#[test]
+fn markdown_plan_of_the_example_tree() {
+    let output = plan_example("pod-snapshot.json", &["--format", "markdown"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     insta::assert_snapshot!(String::from_utf8(output.stdout).unwrap());
 }
@@ -84,6 +91,13 @@ fn text_plan_of_creates() {
 #[test]
 fn json_plan_of_creates() {
     let output = plan_creates(&["--format", "json"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    insta::assert_snapshot!(String::from_utf8(output.stdout).unwrap());
+}
+
+#[test]
+fn markdown_plan_of_creates() {
+    let output = plan_creates(&["--format", "markdown"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     insta::assert_snapshot!(String::from_utf8(output.stdout).unwrap());
 }

@@ -22,21 +22,85 @@ pub(super) struct ParsedGroup {
     pub name_at: Option<Pos>,
 }
 
-const FORMS: &str = "a file holds one group (a mapping with `id:` or `name:`), a mapping with just `groups:` and a list of groups, \
+pub(super) const FORMS: &str = "a file holds one group (a mapping with `id:` or `name:`), a mapping with just `groups:` and a list of groups, \
                      or several `---` documents of either form";
+
+/// What a key's value is, and so which reader the loader gives it (and
+/// which JSON Schema type [`super::schema`] gives it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyValue {
+    /// `id`: the pod's groupId, a non-empty string.
+    Id,
+    /// One of the pod group's fields: a string (`name` not empty) or, for
+    /// `active`, a boolean.
+    Field(Field),
+    /// `type`: a non-empty string, only for a group without `id`.
+    Type,
+    /// `members` or `assignees`: a list of usernames, each once.
+    Users(Roster),
+}
+
+/// One key a group may have: its name, its value, and what it means (the
+/// description editors show from the schema).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GroupKeySpec {
+    pub key: &'static str,
+    pub value: KeyValue,
+    pub description: &'static str,
+}
 
 /// Every key a group may have, in the order messages list them: `id`, the
 /// fields in [`Field::ALL`] order (a test keeps the two in step), `type`, then
-/// the user lists in [`Roster::ALL`] order.
-const GROUP_KEYS: [&str; 8] = [
-    "id",
-    "name",
-    "area",
-    "description",
-    "active",
-    "type",
-    "members",
-    "assignees",
+/// the user lists in [`Roster::ALL`] order. The loader reads by this table,
+/// and the JSON Schema is built from it.
+pub(super) const GROUP_KEYS: [GroupKeySpec; 8] = [
+    GroupKeySpec {
+        key: "id",
+        value: KeyValue::Id,
+        description: "The pod's groupId of the group, e.g. \"6543a1f0c2\" (quote it). Declared once in the whole tree. \
+                      Leave it out to find the group by `name` instead (and create it if the pod has none).",
+    },
+    GroupKeySpec {
+        key: "name",
+        value: KeyValue::Field(Field::Name),
+        description: "The group's name on the pod; not empty. Required without `id`: then groupsync finds the pod's group \
+                      of exactly this name, or creates it. Leave it out (with `id`) to keep the pod's name.",
+    },
+    GroupKeySpec {
+        key: "area",
+        value: KeyValue::Field(Field::Area),
+        description: "The group's area, e.g. EMEA. \"\" clears it on the pod; leave the key out to leave it alone.",
+    },
+    GroupKeySpec {
+        key: "description",
+        value: KeyValue::Field(Field::Description),
+        description: "What the group is for. \"\" clears it on the pod; leave the key out to leave it alone.",
+    },
+    GroupKeySpec {
+        key: "active",
+        value: KeyValue::Field(Field::Active),
+        description: "true or false, unquoted. `active: false` takes the group out of service (the pod has no delete); \
+                      leave the key out to leave it alone.",
+    },
+    GroupKeySpec {
+        key: "type",
+        value: KeyValue::Type,
+        description: "Only for a group without `id`: the group type its name is looked up in and it is created with. \
+                      Default ROLE_SCOPE.",
+    },
+    GroupKeySpec {
+        key: "members",
+        value: KeyValue::Users(Roster::Members),
+        description: "Exactly these users are the group's members: usernames, each once. [] removes everyone; \
+                      leave the key out to leave the pod's members alone.",
+    },
+    GroupKeySpec {
+        key: "assignees",
+        value: KeyValue::Users(Roster::Assignees),
+        description: "Exactly these compliance officers (Super Compliance Officers and Compliance Officers) are \
+                      responsible for the group: usernames, each once. [] removes them all; leave the key out to \
+                      leave the pod's assignees alone.",
+    },
 ];
 /// The index of `type` in [`GROUP_KEYS`]; the user lists follow it.
 const TYPE_KEY: usize = 5;
@@ -161,7 +225,7 @@ impl Reader {
             let Some(key_text) = key_text(&key, problems) else {
                 continue;
             };
-            let Some(index) = GROUP_KEYS.iter().position(|known| *known == key_text) else {
+            let Some(index) = GROUP_KEYS.iter().position(|known| known.key == key_text) else {
                 problems.at(key.at, unknown_key_message(key_text));
                 continue;
             };
@@ -173,17 +237,15 @@ impl Reader {
                 continue;
             }
             seen[index] = Some(key.at);
-            match index {
-                0 => id = read_id(value, problems),
-                TYPE_KEY => group_type = read_type(value, problems),
-                roster if roster > TYPE_KEY => {
-                    let roster = Roster::ALL[roster - TYPE_KEY - 1];
+            match GROUP_KEYS[index].value {
+                KeyValue::Id => id = read_id(value, problems),
+                KeyValue::Type => group_type = read_type(value, problems),
+                KeyValue::Users(roster) => {
                     if let Some(users) = read_usernames(roster, value, problems) {
                         rosters.set(roster, users);
                     }
                 }
-                _ => {
-                    let field = Field::ALL[index - 1];
+                KeyValue::Field(field) => {
                     if field == Field::Name {
                         name_at = Some(value.at);
                     }
@@ -481,7 +543,8 @@ fn key_text<'n>(key: &'n Node, problems: &mut Problems) -> Option<&'n str> {
 }
 
 fn unknown_key_message(key: &str) -> String {
-    let allowed = GROUP_KEYS.join(", ");
+    let allowed: Vec<&str> = GROUP_KEYS.iter().map(|known| known.key).collect();
+    let allowed = allowed.join(", ");
     let shown = excerpt(key);
     match closest_key(key) {
         Some(suggestion) => format!(
@@ -496,7 +559,7 @@ fn closest_key(key: &str) -> Option<&'static str> {
     let typed = key.to_lowercase();
     GROUP_KEYS
         .iter()
-        .map(|known| (edit_distance(&typed, known), *known))
+        .map(|known| (edit_distance(&typed, known.key), known.key))
         .filter(|(distance, _)| *distance <= 2 && *distance < typed.chars().count())
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, known)| known)
@@ -605,12 +668,27 @@ mod tests {
 
     #[test]
     fn group_keys_follow_the_model_fields() {
+        let keys: Vec<&str> = GROUP_KEYS.iter().map(|known| known.key).collect();
         let field_keys: Vec<&str> = Field::ALL.iter().map(|field| field.key()).collect();
         let roster_keys: Vec<&str> = Roster::ALL.iter().map(|roster| roster.key()).collect();
-        assert_eq!(GROUP_KEYS[0], "id");
-        assert_eq!(GROUP_KEYS[1..TYPE_KEY], field_keys[..]);
-        assert_eq!(GROUP_KEYS[TYPE_KEY], "type");
-        assert_eq!(GROUP_KEYS[TYPE_KEY + 1..], roster_keys[..]);
+        assert_eq!(keys[0], "id");
+        assert_eq!(keys[1..TYPE_KEY], field_keys[..]);
+        assert_eq!(keys[TYPE_KEY], "type");
+        assert_eq!(keys[TYPE_KEY + 1..], roster_keys[..]);
+    }
+
+    #[test]
+    fn each_key_reads_the_value_of_its_name() {
+        for known in GROUP_KEYS {
+            let expected = match known.value {
+                KeyValue::Id => "id",
+                KeyValue::Type => "type",
+                KeyValue::Field(field) => field.key(),
+                KeyValue::Users(roster) => roster.key(),
+            };
+            assert_eq!(known.key, expected);
+            assert!(!known.description.is_empty(), "{}", known.key);
+        }
     }
 
     fn users(names: &[&str]) -> Option<BTreeSet<String>> {

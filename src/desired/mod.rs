@@ -1,6 +1,7 @@
 //! The **load** stage: `groups.d/` -> [`DesiredState`].
 //!
-//! Three steps, one file each:
+//! Three steps, one file each (and [`schema`], the JSON Schema of a file, built
+//! from the same table of keys as `groups`):
 //! - `walk`   — finds the groups files below the directory (sorted, symlinks followed, loops caught)
 //!   and reads each one (size limit, UTF-8);
 //! - `tree`   — turns one file's YAML events into a small tree of nodes that know their position;
@@ -10,6 +11,7 @@
 //! returned at once as [`Error::Invalid`], each one printed as `PATH:LINE:COLUMN: message`.
 
 mod groups;
+pub mod schema;
 mod tree;
 mod walk;
 

@@ -1,4 +1,5 @@
-//! The render stage: a plan as text (a unified diff per changed group) or as JSON.
+//! The render stage: a plan as text (a unified diff per changed group), as
+//! JSON, or as Markdown for a pull request ([`markdown`]).
 //!
 //! Both sides of a diff are the same small YAML block (name, area,
 //! description, active): the `---` side is the pod as the snapshot records
@@ -20,7 +21,8 @@ use crate::pipeline::apply::{Applied, ApplyReport, Failure, past_tense};
 use crate::pipeline::plan::{Action, Change, FieldChange, Plan, Request};
 use crate::pipeline::refresh::Drift;
 use crate::pipeline::roster::{AddRemove, ListDrift, RosterChange};
-use crate::text::escaped;
+
+pub mod markdown;
 
 /// ANSI styles for a terminal; all empty when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -114,21 +116,25 @@ impl<'a> Report<'a> {
 /// added "carol", removed "bob"`, one line per group.
 fn render_drift(out: &mut String, drift: &[Drift]) {
     for group in drift {
-        let mut parts = Vec::new();
-        if !group.fields.is_empty() {
-            parts.push(field_changes(&group.fields));
-        }
-        parts.extend(group.lists.iter().map(list_drift));
-        let drift = format!(
-            "Drift: {} changed outside groupsync: {}",
-            group.group_id,
-            parts.join(", ")
-        );
-        line(out, &drift);
+        line(out, &format!("Drift: {}", drift_line(group)));
     }
     if !drift.is_empty() {
         out.push('\n');
     }
+}
+
+/// `ID changed outside groupsync: area "GLOBAL" -> "EMEA", members added "carol"`
+fn drift_line(group: &Drift) -> String {
+    let mut parts = Vec::new();
+    if !group.fields.is_empty() {
+        parts.push(field_changes(&group.fields));
+    }
+    parts.extend(group.lists.iter().map(list_drift));
+    format!(
+        "{} changed outside groupsync: {}",
+        escaped(&group.group_id),
+        parts.join(", ")
+    )
 }
 
 /// `area "GLOBAL" -> "EMEA", active true -> false`
@@ -198,6 +204,14 @@ fn quoted_value(value: &FieldValue) -> String {
 /// failed, or not started), then `Apply: 4 updated, 1 failed, 7 unchanged.`
 /// (with `2 created, ` first when there were creates).
 fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
+    for applied_line in applied_lines(applied, plan) {
+        line(out, &applied_line);
+    }
+    out.push_str(&apply_summary(applied, plan));
+}
+
+/// One line per planned change, in plan order: what became of it.
+fn applied_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
     let done: HashMap<usize, &Applied> = applied
         .applied
         .iter()
@@ -208,9 +222,10 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
         .iter()
         .map(|failure| (failure.change, failure))
         .collect();
+    let mut lines = Vec::with_capacity(plan.changes.len());
     for (index, change) in plan.changes.iter().enumerate() {
         let source = change.source.display();
-        if let Some(applied) = done.get(&index) {
+        let line = if let Some(applied) = done.get(&index) {
             let id = &applied.group_id;
             let verb = past_tense(change.action);
             let what = match change.action {
@@ -220,21 +235,23 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
                     format!("{name}; add id: \"{id}\" to pin it")
                 }
             };
-            line(out, &format!("{verb} {id} ({source}): {what}"));
+            format!("{verb} {id} ({source}): {what}")
         } else if let Some(failure) = failed.get(&index) {
             let shown = shown_group(change, failure.group_id.as_deref());
-            line(
-                out,
-                &format!("failed  {shown} ({source}): {}", failure.error),
-            );
+            format!("failed  {shown} ({source}): {}", failure.error)
         } else {
             let shown = shown_group(change, None);
-            line(
-                out,
-                &format!("skipped {shown} ({source}): not started, groupsync was stopping"),
-            );
-        }
+            format!("skipped {shown} ({source}): not started, groupsync was stopping")
+        };
+        lines.push(line);
     }
+    lines
+}
+
+/// `Apply: 4 updated, 1 failed, 7 unchanged.` (with `2 created, ` first
+/// when there were creates, and the changes a stop left out last).
+fn apply_summary(applied: &ApplyReport, plan: &Plan) -> String {
+    let mut out = String::new();
     let creates = plan.creates();
     let created = applied
         .applied
@@ -259,6 +276,7 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
             applied.not_started
         );
     }
+    out
 }
 
 /// `Plan: 1 to create, 2 to update, 118 unchanged.` (the create part only
@@ -295,6 +313,12 @@ fn shown_group(change: &Change, group_id: Option<&str>) -> String {
     }
 }
 
+/// `text` with every control, bidi and zero-width character written as
+/// `\u{...}` ([`crate::text::escaped`]), owned.
+fn escaped(text: &str) -> String {
+    crate::text::escaped(text).into_owned()
+}
+
 /// Appends `text` and a line break, every control, bidi and zero-width
 /// character in it escaped: text from files and from the pod never drives
 /// the terminal nor starts a line of its own.
@@ -304,6 +328,40 @@ fn line(out: &mut String, text: &str) {
 }
 
 fn render_change(out: &mut String, change: &Change, palette: Palette) {
+    for line in unified_diff(change).lines() {
+        let style = match line.as_bytes().first() {
+            _ if line.starts_with("---") || line.starts_with("+++") => palette.header,
+            Some(b'@') => palette.hunk,
+            Some(b'-') => palette.removed,
+            Some(b'+') => palette.added,
+            _ => "",
+        };
+        let shown = escaped(line);
+        if style.is_empty() {
+            let _ = writeln!(out, "{shown}");
+        } else {
+            let _ = writeln!(out, "{style}{shown}{}", palette.reset);
+        }
+    }
+    for request in request_lines(change) {
+        let _ = writeln!(out, "{}{request}{}", palette.header, palette.reset);
+    }
+    for warning in change.warnings() {
+        line(out, &format!("warning: {warning}"));
+    }
+}
+
+/// Each request of the change as one safe line of text.
+fn request_lines(change: &Change) -> Vec<String> {
+    change
+        .requests()
+        .iter()
+        .map(|request| escaped(&request.to_string()))
+        .collect()
+}
+
+/// The change as a unified diff of two YAML blocks, without colour.
+fn unified_diff(change: &Change) -> String {
     let mut before = change
         .recorded
         .as_ref()
@@ -322,33 +380,10 @@ fn render_change(out: &mut String, change: &Change, palette: Palette) {
     };
     let new_header = change.source.display().to_string();
     let diff = TextDiff::from_lines(&before, &after);
-    let unified = diff
-        .unified_diff()
+    diff.unified_diff()
         .context_radius(Field::ALL.len())
         .header(&old_header, &new_header)
-        .to_string();
-    for line in unified.lines() {
-        let style = match line.as_bytes().first() {
-            _ if line.starts_with("---") || line.starts_with("+++") => palette.header,
-            Some(b'@') => palette.hunk,
-            Some(b'-') => palette.removed,
-            Some(b'+') => palette.added,
-            _ => "",
-        };
-        if style.is_empty() {
-            out.push_str(&escaped(line));
-            out.push('\n');
-        } else {
-            let _ = writeln!(out, "{style}{}{}", escaped(line), palette.reset);
-        }
-    }
-    for request in change.requests() {
-        let request = escaped(&request.to_string()).into_owned();
-        let _ = writeln!(out, "{}{request}{}", palette.header, palette.reset);
-    }
-    for warning in change.warnings() {
-        line(out, &format!("warning: {warning}"));
-    }
+        .to_string()
 }
 
 /// One user list as a YAML block: `members:` and a `- user` line each, or `members: []`.

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds what the .deb and the .rpm hold besides the units and the config:
+# the release binary, and from it the shell completions and the man pages,
+# into target/assets/. Run it before `cargo deb --no-build --strip` or
+# `cargo generate-rpm` (see README.md, "Packages").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --locked
+bin=target/release/groupsync
+out=target/assets
+rm -rf "$out"
+mkdir -p "$out/completions" "$out/man"
+
+# cargo deb strips the binary itself; cargo generate-rpm packs this stripped copy.
+strip -o "$out/groupsync" "$bin"
+
+"$bin" completions bash > "$out/completions/groupsync"
+"$bin" completions zsh > "$out/completions/_groupsync"
+"$bin" completions fish > "$out/completions/groupsync.fish"
+
+# groupsync(1), and a page for each command it names (groupsync-plan(1), ...).
+"$bin" manpage | gzip -9n > "$out/man/groupsync.1.gz"
+commands=$("$bin" manpage | sed -n 's/^groupsync\\-\(.*\)(1)$/\1/p')
+for command in $commands; do
+    "$bin" manpage "$command" | gzip -9n > "$out/man/groupsync-$command.1.gz"
+done
+
+echo "assets in $out:"
+find "$out" -type f | sort
