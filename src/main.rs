@@ -239,8 +239,9 @@ fn parse_from(
 }
 
 /// `emulate` takes only the log flags of the global ones; `demo`, `help`
-/// and the commands that print a file of the program's own none. Values from the environment are not refused: they are set for the
-/// other commands.
+/// and the commands that print a file of the program's own (`completions`,
+/// `manpage`, `schema`) none. Values from the environment are not refused:
+/// they are set for the other commands.
 fn refuse_flags_meaningless_to(matches: &ArgMatches) -> Result<(), Usage> {
     let Some((name, command_matches)) = matches.subcommand() else {
         return Ok(());
@@ -364,12 +365,12 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Demo => return runtime.block_on(demo()),
         Command::Help { command } => return help(command.as_deref()),
-        Command::Completions { shell } => return print_stdout(&completions(shell)).map(clean),
+        Command::Completions { shell } => return print_stdout(&completions(shell)).map(printed),
         Command::Manpage { command } => {
-            return print_stdout(&manpage(command.as_deref())?).map(clean);
+            return print_stdout(&manpage(command.as_deref())?).map(printed);
         }
         Command::Schema => {
-            return print_stdout(&desired::schema::groups_schema_text()).map(clean);
+            return print_stdout(&desired::schema::groups_schema_text()).map(printed);
         }
         Command::Emulate(args) => {
             init_logging_from_flags(&cli.overrides)?;
@@ -442,7 +443,8 @@ fn help(command: Option<&str>) -> anyhow::Result<Outcome> {
     }
 }
 
-fn clean(_: ()) -> Outcome {
+/// The outcome of a command that only prints, once it has printed.
+fn printed(_: ()) -> Outcome {
     Outcome::Clean
 }
 

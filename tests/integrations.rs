@@ -440,3 +440,48 @@ fn the_ci_examples_plan_on_pull_requests_and_apply_from_the_default_branch() {
         }
     }
 }
+
+/// What git-sync does on each sync: a new checkout under `.worktrees/`, a
+/// new link beside `groups` renamed over it, the old checkout removed.
+fn git_sync_swap(root: &Path, checkout: &str, old: Option<&str>, group_file: &str) {
+    let worktree = root.join(".worktrees").join(checkout);
+    std::fs::create_dir_all(worktree.join("groups.d")).unwrap();
+    std::fs::write(worktree.join("groups.d/emea.yaml"), group_file).unwrap();
+    let temporary = root.join(".groups.new");
+    std::os::unix::fs::symlink(format!(".worktrees/{checkout}"), &temporary).unwrap();
+    std::fs::rename(&temporary, root.join("groups")).unwrap();
+    if let Some(old) = old {
+        std::fs::remove_dir_all(root.join(".worktrees").join(old)).unwrap();
+    }
+}
+
+/// The Kubernetes example's groups_dir is git-sync's root: each swap of the
+/// link in it starts a cycle, the second one too (the watch is on the root,
+/// not on a checkout that goes away).
+#[test]
+fn each_git_sync_swap_in_the_groups_dir_starts_a_cycle() {
+    let ws = Workspace::new();
+    let root = ws.groups_dir();
+    git_sync_swap(&root, "one", None, "id: a1\narea: EMEA\n");
+    let pod = token_pod(vec![PodGroup::new("a1").area("EMEA").build()]);
+    seed_state(&ws, &pod);
+    let metrics = write_daemon_config(&ws, true, "");
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
+    daemon.wait_in_sync(1);
+    assert_eq!(pod.put_count(), 0, "{}", daemon.output());
+
+    git_sync_swap(&root, "two", Some("one"), "id: a1\narea: APAC\n");
+    pod.wait_puts(1);
+    git_sync_swap(&root, "three", Some("two"), "id: a1\narea: LATAM\n");
+    pod.wait_puts(2);
+    assert_eq!(
+        pod.put_log(),
+        [
+            ("a1".to_string(), serde_json::json!({"area": "APAC"})),
+            ("a1".to_string(), serde_json::json!({"area": "LATAM"})),
+        ],
+        "{}",
+        daemon.output()
+    );
+    daemon.stop();
+}

@@ -111,8 +111,10 @@ fn planned_title(change: &Change) -> String {
 }
 
 /// One change: its title, then its diff and its requests, folded away.
+/// The title stays on its line (a file name may hold a line break).
 fn render_change(out: &mut String, change: &Change, title: &str) {
-    let _ = writeln!(out, "<details><summary>{}</summary>\n", html_escaped(title));
+    let title = html_escaped(&escaped(title));
+    let _ = writeln!(out, "<details><summary>{title}</summary>\n");
     out.push_str(&fenced("diff", &unified_diff(change)));
     let mut requests = request_lines(change);
     requests.extend(
