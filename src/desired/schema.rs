@@ -33,6 +33,9 @@ const TEXT_TYPES: [&str; 2] = ["string", "number"];
 
 /// Not empty, no spaces around: what the loader takes as a username.
 const USERNAME_PATTERN: &str = r"^\S(?:[\s\S]*\S)?$";
+/// An id as the loader takes it: no `/` and no whitespace (`.` and `..` are
+/// refused by a `not` beside it).
+const ID_PATTERN: &str = r"^[^/\s]+$";
 
 fn document() -> Json {
     object([
@@ -130,7 +133,13 @@ fn key_schema(value: KeyValue, description: &str) -> Json {
     let mut schema = match value {
         KeyValue::Field(Field::Active) => vec![("type", text("boolean"))],
         KeyValue::Field(Field::Area | Field::Description) => vec![("type", text_types())],
-        KeyValue::Id | KeyValue::Type | KeyValue::Field(Field::Name) => {
+        KeyValue::Id => vec![
+            ("type", text_types()),
+            ("minLength", Json::Number(1)),
+            ("pattern", text(ID_PATTERN)),
+            ("not", object([("enum", list([text("."), text("..")]))])),
+        ],
+        KeyValue::Type | KeyValue::Field(Field::Name) => {
             vec![("type", text_types()), ("minLength", Json::Number(1))]
         }
         KeyValue::Users(_) => vec![
@@ -258,6 +267,7 @@ mod tests {
         let property = |key: &str| schema["$defs"]["group"]["properties"][key].clone();
         assert_eq!(property("active")["type"], "boolean");
         assert_eq!(property("id")["minLength"], 1);
+        assert_eq!(property("id")["pattern"], ID_PATTERN);
         assert_eq!(property("members")["uniqueItems"], true);
         assert_eq!(property("assignees")["items"]["pattern"], USERNAME_PATTERN);
         assert!(
