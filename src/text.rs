@@ -6,10 +6,11 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Bidi overrides and isolates, and zero-width characters: text that shows
-/// other than it reads.
+/// Bidi controls (overrides, isolates, marks), zero-width characters, the
+/// word joiner and invisible operators, and the byte-order mark: text that
+/// shows other than it reads.
 pub fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// True for a character [`escaped`] writes as `\u{...}`.
@@ -47,6 +48,7 @@ mod tests {
         );
         assert_eq!(escaped("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(escaped("zero\u{200b}width"), "zero\\u{200b}width");
+        assert_eq!(escaped("word\u{2060}joiner"), "word\\u{2060}joiner");
         assert!(matches!(escaped("plain, même ünïcode"), Cow::Borrowed(_)));
     }
 }

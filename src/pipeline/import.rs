@@ -24,6 +24,7 @@ use crate::pipeline::render::{counted, is_plain_safe};
 use crate::pipeline::state::{StateFile, now_ms};
 use crate::pod::{ListFilter, PodClient};
 use crate::shutdown::Shutdown;
+use crate::text::is_invisible;
 
 /// What to import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -207,14 +208,6 @@ fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// Bidi controls, zero-width characters and the byte-order mark.
-fn is_invisible(character: char) -> bool {
-    matches!(
-        character,
-        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
-    )
 }
 
 /// `text` with line breaks and other controls replaced, for a comment line.
