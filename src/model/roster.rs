@@ -259,13 +259,14 @@ pub struct UserRecord {
     pub display_name: Option<String>,
 }
 
-/// `UserList`: the users lookup's answer. A name the pod does not know is
-/// simply absent from `users`.
+/// `UserList`: the users lookup's answer, `{users, errors}` (both always
+/// there, as the pod answers). A name the pod does not know is simply absent
+/// from `users`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserList {
     #[serde(default)]
     pub users: Vec<UserRecord>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub errors: Vec<serde_json::Value>,
 }
 
@@ -308,6 +309,14 @@ mod tests {
         };
         assert_eq!(serde_json::to_string(&body).unwrap(), r#"{"active":false}"#);
         assert!(serde_json::from_str::<ActiveUpdate>(r#"{"active":true,"x":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_users_answer_always_has_both_lists() {
+        let empty = serde_json::to_value(UserList::default()).unwrap();
+        assert_eq!(empty, serde_json::json!({"users": [], "errors": []}));
+        let bare: UserList = serde_json::from_str("{}").unwrap();
+        assert_eq!(bare, UserList::default());
     }
 
     #[test]
