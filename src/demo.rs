@@ -38,11 +38,6 @@ const NEW_GROUP: &str = "# A new group, declared without `id`: groupsync creates
 name: EMEA rates\narea: EMEA\ndescription: Rates desks in London\n\
 members: [alice.smith, bob.jones]\nassignees: [olga.officer]\n";
 
-/// The same group after a pull request that swaps one member for another.
-const NEW_GROUP_SWAPPED: &str = "# A new group, declared without `id`: groupsync creates it, then knows it by its name.\n\
-name: EMEA rates\narea: EMEA\ndescription: Rates desks in London\n\
-members: [alice.smith, carol.white]\nassignees: [olga.officer]\n";
-
 /// The pod the demo starts from: the same groups, a few of them different.
 const DEMO_POD: &str = include_str!("../examples/demo-pod.json");
 
@@ -85,10 +80,7 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
         emulator.groups().len(),
         EXAMPLE_TREE.len()
     )?;
-    demo.step(out, "$ groupsync plan", false, RefreshMode::Missing)
-        .await?;
-    demo.step(out, "$ groupsync apply", true, RefreshMode::Missing)
-        .await?;
+    demo.plan_then_apply(out, RefreshMode::Missing).await?;
     demo.step(
         out,
         "$ groupsync plan        # right after: nothing left to do",
@@ -106,20 +98,7 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
         out,
         "An admin changes the area of 6543a1f0c2 in the portal, behind groupsync's back.\n"
     )?;
-    demo.step(
-        out,
-        "$ groupsync plan --refresh",
-        false,
-        RefreshMode::Always,
-    )
-    .await?;
-    demo.step(
-        out,
-        "$ groupsync apply --refresh",
-        true,
-        RefreshMode::Always,
-    )
-    .await?;
+    demo.plan_then_apply(out, RefreshMode::Always).await?;
 
     std::fs::write("groups.d/emea-rates.yaml", NEW_GROUP)?;
     writeln!(
@@ -127,10 +106,7 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
         "A new group goes through a pull request: groups.d/emea-rates.yaml declares it by its name, without an id,\n\
          with two members and an assignee.\n"
     )?;
-    demo.step(out, "$ groupsync plan", false, RefreshMode::Missing)
-        .await?;
-    demo.step(out, "$ groupsync apply", true, RefreshMode::Missing)
-        .await?;
+    demo.plan_then_apply(out, RefreshMode::Missing).await?;
     demo.step(
         out,
         "$ groupsync plan        # the new group is known by its name now: nothing to do",
@@ -139,15 +115,14 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
     )
     .await?;
 
-    std::fs::write("groups.d/emea-rates.yaml", NEW_GROUP_SWAPPED)?;
+    // A pull request that swaps one member for another.
+    let swapped = NEW_GROUP.replace("bob.jones", "carol.white");
+    std::fs::write("groups.d/emea-rates.yaml", swapped)?;
     writeln!(
         out,
         "Another pull request swaps bob.jones for carol.white in the members of EMEA rates.\n"
     )?;
-    demo.step(out, "$ groupsync plan", false, RefreshMode::Missing)
-        .await?;
-    demo.step(out, "$ groupsync apply", true, RefreshMode::Missing)
-        .await?;
+    demo.plan_then_apply(out, RefreshMode::Missing).await?;
 
     let requests = emulator.requests();
     let count = |method: &str, matches: &dyn Fn(&str) -> bool| {
@@ -173,6 +148,24 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
 }
 
 impl Demo {
+    /// `groupsync plan`, then `groupsync apply` (both with `--refresh` for
+    /// [`RefreshMode::Always`]).
+    async fn plan_then_apply(
+        &mut self,
+        out: &mut dyn Write,
+        refresh: RefreshMode,
+    ) -> anyhow::Result<()> {
+        let flag = match refresh {
+            RefreshMode::Always => " --refresh",
+            RefreshMode::Missing => "",
+        };
+        self.step(out, &format!("$ groupsync plan{flag}"), false, refresh)
+            .await?;
+        self.step(out, &format!("$ groupsync apply{flag}"), true, refresh)
+            .await?;
+        Ok(())
+    }
+
     async fn step(
         &mut self,
         out: &mut dyn Write,
