@@ -144,9 +144,8 @@ pub async fn read_rosters<'d>(
             let fresh = entry.read_at_ms.is_some_and(|at| at >= fresh_since_ms);
             if fresh && count_of(entry, roster) == Some(0) {
                 // The pod says nobody is on it: nothing to read.
-                let previous = entry.roster(roster).cloned();
                 let empty = BTreeMap::new();
-                note_drift(&mut found, group_id, roster, previous.as_ref(), &empty);
+                note_drift(&mut found, group_id, roster, entry.roster(roster), &empty);
                 snapshot.record_roster(group_id, roster, empty, Some(now_ms()));
                 continue;
             }
@@ -160,14 +159,8 @@ pub async fn read_rosters<'d>(
         match answer {
             Ok(memberships) => {
                 let users = users_of(&memberships);
-                let previous = snapshot.roster(&read.group_id, read.roster).cloned();
-                note_drift(
-                    &mut found,
-                    &read.group_id,
-                    read.roster,
-                    previous.as_ref(),
-                    &users,
-                );
+                let previous = snapshot.roster(&read.group_id, read.roster);
+                note_drift(&mut found, &read.group_id, read.roster, previous, &users);
                 snapshot.record_roster(&read.group_id, read.roster, users, Some(now_ms()));
                 found.read += 1;
             }
@@ -336,12 +329,13 @@ pub fn plan_rosters(
     snapshot: &Snapshot,
     lookups: &RosterLookups,
 ) -> Result<Vec<RosterChange>, String> {
+    let nobody = BTreeMap::new();
     let mut changes = Vec::new();
     for (roster, declared) in group.rosters.managed() {
         let recorded = match group_id {
-            None => BTreeMap::new(),
+            None => &nobody,
             Some(id) => match snapshot.roster(id, roster) {
-                Some(record) => record.users.clone(),
+                Some(record) => &record.users,
                 None => return Err(unread_list(id, roster, lookups)),
             },
         };
@@ -357,7 +351,7 @@ pub fn plan_rosters(
         if !unknown.is_empty() {
             return Err(unknown_users(roster, &unknown));
         }
-        changes.push(list_change(roster, declared, &recorded, snapshot));
+        changes.push(list_change(roster, declared, recorded, snapshot));
     }
     Ok(changes)
 }
