@@ -761,6 +761,68 @@ impl From<&Diagnostic> for JsonError<'_> {
 mod tests {
     use super::*;
 
+    /// Usernames come from the pod (list reads) as well as from YAML: a
+    /// hostile one is shown escaped in the diff, the request line and drift.
+    #[test]
+    fn hostile_usernames_never_reach_the_terminal_raw() {
+        use crate::pipeline::roster::RosterUser;
+        let evil = "eve\u{1b}[2J\nINFO forged\u{202e}";
+        let group = crate::model::DesiredGroup {
+            key: crate::model::GroupKey::Id("g1".into()),
+            fields: Default::default(),
+            rosters: Default::default(),
+            source: crate::model::SourcePos {
+                path: "groups.d/g.yaml".into(),
+                line: 1,
+                column: 1,
+            },
+        };
+        let mut change = Change::update(
+            &group,
+            "g1",
+            Some(&UserGroupResponse::default()),
+            Vec::new(),
+            Default::default(),
+        );
+        change.rosters = vec![RosterChange {
+            roster: Roster::Members,
+            before: vec![evil.to_string()],
+            after: Vec::new(),
+            add: Vec::new(),
+            remove: vec![RosterUser {
+                username: evil.to_string(),
+                user_id: Some(7),
+            }],
+        }];
+        let plan = Plan {
+            changes: vec![change],
+            ..Plan::default()
+        };
+        let drift = [Drift {
+            group_id: "g1".into(),
+            fields: Vec::new(),
+            lists: vec![ListDrift {
+                roster: Roster::Members,
+                added: vec![evil.to_string()],
+                removed: Vec::new(),
+            }],
+        }];
+        let report = Report {
+            drift: &drift,
+            ..Report::of_plan(&plan)
+        };
+        let text = render_text(&report, false);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert!(!text.lines().any(|line| line.starts_with("INFO")), "{text}");
+        assert!(
+            text.contains("# eve\\u{1b}[2J\\u{a}INFO forged\\u{202e}"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_failure_is_the_commands_document_with_one_error() {
         let plan: serde_json::Value =
