@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub mod roster;
+#[cfg(test)]
+mod testing;
 
 pub use roster::{
     ActiveUpdate, BulkMember, GroupRef, Membership, MembershipList, MembershipWritten, Roster,
