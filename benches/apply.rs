@@ -18,7 +18,8 @@ use groupsync::pipeline::apply::apply;
 use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan::plan;
 use groupsync::pipeline::roster::RosterLookups;
-use groupsync::pipeline::state::{Snapshot, StateFile};
+use groupsync::store::snapshot::Snapshot;
+use groupsync::store::state_file::StateFile;
 use groupsync::shutdown::Shutdown;
 
 const GROUPS: usize = 1_000;

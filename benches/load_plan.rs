@@ -10,7 +10,7 @@ use groupsync::model::UpdateMode;
 use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan;
 use groupsync::pipeline::roster::RosterLookups;
-use groupsync::pipeline::state::StateFile;
+use groupsync::store::state_file::StateFile;
 
 #[path = "support/fixture.rs"]
 mod fixture;

@@ -56,6 +56,7 @@ pub mod pipeline;
 pub mod pod;
 pub mod service;
 pub mod shutdown;
+pub mod store;
 pub mod text;
 
 pub use error::{Diagnostic, Diagnostics, Error, Result};

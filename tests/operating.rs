@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use groupsync::model::UserGroupResponse;
-use groupsync::pipeline::state::{Snapshot, StateFile};
+use groupsync::store::snapshot::Snapshot;
+use groupsync::store::state_file::StateFile;
 use serde_json::json;
 
 use crate::util::*;

@@ -2,7 +2,7 @@
 
 use crate::util::*;
 
-use groupsync::pipeline::state::StateFile;
+use groupsync::store::state_file::StateFile;
 
 /// A workspace with one valid group, so that `plan` against an empty state has a change.
 fn workspace_with_a_group() -> Workspace {

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use groupsync::model::UserGroupResponse;
-use groupsync::pipeline::state::{Snapshot, StateFile};
+use groupsync::store::snapshot::Snapshot;
+use groupsync::store::state_file::StateFile;
 
 /// Writes `groups` groups into `dir/groups.d` (files of `per_file` groups, in
 /// folders of 50 files) and a state file at `dir/state.json` in which one group

@@ -7,7 +7,9 @@ use std::time::Duration;
 use crate::model::GroupCounts;
 
 mod pod;
+mod state;
 pub use pod::{AuthError, PodError, TransportKind};
+pub use state::{FormatError, STATE_FORMAT_VERSION, StateProblem};
 
 /// One problem found in an input file, printed as `PATH:LINE:COLUMN: message`
 /// (or `PATH: message` when there is no position, e.g. an unreadable file).
@@ -107,8 +109,12 @@ pub enum Error {
     Pod(#[from] PodError),
 
     /// The state file cannot be read, parsed or written. It is left as it was.
-    #[error("state file {path}: {reason}")]
-    State { path: PathBuf, reason: String },
+    #[error("state file {}: {problem}", path.display())]
+    State {
+        path: PathBuf,
+        #[source]
+        problem: StateProblem,
+    },
 
     /// Another process holds the state file's lock (still, after `waited`).
     #[error(

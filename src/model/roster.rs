@@ -33,6 +33,11 @@ impl Roster {
         }
     }
 
+    /// The list whose key is `key`.
+    pub fn from_key(key: &str) -> Option<Roster> {
+        Roster::ALL.into_iter().find(|roster| roster.key() == key)
+    }
+
     /// The pod's path segment under a group: `memberships`, `assignments`.
     pub fn segment(self) -> &'static str {
         match self {

@@ -27,7 +27,8 @@ use std::collections::BTreeMap;
 use crate::model::{Field, UserGroupResponse, UserGroupUpdate, group_path};
 use crate::pipeline::plan::{Action, Change, Plan, minimal_body};
 use crate::pipeline::roster::{RosterWrite, write_rosters};
-use crate::pipeline::state::{Snapshot, StateFile, now_ms};
+use crate::store::snapshot::{Snapshot, now_ms};
+use crate::store::state_file::StateFile;
 use crate::pod::{Created, PodClient, PodError};
 use crate::shutdown::Shutdown;
 

@@ -14,4 +14,3 @@ pub mod plan;
 pub mod refresh;
 pub mod render;
 pub mod roster;
-pub mod state;

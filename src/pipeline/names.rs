@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{DesiredState, GroupKey, ROLE_SCOPE, UserGroupResponse};
-use crate::pipeline::state::Snapshot;
+use crate::store::snapshot::Snapshot;
 
 /// What is known of the pod group a name stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use crate::model::{
 };
 use crate::pipeline::names::{Found, NameLookups};
 use crate::pipeline::roster::{RosterChange, RosterLookups, plan_rosters};
-use crate::pipeline::state::Snapshot;
+use crate::store::snapshot::Snapshot;
 
 /// One field that differs: the pod's recorded value (`None` when unknown) and the declared one.
 #[derive(Debug, Clone, PartialEq, Eq)]

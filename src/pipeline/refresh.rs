@@ -22,7 +22,7 @@ use crate::model::{DesiredState, ROLE_SCOPE, UserGroupResponse};
 use crate::pipeline::names::{Found, NameLookups, is_named};
 use crate::pipeline::plan::{FieldChange, changed_fields};
 use crate::pipeline::roster::{ListDrift, RosterLookups, read_rosters};
-use crate::pipeline::state::{Snapshot, now_ms};
+use crate::store::snapshot::{Snapshot, now_ms};
 use crate::pod::{PodClient, PodError};
 
 /// Above this many groups to read, one list walk is cheaper than a GET each.

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::config::RefreshMode;
 use crate::model::{DesiredGroup, Membership, Roster, UserId};
-use crate::pipeline::state::{RosterRecord, Snapshot, SnapshotEntry, now_ms};
+use crate::store::snapshot::{RosterRecord, Snapshot, SnapshotEntry, now_ms};
 use crate::pod::{PodClient, PodError};
 
 /// One user a plan adds to or removes from a list.

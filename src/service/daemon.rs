@@ -44,7 +44,7 @@ use crate::pipeline::cycle::{
 use crate::pipeline::plan::Plan;
 use crate::pipeline::refresh::Drift;
 use crate::pipeline::render::{Report, counted, field_changes, render_json, render_text};
-use crate::pipeline::state::read_unlocked;
+use crate::store::state_file::read_unlocked;
 use crate::pod::PodClient;
 use crate::pod::auth::SESSION_TOKEN_ENV;
 use crate::service::metrics::{CurrentPlan, CycleResult, Endpoints, Health, Metrics};

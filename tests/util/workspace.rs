@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use groupsync::model::UserGroupResponse;
-use groupsync::pipeline::state::{Snapshot, StateFile};
+use groupsync::store::snapshot::Snapshot;
+use groupsync::store::state_file::StateFile;
 
 use super::fixture_path;
 

@@ -752,7 +752,7 @@ async fn a_cycle_applies_unforced_within_the_lock_timeout_and_a_dry_run_only_pla
 fn a_daemon_on_the_state_file_of_another_pod_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let state_file = dir.path().join("state.json");
-    let mut snapshot = crate::pipeline::state::Snapshot::default();
+    let mut snapshot = crate::store::snapshot::Snapshot::default();
     snapshot.claim_for_pod("https://a.example/pod").unwrap();
     std::fs::write(&state_file, snapshot.to_json()).unwrap();
     let overrides = Overrides {

@@ -1,7 +1,4 @@
-//! The state file: the stored snapshot of the pod, locked and written atomically.
-//!
-//! The file is JSON (`{"version": 1, "pod_url": ..., "groups": {"<id>": {"pod": ...,
-//! "read_at_ms": ..., "written_at_ms": ...}}}`), sorted by group id.
+//! The state file: where the [`Snapshot`] is kept, locked and written atomically.
 //!
 //! Reading needs no lock ([`read_unlocked`]): every save renames a complete
 //! new file over the old one, so a reader sees one or the other, never half.
@@ -13,312 +10,20 @@
 //! The file records the (normalized) URL of the pod it describes, so that a
 //! snapshot of pod A is never taken for pod B ([`Snapshot::claim_for_pod`]).
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::Error;
-use crate::model::{Roster, UserGroupResponse, UserId};
+use crate::error::{Error, StateProblem};
 use crate::shutdown::Shutdown;
+use crate::store::snapshot::Snapshot;
 
-/// The only format version this groupsync reads and writes.
-const FORMAT_VERSION: u64 = 1;
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
-/// Appended to every "cannot read it" message.
-const REPAIR_HINT: &str =
-    "it is left untouched: repair it, or move it aside to start from an empty snapshot";
-
-/// What groupsync last knew of each group on the pod, by group id.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// The normalized URL of the pod this snapshot describes; `None` until a
-    /// cycle against a pod first claims it (and in files older than this field).
-    pod_url: Option<String>,
-    groups: BTreeMap<String, SnapshotEntry>,
-    /// User ids by username, as the users lookup and list reads found them
-    /// (a user's id never changes, so they are kept for good).
-    users: BTreeMap<String, UserId>,
-}
-
-/// The pod's last known `UserGroupResponse` for one group, and when it was read or written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotEntry {
-    pub pod: UserGroupResponse,
-    /// Milliseconds since the Unix epoch.
-    #[serde(default)]
-    pub read_at_ms: Option<i64>,
-    /// Milliseconds since the Unix epoch.
-    #[serde(default)]
-    pub written_at_ms: Option<i64>,
-    /// The group's active members, kept only while YAML manages them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub members: Option<RosterRecord>,
-    /// The group's active assignees, kept only while YAML manages them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assignees: Option<RosterRecord>,
-}
-
-impl SnapshotEntry {
-    /// The recorded list `roster`, if it was ever read (or known, for a group groupsync created).
-    pub fn roster(&self, roster: Roster) -> Option<&RosterRecord> {
-        match roster {
-            Roster::Members => self.members.as_ref(),
-            Roster::Assignees => self.assignees.as_ref(),
-        }
-    }
-
-    fn roster_mut(&mut self, roster: Roster) -> &mut Option<RosterRecord> {
-        match roster {
-            Roster::Members => &mut self.members,
-            Roster::Assignees => &mut self.assignees,
-        }
-    }
-}
-
-/// One of a group's user lists as the pod last showed it: the active users by
-/// username (a user the pod named no username for is keyed `#<id>`), and
-/// when the list was last read whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RosterRecord {
-    pub users: BTreeMap<String, UserId>,
-    /// Milliseconds since the Unix epoch; `None` for a list known without a
-    /// read (a group groupsync created starts with nobody).
-    #[serde(default)]
-    pub read_at_ms: Option<i64>,
-}
-
-/// The whole file as written.
-#[derive(Serialize)]
-struct DocumentOut<'a> {
-    version: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pod_url: Option<&'a str>,
-    groups: &'a BTreeMap<String, SnapshotEntry>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    users: &'a BTreeMap<String, UserId>,
-}
-
-/// The whole file as read, once its version is known to be ours.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DocumentIn {
-    /// Checked beforehand by `VersionOnly`.
-    #[serde(rename = "version")]
-    _version: serde::de::IgnoredAny,
-    #[serde(default)]
-    pod_url: Option<String>,
-    groups: BTreeMap<String, SnapshotEntry>,
-    #[serde(default)]
-    users: BTreeMap<String, UserId>,
-}
-
-/// Just the version, read first so that a newer format is reported as such
-/// rather than as whatever its first unfamiliar field happens to be.
-#[derive(Deserialize)]
-struct VersionOnly {
-    version: Option<serde_json::Value>,
-}
-
-impl Snapshot {
-    /// The pod's last known state of group `id`.
-    pub fn get(&self, id: &str) -> Option<&UserGroupResponse> {
-        self.groups.get(id).map(|entry| &entry.pod)
-    }
-
-    pub fn entry(&self, id: &str) -> Option<&SnapshotEntry> {
-        self.groups.get(id)
-    }
-
-    /// Records what the pod answered to a read of group `id` at `at_ms`.
-    pub fn record_read(&mut self, id: &str, pod: UserGroupResponse, at_ms: i64) {
-        let entry = self.entry_mut(id, pod);
-        entry.read_at_ms = Some(at_ms);
-    }
-
-    /// Records what the pod holds after a successful write of group `id` at `at_ms`.
-    pub fn record_write(&mut self, id: &str, pod: UserGroupResponse, at_ms: i64) {
-        let entry = self.entry_mut(id, pod);
-        entry.written_at_ms = Some(at_ms);
-    }
-
-    /// The entry of `id` holding `pod`, keeping its timestamps if it existed.
-    fn entry_mut(&mut self, id: &str, pod: UserGroupResponse) -> &mut SnapshotEntry {
-        let entry = self
-            .groups
-            .entry(id.to_string())
-            .or_insert_with(|| SnapshotEntry {
-                pod: UserGroupResponse::default(),
-                read_at_ms: None,
-                written_at_ms: None,
-                members: None,
-                assignees: None,
-            });
-        entry.pod = pod;
-        entry
-    }
-
-    /// The recorded list `roster` of group `id`.
-    pub fn roster(&self, id: &str, roster: Roster) -> Option<&RosterRecord> {
-        self.groups.get(id)?.roster(roster)
-    }
-
-    /// Records a whole read of group `id`'s list `roster` (`at_ms: None`: known
-    /// without a read), and remembers every user id it names. Ignored for a
-    /// group the snapshot does not hold.
-    pub fn record_roster(
-        &mut self,
-        id: &str,
-        roster: Roster,
-        users: BTreeMap<String, UserId>,
-        at_ms: Option<i64>,
-    ) {
-        for (username, user_id) in &users {
-            if !username.starts_with('#') {
-                self.users.insert(username.clone(), *user_id);
-            }
-        }
-        if let Some(entry) = self.groups.get_mut(id) {
-            *entry.roster_mut(roster) = Some(RosterRecord {
-                users,
-                read_at_ms: at_ms,
-            });
-        }
-    }
-
-    /// Records one user added to (`active`) or removed from group `id`'s list
-    /// `roster`; a list never read stays unrecorded.
-    pub fn record_roster_write(
-        &mut self,
-        id: &str,
-        roster: Roster,
-        username: &str,
-        user_id: UserId,
-        active: bool,
-    ) {
-        let Some(record) = self
-            .groups
-            .get_mut(id)
-            .and_then(|entry| entry.roster_mut(roster).as_mut())
-        else {
-            return;
-        };
-        if active {
-            record.users.insert(username.to_string(), user_id);
-        } else {
-            record.users.remove(username);
-        }
-    }
-
-    /// Forgets group `id`'s list `roster` (no longer managed).
-    pub fn forget_roster(&mut self, id: &str, roster: Roster) {
-        if let Some(entry) = self.groups.get_mut(id) {
-            *entry.roster_mut(roster) = None;
-        }
-    }
-
-    /// The id of user `username`, if the pod ever named it.
-    pub fn user_id(&self, username: &str) -> Option<UserId> {
-        self.users.get(username).copied()
-    }
-
-    /// Remembers that user `username` has id `user_id`.
-    pub fn remember_user(&mut self, username: &str, user_id: UserId) {
-        self.users.insert(username.to_string(), user_id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
-    }
-
-    /// Every entry, sorted by group id.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &SnapshotEntry)> {
-        self.groups.iter()
-    }
-
-    /// The pod URL this snapshot records, if any.
-    pub fn pod_url(&self) -> Option<&str> {
-        self.pod_url.as_deref()
-    }
-
-    /// Ties this snapshot to the pod at `pod_url`: a snapshot that records
-    /// no pod yet (new, or written before pod URLs were recorded) adopts it;
-    /// one that records another pod is refused, with the URL it records.
-    pub fn claim_for_pod(&mut self, pod_url: &str) -> Result<(), String> {
-        let wanted = normalize_pod_url(pod_url);
-        match &self.pod_url {
-            None => {
-                self.pod_url = Some(wanted);
-                Ok(())
-            }
-            Some(recorded) if *recorded == wanted => Ok(()),
-            Some(recorded) => Err(recorded.clone()),
-        }
-    }
-
-    /// Parses the state file's text; the error says what is wrong, not where the file is.
-    pub fn from_json(text: &str) -> Result<Snapshot, String> {
-        check_version(text)?;
-        let document: DocumentIn = serde_json::from_str(text).map_err(invalid_json)?;
-        Ok(Snapshot {
-            pod_url: document.pod_url,
-            groups: document.groups,
-            users: document.users,
-        })
-    }
-
-    /// The state file's contents: pretty JSON with a trailing newline.
-    pub fn to_json(&self) -> Vec<u8> {
-        let document = DocumentOut {
-            version: FORMAT_VERSION,
-            pod_url: self.pod_url.as_deref(),
-            groups: &self.groups,
-            users: &self.users,
-        };
-        // Capacity guess: a pretty-printed entry is a few hundred bytes.
-        let mut bytes = Vec::with_capacity(64 + self.groups.len() * 320);
-        serde_json::to_writer_pretty(&mut bytes, &document).expect("a snapshot always serializes");
-        bytes.push(b'\n');
-        bytes
-    }
-}
-
-/// A pod URL in the form recorded in the state file: scheme and host in
-/// lower case, the scheme's default port and any trailing `/` dropped, so that
-/// `HTTPS://Acme.example:443/pod/` and `https://acme.example/pod` are one pod.
-pub fn normalize_pod_url(url: &str) -> String {
-    let url = url.trim().trim_end_matches('/');
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut authority = authority.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "https" => ":443",
-        "http" => ":80",
-        _ => "",
-    };
-    if !default_port.is_empty() && authority.ends_with(default_port) {
-        authority.truncate(authority.len() - default_port.len());
-    }
-    format!("{scheme}://{authority}{path}")
-}
 
 /// Reads the snapshot at `path` without locking or creating anything (for
 /// `plan`, `validate` and dry runs); a missing file is an empty snapshot.
@@ -348,9 +53,9 @@ pub fn resolved_state_path(path: &Path) -> PathBuf {
 }
 
 fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
-    let error = |reason: String| Error::State {
+    let error = |problem: StateProblem| Error::State {
         path: path.to_path_buf(),
-        reason,
+        problem,
     };
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
@@ -358,62 +63,18 @@ fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
             return Ok(Snapshot::default());
         }
         Err(failure) if failure.kind() == io::ErrorKind::IsADirectory => {
-            return Err(error(
-                "is a directory; --state / state_file names the file to keep the snapshot in (e.g. DIR/state.json)"
-                    .to_string(),
-            ));
+            return Err(error(StateProblem::IsADirectory));
         }
         Err(failure) => {
-            return Err(error(format!(
-                "cannot read it ({failure}); check its permissions"
-            )));
+            return Err(error(StateProblem::Unreadable(failure)));
         }
     };
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| error(format!("not UTF-8 text; {REPAIR_HINT}")))?;
-    Snapshot::from_json(text).map_err(|reason| error(format!("{reason}; {REPAIR_HINT}")))
+    let text = std::str::from_utf8(&bytes).map_err(|_| error(StateProblem::NotUtf8))?;
+    Snapshot::from_json(text).map_err(|problem| error(StateProblem::Format(problem)))
 }
 
 /// How often a writer waiting for the lock tries again.
 const LOCK_POLL: Duration = Duration::from_millis(100);
-
-/// Fails unless the document's `version` is the one this groupsync reads.
-fn check_version(text: &str) -> Result<(), String> {
-    let header: VersionOnly = serde_json::from_str(text).map_err(invalid_json)?;
-    let Some(version) = header.version else {
-        return Err("no \"version\" field; this is not a groupsync state file".to_string());
-    };
-    match version.as_u64() {
-        Some(FORMAT_VERSION) => Ok(()),
-        Some(newer) if newer > FORMAT_VERSION => Err(format!(
-            "format version {newer}, but this groupsync reads only version {FORMAT_VERSION} (written by a newer groupsync?)"
-        )),
-        Some(older) => Err(format!(
-            "format version {older}, but groupsync writes only version {FORMAT_VERSION}; this is not a groupsync state file"
-        )),
-        // A string, a fraction, a negative number: not a version any groupsync writes.
-        None => Err(format!(
-            "\"version\" must be the whole number {FORMAT_VERSION}, not {}; this is not a groupsync state file",
-            json_type(&version)
-        )),
-    }
-}
-
-/// The JSON type of `value`, as an error names it: `a string`, `a fraction`.
-fn json_type(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a negative or fractional number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
-
-fn invalid_json(error: serde_json::Error) -> String {
-    format!("not valid state JSON ({error})")
-}
 
 /// A state file opened for writing: holds the exclusive lock until dropped.
 #[derive(Debug)]
@@ -430,18 +91,17 @@ impl StateFile {
     /// directory if needed. Fails with `Error::StateLocked` if another process holds it.
     pub fn open(path: &Path) -> crate::Result<StateFile> {
         let path = &resolved_state_path(path);
-        let state_error = |reason: String| Error::State {
+        let state_error = |problem: StateProblem| Error::State {
             path: path.to_path_buf(),
-            reason,
+            problem,
         };
-        create_parent_dir(path)
-            .map_err(|error| state_error(format!("cannot create its directory: {error}")))?;
+        create_parent_dir(path).map_err(|error| state_error(StateProblem::CannotCreateDir(error)))?;
         let lock_path = sibling_path(path, ".lock");
-        let mut lock = open_lock_file(&lock_path).map_err(|error| {
-            state_error(format!(
-                "cannot open the lock file {}: {error}",
-                lock_path.display()
-            ))
+        let mut lock = open_lock_file(&lock_path).map_err(|source| {
+            state_error(StateProblem::CannotOpenLock {
+                lock: lock_path.clone(),
+                source,
+            })
         })?;
         match lock.try_lock() {
             Ok(()) => {}
@@ -452,11 +112,11 @@ impl StateFile {
                     waited: None,
                 });
             }
-            Err(TryLockError::Error(error)) => {
-                return Err(state_error(format!(
-                    "cannot lock {}: {error}",
-                    lock_path.display()
-                )));
+            Err(TryLockError::Error(source)) => {
+                return Err(state_error(StateProblem::CannotLock {
+                    lock: lock_path,
+                    source,
+                }));
             }
         }
         // Only for the message another process shows; failing to write it is harmless.
@@ -519,21 +179,12 @@ impl StateFile {
     /// directory, written and fsynced, renamed over it, then the directory fsynced.
     pub fn save(&self, snapshot: &Snapshot) -> crate::Result<()> {
         if self.load_failed.load(Ordering::SeqCst) {
-            return Err(self.error(
-                "not saved: it could not be read earlier, and groupsync never replaces a state file it cannot read"
-                    .to_string(),
-            ));
+            return Err(self.error(StateProblem::NotReadEarlier));
         }
-        self.replace_with(&snapshot.to_json()).map_err(|error| {
-            self.error(format!(
-                "cannot save it ({error}); the previous file is left as it was"
-            ))
-        })?;
-        sync_dir(parent_dir(&self.path)).map_err(|error| {
-            self.error(format!(
-                "saved, but syncing its directory failed ({error}); a crash now could bring back the previous file"
-            ))
-        })
+        self.replace_with(&snapshot.to_json())
+            .map_err(|error| self.error(StateProblem::CannotSave(error)))?;
+        sync_dir(parent_dir(&self.path))
+            .map_err(|error| self.error(StateProblem::DirectoryNotSynced(error)))
     }
 
     /// Writes `bytes` to a temporary file and renames it over the state file.
@@ -549,23 +200,14 @@ impl StateFile {
         Ok(())
     }
 
-    fn error(&self, reason: String) -> Error {
+    fn error(&self, problem: StateProblem) -> Error {
         Error::State {
             path: self.path.clone(),
-            reason,
+            problem,
         }
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
-/// A temporary file next to the state file, removed on drop unless disarmed
 /// (after the rename), so that no error leaves one behind.
 struct TempFile {
     path: PathBuf,
@@ -701,10 +343,11 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
+    use crate::model::UserGroupResponse;
     fn group(name: &str) -> UserGroupResponse {
         UserGroupResponse {
             id: Some("g1".to_string()),
@@ -727,55 +370,6 @@ mod tests {
             .collect();
         names.sort();
         names
-    }
-
-    #[test]
-    fn record_read_and_write_keep_each_others_timestamps() {
-        let mut snapshot = Snapshot::default();
-        snapshot.record_read("g1", group("old"), 10);
-        snapshot.record_write("g1", group("new"), 20);
-        let entry = snapshot.entry("g1").unwrap();
-        assert_eq!(entry.pod.name.as_deref(), Some("new"));
-        assert_eq!(
-            (entry.read_at_ms, entry.written_at_ms),
-            (Some(10), Some(20))
-        );
-        assert_eq!(snapshot.get("g1"), Some(&group("new")));
-        assert_eq!(snapshot.get("g2"), None);
-        assert_eq!(snapshot.len(), 1);
-    }
-
-    #[test]
-    fn user_lists_and_user_ids_are_kept_and_survive_the_file() {
-        let mut snapshot = Snapshot::default();
-        snapshot.record_read("g1", group("G"), 1);
-        let users = BTreeMap::from([("alice".to_string(), 7), ("#9".to_string(), 9)]);
-        snapshot.record_roster("g1", Roster::Members, users, Some(2));
-        snapshot.record_roster("nowhere", Roster::Members, BTreeMap::new(), Some(2));
-        assert_eq!(snapshot.user_id("alice"), Some(7));
-        assert_eq!(snapshot.user_id("#9"), None, "a placeholder is no username");
-        assert!(snapshot.entry("nowhere").is_none());
-        snapshot.record_roster_write("g1", Roster::Members, "bob", 8, true);
-        snapshot.record_roster_write("g1", Roster::Members, "alice", 7, false);
-        // A list never read stays unrecorded, whatever is written to it.
-        snapshot.record_roster_write("g1", Roster::Assignees, "carol", 3, true);
-        let members = snapshot.roster("g1", Roster::Members).unwrap();
-        let names: Vec<&str> = members.users.keys().map(String::as_str).collect();
-        assert_eq!((names, members.read_at_ms), (vec!["#9", "bob"], Some(2)));
-        assert!(snapshot.roster("g1", Roster::Assignees).is_none());
-        let reread =
-            Snapshot::from_json(std::str::from_utf8(&snapshot.to_json()).unwrap()).unwrap();
-        assert_eq!(reread, snapshot);
-        snapshot.forget_roster("g1", Roster::Members);
-        assert!(snapshot.roster("g1", Roster::Members).is_none());
-    }
-
-    #[test]
-    fn a_file_from_before_user_lists_still_loads() {
-        let old = r#"{"version": 1, "groups": {"g1": {"pod": {"id": "g1"}, "read_at_ms": 1, "written_at_ms": null}}}"#;
-        let snapshot = Snapshot::from_json(old).unwrap();
-        assert!(snapshot.roster("g1", Roster::Members).is_none());
-        assert_eq!(snapshot.user_id("alice"), None);
     }
 
     #[test]
@@ -944,20 +538,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let error = Snapshot::from_json(text).unwrap_err();
-            assert!(error.contains(expected), "for {text}: {error}");
-        }
-    }
-
-    #[test]
-    fn a_version_of_the_wrong_type_is_not_blamed_on_a_newer_groupsync() {
-        for version in [r#""1""#, "1.0", "-1", "true", "null", "[1]"] {
-            let text = format!(r#"{{"version": {version}, "groups": {{}}}}"#);
-            let error = Snapshot::from_json(&text).unwrap_err();
-            assert!(!error.contains("newer"), "for {text}: {error}");
-            assert!(
-                error.contains("not a groupsync state file"),
-                "for {text}: {error}"
-            );
+            assert!(error.to_string().contains(expected), "for {text}: {error}");
         }
     }
 
@@ -1041,38 +622,6 @@ mod tests {
         let state = StateFile::open(&state_path(&dir)).unwrap();
         state.save(&snapshot).unwrap();
         assert_eq!(state.load().unwrap().len(), 100_000);
-    }
-
-    #[test]
-    fn a_snapshot_adopts_the_first_pod_and_refuses_another() {
-        let mut snapshot = Snapshot::default();
-        assert_eq!(snapshot.pod_url(), None);
-        snapshot
-            .claim_for_pod("HTTPS://Acme.example:443/pod/")
-            .unwrap();
-        assert_eq!(snapshot.pod_url(), Some("https://acme.example/pod"));
-        snapshot.claim_for_pod("https://acme.example/pod").unwrap();
-        assert_eq!(
-            snapshot.claim_for_pod("https://other.example/pod"),
-            Err("https://acme.example/pod".to_string())
-        );
-        assert_eq!(snapshot.pod_url(), Some("https://acme.example/pod"));
-    }
-
-    #[test]
-    fn pod_urls_are_normalized() {
-        let cases = [
-            ("https://acme.example/pod", "https://acme.example/pod"),
-            ("https://ACME.example:443/pod/", "https://acme.example/pod"),
-            ("http://127.0.0.1:80/pod", "http://127.0.0.1/pod"),
-            ("http://127.0.0.1:8080/pod", "http://127.0.0.1:8080/pod"),
-            ("https://acme.example:8443", "https://acme.example:8443"),
-            // The path is case-sensitive on a web server: kept as written.
-            ("https://acme.example/Pod", "https://acme.example/Pod"),
-        ];
-        for (given, expected) in cases {
-            assert_eq!(normalize_pod_url(given), expected, "for {given}");
-        }
     }
 
     #[test]
@@ -1161,8 +710,4 @@ mod tests {
         assert!(matches!(error, Error::StateLocked { .. }), "{error}");
     }
 
-    #[test]
-    fn now_is_after_2020() {
-        assert!(now_ms() > 1_577_836_800_000);
-    }
 }

@@ -1,0 +1,9 @@
+//! The **store**: what groupsync keeps between cycles.
+//!
+//! - [`snapshot`]   — the snapshot of the pod (each group's fields and managed
+//!   lists, user ids) and the state file's JSON format.
+//! - [`state_file`] — the state file on disk: read without a lock, locked by
+//!   writing cycles, replaced atomically, never replaced when unreadable.
+
+pub mod snapshot;
+pub mod state_file;
