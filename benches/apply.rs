@@ -11,16 +11,15 @@ use pod::pod_with_latency;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+use groupsync::kinds::seam::Lookups;
 use groupsync::model::{
     DesiredGroup, DesiredState, GroupKey, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
 };
 use groupsync::pipeline::apply::apply;
-use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan::plan;
-use groupsync::pipeline::roster::RosterLookups;
+use groupsync::shutdown::Shutdown;
 use groupsync::store::snapshot::Snapshot;
 use groupsync::store::state_file::StateFile;
-use groupsync::shutdown::Shutdown;
 
 const GROUPS: usize = 1_000;
 const LATENCY: Duration = Duration::from_millis(20);
@@ -82,8 +81,7 @@ fn apply_1000_changes(c: &mut Criterion) {
                 let planned = plan(
                     &desired_with_area(&format!("round-{round}")),
                     &snapshot,
-                    &NameLookups::default(),
-                    &RosterLookups::default(),
+                    &Lookups::default(),
                     UpdateMode::Minimal,
                 );
                 assert_eq!(planned.changes.len(), GROUPS);

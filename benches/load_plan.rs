@@ -6,10 +6,9 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 use groupsync::desired as load;
+use groupsync::kinds::seam::Lookups;
 use groupsync::model::UpdateMode;
-use groupsync::pipeline::names::NameLookups;
 use groupsync::pipeline::plan;
-use groupsync::pipeline::roster::RosterLookups;
 use groupsync::store::state_file::StateFile;
 
 #[path = "support/fixture.rs"]
@@ -31,14 +30,8 @@ fn load_and_plan(c: &mut Criterion) {
                     let desired = load::load_dir(&groups_dir).unwrap();
                     let state = StateFile::open(&state_path).unwrap();
                     let snapshot = state.load().unwrap();
-                    let names = NameLookups::from_snapshot(&desired, &snapshot);
-                    let planned = plan::plan(
-                        &desired,
-                        &snapshot,
-                        &names,
-                        &RosterLookups::default(),
-                        UpdateMode::Minimal,
-                    );
+                    let lookups = Lookups::offline(&desired, &snapshot);
+                    let planned = plan::plan(&desired, &snapshot, &lookups, UpdateMode::Minimal);
                     assert_eq!(planned.changes.len(), groups / 100);
                     planned
                 })

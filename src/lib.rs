@@ -51,6 +51,7 @@ pub mod demo;
 pub mod desired;
 pub mod emulator;
 pub mod error;
+pub mod kinds;
 pub mod model;
 pub mod pipeline;
 pub mod pod;

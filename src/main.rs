@@ -17,11 +17,12 @@ use groupsync::emulator::{self, Emulator, EmulatorConfig, Entitlements};
 use groupsync::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle};
 use groupsync::pipeline::import::{self, ImportOptions};
 use groupsync::pipeline::plan;
-use groupsync::pipeline::render::{self, JsonDocument, Report, counted, markdown};
+use groupsync::pipeline::render::{self, JsonDocument, Report, markdown};
 use groupsync::pod::auth::SESSION_TOKEN_ENV;
 use groupsync::service::daemon::{self, DaemonOptions};
 use groupsync::service::logging;
 use groupsync::shutdown;
+use groupsync::text::counted;
 use groupsync::text::escaped;
 use groupsync::{Diagnostic, Error, desired};
 

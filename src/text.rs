@@ -35,6 +35,59 @@ pub fn escaped(text: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+/// `1 group`, `2 groups`: a count and its noun, in the right number.
+pub fn counted(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
+/// `text` as a JSON string literal: `"EMEA"`, `"two\nlines"`.
+pub fn quoted(text: &str) -> String {
+    serde_json::to_string(text).expect("strings always serialize")
+}
+
+/// `text` as a YAML scalar: plain where YAML would read it back as the same
+/// string, double-quoted (JSON escaping, valid YAML) otherwise.
+pub fn yaml_scalar(text: &str) -> Cow<'_, str> {
+    if is_plain_safe(text) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(quoted(text))
+    }
+}
+
+/// True when `text` can stand as a plain YAML scalar and read back as the same string.
+pub fn is_plain_safe(text: &str) -> bool {
+    const INDICATORS: &[char] = &[
+        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
+        '`',
+    ];
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    !INDICATORS.contains(&first)
+        && text.trim() == text
+        && !text.contains(": ")
+        && !text.contains(" #")
+        && !text.ends_with(':')
+        && !text.chars().any(char::is_control)
+        && !reads_as_non_string(text)
+}
+
+/// Plain scalars YAML 1.1 or 1.2 would read as null, a boolean or a number.
+fn reads_as_non_string(text: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n", ".nan", ".inf", "-.inf",
+        "+.inf",
+    ];
+    let lower = text.to_ascii_lowercase();
+    KEYWORDS.contains(&lower.as_str())
+        || text.parse::<f64>().is_ok()
+        || text.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +103,60 @@ mod tests {
         assert_eq!(escaped("zero\u{200b}width"), "zero\\u{200b}width");
         assert_eq!(escaped("word\u{2060}joiner"), "word\\u{2060}joiner");
         assert!(matches!(escaped("plain, même ünïcode"), Cow::Borrowed(_)));
+    }
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(counted(0, "group"), "0 groups");
+        assert_eq!(counted(1, "group"), "1 group");
+        assert_eq!(counted(2, "error"), "2 errors");
+    }
+
+    #[test]
+    fn plain_strings_stay_plain() {
+        assert_eq!(yaml_scalar("EMEA trading scope"), "EMEA trading scope");
+        assert_eq!(
+            yaml_scalar("Traders in London and Paris"),
+            "Traders in London and Paris"
+        );
+        assert_eq!(yaml_scalar("a-b_c"), "a-b_c");
+    }
+
+    #[test]
+    fn strings_yaml_would_misread_are_quoted() {
+        for (input, expected) in [
+            ("", r#""""#),
+            ("true", r#""true""#),
+            ("No", r#""No""#),
+            ("123", r#""123""#),
+            ("1e3", r#""1e3""#),
+            ("null", r#""null""#),
+            ("a: b", r#""a: b""#),
+            (" lead", r#"" lead""#),
+            ("- x", r#""- x""#),
+            ("two\nlines", r#""two\nlines""#),
+            ("x #comment", r#""x #comment""#),
+        ] {
+            assert_eq!(yaml_scalar(input), expected, "for {input:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_output_reads_back_as_the_same_string() {
+        for input in [
+            "",
+            "true",
+            "123",
+            "a: b",
+            " lead",
+            "tab\there",
+            "quote\"d",
+            "ünï",
+        ] {
+            let rendered = yaml_scalar(input);
+            let back: String = serde_yaml::from_str(&format!("v: {rendered}"))
+                .map(|map: std::collections::BTreeMap<String, String>| map["v"].clone())
+                .unwrap();
+            assert_eq!(back, input);
+        }
     }
 }

@@ -6,13 +6,12 @@
 //! others. A stop request (SIGINT/SIGTERM) starts no new change; those in
 //! flight finish.
 //!
-//! A create is a POST ([`PodClient::create_once`], which never makes two
-//! groups of one POST), then, when the group is declared otherwise than the
-//! pod made it (`active: false`), a PUT of the difference. The new group is
-//! recorded even when that PUT fails, so that the next plan finds it by name.
-//!
-//! Members and assignees follow their group's own requests, one PUT per user
-//! ([`write_rosters`]); each user written is recorded, even when a later one fails.
+//! A change's parts are sent in kind order, each by its kind
+//! ([`crate::kinds::seam::Part::send`]): the group's own requests first (a create's POST gives
+//! the others its id), then its members and assignees, one PUT per user.
+//! The first failure ends the change; whatever the pod took before it is
+//! recorded ([`crate::kinds::seam::Part::record`]), so that the next plan neither repeats it nor
+//! creates a group twice.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,15 +21,14 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::Limits;
-use std::collections::BTreeMap;
-
-use crate::model::{Field, UserGroupResponse, UserGroupUpdate, group_path};
-use crate::pipeline::plan::{Action, Change, Plan, minimal_body};
-use crate::pipeline::roster::{RosterWrite, write_rosters};
-use crate::store::snapshot::{Snapshot, now_ms};
-use crate::store::state_file::StateFile;
-use crate::pod::{Created, PodClient, PodError};
+use crate::kinds::core::{Action, Sent};
+use crate::model::UserGroupResponse;
+use crate::pipeline::plan::{Change, Plan};
+use crate::pod::{PodClient, PodError};
 use crate::shutdown::Shutdown;
+use crate::store::snapshot::Snapshot;
+use crate::store::state_file::StateFile;
+use crate::text::counted;
 
 /// How often the state file is saved during a long apply.
 pub const SAVE_EVERY: Duration = Duration::from_secs(3);
@@ -88,7 +86,7 @@ pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Str
         return Err(format!(
             "refusing to apply: the plan updates {}{creates}, more than limits.max_changes = {}; \
              nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
-            groups(changes),
+            counted(changes, "group"),
             limits.max_changes
         ));
     }
@@ -97,7 +95,7 @@ pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Str
         return Err(format!(
             "refusing to apply: the plan deactivates {}, more than limits.max_deactivations = {}; \
              nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
-            groups(deactivations),
+            counted(deactivations, "group"),
             limits.max_deactivations
         ));
     }
@@ -112,25 +110,13 @@ pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Str
     Ok(())
 }
 
-/// `1 group`, `2 groups` (as `render::counted`, which lives above this module).
-fn groups(count: usize) -> String {
-    match count {
-        1 => "1 group".to_string(),
-        _ => format!("{count} groups"),
-    }
-}
-
 /// What one change's requests came to.
 struct Done {
     index: usize,
     change: Change,
-    /// The pod group's id, once known (a create's new one).
-    group_id: Option<String>,
-    /// The pod's group as the last answer showed it, to record even after a
-    /// later failure (a created group whose follow-up PUT failed).
-    answer: Option<UserGroupResponse>,
-    /// The members and assignees the pod took.
-    roster_writes: Vec<RosterWrite>,
+    /// The group's id once known, and every write the pod took, to record
+    /// even after a later failure (a created group whose next request failed).
+    sent: Sent,
     outcome: Result<(), PodError>,
 }
 
@@ -180,138 +166,24 @@ pub async fn apply(
     Ok(report)
 }
 
-/// Sends one change's requests: the group's own, then its members and assignees.
+/// Sends one change's requests, part by part in kind order; the first failure ends it.
 async fn send(index: usize, change: Change, client: &PodClient) -> Done {
-    let (answered, mut outcome) = match (&change.group_id, change.action) {
-        (Some(id), _) if change.body.is_empty() => ((Some(id.clone()), None), Ok(())),
-        (Some(id), Action::Update | Action::Adopt) => {
-            match put_verified(client, id, &change.body, change.recorded.as_ref()).await {
-                Ok(response) => ((Some(id.clone()), Some(response)), Ok(())),
-                Err(error) => ((Some(id.clone()), None), Err(error)),
-            }
-        }
-        _ => match create(&change, client).await {
-            (Some((id, group)), outcome) => ((Some(id), Some(group)), outcome),
-            (None, outcome) => ((None, None), outcome),
-        },
+    let mut sent = Sent {
+        group_id: change.group_id.clone(),
+        ..Sent::default()
     };
-    let (group_id, answer) = answered;
-    let mut roster_writes = Vec::new();
-    if let (Some(id), Ok(())) = (&group_id, &outcome)
-        && change.writes_rosters()
-    {
-        let (written, written_outcome) = write_rosters(client, id, &change.rosters).await;
-        roster_writes = written;
-        outcome = written_outcome;
+    let mut outcome = Ok(());
+    for part in &change.parts {
+        if let Err(error) = part.send(client, &mut sent).await {
+            outcome = Err(error);
+            break;
+        }
     }
     Done {
         index,
         change,
-        group_id,
-        answer,
-        roster_writes,
+        sent,
         outcome,
-    }
-}
-
-/// A create's POST, then the PUT of whatever the new group still lacks.
-async fn create(
-    change: &Change,
-    client: &PodClient,
-) -> (Option<(String, UserGroupResponse)>, Result<(), PodError>) {
-    let post = change
-        .create
-        .as_ref()
-        .expect("a change without a group id is a create");
-    let created = match client.create_once(post).await {
-        Ok(created) => created,
-        Err(error) => return (None, Err(error)),
-    };
-    if let Created::FoundAfterFailure(group) = &created {
-        tracing::warn!(
-            group_id = group.id.as_deref().unwrap_or_default(),
-            "the answer to the POST of {:?} was lost; the pod had created it, and this is that group",
-            post.name
-        );
-    }
-    let group = created.group().clone();
-    let Some(id) = group.id.clone().filter(|id| !id.is_empty()) else {
-        let error = PodError::Decode {
-            method: "POST",
-            path: crate::model::USERGROUPS_PATH.to_string(),
-            reason: "the new group has no id".to_string(),
-        };
-        return (None, Err(error));
-    };
-    let follow_up = minimal_body(&change.desired, &group);
-    if follow_up.is_empty() {
-        return (Some((id, group)), Ok(()));
-    }
-    match put_verified(client, &id, &follow_up, Some(&group)).await {
-        Ok(updated) => (Some((id, updated)), Ok(())),
-        Err(error) => (Some((id, group)), Err(error)),
-    }
-}
-
-/// PUTs `body` to group `id` and returns what the pod holds after it, checked
-/// rather than trusted: an answer about another group is a failure, recorded
-/// nowhere; an answer that does not show the fields just sent (a bare `{}`)
-/// is followed by one GET of the group, and when that cannot be read, the
-/// snapshot records what was sent, so that the next plan does not send it again.
-async fn put_verified(
-    client: &PodClient,
-    id: &str,
-    body: &UserGroupUpdate,
-    before: Option<&UserGroupResponse>,
-) -> Result<UserGroupResponse, PodError> {
-    let answer = client.update(id, body).await?;
-    answer_is_for(id, &answer, "PUT")?;
-    if shows(&answer, body) {
-        return Ok(answer);
-    }
-    tracing::warn!(
-        group_id = id,
-        "the pod's answer to the PUT does not show the fields sent: reading the group back"
-    );
-    match client.get(id).await {
-        Ok(read) => {
-            answer_is_for(id, &read, "GET")?;
-            Ok(read)
-        }
-        Err(error) => {
-            tracing::warn!(
-                group_id = id,
-                "cannot read the group back ({error}); recording what was sent"
-            );
-            let mut sent = before.cloned().unwrap_or_default().with_update(body);
-            sent.id = Some(id.to_string());
-            Ok(sent)
-        }
-    }
-}
-
-/// True when `answer` holds every field of `body` with the value sent.
-fn shows(answer: &UserGroupResponse, body: &UserGroupUpdate) -> bool {
-    Field::ALL
-        .into_iter()
-        .all(|field| body.field(field).is_none() || answer.field(field) == body.field(field))
-}
-
-/// An answer naming another group than the one asked about is a failure.
-fn answer_is_for(
-    id: &str,
-    answer: &UserGroupResponse,
-    method: &'static str,
-) -> Result<(), PodError> {
-    match answer.id.as_deref() {
-        Some(other) if other != id => Err(PodError::Decode {
-            method,
-            path: group_path(id),
-            reason: format!(
-                "the pod answered about group {other:?} instead; nothing was recorded for either"
-            ),
-        }),
-        _ => Ok(()),
     }
 }
 
@@ -319,20 +191,22 @@ fn record(report: &mut ApplyReport, snapshot: &mut Snapshot, done: Done) {
     let Done {
         index,
         change,
-        group_id,
-        answer,
-        roster_writes,
+        sent,
         outcome,
     } = done;
-    if let Some(id) = &group_id {
-        record_answers(snapshot, id, &change, answer.clone(), &roster_writes);
+    if let Some(id) = &sent.group_id {
+        for part in &change.parts {
+            part.record(snapshot, id, &sent);
+        }
     }
-    match (outcome, group_id) {
+    match (outcome, sent.group_id.clone()) {
         (Ok(()), Some(group_id)) => {
             let requests: Vec<String> = change.requests().iter().map(ToString::to_string).collect();
             tracing::info!(%group_id, requests = %requests.join("; "), "{} group", past_tense(change.action));
-            let response = answer
-                .or_else(|| snapshot.get(&group_id).cloned())
+            let response = sent
+                .group()
+                .or_else(|| snapshot.get(&group_id))
+                .cloned()
                 .unwrap_or_default();
             report.applied.push(Applied {
                 change: index,
@@ -351,35 +225,6 @@ fn record(report: &mut ApplyReport, snapshot: &mut Snapshot, done: Done) {
                 error,
             });
         }
-    }
-}
-
-/// Records what the pod took for group `id`: its answer, the lists a new
-/// group starts with (nobody), and each member and assignee written.
-fn record_answers(
-    snapshot: &mut Snapshot,
-    id: &str,
-    change: &Change,
-    answer: Option<UserGroupResponse>,
-    roster_writes: &[RosterWrite],
-) {
-    let at = now_ms();
-    if let Some(response) = answer {
-        snapshot.record_write(id, response, at);
-    }
-    if change.action == Action::Create {
-        for list in &change.rosters {
-            snapshot.record_roster(id, list.roster, BTreeMap::new(), None);
-        }
-    }
-    for write in roster_writes {
-        snapshot.record_roster_write(
-            id,
-            write.roster,
-            &write.username,
-            write.user_id,
-            write.active,
-        );
     }
 }
 
@@ -402,12 +247,14 @@ fn change_noun(action: Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::core::Kind;
+    use crate::kinds::roster::{ListChange, ListUser};
+    use crate::kinds::seam::Part;
     use crate::model::Roster;
-    use crate::pipeline::roster::{RosterChange, RosterUser};
 
     fn change_removing(users: usize) -> Change {
         let remove = (0..users)
-            .map(|index| RosterUser {
+            .map(|index| ListUser {
                 username: format!("user{index}"),
                 user_id: Some(index as i64),
             })
@@ -417,47 +264,16 @@ mod tests {
             group_id: Some("g1".to_string()),
             key: crate::model::GroupKey::Id("g1".to_string()),
             source: "groups.d/g.yaml".into(),
-            recorded: None,
-            desired: Default::default(),
-            fields: Vec::new(),
-            body: Default::default(),
-            create: None,
-            rosters: vec![RosterChange {
+            parts: vec![Part::List(ListChange {
+                kind: Kind::Membership,
                 roster: Roster::Members,
-                before: Vec::new(),
+                before: Some(Vec::new()),
                 after: Vec::new(),
                 add: Vec::new(),
                 remove,
-            }],
+                emptied_warning: None,
+            })],
         }
-    }
-
-    #[test]
-    fn an_answer_is_checked_against_what_was_sent() {
-        let body = UserGroupUpdate {
-            area: Some("EMEA".into()),
-            ..UserGroupUpdate::default()
-        };
-        let answer = |id: Option<&str>, area: Option<&str>| UserGroupResponse {
-            id: id.map(str::to_string),
-            area: area.map(str::to_string),
-            ..UserGroupResponse::default()
-        };
-        assert!(shows(&answer(Some("g1"), Some("EMEA")), &body));
-        assert!(
-            !shows(&answer(None, None), &body),
-            "a bare {{}} shows nothing"
-        );
-        assert!(!shows(&answer(Some("g1"), Some("EMEA-old")), &body));
-        assert!(answer_is_for("g1", &answer(Some("g1"), None), "PUT").is_ok());
-        assert!(answer_is_for("g1", &answer(None, None), "PUT").is_ok());
-        let other = answer_is_for("g1", &answer(Some("g2"), None), "PUT").unwrap_err();
-        assert!(
-            other
-                .to_string()
-                .contains("answered about group \"g2\" instead"),
-            "{other}"
-        );
     }
 
     #[test]

@@ -19,12 +19,12 @@ use crate::pipeline::apply::{ApplyReport, apply, check_limits};
 use crate::pipeline::plan::{Plan, plan};
 use crate::pipeline::refresh::{RefreshReport, refresh};
 use crate::pipeline::render::Report;
-use crate::store::snapshot::{Snapshot, normalize_pod_url};
-use crate::store::state_file::{StateFile, read_unlocked};
 use crate::pod::auth::AuthSource;
 use crate::pod::retry::RetryPolicy;
 use crate::pod::{PodClient, Timeouts};
 use crate::shutdown::Shutdown;
+use crate::store::snapshot::{Snapshot, normalize_pod_url};
+use crate::store::state_file::{StateFile, read_unlocked};
 
 /// How long a writing cycle waits for another process's cycle to release
 /// the state file (`--lock-timeout`).
@@ -255,13 +255,7 @@ fn planned(
     snapshot: &Snapshot,
     refresh: RefreshReport,
 ) -> CycleOutcome {
-    let plan = plan(
-        desired,
-        snapshot,
-        &refresh.names,
-        &refresh.rosters,
-        settings.update_mode,
-    );
+    let plan = plan(desired, snapshot, &refresh.lookups, settings.update_mode);
     CycleOutcome {
         desired_groups: desired.groups.len(),
         refresh,
@@ -274,29 +268,19 @@ fn planned(
 mod tests {
     use super::*;
     use crate::error::PodError;
-    use crate::model::{DesiredGroup, GroupKey, SourcePos};
-    use crate::model::{UserGroupResponse, UserGroupUpdate};
+    use crate::kinds::core::Action;
+    use crate::model::{GroupKey, UserGroupResponse};
     use crate::pipeline::apply::{Applied, Failure};
     use crate::pipeline::plan::Change;
 
     fn change(group_id: &str) -> Change {
-        let group = DesiredGroup {
+        Change {
+            action: Action::Update,
+            group_id: Some(group_id.to_string()),
             key: GroupKey::Id(group_id.to_string()),
-            fields: UserGroupUpdate::default(),
-            rosters: Default::default(),
-            source: SourcePos {
-                path: "groups.d/g.yaml".into(),
-                line: 1,
-                column: 1,
-            },
-        };
-        Change::update(
-            &group,
-            group_id,
-            None,
-            Vec::new(),
-            UserGroupUpdate::default(),
-        )
+            source: "groups.d/g.yaml".into(),
+            parts: Vec::new(),
+        }
     }
 
     /// 5 groups declared: 2 in sync, 3 to change.

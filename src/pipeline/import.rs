@@ -20,12 +20,12 @@ use crate::desired::load_dir_or_empty;
 use crate::error::{Error, Result};
 use crate::model::{DesiredState, GroupKey, ROLE_SCOPE, UserGroupResponse};
 use crate::pipeline::cycle::{DEFAULT_LOCK_TIMEOUT, tie_to_pod};
-use crate::pipeline::render::{counted, is_plain_safe};
-use crate::store::snapshot::now_ms;
-use crate::store::state_file::StateFile;
 use crate::pod::{ListFilter, PodClient};
 use crate::shutdown::Shutdown;
+use crate::store::snapshot::now_ms;
+use crate::store::state_file::StateFile;
 use crate::text::is_invisible;
+use crate::text::{counted, is_plain_safe};
 
 /// What to import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,46 +1,23 @@
 //! The plan stage: desired state + snapshot -> the minimal set of requests.
 //!
 //! A pure function of its inputs: no I/O, no clock, deterministic order (by
-//! group key, which `DesiredState` already guarantees). A group declared
-//! without `id` is planned from what refresh bound its name to
-//! ([`NameLookups`]): an update, an adoption, a create, or an error for that
+//! group key, which `DesiredState` already guarantees). Each declared group
+//! is bound to its pod group ([`bind`]: by id, or by what refresh bound its
+//! name to), then every resource kind plans its part against it
+//! ([`plan_parts`]): an update, an adoption, a create, or an error for that
 //! group alone.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::error::Diagnostic;
-use crate::model::{
-    ActiveUpdate, DesiredGroup, DesiredState, Field, FieldRef, FieldValue, GroupKey,
-    USERGROUPS_PATH, UpdateMode, UserGroupCreate, UserGroupResponse, UserGroupUpdate, group_path,
-};
-use crate::pipeline::names::{Found, NameLookups};
-use crate::pipeline::roster::{RosterChange, RosterLookups, plan_rosters};
+use crate::kinds::core::{Action, NEW_GROUP_PATH, Request};
+use crate::kinds::group::names::bind;
+use crate::kinds::seam::{Lookups, Part, plan_parts};
+use crate::model::{DesiredGroup, DesiredState, GroupKey, UpdateMode, group_path};
 use crate::store::snapshot::Snapshot;
 
-/// One field that differs: the pod's recorded value (`None` when unknown) and the declared one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldChange {
-    pub field: Field,
-    pub from: Option<FieldValue>,
-    pub to: FieldValue,
-}
-
-/// What a change does to its pod group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// A group declared without `id` that the pod does not have: POST it.
-    Create,
-    /// A group declared without `id`, found on the pod by its name this cycle: update it.
-    Adopt,
-    /// A group the snapshot knows: update it.
-    Update,
-}
-
-/// One group that needs requests.
+/// One group that needs requests: its pod group, and each kind's part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub action: Action,
@@ -50,161 +27,43 @@ pub struct Change {
     pub key: GroupKey,
     /// The file that declares the group.
     pub source: PathBuf,
-    /// The pod's state as the snapshot records it; `None` when the group is not in the snapshot.
-    pub recorded: Option<UserGroupResponse>,
-    /// The fields the YAML declares.
-    pub desired: UserGroupUpdate,
-    /// The declared fields whose value differs from the recorded one, in field order.
-    pub fields: Vec<FieldChange>,
-    /// The body of the PUT; for a create, of the PUT that follows the POST
-    /// (`{"active": false}`), empty when none follows.
-    pub body: UserGroupUpdate,
-    /// A create's POST body.
-    pub create: Option<UserGroupCreate>,
-    /// Each user list the YAML manages (`members`, then `assignees`), with
-    /// its per-user writes; a list without writes is kept for the diff.
-    pub rosters: Vec<RosterChange>,
+    /// Each kind's part, in kind order: the group's own fields first, then
+    /// each list the YAML manages (kept for the diff even without writes).
+    pub parts: Vec<Part>,
 }
-
-/// One request a change sends, as plans show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Request {
-    pub method: &'static str,
-    /// Under the pod URL; `{new id}` stands for the id a create's POST returns.
-    pub path: String,
-    pub body: RequestBody,
-    /// The user a per-user write adds or removes, by name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-}
-
-/// A request's JSON body, its keys in the order the pod's types declare them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum RequestBody {
-    Create(UserGroupCreate),
-    Update(UserGroupUpdate),
-    Active(ActiveUpdate),
-}
-
-impl std::fmt::Display for Request {
-    /// `PUT /v2/admin/usergroups/ID {"area":"EMEA"}`, and for a per-user
-    /// write the user's name after it: `... {"active":true}  # alice.smith`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let body = serde_json::to_string(&self.body).expect("request bodies always serialize");
-        write!(f, "{} {} {body}", self.method, self.path)?;
-        if let Some(user) = &self.user {
-            write!(f, "  # {user}")?;
-        }
-        Ok(())
-    }
-}
-
-/// The path a create's follow-up PUT shows in a plan.
-pub const NEW_GROUP_PATH: &str = "/v2/admin/usergroups/{new id}";
 
 impl Change {
-    /// A change to the pod group `group_id`, which `group` declares.
-    pub fn update(
-        group: &DesiredGroup,
-        group_id: &str,
-        recorded: Option<&UserGroupResponse>,
-        fields: Vec<FieldChange>,
-        body: UserGroupUpdate,
-    ) -> Change {
-        Change {
-            action: Action::Update,
-            group_id: Some(group_id.to_string()),
-            key: group.key.clone(),
-            source: group.source.path.clone(),
-            recorded: recorded.cloned(),
-            desired: group.fields.clone(),
-            fields,
-            body,
-            create: None,
-            rosters: Vec::new(),
-        }
-    }
-
-    /// True when the PUT turns an active group inactive (or may: from an
-    /// unknown state). A group created inactive was never active.
-    pub fn deactivates(&self) -> bool {
-        self.action != Action::Create
-            && self.body.active == Some(false)
-            && self.recorded.as_ref().and_then(|pod| pod.active) != Some(false)
-    }
-
-    /// Every request the change sends, in order: a create's POST and the
-    /// PUT that may follow it, or the one PUT of an update; then one PUT per
-    /// user added to or removed from a list.
+    /// Every request the change sends, in order, part by part.
     pub fn requests(&self) -> Vec<Request> {
-        let mut requests = Vec::with_capacity(2);
-        if let Some(create) = &self.create {
-            requests.push(Request {
-                method: "POST",
-                path: USERGROUPS_PATH.to_string(),
-                body: RequestBody::Create(create.clone()),
-                user: None,
-            });
-        }
         let group_path = match &self.group_id {
             Some(id) => group_path(id),
             None => NEW_GROUP_PATH.to_string(),
         };
-        if !self.body.is_empty() {
-            requests.push(Request {
-                method: "PUT",
-                path: group_path.clone(),
-                body: RequestBody::Update(self.body.clone()),
-                user: None,
-            });
-        }
-        for list in &self.rosters {
-            for (user, active) in list.writes() {
-                let user_id = match user.user_id {
-                    Some(id) => id.to_string(),
-                    None => "{userId}".to_string(),
-                };
-                requests.push(Request {
-                    method: "PUT",
-                    path: format!("{group_path}/{}/{user_id}", list.roster.segment()),
-                    body: RequestBody::Active(ActiveUpdate {
-                        active: Some(active),
-                    }),
-                    user: Some(user.username.clone()),
-                });
-            }
+        let mut requests = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            requests.extend(part.requests(&group_path));
         }
         requests
     }
 
-    /// True when the change adds or removes a member or an assignee.
-    pub fn writes_rosters(&self) -> bool {
-        self.rosters.iter().any(RosterChange::has_writes)
+    /// True when the change turns an active group inactive (or may: from an unknown state).
+    pub fn deactivates(&self) -> bool {
+        self.parts.iter().map(Part::deactivations).sum::<usize>() > 0
     }
 
     /// Members and assignees the change removes (`limits.max_member_removals`).
     pub fn removals(&self) -> usize {
-        self.rosters.iter().map(|list| list.remove.len()).sum()
+        self.parts.iter().map(Part::removals).sum()
     }
 
-    /// What a reviewer should know before applying: the last assignee removed.
+    /// What a reviewer should know before applying.
     pub fn warnings(&self) -> Vec<String> {
-        self.rosters
-            .iter()
-            .filter(|list| list.leaves_no_assignee())
-            .map(|_| {
-                "this removes the group's last assignee: no compliance officer will be responsible for it".to_string()
-            })
-            .collect()
+        self.parts.iter().flat_map(Part::warnings).collect()
     }
 
     /// The name the group is declared by, or else the one the pod has.
     pub fn name(&self) -> Option<&str> {
-        self.desired
-            .name
-            .as_deref()
-            .or_else(|| self.recorded.as_ref()?.name.as_deref())
+        self.parts.iter().find_map(Part::name)
     }
 }
 
@@ -246,13 +105,12 @@ impl Plan {
 }
 
 /// Compares every desired group with the snapshot and plans the requests
-/// that converge them; `names` binds the groups declared without `id`, and
-/// `rosters` says which users and lists refresh could not find.
+/// that converge them; `lookups` holds what refresh learnt (the names of
+/// groups declared without `id`, unknown users, unreadable lists).
 pub fn plan(
     desired: &DesiredState,
     snapshot: &Snapshot,
-    names: &NameLookups,
-    rosters: &RosterLookups,
+    lookups: &Lookups,
     mode: UpdateMode,
 ) -> Plan {
     let mut result = Plan::default();
@@ -262,16 +120,7 @@ pub fn plan(
         .filter_map(|group| Some((group.id()?, group)))
         .collect();
     for group in &desired.groups {
-        let planned = match &group.key {
-            GroupKey::Id(id) => Ok(plan_group(group, snapshot.get(id), mode)),
-            GroupKey::Name { .. } => {
-                plan_named(group, snapshot, names.get(&group.key), &declared_ids, mode)
-            }
-        };
-        let target = pod_group_of(group, names);
-        let planned =
-            planned.and_then(|change| with_rosters(group, change, target, snapshot, rosters));
-        match planned {
+        match plan_group(group, snapshot, lookups, &declared_ids, mode) {
             Ok(Some(change)) => result.changes.push(change),
             Ok(None) => result.unchanged += 1,
             Err(message) => result.errors.push(Diagnostic::at(
@@ -285,246 +134,72 @@ pub fn plan(
     result
 }
 
-/// The pod group a declared group is bound to, and what a change to it is.
-fn pod_group_of<'a>(group: &'a DesiredGroup, names: &'a NameLookups) -> Option<(&'a str, Action)> {
-    match &group.key {
-        GroupKey::Id(id) => Some((id, Action::Update)),
-        GroupKey::Name { .. } => match names.get(&group.key) {
-            Found::Recorded(id) => Some((id, Action::Update)),
-            Found::Adopted(id) => Some((id, Action::Adopt)),
-            _ => None,
-        },
-    }
-}
-
-/// `planned` with the writes of the user lists the group manages; a group
-/// whose fields match but whose lists do not becomes a change of `target`.
-fn with_rosters(
-    group: &DesiredGroup,
-    planned: Option<Change>,
-    target: Option<(&str, Action)>,
-    snapshot: &Snapshot,
-    lookups: &RosterLookups,
-) -> Result<Option<Change>, String> {
-    if group.rosters.is_empty() {
-        return Ok(planned);
-    }
-    if let Some(mut change) = planned {
-        change.rosters = plan_rosters(group, change.group_id.as_deref(), snapshot, lookups)?;
-        return Ok(Some(change));
-    }
-    let Some((id, action)) = target else {
-        return Ok(None);
-    };
-    let rosters = plan_rosters(group, Some(id), snapshot, lookups)?;
-    if !rosters.iter().any(RosterChange::has_writes) {
-        return Ok(None);
-    }
-    let recorded = snapshot.get(id);
-    let change = Change::update(group, id, recorded, Vec::new(), UserGroupUpdate::default());
-    Ok(Some(Change {
-        action,
-        rosters,
-        ..change
-    }))
-}
-
-/// The change a group declared without `id` needs, from what its name is bound to.
-fn plan_named(
+/// The change one declared group needs, `None` when the pod already matches it.
+fn plan_group(
     group: &DesiredGroup,
     snapshot: &Snapshot,
-    found: &Found,
+    lookups: &Lookups,
     declared_ids: &HashMap<&str, &DesiredGroup>,
     mode: UpdateMode,
 ) -> Result<Option<Change>, String> {
-    let name = group.fields.name.as_deref().unwrap_or_default();
-    let (id, action) = match found {
-        Found::Recorded(id) => (id, Action::Update),
-        Found::Adopted(id) => (id, Action::Adopt),
-        Found::Nothing => return Ok(Some(create(group))),
-        Found::Several(ids) => {
-            return Err(format!(
-                "the pod has {} groups named {name:?} (ids {}); add `id:` with the one this group means",
-                ids.len(),
-                ids.join(", ")
-            ));
-        }
-        Found::Unknown(reason) => {
-            return Err(format!(
-                "cannot tell whether the pod already has a group named {name:?}: {reason}; add its `id:`, or grant VIEW_ROLE_SCOPES"
-            ));
-        }
+    let target = bind(group, snapshot, &lookups.names, declared_ids)?;
+    let Some(parts) = plan_parts(group, &target, snapshot, lookups, mode)? else {
+        return Ok(None);
     };
-    if let Some(other) = declared_ids.get(id.as_str()) {
-        return Err(format!(
-            "the pod's group named {name:?} is {id}, which {} declares by its id; remove one of the two",
-            other.source
-        ));
-    }
-    let change =
-        plan_group(group, snapshot.get(id), mode).map(|change| Change { action, ..change });
-    Ok(change)
-}
-
-/// A create: the POST of the declared name, type, area and description,
-/// and a PUT of `active: false` after it when the group is declared inactive.
-fn create(group: &DesiredGroup) -> Change {
-    let GroupKey::Name { group_type, name } = &group.key else {
-        unreachable!("only a group declared without `id` is created");
-    };
-    let desired = &group.fields;
-    let post = UserGroupCreate {
-        name: name.clone(),
-        group_type: group_type.clone(),
-        area: desired.area.clone(),
-        description: desired.description.clone(),
-    };
-    let body = UserGroupUpdate {
-        active: desired.active.filter(|active| !active),
-        ..UserGroupUpdate::default()
-    };
-    Change {
-        action: Action::Create,
-        group_id: None,
+    Ok(Some(Change {
+        action: target.action,
+        group_id: target.group_id.map(str::to_string),
         key: group.key.clone(),
         source: group.source.path.clone(),
-        recorded: None,
-        desired: desired.clone(),
-        fields: differing_fields(desired, None),
-        body,
-        create: Some(post),
-        rosters: Vec::new(),
+        parts,
+    }))
+}
+
+#[cfg(test)]
+fn fields_of(change: &Change) -> &crate::kinds::group::GroupFields {
+    match &change.parts[0] {
+        Part::Group(fields) => fields,
+        other => panic!("the group's part comes first: {other:?}"),
     }
 }
 
-/// The change one group needs, or `None` when the pod already matches every declared field.
-pub fn plan_group(
-    group: &DesiredGroup,
-    recorded: Option<&UserGroupResponse>,
-    mode: UpdateMode,
-) -> Option<Change> {
-    let id = match &group.key {
-        GroupKey::Id(id) => id.as_str(),
-        GroupKey::Name { .. } => recorded?.id.as_deref()?,
-    };
-    let fields = differing_fields(&group.fields, recorded);
-    if fields.is_empty() {
-        return None;
+#[cfg(test)]
+fn with_names(names: &crate::kinds::group::names::NameLookups) -> Lookups {
+    Lookups {
+        names: names.clone(),
+        ..Lookups::default()
     }
-    let body = match mode {
-        UpdateMode::Minimal => body_of(&fields),
-        UpdateMode::Full => group.fields.clone(),
-    };
-    Some(Change::update(group, id, recorded, fields, body))
-}
-
-/// The minimal PUT that brings `pod` in line with `desired` (empty when it matches).
-pub fn minimal_body(desired: &UserGroupUpdate, pod: &UserGroupResponse) -> UserGroupUpdate {
-    body_of(&differing_fields(desired, Some(pod)))
-}
-
-/// The declared fields whose recorded value is different or unknown.
-fn differing_fields(
-    desired: &UserGroupUpdate,
-    recorded: Option<&UserGroupResponse>,
-) -> Vec<FieldChange> {
-    changed_fields(
-        |field| recorded.and_then(|pod| pod.field(field)),
-        |field| desired.field(field),
-    )
-}
-
-/// Every field `to` holds whose value `from` does not hold (different, or
-/// unknown). Borrows until a difference is found.
-pub fn changed_fields<'a, 'b>(
-    from: impl Fn(Field) -> Option<FieldRef<'a>>,
-    to: impl Fn(Field) -> Option<FieldRef<'b>>,
-) -> Vec<FieldChange> {
-    Field::ALL
-        .into_iter()
-        .filter_map(|field| {
-            let to = to(field)?;
-            let from = from(field);
-            (from != Some(to)).then(|| FieldChange {
-                field,
-                from: from.map(FieldRef::to_value),
-                to: to.to_value(),
-            })
-        })
-        .collect()
-}
-
-fn body_of(fields: &[FieldChange]) -> UserGroupUpdate {
-    let mut body = UserGroupUpdate::default();
-    for change in fields {
-        body.set(change.field, change.to.clone());
-    }
-    body
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GroupKey, SourcePos};
+    use crate::kinds::group::FieldChange;
+    use crate::model::{Field, FieldValue, UserGroupResponse, UserGroupUpdate};
 
-    /// A desired group builder: `group("g1").name("x").active(true)`.
-    struct GroupBuilder(DesiredGroup);
-
-    fn group(id: &str) -> GroupBuilder {
-        GroupBuilder(DesiredGroup {
-            key: GroupKey::Id(id.to_string()),
-            fields: UserGroupUpdate::default(),
-            rosters: Default::default(),
-            source: SourcePos {
-                path: PathBuf::from("groups.d/test.yaml"),
-                line: 1,
-                column: 1,
-            },
-        })
-    }
-
-    impl GroupBuilder {
-        fn name(mut self, value: &str) -> Self {
-            self.0.fields.name = Some(value.to_string());
-            self
-        }
-        fn area(mut self, value: &str) -> Self {
-            self.0.fields.area = Some(value.to_string());
-            self
-        }
-        fn description(mut self, value: &str) -> Self {
-            self.0.fields.description = Some(value.to_string());
-            self
-        }
-        fn active(mut self, value: bool) -> Self {
-            self.0.fields.active = Some(value);
-            self
-        }
+    fn group(id: &str) -> DesiredGroup {
+        DesiredGroup::test(id)
     }
 
     fn pod(id: &str, name: &str, area: &str, description: &str, active: bool) -> UserGroupResponse {
-        UserGroupResponse {
-            id: Some(id.to_string()),
-            name: Some(name.to_string()),
-            area: Some(area.to_string()),
-            description: Some(description.to_string()),
-            group_type: Some("ROLE_SCOPE".to_string()),
-            active: Some(active),
-            ..UserGroupResponse::default()
-        }
+        UserGroupResponse::test(id)
+            .with_name(name)
+            .with_area(area)
+            .with_description(description)
+            .with_active(active)
     }
 
-    fn plan_of(groups: Vec<GroupBuilder>, pods: Vec<UserGroupResponse>, mode: UpdateMode) -> Plan {
+    fn plan_of(groups: Vec<DesiredGroup>, pods: Vec<UserGroupResponse>, mode: UpdateMode) -> Plan {
         let mut snapshot = Snapshot::default();
         for response in pods {
             let id = response.id.clone().unwrap();
             snapshot.record_read(&id, response, 0);
         }
-        let mut groups: Vec<DesiredGroup> = groups.into_iter().map(|builder| builder.0).collect();
+        let mut groups = groups;
         groups.sort_by(|a, b| a.key.cmp(&b.key));
         let desired = DesiredState { groups };
-        let names = NameLookups::from_snapshot(&desired, &snapshot);
-        plan(&desired, &snapshot, &names, &RosterLookups::default(), mode)
+        let lookups = Lookups::offline(&desired, &snapshot);
+        plan(&desired, &snapshot, &lookups, mode)
     }
 
     #[test]
@@ -532,10 +207,10 @@ mod tests {
         let plan = plan_of(
             vec![
                 group("g1")
-                    .name("EMEA")
-                    .area("EU")
-                    .description("d")
-                    .active(true),
+                    .with_name("EMEA")
+                    .with_area("EU")
+                    .with_description("d")
+                    .with_active(true),
             ],
             vec![pod("g1", "EMEA", "EU", "d", true)],
             UpdateMode::Minimal,
@@ -549,10 +224,10 @@ mod tests {
         let plan = plan_of(
             vec![
                 group("g1")
-                    .name("EMEA")
-                    .area("EMEA")
-                    .description("d")
-                    .active(true),
+                    .with_name("EMEA")
+                    .with_area("EMEA")
+                    .with_description("d")
+                    .with_active(true),
             ],
             vec![pod("g1", "EMEA", "EMEA-old", "d", true)],
             UpdateMode::Minimal,
@@ -560,14 +235,14 @@ mod tests {
         assert_eq!(plan.changes.len(), 1);
         let change = &plan.changes[0];
         assert_eq!(
-            change.body,
+            fields_of(change).body,
             UserGroupUpdate {
                 area: Some("EMEA".into()),
                 ..Default::default()
             }
         );
         assert_eq!(
-            change.fields,
+            fields_of(change).fields,
             vec![FieldChange {
                 field: Field::Area,
                 from: Some(FieldValue::Text("EMEA-old".into())),
@@ -579,7 +254,7 @@ mod tests {
     #[test]
     fn undeclared_fields_are_left_alone() {
         let plan = plan_of(
-            vec![group("g1").area("EU")],
+            vec![group("g1").with_area("EU")],
             vec![pod("g1", "other name", "EU", "other description", false)],
             UpdateMode::Minimal,
         );
@@ -591,33 +266,39 @@ mod tests {
         let mut recorded = pod("g1", "EMEA", "EU", "text", true);
         recorded.description = None;
         let declared_empty = plan_of(
-            vec![group("g1").description("")],
+            vec![group("g1").with_description("")],
             vec![recorded.clone()],
             UpdateMode::Minimal,
         );
         assert_eq!(
-            declared_empty.changes[0].body.description,
+            fields_of(&declared_empty.changes[0]).body.description,
             Some(String::new())
         );
-        assert_eq!(declared_empty.changes[0].fields[0].from, None);
+        assert_eq!(fields_of(&declared_empty.changes[0]).fields[0].from, None);
 
         let not_declared = plan_of(vec![group("g1")], vec![recorded], UpdateMode::Minimal);
         assert!(not_declared.is_empty());
 
         let clears = plan_of(
-            vec![group("g1").description("")],
+            vec![group("g1").with_description("")],
             vec![pod("g1", "EMEA", "EU", "text", true)],
             UpdateMode::Minimal,
         );
-        assert_eq!(clears.changes[0].body.description, Some(String::new()));
+        assert_eq!(
+            fields_of(&clears.changes[0]).body.description,
+            Some(String::new())
+        );
     }
 
     #[test]
     fn full_mode_sends_every_declared_field_of_a_changed_group_only() {
         let plan = plan_of(
             vec![
-                group("g1").name("EMEA").area("EMEA").active(true),
-                group("g2").name("APAC").area("AP"),
+                group("g1")
+                    .with_name("EMEA")
+                    .with_area("EMEA")
+                    .with_active(true),
+                group("g2").with_name("APAC").with_area("AP"),
             ],
             vec![
                 pod("g1", "EMEA", "old", "d", true),
@@ -629,7 +310,7 @@ mod tests {
         assert_eq!(plan.unchanged, 1);
         let change = &plan.changes[0];
         assert_eq!(
-            change.body,
+            fields_of(change).body,
             UserGroupUpdate {
                 name: Some("EMEA".into()),
                 area: Some("EMEA".into()),
@@ -637,27 +318,36 @@ mod tests {
                 active: Some(true),
             }
         );
-        assert_eq!(change.fields.len(), 1, "fields lists only what differs");
+        assert_eq!(
+            fields_of(change).fields.len(),
+            1,
+            "fields lists only what differs"
+        );
     }
 
     #[test]
     fn unknown_group_is_planned_with_every_declared_field_from_null() {
         let plan = plan_of(
-            vec![group("new").name("N").active(false)],
+            vec![group("new").with_name("N").with_active(false)],
             vec![],
             UpdateMode::Minimal,
         );
         let change = &plan.changes[0];
-        assert_eq!(change.recorded, None);
+        assert_eq!(fields_of(change).recorded, None);
         assert_eq!(
-            change.body,
+            fields_of(change).body,
             UserGroupUpdate {
                 name: Some("N".into()),
                 active: Some(false),
                 ..Default::default()
             }
         );
-        assert!(change.fields.iter().all(|field| field.from.is_none()));
+        assert!(
+            fields_of(change)
+                .fields
+                .iter()
+                .all(|field| field.from.is_none())
+        );
         assert!(
             change.deactivates(),
             "an unknown group made inactive counts as a deactivation"
@@ -675,9 +365,9 @@ mod tests {
     fn deactivations_count_only_active_to_inactive() {
         let plan = plan_of(
             vec![
-                group("a").active(false),
-                group("b").active(true),
-                group("c").active(false).name("x"),
+                group("a").with_active(false),
+                group("b").with_active(true),
+                group("c").with_active(false).with_name("x"),
             ],
             vec![
                 pod("a", "A", "", "", true),
@@ -694,9 +384,9 @@ mod tests {
     fn changes_come_in_group_id_order() {
         let plan = plan_of(
             vec![
-                group("c").name("C"),
-                group("a").name("A"),
-                group("b").name("B"),
+                group("c").with_name("C"),
+                group("a").with_name("A"),
+                group("b").with_name("B"),
             ],
             vec![],
             UpdateMode::Minimal,
@@ -713,6 +403,7 @@ mod tests {
         use std::collections::{BTreeMap, BTreeSet};
 
         use super::*;
+        use crate::kinds::roster::RosterLookups;
         use crate::model::Roster;
 
         fn set(users: &[&str]) -> BTreeSet<String> {
@@ -732,7 +423,7 @@ mod tests {
         }
 
         fn plan_members(declared: &[&str], snapshot: &Snapshot, lookups: &RosterLookups) -> Plan {
-            let mut group = group("g1").name("G").0;
+            let mut group = group("g1").with_name("G");
             group.rosters.set(Roster::Members, set(declared));
             let desired = DesiredState {
                 groups: vec![group],
@@ -740,8 +431,10 @@ mod tests {
             plan(
                 &desired,
                 snapshot,
-                &NameLookups::default(),
-                lookups,
+                &Lookups {
+                    lists: lookups.clone(),
+                    ..Lookups::default()
+                },
                 UpdateMode::Minimal,
             )
         }
@@ -758,7 +451,7 @@ mod tests {
             assert_eq!((plan.changes.len(), plan.unchanged), (1, 0));
             let change = &plan.changes[0];
             assert_eq!(change.action, Action::Update);
-            assert!(change.body.is_empty() && change.fields.is_empty());
+            assert!(fields_of(change).body.is_empty() && fields_of(change).fields.is_empty());
             assert_eq!(
                 request_lines(change),
                 [
@@ -776,7 +469,7 @@ mod tests {
             assert_eq!((plan.changes.len(), plan.unchanged), (0, 1));
             // Without `members:` the recorded list plays no part.
             let plan = plan_of(
-                vec![group("g1").name("G")],
+                vec![group("g1").with_name("G")],
                 vec![pod("g1", "G", "A", "D", true)],
                 UpdateMode::Minimal,
             );
@@ -836,7 +529,7 @@ mod tests {
                     group_type: "ROLE_SCOPE".into(),
                     name: "New".into(),
                 },
-                ..group("unused").name("New").0
+                ..group("unused").with_name("New")
             };
             group.rosters.set(Roster::Members, set(&["alice"]));
             group.rosters.set(Roster::Assignees, set(&["carol"]));
@@ -846,8 +539,7 @@ mod tests {
             let plan = plan(
                 &desired,
                 &snapshot,
-                &NameLookups::default(),
-                &RosterLookups::default(),
+                &Lookups::default(),
                 UpdateMode::Minimal,
             );
             let lines = request_lines(&plan.changes[0]);
@@ -867,7 +559,7 @@ mod tests {
             let mut snapshot = snapshot_with(&[]);
             let users = BTreeMap::from([("carol".to_string(), 3)]);
             snapshot.record_roster("g1", Roster::Assignees, users, Some(0));
-            let mut group = group("g1").name("G").0;
+            let mut group = group("g1").with_name("G");
             group.rosters.set(Roster::Assignees, set(&[]));
             let desired = DesiredState {
                 groups: vec![group],
@@ -875,8 +567,7 @@ mod tests {
             let plan = plan(
                 &desired,
                 &snapshot,
-                &NameLookups::default(),
-                &RosterLookups::default(),
+                &Lookups::default(),
                 UpdateMode::Minimal,
             );
             let change = &plan.changes[0];
@@ -890,7 +581,8 @@ mod tests {
 #[cfg(test)]
 mod named_groups {
     use super::*;
-    use crate::model::{ROLE_SCOPE, SourcePos};
+    use crate::kinds::group::names::{Found, NameLookups};
+    use crate::model::{ROLE_SCOPE, SourcePos, UserGroupResponse, UserGroupUpdate};
 
     fn named(name: &str, line: usize) -> DesiredGroup {
         DesiredGroup {
@@ -937,8 +629,7 @@ mod named_groups {
         let plan = plan(
             &desired,
             &Snapshot::default(),
-            &NameLookups::default(),
-            &RosterLookups::default(),
+            &Lookups::default(),
             UpdateMode::Minimal,
         );
         let change = &plan.changes[0];
@@ -981,8 +672,7 @@ mod named_groups {
         let plan = plan(
             &desired,
             &snapshot,
-            &names,
-            &RosterLookups::default(),
+            &with_names(&names),
             UpdateMode::Minimal,
         );
 
@@ -998,7 +688,7 @@ mod named_groups {
         assert!(
             plan.changes
                 .iter()
-                .all(|change| change.body.area.as_deref() == Some("EMEA"))
+                .all(|change| fields_of(change).body.area.as_deref() == Some("EMEA"))
         );
     }
 
@@ -1014,8 +704,7 @@ mod named_groups {
         let plan = plan(
             &desired,
             &snapshot,
-            &names,
-            &RosterLookups::default(),
+            &with_names(&names),
             UpdateMode::Minimal,
         );
         assert!(plan.is_empty() && plan.errors.is_empty(), "{plan:?}");
@@ -1042,8 +731,7 @@ mod named_groups {
         let plan = plan(
             &desired,
             &snapshot,
-            &names,
-            &RosterLookups::default(),
+            &with_names(&names),
             UpdateMode::Minimal,
         );
 
@@ -1068,8 +756,7 @@ mod named_groups {
         let plan = plan(
             &desired,
             &Snapshot::default(),
-            &names,
-            &RosterLookups::default(),
+            &with_names(&names),
             UpdateMode::Minimal,
         );
         assert!(plan.is_empty());
@@ -1088,7 +775,8 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::{GroupKey, SourcePos};
+    use crate::kinds::group::names::NameLookups;
+    use crate::model::{Field, GroupKey, SourcePos, UserGroupResponse, UserGroupUpdate};
 
     fn text() -> impl Strategy<Value = Option<String>> {
         prop::option::of(prop_oneof![Just(String::new()), "[a-c]{1,2}"])
@@ -1143,14 +831,14 @@ mod properties {
     proptest! {
         #[test]
         fn applying_the_plan_converges((desired, snapshot, mode) in inputs()) {
-            let first = plan(&desired, &snapshot, &NameLookups::default(), &RosterLookups::default(), mode);
+            let first = plan(&desired, &snapshot, &Lookups::default(), mode);
             let mut after = snapshot.clone();
             for change in &first.changes {
                 let id = change.group_id.as_deref().unwrap();
                 let base = after.get(id).cloned().unwrap_or_default();
-                after.record_write(id, base.with_update(&change.body), 1);
+                after.record_write(id, base.with_update(&fields_of(change).body), 1);
             }
-            let second = plan(&desired, &after, &NameLookups::default(), &RosterLookups::default(), mode);
+            let second = plan(&desired, &after, &Lookups::default(), mode);
             prop_assert!(second.is_empty(), "still planned: {:?}", second.changes);
             prop_assert_eq!(second.unchanged, desired.groups.len());
         }
@@ -1158,14 +846,14 @@ mod properties {
         #[test]
         fn planning_is_deterministic((desired, snapshot, mode) in inputs()) {
             let names = NameLookups::default();
-            prop_assert_eq!(plan(&desired, &snapshot, &names, &RosterLookups::default(), mode), plan(&desired, &snapshot, &names, &RosterLookups::default(), mode));
+            prop_assert_eq!(plan(&desired, &snapshot, &with_names(&names), mode), plan(&desired, &snapshot, &with_names(&names), mode));
         }
 
         #[test]
         fn minimal_bodies_hold_only_differing_fields((desired, snapshot, _mode) in inputs()) {
-            for change in plan(&desired, &snapshot, &NameLookups::default(), &RosterLookups::default(), UpdateMode::Minimal).changes {
+            for change in plan(&desired, &snapshot, &Lookups::default(), UpdateMode::Minimal).changes {
                 for field in Field::ALL {
-                    let sent = change.body.get(field);
+                    let sent = fields_of(&change).body.get(field);
                     let recorded = change.group_id.as_deref().and_then(|id| snapshot.get(id)).and_then(|pod| pod.get(field));
                     if let Some(value) = sent {
                         prop_assert_ne!(Some(value), recorded);

@@ -37,20 +37,21 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Overrides, RefreshMode, Settings, Trigger};
 use crate::error::{Diagnostics, Error, Result, short_duration};
+use crate::kinds::seam::Drift;
 use crate::pipeline::cycle::{
     CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, GroupCounts, pod_client,
     run_cycle, tie_to_pod,
 };
 use crate::pipeline::plan::Plan;
-use crate::pipeline::refresh::Drift;
-use crate::pipeline::render::{Report, counted, field_changes, render_json, render_text};
-use crate::store::state_file::read_unlocked;
+use crate::pipeline::render::{Report, render_json, render_text};
 use crate::pod::PodClient;
 use crate::pod::auth::SESSION_TOKEN_ENV;
 use crate::service::metrics::{CurrentPlan, CycleResult, Endpoints, Health, Metrics};
 use crate::service::systemd::Notifier;
 use crate::service::watch::{DirWatch, watch_dir};
 use crate::shutdown::{Reloads, Shutdown};
+use crate::store::state_file::read_unlocked;
+use crate::text::counted;
 
 #[cfg(test)]
 mod tests;
@@ -737,7 +738,7 @@ fn plan_left(outcome: &CycleOutcome) -> (Plan, Vec<Drift>) {
 fn log_drift(outcome: &CycleOutcome) {
     for group in &outcome.refresh.drift {
         let id = &group.group_id;
-        let fields = field_changes(&group.fields);
+        let fields = group.summary();
         let change = (outcome.plan.changes.iter())
             .find(|change| change.group_id.as_deref() == Some(id.as_str()));
         match change {

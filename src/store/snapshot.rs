@@ -319,7 +319,10 @@ impl<'de> Visitor<'de> for EntryVisitor {
 fn entry_fields() -> &'static [&'static str] {
     static FIELDS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
         let lists = Roster::ALL.into_iter().map(Roster::key);
-        [POD, READ_AT, WRITTEN_AT].into_iter().chain(lists).collect()
+        [POD, READ_AT, WRITTEN_AT]
+            .into_iter()
+            .chain(lists)
+            .collect()
     });
     &FIELDS
 }
@@ -492,5 +495,4 @@ mod tests {
     fn now_is_after_2020() {
         assert!(now_ms() > 1_577_836_800_000);
     }
-
 }

@@ -95,7 +95,8 @@ impl StateFile {
             path: path.to_path_buf(),
             problem,
         };
-        create_parent_dir(path).map_err(|error| state_error(StateProblem::CannotCreateDir(error)))?;
+        create_parent_dir(path)
+            .map_err(|error| state_error(StateProblem::CannotCreateDir(error)))?;
         let lock_path = sibling_path(path, ".lock");
         let mut lock = open_lock_file(&lock_path).map_err(|source| {
             state_error(StateProblem::CannotOpenLock {
@@ -342,7 +343,6 @@ fn remove_stale_temp_files(path: &Path) {
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -709,5 +709,4 @@ mod tests {
             .unwrap_err();
         assert!(matches!(error, Error::StateLocked { .. }), "{error}");
     }
-
 }

@@ -13,13 +13,14 @@
 use std::fmt::Write as _;
 
 use crate::error::Diagnostic;
+use crate::kinds::core::Action;
 use crate::pipeline::apply::ApplyReport;
-use crate::pipeline::plan::{Action, Change, Plan};
-
-use super::{
-    Report, applied_lines, apply_summary, counted, drift_line, escaped, request_lines,
-    summary_line, unified_diff,
+use crate::pipeline::plan::{Change, Plan};
+use crate::pipeline::render::common::{
+    Report, applied_lines, apply_summary, drift_line, escaped, request_lines, summary_line,
+    unified_diff,
 };
+use crate::text::counted;
 
 /// The plan (or the apply) as Markdown.
 pub fn render_markdown(report: &Report) -> String {

@@ -18,11 +18,13 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::Diagnostic;
 use crate::error::PodError;
-use crate::model::{DesiredGroup, GroupKey, SourcePos, UserGroupUpdate};
+use crate::kinds::seam::Lookups;
+use crate::model::{DesiredGroup, DesiredState, UpdateMode};
 use crate::pipeline::apply::{Applied, ApplyReport, Failure};
-use crate::pipeline::plan::{Change, Plan};
+use crate::pipeline::plan::{Plan, plan};
 use crate::service::metrics::LIVENESS_WINDOW;
 use crate::shutdown::{self, ReloadTrigger, ShutdownTrigger};
+use crate::store::snapshot::Snapshot;
 
 /// What the fake cycle does when started.
 #[derive(Debug, Clone, Copy)]
@@ -89,22 +91,18 @@ fn in_sync() -> CycleOutcome {
 
 /// Three groups declared; the PUT that would bring the third in line failed.
 fn one_group_failed() -> CycleOutcome {
-    let group = DesiredGroup {
-        key: GroupKey::Id("c3".to_string()),
-        fields: UserGroupUpdate::default(),
-        rosters: Default::default(),
-        source: SourcePos {
-            path: "groups.d/more/others.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-    };
     // A real change sends a request: one field to put back.
-    let body = UserGroupUpdate {
-        area: Some("EMEA".to_string()),
-        ..UserGroupUpdate::default()
+    let group = DesiredGroup::test("c3")
+        .with_area("EMEA")
+        .at("groups.d/more/others.yaml", 1, 1);
+    let desired = DesiredState {
+        groups: vec![group],
     };
-    let change = Change::update(&group, "c3", None, Vec::new(), body);
+    let snapshot = Snapshot::default();
+    let lookups = Lookups::offline(&desired, &snapshot);
+    let change = plan(&desired, &snapshot, &lookups, UpdateMode::Minimal)
+        .changes
+        .remove(0);
     let failure = Failure {
         change: 0,
         group_id: change.group_id.clone(),
@@ -993,11 +991,7 @@ fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
         group_id: "c3".to_string(),
         response: Default::default(),
     });
-    applied.refresh.drift.push(Drift {
-        group_id: "c3".to_string(),
-        fields: Vec::new(),
-        lists: Vec::new(),
-    });
+    applied.refresh.drift.push(Drift::new("c3".to_string()));
     let (plan, drift) = plan_left(&applied);
     assert_eq!(
         plan,

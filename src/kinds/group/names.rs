@@ -11,7 +11,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{DesiredState, GroupKey, ROLE_SCOPE, UserGroupResponse};
+use crate::kinds::core::{Action, Target};
+use crate::model::{DesiredGroup, DesiredState, GroupKey, ROLE_SCOPE, UserGroupResponse};
 use crate::store::snapshot::Snapshot;
 
 /// What is known of the pod group a name stands for.
@@ -125,6 +126,57 @@ impl NameLookups {
     }
 }
 
+/// The pod group `group` is bound to: its own id, or what its name is bound
+/// to. A name bound to several groups, one that could not be looked up, or
+/// one that is the group another file declares by its id, is an error for
+/// this group alone.
+pub fn bind<'a>(
+    group: &'a DesiredGroup,
+    snapshot: &'a Snapshot,
+    names: &'a NameLookups,
+    declared_ids: &HashMap<&str, &DesiredGroup>,
+) -> Result<Target<'a>, String> {
+    let (action, id) = match &group.key {
+        GroupKey::Id(id) => (Action::Update, id),
+        GroupKey::Name { name, .. } => match names.get(&group.key) {
+            Found::Recorded(id) => (Action::Update, id),
+            Found::Adopted(id) => (Action::Adopt, id),
+            Found::Nothing => {
+                return Ok(Target {
+                    action: Action::Create,
+                    group_id: None,
+                    recorded: None,
+                });
+            }
+            Found::Several(ids) => {
+                return Err(format!(
+                    "the pod has {} groups named {name:?} (ids {}); add `id:` with the one this group means",
+                    ids.len(),
+                    ids.join(", ")
+                ));
+            }
+            Found::Unknown(reason) => {
+                return Err(format!(
+                    "cannot tell whether the pod already has a group named {name:?}: {reason}; add its `id:`, or grant VIEW_ROLE_SCOPES"
+                ));
+            }
+        },
+    };
+    if let GroupKey::Name { name, .. } = &group.key
+        && let Some(other) = declared_ids.get(id.as_str())
+    {
+        return Err(format!(
+            "the pod's group named {name:?} is {id}, which {} declares by its id; remove one of the two",
+            other.source
+        ));
+    }
+    Ok(Target {
+        action,
+        group_id: Some(id),
+        recorded: snapshot.get(id),
+    })
+}
+
 /// True when `group` is of `group_type` and named exactly `name` (a group
 /// whose type the pod left out counts as `ROLE_SCOPE`, the only type there is).
 pub fn is_named(group: &UserGroupResponse, group_type: &str, name: &str) -> bool {
@@ -160,31 +212,13 @@ fn found_among(mut ids: Vec<String>) -> Found {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DesiredGroup, SourcePos};
 
     fn named(name: &str) -> DesiredGroup {
-        DesiredGroup {
-            key: GroupKey::Name {
-                group_type: ROLE_SCOPE.into(),
-                name: name.into(),
-            },
-            fields: Default::default(),
-            rosters: Default::default(),
-            source: SourcePos {
-                path: "groups.d/n.yaml".into(),
-                line: 1,
-                column: 1,
-            },
-        }
+        DesiredGroup::test_named(name).at("groups.d/n.yaml", 1, 1)
     }
 
     fn pod(id: &str, name: &str) -> UserGroupResponse {
-        UserGroupResponse {
-            id: Some(id.into()),
-            name: Some(name.into()),
-            group_type: Some(ROLE_SCOPE.into()),
-            ..Default::default()
-        }
+        UserGroupResponse::test(id).with_name(name)
     }
 
     fn key(name: &str) -> GroupKey {

@@ -1,0 +1,197 @@
+//! The group kind's writes: the PUT of an update, or a create's POST
+//! ([`PodClient::create_once`], which never makes two groups of one POST)
+//! and the PUT of whatever the new group still lacks. Every answer is
+//! checked against what was sent before it is recorded.
+
+use crate::kinds::core::{Answer, Kind, Request, RequestBody, Sent, Written};
+use crate::kinds::group::{GroupFields, minimal_body};
+use crate::model::{Field, USERGROUPS_PATH, UserGroupResponse, UserGroupUpdate, group_path};
+use crate::pod::{Created, PodClient, PodError};
+use crate::store::snapshot::{Snapshot, now_ms};
+
+impl GroupFields {
+    /// Sends the part's requests to the group `sent` names (creating it
+    /// first for a create), adding each answer to `sent`.
+    pub async fn send(&self, client: &PodClient, sent: &mut Sent) -> Result<(), PodError> {
+        if let Some(post) = &self.create {
+            return create(self, post, client, sent).await;
+        }
+        let Some(id) = sent.group_id.clone() else {
+            return Ok(());
+        };
+        if self.body.is_empty() {
+            return Ok(());
+        }
+        let answer = put_verified(client, &id, &self.body, self.recorded.as_ref()).await?;
+        sent.written
+            .push(group_written("PUT", group_path(&id), &self.body, answer));
+        Ok(())
+    }
+
+    /// Records the group as the last answer showed it.
+    pub fn record(&self, snapshot: &mut Snapshot, group_id: &str, sent: &Sent) {
+        if let Some(group) = sent.group() {
+            snapshot.record_write(group_id, group.clone(), now_ms());
+        }
+    }
+}
+
+/// A create's POST, then the PUT of whatever the new group still lacks. The
+/// new group is in `sent` even when that PUT fails, so that it is recorded
+/// and the next plan finds it by name.
+async fn create(
+    part: &GroupFields,
+    post: &crate::model::UserGroupCreate,
+    client: &PodClient,
+    sent: &mut Sent,
+) -> Result<(), PodError> {
+    let created = client.create_once(post).await?;
+    if let Created::FoundAfterFailure(group) = &created {
+        tracing::warn!(
+            group_id = group.id.as_deref().unwrap_or_default(),
+            "the answer to the POST of {:?} was lost; the pod had created it, and this is that group",
+            post.name
+        );
+    }
+    let group = created.group().clone();
+    let Some(id) = group.id.clone().filter(|id| !id.is_empty()) else {
+        return Err(PodError::Decode {
+            method: "POST",
+            path: USERGROUPS_PATH.to_string(),
+            reason: "the new group has no id".to_string(),
+        });
+    };
+    sent.group_id = Some(id.clone());
+    sent.created = true;
+    sent.written.push(Written {
+        kind: Kind::Group,
+        request: Request {
+            method: "POST",
+            path: USERGROUPS_PATH.to_string(),
+            body: RequestBody::Create(post.clone()),
+            user: None,
+        },
+        answer: Answer::Group(group.clone()),
+    });
+    let follow_up = minimal_body(&part.desired, &group);
+    if follow_up.is_empty() {
+        return Ok(());
+    }
+    let updated = put_verified(client, &id, &follow_up, Some(&group)).await?;
+    sent.written
+        .push(group_written("PUT", group_path(&id), &follow_up, updated));
+    Ok(())
+}
+
+fn group_written(
+    method: &'static str,
+    path: String,
+    body: &UserGroupUpdate,
+    answer: UserGroupResponse,
+) -> Written {
+    Written {
+        kind: Kind::Group,
+        request: Request {
+            method,
+            path,
+            body: RequestBody::Update(body.clone()),
+            user: None,
+        },
+        answer: Answer::Group(answer),
+    }
+}
+
+/// PUTs `body` to group `id` and returns what the pod holds after it, checked
+/// rather than trusted: an answer about another group is a failure, recorded
+/// nowhere; an answer that does not show the fields just sent (a bare `{}`)
+/// is followed by one GET of the group, and when that cannot be read, the
+/// snapshot records what was sent, so that the next plan does not send it again.
+async fn put_verified(
+    client: &PodClient,
+    id: &str,
+    body: &UserGroupUpdate,
+    before: Option<&UserGroupResponse>,
+) -> Result<UserGroupResponse, PodError> {
+    let answer = client.update(id, body).await?;
+    answer_is_for(id, &answer, "PUT")?;
+    if shows(&answer, body) {
+        return Ok(answer);
+    }
+    tracing::warn!(
+        group_id = id,
+        "the pod's answer to the PUT does not show the fields sent: reading the group back"
+    );
+    match client.get(id).await {
+        Ok(read) => {
+            answer_is_for(id, &read, "GET")?;
+            Ok(read)
+        }
+        Err(error) => {
+            tracing::warn!(
+                group_id = id,
+                "cannot read the group back ({error}); recording what was sent"
+            );
+            let mut sent = before.cloned().unwrap_or_default().with_update(body);
+            sent.id = Some(id.to_string());
+            Ok(sent)
+        }
+    }
+}
+
+/// True when `answer` holds every field of `body` with the value sent.
+fn shows(answer: &UserGroupResponse, body: &UserGroupUpdate) -> bool {
+    Field::ALL
+        .into_iter()
+        .all(|field| body.field(field).is_none() || answer.field(field) == body.field(field))
+}
+
+/// An answer naming another group than the one asked about is a failure.
+fn answer_is_for(
+    id: &str,
+    answer: &UserGroupResponse,
+    method: &'static str,
+) -> Result<(), PodError> {
+    match answer.id.as_deref() {
+        Some(other) if other != id => Err(PodError::Decode {
+            method,
+            path: group_path(id),
+            reason: format!(
+                "the pod answered about group {other:?} instead; nothing was recorded for either"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_checked_against_what_was_sent() {
+        let body = UserGroupUpdate {
+            area: Some("EMEA".into()),
+            ..UserGroupUpdate::default()
+        };
+        let answer = |id: Option<&str>, area: Option<&str>| UserGroupResponse {
+            id: id.map(str::to_string),
+            area: area.map(str::to_string),
+            ..UserGroupResponse::default()
+        };
+        assert!(shows(&answer(Some("g1"), Some("EMEA")), &body));
+        assert!(
+            !shows(&answer(None, None), &body),
+            "a bare {{}} shows nothing"
+        );
+        assert!(!shows(&answer(Some("g1"), Some("EMEA-old")), &body));
+        assert!(answer_is_for("g1", &answer(Some("g1"), None), "PUT").is_ok());
+        assert!(answer_is_for("g1", &answer(None, None), "PUT").is_ok());
+        let other = answer_is_for("g1", &answer(Some("g2"), None), "PUT").unwrap_err();
+        assert!(
+            other
+                .to_string()
+                .contains("answered about group \"g2\" instead"),
+            "{other}"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! What every plan format shares: the [`Report`] of a cycle, the unified
+//! diff of a change, its request lines, the summary lines, and what became
+//! of each change in an apply.
+//!
+//! Both sides of a diff are the same small YAML block, each resource kind
+//! adding its lines ([`crate::kinds::seam::Part::yaml_before`]): the `---`
+//! side is the pod as the snapshot records it (`/dev/null` for a group to
+//! create), the `+++` side is what the pod will hold after the requests, so
+//! that fields the YAML leaves alone show as context and an added user is a
+//! `+` line.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use similar::TextDiff;
+
+use crate::error::Diagnostic;
+use crate::kinds::core::Action;
+use crate::kinds::seam::{Drift, Part};
+use crate::model::Field;
+use crate::pipeline::apply::{Applied, ApplyReport, Failure, past_tense};
+use crate::pipeline::plan::{Change, Plan};
+use crate::text::counted;
+
+/// Everything one cycle has to show: its plan, and what refresh and apply found.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    pub plan: &'a Plan,
+    pub drift: &'a [Drift],
+    pub warnings: &'a [String],
+    pub errors: &'a [Diagnostic],
+    /// Present when the cycle wrote.
+    pub apply: Option<&'a ApplyReport>,
+}
+
+impl<'a> Report<'a> {
+    /// A report of a plan alone.
+    pub fn of_plan(plan: &'a Plan) -> Report<'a> {
+        Report {
+            plan,
+            drift: &[],
+            warnings: &[],
+            errors: &[],
+            apply: None,
+        }
+    }
+}
+
+/// `text` with every control, bidi and zero-width character written as
+/// `\u{...}` ([`crate::text::escaped`]), owned.
+pub fn escaped(text: &str) -> String {
+    crate::text::escaped(text).into_owned()
+}
+
+/// Appends `text` and a line break, every control, bidi and zero-width
+/// character in it escaped: text from files and from the pod never drives
+/// the terminal nor starts a line of its own.
+pub fn line(out: &mut String, text: &str) {
+    out.push_str(&escaped(text));
+    out.push('\n');
+}
+
+/// `ID changed outside groupsync: area "GLOBAL" -> "EMEA", members added "carol"`
+pub fn drift_line(group: &Drift) -> String {
+    format!(
+        "{} changed outside groupsync: {}",
+        escaped(&group.group_id),
+        group.summary()
+    )
+}
+
+/// `area "GLOBAL" -> "EMEA", members added "carol", removed "bob"`
+fn changes_made(change: &Change) -> String {
+    let parts: Vec<String> = change.parts.iter().filter_map(Part::summary).collect();
+    parts.join(", ")
+}
+
+/// One line per planned change, in plan order: what became of it (created,
+/// adopted, updated, failed, or not started).
+pub fn applied_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
+    let done: HashMap<usize, &Applied> = applied
+        .applied
+        .iter()
+        .map(|applied| (applied.change, applied))
+        .collect();
+    let failed: HashMap<usize, &Failure> = applied
+        .failed
+        .iter()
+        .map(|failure| (failure.change, failure))
+        .collect();
+    let mut lines = Vec::with_capacity(plan.changes.len());
+    for (index, change) in plan.changes.iter().enumerate() {
+        let source = change.source.display();
+        let line = if let Some(applied) = done.get(&index) {
+            let id = &applied.group_id;
+            let verb = past_tense(change.action);
+            let what = match change.action {
+                Action::Update => changes_made(change),
+                Action::Create | Action::Adopt => {
+                    let name = change.name().unwrap_or_default();
+                    format!("{name}; add id: \"{id}\" to pin it")
+                }
+            };
+            format!("{verb} {id} ({source}): {what}")
+        } else if let Some(failure) = failed.get(&index) {
+            let shown = shown_group(change, failure.group_id.as_deref());
+            format!("failed  {shown} ({source}): {}", failure.error)
+        } else {
+            let shown = shown_group(change, None);
+            format!("skipped {shown} ({source}): not started, groupsync was stopping")
+        };
+        lines.push(line);
+    }
+    lines
+}
+
+/// `Apply: 4 updated, 1 failed, 7 unchanged.` (with `2 created, ` first
+/// when there were creates, and the changes a stop left out last).
+pub fn apply_summary(applied: &ApplyReport, plan: &Plan) -> String {
+    let mut out = String::new();
+    let creates = plan.creates();
+    let created = applied
+        .applied
+        .iter()
+        .filter(|applied| plan.changes[applied.change].action == Action::Create)
+        .count();
+    let _ = write!(out, "Apply: ");
+    if creates > 0 {
+        let _ = write!(out, "{created} created, ");
+    }
+    let _ = write!(
+        out,
+        "{} updated, {} failed, {} unchanged.",
+        applied.applied.len() - created,
+        applied.failed.len(),
+        plan.unchanged
+    );
+    if applied.not_started > 0 {
+        let _ = write!(
+            out,
+            " {} not started: stopped by a signal.",
+            applied.not_started
+        );
+    }
+    out
+}
+
+/// `Plan: 1 to create, 2 to update, 118 unchanged.` (the create part only
+/// when there are creates) or `No changes. 119 groups in sync.`
+pub fn summary_line(plan: &Plan) -> String {
+    if plan.is_empty() {
+        return format!("No changes. {} in sync.", counted(plan.unchanged, "group"));
+    }
+    let creates = plan.creates();
+    let create_part = match creates {
+        0 => String::new(),
+        creates => format!("{creates} to create, "),
+    };
+    format!(
+        "Plan: {create_part}{} to update, {} unchanged.",
+        plan.changes.len() - creates,
+        plan.unchanged
+    )
+}
+
+/// A group in a line of text: its id, or for a create that made none, its name.
+pub fn shown_group(change: &Change, group_id: Option<&str>) -> String {
+    match group_id.or(change.group_id.as_deref()) {
+        Some(id) => id.to_string(),
+        None => change.key.to_string(),
+    }
+}
+
+/// Each request of the change as one safe line of text.
+pub fn request_lines(change: &Change) -> Vec<String> {
+    change
+        .requests()
+        .iter()
+        .map(|request| escaped(&request.to_string()))
+        .collect()
+}
+
+/// The change as a unified diff of two YAML blocks, without colour.
+pub fn unified_diff(change: &Change) -> String {
+    let (mut before, mut after) = (String::new(), String::new());
+    for part in &change.parts {
+        part.yaml_before(&mut before);
+        part.yaml_after(&mut after);
+    }
+    let old_header = match &change.group_id {
+        None => "/dev/null".to_string(),
+        Some(id) => {
+            let name = change.parts.iter().find_map(Part::recorded_name);
+            format!("pod {id} ({})", name.unwrap_or("not in the snapshot"))
+        }
+    };
+    let new_header = change.source.display().to_string();
+    let diff = TextDiff::from_lines(&before, &after);
+    diff.unified_diff()
+        .context_radius(Field::ALL.len())
+        .header(&old_header, &new_header)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_with_nothing_to_do_says_how_many_groups_are_in_sync() {
+        let one = Plan {
+            unchanged: 1,
+            ..Plan::default()
+        };
+        assert_eq!(summary_line(&one), "No changes. 1 group in sync.");
+    }
+}
