@@ -4,8 +4,8 @@
 //!
 //! Secrets never leave this module by accident: [`SessionToken`] and
 //! [`AuthSource`] print as `<redacted>`, and no error carries a token, a JWT
-//! or key material. The login call itself is made by [`crate::pod::client`], which
-//! owns HTTP, retries and the session cache.
+//! or key material. The login call itself is made by [`crate::pod::session`],
+//! which owns the session cache; the client's call loop retries it.
 
 use std::fmt;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! Exponential back-off with jitter between attempts, except that a
 //! `Retry-After` header (429 or 503) is honoured to the second, up to
 //! [`RETRY_AFTER_CAP`]. The pod client decides *what* is retryable; this
-//! module only computes the waits.
+//! module only computes the waits (and says how long they are).
 
 use std::time::{Duration, SystemTime};
 
@@ -92,6 +92,17 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         date.duration_since(now).unwrap_or(Duration::ZERO)
     };
     Some(wait.min(RETRY_AFTER_CAP))
+}
+
+/// A wait as people read it: `250ms`, `1.5s`, `300s`.
+pub(super) fn shown_wait(wait: Duration) -> String {
+    if wait < Duration::from_secs(1) {
+        format!("{}ms", wait.as_millis())
+    } else if wait < Duration::from_secs(10) {
+        format!("{:.1}s", wait.as_secs_f64())
+    } else {
+        format!("{}s", wait.as_secs())
+    }
 }
 
 #[cfg(test)]
@@ -205,5 +216,12 @@ mod tests {
         assert_eq!(policy.initial_interval, Duration::from_millis(100));
         assert_eq!(policy.multiplier, 1.5);
         assert_eq!(policy.max_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn waits_read_as_people_write_them() {
+        assert_eq!(shown_wait(Duration::from_millis(250)), "250ms");
+        assert_eq!(shown_wait(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(shown_wait(Duration::from_secs(300)), "300s");
     }
 }

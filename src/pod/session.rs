@@ -1,0 +1,331 @@
+//! The session a client's calls share (`Session`): the token in use and its
+//! generation, a bot's login (`POST {login_url}/pubkey/authenticate` with a
+//! fresh JWT), one renewal per stale generation, and a pause after the pod
+//! refuses the bot.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::{StatusCode, Url};
+use tokio::sync::Mutex;
+
+use super::answer::{Reply, is_html, status_error};
+use super::auth::{AuthSource, PUBKEY_AUTHENTICATE_PATH, SessionToken, bot_jwt};
+use super::failure::public_url;
+use super::request::{Call, Verb};
+use super::transport::Transport;
+use crate::error::PodError;
+use crate::model::LoginRequest;
+
+/// The login's path template, as [`super::transport::RequestOutcome::path`] reports it.
+pub const LOGIN_PATH_TEMPLATE: &str = "/login/pubkey/authenticate";
+
+/// After the pod refuses the bot login, no call logs in again for this long:
+/// each fails at once with the same error. Without it, every call waiting for
+/// the session (and every later PUT of the same apply) would send its own
+/// doomed login. The daemon's next cycle after the pause tries once more.
+const LOGIN_REJECTED_PAUSE: Duration = Duration::from_secs(60);
+
+/// A client's session, shared by its clones: a static token, or a bot that
+/// logs in when it has none.
+pub(super) struct Session {
+    bot: Option<BotLogin>,
+    state: Mutex<SessionState>,
+}
+
+/// What a bot needs to log in.
+struct BotLogin {
+    username: String,
+    key: jsonwebtoken::EncodingKey,
+    /// `{login_url}/pubkey/authenticate`.
+    authenticate_url: Url,
+}
+
+/// The current session token, and how many times it was issued.
+struct SessionState {
+    token: Option<SessionToken>,
+    generation: u64,
+    /// When the pod last refused the bot login (401), if within [`LOGIN_REJECTED_PAUSE`].
+    login_rejected_at: Option<Instant>,
+}
+
+impl Session {
+    /// The session `auth` gives: its token now, or a bot that logs in on
+    /// the first call. Checks the login URL; makes no request.
+    pub(super) fn new(auth: AuthSource) -> Result<Session, PodError> {
+        let (bot, token) = match auth {
+            AuthSource::Token(token) => (None, Some(token)),
+            AuthSource::Bot {
+                username,
+                key,
+                login_url,
+            } => {
+                let authenticate_url = authenticate_url(&login_url)?;
+                let bot = BotLogin {
+                    username,
+                    key,
+                    authenticate_url,
+                };
+                (Some(bot), None)
+            }
+        };
+        Ok(Session {
+            bot,
+            state: Mutex::new(SessionState {
+                token,
+                generation: 0,
+                login_rejected_at: None,
+            }),
+        })
+    }
+
+    /// The bot's username; `None` for a static token.
+    pub(super) fn bot_username(&self) -> Option<&String> {
+        self.bot.as_ref().map(|bot| &bot.username)
+    }
+
+    /// Where the bot logs in; `None` for a static token.
+    pub(super) fn login_url(&self) -> Option<&Url> {
+        self.bot.as_ref().map(|bot| &bot.authenticate_url)
+    }
+
+    /// True when a refused session can be renewed by logging in (a bot).
+    pub(super) fn can_log_in(&self) -> bool {
+        self.bot.is_some()
+    }
+
+    /// The session token to use and its generation; a bot without one logs in
+    /// now, over `transport`. The lock is held during the login so that
+    /// concurrent callers wait for it instead of logging in too.
+    pub(super) async fn current(
+        &self,
+        transport: &Transport,
+    ) -> Result<(SessionToken, u64), PodError> {
+        let mut session = self.state.lock().await;
+        if let Some(token) = &session.token {
+            return Ok((token.clone(), session.generation));
+        }
+        let Some(bot) = &self.bot else {
+            unreachable!("a static session token is set at construction and never dropped");
+        };
+        if let Some(rejected_at) = session.login_rejected_at
+            && rejected_at.elapsed() < LOGIN_REJECTED_PAUSE
+        {
+            return Err(PodError::LoginRejected {
+                username: bot.username.clone(),
+                login_url: public_url(&bot.authenticate_url),
+            });
+        }
+        let token = match login(bot, transport).await {
+            Err(error @ PodError::LoginRejected { .. }) => {
+                session.login_rejected_at = Some(Instant::now());
+                return Err(error);
+            }
+            result => result?,
+        };
+        session.login_rejected_at = None;
+        session.generation += 1;
+        session.token = Some(token.clone());
+        Ok((token, session.generation))
+    }
+
+    /// Drops the session of `stale_generation` (unless another caller already
+    /// replaced it) and returns a current one.
+    pub(super) async fn renew(
+        &self,
+        transport: &Transport,
+        stale_generation: u64,
+    ) -> Result<SessionToken, PodError> {
+        {
+            let mut session = self.state.lock().await;
+            if session.generation == stale_generation {
+                session.token = None;
+            }
+        }
+        Ok(self.current(transport).await?.0)
+    }
+}
+
+/// `POST {login_url}/pubkey/authenticate` with a fresh JWT. One attempt:
+/// the caller's retry loop repeats it on 5xx, 429 or no answer.
+async fn login(bot: &BotLogin, transport: &Transport) -> Result<SessionToken, PodError> {
+    let jwt = bot_jwt(&bot.username, &bot.key, SystemTime::now())?;
+    let body = serde_json::to_vec(&LoginRequest { token: jwt.clone() })
+        .expect("a login request serializes to JSON");
+    let url = &bot.authenticate_url;
+    let (verb, shown_url) = (Verb::Post, public_url(url));
+    // Neither the request (a JWT) nor the answer (a token) is ever traced.
+    let reply = transport
+        .post_json(url, &shown_url, LOGIN_PATH_TEMPLATE, body)
+        .await?;
+    match reply.status {
+        status if status.is_success() => login_token(&reply, &shown_url),
+        StatusCode::UNAUTHORIZED => Err(PodError::LoginRejected {
+            username: bot.username.clone(),
+            login_url: shown_url,
+        }),
+        _ => Err(without_secret(status_error(verb, shown_url, reply), &jwt)),
+    }
+}
+
+/// The error for a call whose session the pod refused (401), `after_login`
+/// when the session was freshly issued.
+pub(super) fn session_rejected(call: &Call, after_login: bool) -> PodError {
+    PodError::SessionRejected {
+        method: call.verb.as_str(),
+        path: call.path.clone(),
+        after_login,
+    }
+}
+
+/// The session token of a login answer. No error quotes the answer, any
+/// part of it, or the decoder's message (which may quote it): whatever the
+/// login URL answers may be a token.
+fn login_token(reply: &Reply, shown_url: &str) -> Result<SessionToken, PodError> {
+    let decode_error = |reason: &str| PodError::Decode {
+        method: Verb::Post.as_str(),
+        path: shown_url.to_string(),
+        reason: reason.to_string(),
+    };
+    if is_html(reply) {
+        return Err(decode_error(
+            "the login answered with an HTML page, not JSON: is auth.login_url right?",
+        ));
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&reply.body)
+        .map_err(|_| decode_error("the login answer is not JSON"))?;
+    let token = match &answer {
+        serde_json::Value::Object(fields) => fields.get("token"),
+        _ => {
+            return Err(decode_error(&format!(
+                "the login answer is {}, not the expected object {{\"name\": \"sessionToken\", \"token\": ...}}",
+                json_kind(&answer)
+            )));
+        }
+    };
+    let token = token
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && token.bytes().all(|byte| byte.is_ascii_graphic()))
+        .ok_or_else(|| decode_error("the login answer holds no usable session token"))?;
+    Ok(SessionToken::new(token))
+}
+
+/// What kind of JSON value `value` is, with an article: `a string`, `an array`.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// `error` with every copy of `secret` (a login JWT, or its signature alone)
+/// blanked: a login endpoint may echo the request in its error message.
+fn without_secret(error: PodError, secret: &str) -> PodError {
+    let PodError::Status {
+        method,
+        path,
+        status,
+        code,
+        message,
+        retry_after,
+    } = error
+    else {
+        return error;
+    };
+    let mut message = message.replace(secret, "<redacted>");
+    if let Some(signature) = secret.rsplit('.').next().filter(|part| !part.is_empty()) {
+        message = message.replace(signature, "<redacted>");
+    }
+    PodError::Status {
+        method,
+        path,
+        status,
+        code,
+        message,
+        retry_after,
+    }
+}
+
+/// `{login_url}/pubkey/authenticate`, checked.
+fn authenticate_url(login_url: &str) -> Result<Url, PodError> {
+    let joined = format!(
+        "{}{PUBKEY_AUTHENTICATE_PATH}",
+        login_url.trim_end_matches('/')
+    );
+    Url::parse(&joined).map_err(|error| {
+        PodError::Setup(format!(
+            "the login URL {login_url:?} is not usable: {error}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::answer::test_reply as reply;
+    use super::*;
+    use crate::model::group_path;
+
+    #[test]
+    fn session_errors_say_401_and_what_to_do() {
+        let call = Call::new(Verb::Get, group_path("g"), "/v2/admin/usergroups/{groupId}");
+        let static_token = session_rejected(&call, false);
+        assert_eq!(static_token.status(), Some(401));
+        assert!(
+            static_token.to_string().contains("invalid or expired"),
+            "{static_token}"
+        );
+        assert!(
+            session_rejected(&call, true)
+                .to_string()
+                .contains("freshly issued")
+        );
+    }
+
+    #[test]
+    fn a_login_error_never_shows_the_jwt_or_its_signature() {
+        let jwt = "eyJhbGciOiJSUzUxMiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+        for message in [
+            format!("bad token {jwt}"),
+            "bad signature c2lnbmF0dXJlLXNpZ25hdHVyZQ".to_string(),
+        ] {
+            let error = PodError::Status {
+                method: "POST",
+                path: "https://p/login/pubkey/authenticate".to_string(),
+                status: 400,
+                code: None,
+                message,
+                retry_after: None,
+            };
+            let shown = without_secret(error, jwt).to_string();
+            assert!(!shown.contains("c2lnbmF0dXJl"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_login_answer_is_never_quoted() {
+        let url = "https://p/login/pubkey/authenticate";
+        for (body, expected) in [
+            (r#""s3cr3t""#, "the login answer is a string"),
+            (r#"["s3cr3t"]"#, "the login answer is an array"),
+            (r#"{"token": ["s3cr3t"]}"#, "holds no usable session token"),
+            (r#"{"token": "s3 cr3t"}"#, "holds no usable session token"),
+            ("s3cr3t", "the login answer is not JSON"),
+            ("<p>s3cr3t</p>", "HTML page"),
+        ] {
+            let error = login_token(&reply(None, body), url).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("s3cr3t"), "{body}: {shown}");
+            assert!(shown.contains(expected), "{body}: {shown}");
+        }
+        let token = login_token(
+            &reply(None, r#"{"name": "sessionToken", "token": " t1 "}"#),
+            url,
+        );
+        assert_eq!(token.unwrap().expose(), "t1");
+    }
+}
