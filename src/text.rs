@@ -48,14 +48,41 @@ pub fn quoted(text: &str) -> String {
     serde_json::to_string(text).expect("strings always serialize")
 }
 
-/// `text` as a YAML scalar: plain where YAML would read it back as the same
-/// string, double-quoted (JSON escaping, valid YAML) otherwise.
+/// `text` as a YAML scalar that shows every character as it is: plain
+/// where YAML reads it back as the same string, else double-quoted with `\`
+/// and `"` escaped and every control, bidi or zero-width character written
+/// as a YAML escape (`\n`, `\t`, `\u001b`, `\U000e0001`). The result is one
+/// line of visible text, so a value can neither start a line of its own in
+/// a plan nor drive a terminal, and it reads back as `text`.
 pub fn yaml_scalar(text: &str) -> Cow<'_, str> {
     if is_plain_safe(text) {
         Cow::Borrowed(text)
     } else {
-        Cow::Owned(quoted(text))
+        Cow::Owned(yaml_quoted(text))
     }
+}
+
+/// `text` as a YAML double-quoted scalar, escaped as [`yaml_scalar`] does.
+pub fn yaml_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for character in text.chars() {
+        match character {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) && u32::from(c) > 0xFFFF => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// True when `text` can stand as a plain YAML scalar and read back as the same string.
@@ -72,7 +99,7 @@ pub fn is_plain_safe(text: &str) -> bool {
         && !text.contains(": ")
         && !text.contains(" #")
         && !text.ends_with(':')
-        && !text.chars().any(char::is_control)
+        && !text.chars().any(needs_escape)
         && !reads_as_non_string(text)
 }
 

@@ -6,6 +6,7 @@ mod util;
 mod apply;
 mod daemon;
 mod emulator;
+mod escaping;
 mod golden;
 mod integrations;
 mod layers;

@@ -25,7 +25,7 @@ use crate::shutdown::Shutdown;
 use crate::store::snapshot::now_ms;
 use crate::store::state_file::StateFile;
 use crate::text::is_invisible;
-use crate::text::{counted, is_plain_safe};
+use crate::text::{counted, yaml_quoted, yaml_scalar};
 
 /// What to import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -162,14 +162,14 @@ pub fn render_yaml(groups: &[UserGroupResponse], pod_url: &str, read_at: &str) -
     yaml.push_str("groups:\n");
     for group in groups {
         let id = group.id.as_deref().unwrap_or_default();
-        let _ = writeln!(yaml, "  - id: {}", quoted(id));
+        let _ = writeln!(yaml, "  - id: {}", yaml_quoted(id));
         for (key, value) in [
             ("name", &group.name),
             ("area", &group.area),
             ("description", &group.description),
         ] {
             if let Some(value) = value {
-                let _ = writeln!(yaml, "    {key}: {}", yaml_string(value));
+                let _ = writeln!(yaml, "    {key}: {}", yaml_scalar(value));
             }
         }
         if let Some(active) = group.active {
@@ -177,38 +177,6 @@ pub fn render_yaml(groups: &[UserGroupResponse], pod_url: &str, read_at: &str) -
         }
     }
     yaml
-}
-
-/// A string as YAML: plain where that reads back as the same string and
-/// shows every character as it is, double-quoted otherwise.
-fn yaml_string(text: &str) -> String {
-    if is_plain_safe(text) && !text.chars().any(is_invisible) {
-        text.to_string()
-    } else {
-        quoted(text)
-    }
-}
-
-/// A YAML double-quoted scalar: `\` and `"` escaped, and every control,
-/// bidi or zero-width character written as `\uXXXX`, so that the file holds
-/// only visible text.
-fn quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for character in text.chars() {
-        match character {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || is_invisible(c) => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `text` with line breaks and other controls replaced, for a comment line.

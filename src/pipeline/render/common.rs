@@ -60,13 +60,14 @@ pub fn line(out: &mut String, text: &str) {
     out.push('\n');
 }
 
-/// `ID changed outside groupsync: area "GLOBAL" -> "EMEA", members added "carol"`
+/// `ID changed outside groupsync: area "GLOBAL" -> "EMEA", members added
+/// "carol"`, escaped: one line whatever the pod's values hold.
 pub fn drift_line(group: &Drift) -> String {
-    format!(
+    escaped(&format!(
         "{} changed outside groupsync: {}",
-        escaped(&group.group_id),
+        group.group_id,
         group.summary()
-    )
+    ))
 }
 
 /// `area "GLOBAL" -> "EMEA", members added "carol", removed "bob"`
@@ -180,21 +181,27 @@ pub fn request_lines(change: &Change) -> Vec<String> {
         .collect()
 }
 
-/// The change as a unified diff of two YAML blocks, without colour.
+/// The change as a unified diff of two YAML blocks, without colour. Every
+/// value in it is escaped where it is placed, so each line is one safe line.
 pub fn unified_diff(change: &Change) -> String {
     let (mut before, mut after) = (String::new(), String::new());
     for part in &change.parts {
         part.yaml_before(&mut before);
         part.yaml_after(&mut after);
     }
+    // Escaped before they are placed: a line break in a pod's group name or
+    // a file's name must not start a line of its own.
     let old_header = match &change.group_id {
         None => "/dev/null".to_string(),
         Some(id) => {
             let name = change.parts.iter().find_map(Part::recorded_name);
-            format!("pod {id} ({})", name.unwrap_or("not in the snapshot"))
+            escaped(&format!(
+                "pod {id} ({})",
+                name.unwrap_or("not in the snapshot")
+            ))
         }
     };
-    let new_header = change.source.display().to_string();
+    let new_header = escaped(&change.source.display().to_string());
     let diff = TextDiff::from_lines(&before, &after);
     diff.unified_diff()
         .context_radius(Field::ALL.len())

@@ -45,7 +45,10 @@ pub fn render_invalid_markdown(diagnostics: &[Diagnostic]) -> String {
         counted(diagnostics.len(), "error")
     );
     let mut out = format!("**{}**\n\n", html_escaped(&summary));
-    let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    let lines: Vec<String> = diagnostics
+        .iter()
+        .map(|diagnostic| escaped(&diagnostic.to_string()))
+        .collect();
     section(&mut out, "Errors", &lines);
     one_newline_at_the_end(out)
 }
@@ -116,13 +119,14 @@ fn planned_title(change: &Change) -> String {
 fn render_change(out: &mut String, change: &Change, title: &str) {
     let title = html_escaped(&escaped(title));
     let _ = writeln!(out, "<details><summary>{title}</summary>\n");
-    out.push_str(&fenced("diff", &unified_diff(change)));
+    let diff: Vec<String> = unified_diff(change).lines().map(escaped).collect();
+    out.push_str(&fenced("diff", &lines_of(&diff)));
     let mut requests = request_lines(change);
     requests.extend(
         change
             .warnings()
             .iter()
-            .map(|warning| format!("warning: {warning}")),
+            .map(|warning| escaped(&format!("warning: {warning}"))),
     );
     out.push('\n');
     out.push_str(&fenced("text", &lines_of(&requests)));
@@ -142,7 +146,11 @@ fn section(out: &mut String, title: &str, lines: &[String]) {
 /// What failed the run: input errors, then the groups an apply could not
 /// change, then the changes a stop left out.
 fn error_lines(report: &Report) -> Vec<String> {
-    let mut lines: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+    let mut lines: Vec<String> = report
+        .errors
+        .iter()
+        .map(|error| escaped(&error.to_string()))
+        .collect();
     if let Some(applied) = report.apply {
         lines.extend(failure_lines(applied, report.plan));
     }
@@ -155,14 +163,11 @@ fn failure_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
         .iter()
         .map(|failure| {
             let shown = match failure.group_id.as_deref() {
-                Some(id) => escaped(id),
-                None => escaped(&plan.changes[failure.change].key.to_string()),
+                Some(id) => id.to_string(),
+                None => plan.changes[failure.change].key.to_string(),
             };
-            format!(
-                "{shown} ({}): {}",
-                failure.source.display(),
-                escaped(&failure.error.to_string())
-            )
+            let source = failure.source.display();
+            escaped(&format!("{shown} ({source}): {}", failure.error))
         })
         .collect();
     if applied.not_started > 0 {
