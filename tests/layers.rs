@@ -17,6 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["service"],
     &["demo"],
+    &["cli"],
+    &["commands"],
 ];
 
 fn layer_of(top: &str) -> Option<usize> {
