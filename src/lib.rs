@@ -14,7 +14,11 @@
 //!   - [`service::daemon`]  — `groupsync run`: cycles on start, file change, schedule and SIGHUP.
 //!   - [`service::watch`]   — file-system events under the groups dir, with a polling fallback.
 //!   - [`service::systemd`] — `sd_notify`: READY, STATUS, RELOADING, STOPPING and the watchdog.
-//!   - [`service::metrics`] — Prometheus metrics and `/metrics`, `/healthz`, `/readyz` (axum).
+//!   - [`service::metrics`] — the daemon's HTTP endpoints, one concept per file:
+//!     - [`service::metrics::registry`] — the Prometheus metric families and `/metrics`' text.
+//!     - [`service::metrics::health`]   — liveness and readiness, `/healthz` and `/readyz`.
+//!     - [`service::metrics::plan`]     — the current plan, `/plan` and `/plan.json`.
+//!     - [`service::metrics::server`]   — the listener, its accept loop and the routes.
 //!   - [`service::logging`] — tracing to stderr, text or JSON, journal-aware.
 //! - [`pipeline`] — one module per stage:
 //!   - [`pipeline::cycle`]   — one cycle, load -> refresh -> plan -> apply, shared by every command.
@@ -42,7 +46,7 @@
 //! - The ground floor, used by all:
 //!   - [`model`]    — the shared types: desired groups, the pod's `UserGroupResponse` and `UserGroupUpdate`;
 //!     [`model::roster`], members and assignees and their pod types.
-//!   - [`error`]    — the one library error type, the pod layer's errors and `Diagnostic`.
+//!   - [`error`]    — the one library error type, the pod layer's and the listener's errors, `Diagnostic`.
 //!   - [`text`]     — text from files and the pod made safe to show (escapes control and bidi characters).
 //!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by), the second
 //!     stop signal that ends the process, and reload requests.
