@@ -6,12 +6,19 @@
 //! **render** | **apply**. The folders are layers; each uses only the ones
 //! listed below it, so there is no import circle.
 //!
-//! - `main.rs` (the binary: flags, commands, signals, exit codes) and [`demo`] (the story).
+//! - `main.rs` — the binary: parses the command line, runs the command, exits with its code.
+//! - [`commands`] — one module per command body; [`commands::outcome`] decides every exit code.
+//! - [`cli`] — the command line: clap definitions, help texts, usage checks.
+//! - [`demo`] — the story `groupsync demo` tells.
 //! - [`service`] — the daemon around the pipeline:
 //!   - [`service::daemon`]  — `groupsync run`: cycles on start, file change, schedule and SIGHUP.
 //!   - [`service::watch`]   — file-system events under the groups dir, with a polling fallback.
 //!   - [`service::systemd`] — `sd_notify`: READY, STATUS, RELOADING, STOPPING and the watchdog.
-//!   - [`service::metrics`] — Prometheus metrics and `/metrics`, `/healthz`, `/readyz` (axum).
+//!   - [`service::metrics`] — the daemon's HTTP endpoints, one concept per file:
+//!     - [`service::metrics::registry`] — the Prometheus metric families and `/metrics`' text.
+//!     - [`service::metrics::health`]   — liveness and readiness, `/healthz` and `/readyz`.
+//!     - [`service::metrics::plan`]     — the current plan, `/plan` and `/plan.json`.
+//!     - [`service::metrics::server`]   — the listener, its accept loop and the routes.
 //!   - [`service::logging`] — tracing to stderr, text or JSON, journal-aware.
 //! - [`pipeline`] — one module per stage:
 //!   - [`pipeline::cycle`]   — one cycle, load -> refresh -> plan -> apply, shared by every command.
@@ -39,13 +46,16 @@
 //! - The ground floor, used by all:
 //!   - [`model`]    — the shared types: desired groups, the pod's `UserGroupResponse` and `UserGroupUpdate`;
 //!     [`model::roster`], members and assignees and their pod types.
-//!   - [`error`]    — the one library error type, the pod layer's errors and `Diagnostic`.
+//!   - [`error`]    — the one library error type, the pod layer's and the listener's errors, `Diagnostic`.
 //!   - [`text`]     — text from files and the pod made safe to show (escapes control and bidi characters).
-//!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by) and reload requests.
+//!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by), the second
+//!     stop signal that ends the process, and reload requests.
 //!
 //! The contract the program keeps with its users and with the pod is written
 //! down in `docs/` (`docs/interface.md`, `docs/pod-api.md`).
 
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod desired;

@@ -3,12 +3,19 @@
 //! Beside it, the daemon's other request from outside: `Reloads`, fed by a
 //! `ReloadTrigger` (on SIGHUP, or by hand in tests).
 //!
-//! `main` installs the signal handlers and hands the daemon the receiving
-//! ends, so the daemon itself never touches signals and tests can drive it.
+//! A second SIGINT/SIGTERM is not a stop but the end: [`trigger_on_signals`]
+//! reports it through a [`SecondSignal`], which the command layer races
+//! against the command, so that the exit code it stands for is decided with
+//! every other one.
+//!
+//! The command layer installs the signal handlers and hands the daemon the
+//! receiving ends, so the daemon itself never touches signals and tests can drive it.
+
+use std::fmt;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 /// Fires the shutdown; every clone of the matching `Shutdown` sees it.
 #[derive(Debug, Clone)]
@@ -60,22 +67,86 @@ impl Shutdown {
     }
 }
 
-/// Fires `trigger` on the first SIGINT or SIGTERM, from a background task.
-/// A second one exits the process at once, with 130 after SIGINT and 143
-/// after SIGTERM (128 + the signal's number, as a shell reports a death by
-/// signal); the state file stays valid, since it is only ever replaced whole.
-pub fn trigger_on_signals(trigger: ShutdownTrigger) -> std::io::Result<()> {
+/// A signal that stops groupsync: the first asks for a graceful stop, the
+/// second ends the process at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (`kill`, systemd's stop).
+    Terminate,
+}
+
+impl StopSignal {
+    /// `SIGINT` or `SIGTERM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+        }
+    }
+}
+
+impl fmt::Display for StopSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where [`trigger_on_signals`] reports a second stop signal.
+#[derive(Debug)]
+pub struct SecondSignalSender {
+    sender: oneshot::Sender<StopSignal>,
+}
+
+/// Completes with the second stop signal, after which the process is to
+/// exit at once.
+#[derive(Debug)]
+pub struct SecondSignal {
+    receiver: oneshot::Receiver<StopSignal>,
+}
+
+/// A connected sender and receiver of the second stop signal.
+pub fn second_signal_channel() -> (SecondSignalSender, SecondSignal) {
+    let (sender, receiver) = oneshot::channel();
+    (SecondSignalSender { sender }, SecondSignal { receiver })
+}
+
+impl SecondSignalSender {
+    fn send(self, signal: StopSignal) {
+        // Nobody waits any more: the command has ended and the process with it.
+        let _ = self.sender.send(signal);
+    }
+}
+
+impl SecondSignal {
+    /// The second stop signal; never completes when none can come (the
+    /// sender is gone unused: the command installed no signal handler).
+    pub async fn received(self) -> StopSignal {
+        match self.receiver.await {
+            Ok(signal) => signal,
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Fires `trigger` on the first SIGINT or SIGTERM, from a background task,
+/// and reports a second one to `second` (whose receiver exits the process at
+/// once, with 130 after SIGINT and 143 after SIGTERM); the state file stays
+/// valid, since it is only ever replaced whole.
+pub fn trigger_on_signals(
+    trigger: ShutdownTrigger,
+    second: SecondSignalSender,
+) -> std::io::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     tokio::spawn(async move {
-        let (name, _) = next_signal(&mut interrupt, &mut terminate).await;
+        let first = next_signal(&mut interrupt, &mut terminate).await;
         tracing::info!(
-            "{name} received: finishing the requests in flight, then stopping (a second signal exits at once)"
+            "{first} received: finishing the requests in flight, then stopping (a second signal exits at once)"
         );
         trigger.trigger();
-        let (name, exit_code) = next_signal(&mut interrupt, &mut terminate).await;
-        tracing::warn!("{name} received again: exiting at once (exit {exit_code})");
-        std::process::exit(exit_code);
+        second.send(next_signal(&mut interrupt, &mut terminate).await);
     });
     Ok(())
 }
@@ -130,14 +201,14 @@ pub fn reload_on_hangup(trigger: ReloadTrigger) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The next SIGINT or SIGTERM: its name and the exit code it stands for.
+/// The next SIGINT or SIGTERM.
 async fn next_signal(
     interrupt: &mut tokio::signal::unix::Signal,
     terminate: &mut tokio::signal::unix::Signal,
-) -> (&'static str, i32) {
+) -> StopSignal {
     tokio::select! {
-        _ = interrupt.recv() => ("SIGINT", 130),
-        _ = terminate.recv() => ("SIGTERM", 143),
+        _ = interrupt.recv() => StopSignal::Interrupt,
+        _ = terminate.recv() => StopSignal::Terminate,
     }
 }
 
@@ -177,6 +248,28 @@ mod tests {
         drop(second);
         assert_eq!(reloads.requested().await, Some(()));
         assert_eq!(reloads.requested().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_second_signal_reaches_its_receiver() {
+        let (sender, second) = second_signal_channel();
+        sender.send(StopSignal::Terminate);
+        assert_eq!(second.received().await, StopSignal::Terminate);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_second_signal_comes_once_its_sender_is_gone_unused() {
+        let (sender, second) = second_signal_channel();
+        drop(sender);
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_secs(3600), second.received()).await;
+        assert!(waited.is_err(), "received {waited:?}");
+    }
+
+    #[test]
+    fn stop_signals_are_named_as_the_logs_name_them() {
+        assert_eq!(StopSignal::Interrupt.to_string(), "SIGINT");
+        assert_eq!(StopSignal::Terminate.name(), "SIGTERM");
     }
 
     #[test]

@@ -18,6 +18,8 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["service"],
     &["demo"],
+    &["cli"],
+    &["commands"],
 ];
 
 fn layer_of(top: &str) -> Option<usize> {

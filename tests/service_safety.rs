@@ -182,6 +182,43 @@ fn a_cycle_stuck_in_a_blocking_read_fails_healthz_and_starves_the_watchdog() {
     daemon.stop();
 }
 
+/// The first SIGTERM waits for the cycle in flight, which a blocking read
+/// holds for ever; the second one ends the process at once, with 143, not
+/// waiting for the runtime thread the read holds.
+#[test]
+fn a_second_sigterm_exits_143_at_once_while_a_cycle_is_stuck_in_a_blocking_read() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", emea(LONDON));
+    let pod = pod_in_sync();
+    let metrics = write_daemon_config(&ws, true, "cycle_timeout: 1s\n");
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
+    daemon.wait_in_sync(1);
+
+    let fifo = ws.path().join("state.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::rename(&fifo, ws.state_file()).unwrap();
+    replace_file(&ws.groups_dir().join("emea.yaml"), &emea(LONDON));
+    daemon.wait_stderr("could not be abandoned: groupsync is stuck");
+
+    daemon.signal("TERM");
+    daemon.wait_stderr("SIGTERM received");
+    daemon.signal("TERM");
+    let status = daemon.wait_exit();
+
+    assert_eq!(status.code(), Some(143), "{}", daemon.output());
+    assert!(
+        daemon
+            .stderr()
+            .contains("SIGTERM received again: exiting at once (exit 143)"),
+        "{}",
+        daemon.output()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Point 9: READY=1 while the pod never answers
 // ---------------------------------------------------------------------------

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use crate::model::GroupCounts;
 
+mod listen;
 mod pod;
 mod state;
+pub use listen::ListenError;
 pub use pod::{AuthError, PodError, TransportKind};
 pub use state::{FormatError, STATE_FORMAT_VERSION, StateProblem};
 
@@ -154,8 +156,12 @@ pub enum Error {
     )]
     CycleTimeout(Duration),
 
+    /// The daemon's HTTP endpoints cannot be served at `metrics_listen`.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+
     /// An operating-system call failed; `doing` says what groupsync was doing
-    /// (e.g. "metrics_listen 127.0.0.1:9464: cannot listen").
+    /// (e.g. "cannot write groups.d/emea.yaml").
     #[error("{doing}")]
     Io {
         doing: String,
@@ -187,7 +193,7 @@ impl Error {
             Error::StateOfAnotherPod { .. } => "state",
             Error::Refused { .. } => "refused",
             Error::CycleTimeout(_) => "timeout",
-            Error::Io { .. } => "io",
+            Error::Io { .. } | Error::Listen(_) => "io",
         }
     }
 
@@ -257,6 +263,23 @@ mod tests {
         );
         assert!(std::error::Error::source(&error).is_some());
         assert_eq!(error.kind(), "io");
+    }
+
+    #[test]
+    fn a_listen_error_names_the_setting_and_its_cause() {
+        let error = Error::from(ListenError::Bind {
+            address: "127.0.0.1:9464".parse().unwrap(),
+            source: std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use"),
+        });
+        assert_eq!(
+            error.chain(),
+            "metrics_listen 127.0.0.1:9464: cannot listen: address in use"
+        );
+        assert_eq!(error.kind(), "io");
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(error)),
+            "metrics_listen 127.0.0.1:9464: cannot listen: address in use"
+        );
     }
 
     #[test]

@@ -212,9 +212,7 @@ impl Daemon {
             health: self.health.clone(),
             plan: self.plan.clone(),
         };
-        crate::service::metrics::serve(listen, endpoints, stop)
-            .await
-            .map_err(|err| Error::io(format!("metrics_listen {listen}: cannot listen"), err))?;
+        crate::service::metrics::serve(listen, endpoints, stop).await?;
         Ok(())
     }
 

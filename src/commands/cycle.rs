@@ -1,0 +1,122 @@
+//! `groupsync plan`, `apply` and `run --once`: one cycle, rendered in the
+//! chosen format, with its outcome (changes pending, converged, failed).
+
+use crate::Diagnostic;
+use crate::Error;
+use crate::cli::args::{ApplyArgs, LockTimeout, OutputFormat, PlanArgs, RunArgs};
+use crate::commands::outcome::Outcome;
+use crate::commands::output::{print_diagnostics, print_stdout};
+use crate::config::{RefreshMode, Settings};
+use crate::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle};
+use crate::pipeline::plan::Plan;
+use crate::pipeline::render::{self, Report, markdown};
+use crate::pod::auth::SESSION_TOKEN_ENV;
+use crate::shutdown::{self, SecondSignalSender};
+
+/// The options of `plan`.
+pub fn plan_options(args: PlanArgs, settings: &Settings) -> CycleOptions {
+    CycleOptions::plan(refresh_mode(args.refresh, settings))
+}
+
+/// The options of `apply`.
+pub fn apply_options(args: ApplyArgs, settings: &Settings) -> CycleOptions {
+    writing(refresh_mode(args.refresh, settings), args.force, args.lock)
+}
+
+/// The options of `run --once`: `apply`, or `plan` with `--dry-run` or
+/// `dry_run: true` in the config.
+pub fn once_options(args: RunArgs, settings: &Settings) -> CycleOptions {
+    let refresh = refresh_mode(args.refresh, settings);
+    if args.dry_run || settings.dry_run {
+        CycleOptions::plan(refresh)
+    } else {
+        writing(refresh, args.force, args.lock)
+    }
+}
+
+/// Which groups one cycle reads: every declared group with `--refresh`; else
+/// the config's `refresh:`; else only those the snapshot does not know.
+fn refresh_mode(flag: bool, settings: &Settings) -> RefreshMode {
+    if flag {
+        RefreshMode::Always
+    } else {
+        settings.refresh.unwrap_or(RefreshMode::Missing)
+    }
+}
+
+/// The options of a cycle that writes (`apply`, `run --once`).
+fn writing(refresh: RefreshMode, force: bool, lock: LockTimeout) -> CycleOptions {
+    CycleOptions {
+        mode: CycleMode::Apply {
+            lock_timeout: lock.lock_timeout,
+            force,
+        },
+        refresh,
+    }
+}
+
+/// One cycle, rendered, with its outcome.
+pub async fn run(
+    settings: Settings,
+    format: OutputFormat,
+    options: CycleOptions,
+    second_signal: SecondSignalSender,
+) -> anyhow::Result<Outcome> {
+    let mut client = pod_client(&settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
+    // A first SIGINT/SIGTERM ends every wait for the pod and starts no new
+    // request (reads included); a second one exits at once.
+    let (trigger, stop) = shutdown::channel();
+    shutdown::trigger_on_signals(trigger, second_signal)?;
+    if let Some(client) = client.as_mut() {
+        client.set_shutdown(stop.clone());
+    }
+    let outcome = match run_cycle(&settings, client.as_ref(), options, stop).await {
+        Ok(outcome) => outcome,
+        Err(Error::Invalid(diagnostics)) => return report_invalid(&diagnostics.0, format),
+        Err(other) => return Err(other.into()),
+    };
+    for warning in &outcome.refresh.warnings {
+        tracing::warn!("{warning}");
+    }
+    print_outcome(&outcome, format)?;
+    Ok(match &outcome.apply {
+        // A group that could not be planned (a name several pod groups bear) failed.
+        _ if !outcome.plan.errors.is_empty() => Outcome::Failed,
+        Some(report) if !report.converged() => Outcome::Failed,
+        Some(_) => Outcome::Clean,
+        None if options.writes() || outcome.plan.is_empty() => Outcome::Clean,
+        None => Outcome::ChangesPending,
+    })
+}
+
+fn print_outcome(outcome: &CycleOutcome, format: OutputFormat) -> anyhow::Result<()> {
+    let report = outcome.report();
+    match format {
+        OutputFormat::Text => {
+            print_stdout(&render::render_text(&report, render::stdout_wants_color()))
+        }
+        OutputFormat::Json => print_stdout(&render::render_json(&report)),
+        OutputFormat::Markdown => print_stdout(&markdown::render_markdown(&report)),
+    }
+}
+
+/// Prints every diagnostic (text: one per line on stderr; JSON: in `errors`
+/// on stdout; Markdown: both) and exits 1.
+fn report_invalid(diagnostics: &[Diagnostic], format: OutputFormat) -> anyhow::Result<Outcome> {
+    match format {
+        OutputFormat::Text => print_diagnostics(diagnostics),
+        OutputFormat::Json => {
+            let empty = Plan::default();
+            let report = Report {
+                errors: diagnostics,
+                ..Report::of_plan(&empty)
+            };
+            print_stdout(&render::render_json(&report))?
+        }
+        OutputFormat::Markdown => {
+            print_diagnostics(diagnostics);
+            print_stdout(&markdown::render_invalid_markdown(diagnostics))?
+        }
+    }
+    Ok(Outcome::Failed)
+}

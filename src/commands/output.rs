@@ -1,0 +1,49 @@
+//! What the commands write to stdout and stderr, where more than one writes
+//! it the same way: a closed stdout is not an error, diagnostics go one per
+//! line, and with `--format json` a failure is a JSON document too.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::Diagnostic;
+use crate::cli::usage::Usage;
+use crate::pipeline::render::{self, JsonDocument};
+use crate::text::counted;
+use crate::text::escaped;
+
+/// Writes to stdout; a closed pipe (`groupsync plan | head`) is not an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+/// One diagnostic per line on stderr, then the count.
+pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    let mut text = String::new();
+    for diagnostic in diagnostics {
+        text.push_str(&escaped(&diagnostic.to_string()));
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "{}; nothing was planned or written\n",
+        counted(diagnostics.len(), "error")
+    ));
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// `--format json`: stdout holds one JSON object, a failure included (its
+/// `errors` names it); the `error: ...` line on stderr stays, for people.
+pub fn print_failure_json(document: JsonDocument, err: &anyhow::Error) {
+    if err.downcast_ref::<Usage>().is_some() {
+        return;
+    }
+    // A closed stdout leaves only stderr to tell: `exit_code` does that next.
+    let _ = print_stdout(&render::render_failure_json(document, &format!("{err:#}")));
+}
