@@ -110,4 +110,11 @@ impl UserGroupResponse {
         self.assignee_count = Some(assignees);
         self
     }
+
+    /// `createdDate` and `modifiedDate`, in epoch milliseconds.
+    pub fn with_dates(mut self, created: i64, modified: i64) -> Self {
+        self.created_date = Some(created);
+        self.modified_date = Some(modified);
+        self
+    }
 }
