@@ -31,6 +31,22 @@ impl DesiredGroup {
         group.with_name(name)
     }
 
+    /// The `type` of a group declared without `id` (`ROLE_SCOPE` unless set).
+    pub fn with_type(mut self, group_type: &str) -> Self {
+        let GroupKey::Name {
+            group_type: declared,
+            ..
+        } = &mut self.key
+        else {
+            panic!(
+                "only a group declared without id has a type: {:?}",
+                self.key
+            );
+        };
+        *declared = group_type.to_string();
+        self
+    }
+
     pub fn with_name(mut self, name: &str) -> Self {
         self.fields.name = Some(name.to_string());
         self

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::Diagnostic;
 use crate::error::PodError;
-use crate::model::{DesiredGroup, GroupKey, SourcePos, UserGroupUpdate};
+use crate::model::{DesiredGroup, UserGroupUpdate};
 use crate::pipeline::apply::{Applied, ApplyReport, Failure};
 use crate::pipeline::plan::{Change, Plan};
 use crate::service::metrics::LIVENESS_WINDOW;
@@ -89,16 +89,7 @@ fn in_sync() -> CycleOutcome {
 
 /// Three groups declared; the PUT that would bring the third in line failed.
 fn one_group_failed() -> CycleOutcome {
-    let group = DesiredGroup {
-        key: GroupKey::Id("c3".to_string()),
-        fields: UserGroupUpdate::default(),
-        rosters: Default::default(),
-        source: SourcePos {
-            path: "groups.d/more/others.yaml".into(),
-            line: 1,
-            column: 1,
-        },
-    };
+    let group = DesiredGroup::test("c3").at("groups.d/more/others.yaml", 1, 1);
     // A real change sends a request: one field to put back.
     let body = UserGroupUpdate {
         area: Some("EMEA".to_string()),
