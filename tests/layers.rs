@@ -19,13 +19,17 @@
 //!   in (`super::` inside the `mod tests` of `emulator/store.rs` is
 //!   `emulator::store`), to the longest path that is a module. A name a
 //!   module only imports or re-exports is followed to where it comes from:
-//!   `crate::pod::PodClient` is a use of `pod::client`, `super::SeedUser` in
-//!   `emulator/seed.rs` one of `emulator::people`.
+//!   `crate::pod::PodClient` is a use of `pod::client`, and `super::SeedUser`
+//!   in an emulator file one of `emulator::people`, since the emulator's
+//!   `mod.rs` re-exports it from there.
 //! - **Edges.** A module's uses of its own submodules are not edges: a
 //!   folder's face (`mod.rs`, or `foo.rs` beside `foo/`) declaring, wiring
 //!   and re-exporting its parts is how it holds them. Every other use is one:
 //!   between siblings, across folders, and from a part up to what its parent
-//!   itself defines (`super::Problems`).
+//!   itself defines (`super::Problems`). So a part that reaches up to its
+//!   folder's face, which calls into it, makes no circle here
+//!   (`config/file.rs` uses `super::config_error`, `config/mod.rs` uses
+//!   `file`); the emulator's parts reach up for nothing.
 //! - **Test code.** A test module's uses are edges and keep to the layers
 //!   like any others. But nothing uses a test module, so test code never
 //!   closes a circle: the tests in `emulator/store.rs` may use `lists`,
