@@ -6,18 +6,21 @@
 //!
 //! Run: `cargo bench --bench daemon` (about 90 s). Prints its figures; asserts nothing about time.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
+use groupsync::emulator::{Emulator, EmulatorConfig};
 use groupsync::model::UserGroupResponse;
+
+#[path = "../tests/util/pod_seed.rs"]
+#[allow(dead_code)] // the token and the start, not the PodGroup fixture
+mod pod_seed;
+use pod_seed::TOKEN;
 
 const DEBOUNCE: Duration = Duration::from_millis(100);
 const ROUNDS: usize = 20;
 const IDLE: Duration = Duration::from_secs(60);
-const TOKEN: &str = "bench-daemon-token";
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -75,12 +78,9 @@ async fn start_emulator() -> Emulator {
     };
     let config = EmulatorConfig {
         groups: vec![group],
-        session_tokens: vec![(TOKEN.to_string(), Entitlements::ALL)],
         ..Default::default()
     };
-    Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
-        .await
-        .unwrap()
+    pod_seed::start_local(pod_seed::with_token(config)).await
 }
 
 /// Writes the group with `area: round-N` the way editors save: a temporary file renamed over the old one.

@@ -3,9 +3,13 @@
 
 use std::path::Path;
 
-use groupsync::model::UserGroupResponse;
 use groupsync::store::snapshot::Snapshot;
 use groupsync::store::state_file::StateFile;
+
+#[path = "../../tests/util/pod_seed.rs"]
+#[allow(dead_code)] // only the PodGroup fixture
+mod pod_seed;
+use pod_seed::PodGroup;
 
 /// Writes `groups` groups into `dir/groups.d` (files of `per_file` groups, in
 /// folders of 50 files) and a state file at `dir/state.json` in which one group
@@ -28,18 +32,11 @@ pub fn write_fixture(dir: &Path, groups: usize, per_file: usize, changed_every: 
             } else {
                 format!("AREA-{}", index % 7)
             };
-            let pod = UserGroupResponse {
-                id: Some(id.clone()),
-                name: Some(format!("Scope {index}")),
-                area: Some(area),
-                description: Some(format!("Compliance scope number {index}")),
-                group_type: Some("ROLE_SCOPE".into()),
-                active: Some(true),
-                created_date: Some(1_700_000_000_000),
-                modified_date: Some(1_700_000_000_000),
-                member_count: Some(3),
-                assignee_count: Some(1),
-            };
+            let pod = PodGroup::new(&id)
+                .name(format!("Scope {index}"))
+                .area(area)
+                .description(format!("Compliance scope number {index}"))
+                .build();
             snapshot.record_read(&id, pod, 1_700_000_000_000);
         }
         std::fs::write(folder.join(format!("scopes-{file_index:05}.yaml")), yaml).unwrap();

@@ -1,16 +1,18 @@
 //! A pod emulator with latency and a client for it, for the benches that
-//! measure groupsync against the network (apply, import, members).
+//! measure groupsync against the network (apply, import, members). The
+//! token and the start are the tests' own (`tests/util/pod_seed.rs`).
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use groupsync::emulator::{Emulator, EmulatorConfig, Entitlements};
+use groupsync::emulator::{Emulator, EmulatorConfig};
 use groupsync::model::UserGroupResponse;
 use groupsync::pod::auth::{AuthSource, SessionToken};
 use groupsync::pod::retry::RetryPolicy;
 use groupsync::pod::{PodClient, Timeouts};
 
-const TOKEN: &str = "bench-session-token";
+#[path = "../../tests/util/pod_seed.rs"]
+#[allow(dead_code)] // the benches seed no lists and build no PodGroup
+mod pod_seed;
 
 /// An emulator on 127.0.0.1 holding `groups`, answering after `latency`, in
 /// pages of `page_size`; and a client that holds its session token.
@@ -33,18 +35,13 @@ pub fn pod_with_latency(
 /// answering after `latency`; and a client that holds the token.
 pub fn pod_from_config(
     runtime: &tokio::runtime::Runtime,
-    mut config: EmulatorConfig,
+    config: EmulatorConfig,
     latency: Duration,
 ) -> (Emulator, PodClient) {
-    config
-        .session_tokens
-        .push((TOKEN.to_string(), Entitlements::ALL));
     runtime.block_on(async {
-        let emulator = Emulator::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
-            .await
-            .unwrap();
+        let emulator = pod_seed::start_local(pod_seed::with_token(config)).await;
         emulator.set_latency(latency);
-        let auth = AuthSource::Token(SessionToken::new(TOKEN));
+        let auth = AuthSource::Token(SessionToken::new(pod_seed::TOKEN));
         let client = PodClient::new(
             &emulator.pod_url(),
             auth,

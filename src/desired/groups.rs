@@ -790,23 +790,14 @@ mod tests {
             "# one group\nid: \"6543a1f0c2\"\nname: EMEA trading scope\narea: EMEA\n\
              description: Traders in London and Paris\nactive: true\n",
         );
-        assert_eq!(group.id(), Some("6543a1f0c2"));
         assert_eq!(
-            group.fields,
-            UserGroupUpdate {
-                name: Some("EMEA trading scope".into()),
-                area: Some("EMEA".into()),
-                description: Some("Traders in London and Paris".into()),
-                active: Some(true),
-            }
-        );
-        assert_eq!(
-            group.source,
-            SourcePos {
-                path: "g.yaml".into(),
-                line: 2,
-                column: 1
-            }
+            group,
+            DesiredGroup::test("6543a1f0c2")
+                .with_name("EMEA trading scope")
+                .with_area("EMEA")
+                .with_description("Traders in London and Paris")
+                .with_active(true)
+                .at("g.yaml", 2, 1)
         );
     }
 
@@ -995,21 +986,18 @@ mod tests {
     fn a_group_without_id_is_known_by_type_and_name() {
         let group = only_group("name: EMEA rates\narea: EMEA\n");
         assert_eq!(
-            group.key,
-            GroupKey::Name {
-                group_type: ROLE_SCOPE.into(),
-                name: "EMEA rates".into()
-            }
+            group,
+            DesiredGroup::test_named("EMEA rates")
+                .with_area("EMEA")
+                .at("g.yaml", 1, 1)
         );
         assert_eq!(group.id(), None);
-        assert_eq!(group.fields.name.as_deref(), Some("EMEA rates"));
         let typed = only_group("name: X\ntype: OTHER_SCOPE\n");
         assert_eq!(
-            typed.key,
-            GroupKey::Name {
-                group_type: "OTHER_SCOPE".into(),
-                name: "X".into()
-            }
+            typed,
+            DesiredGroup::test_named("X")
+                .with_type("OTHER_SCOPE")
+                .at("g.yaml", 1, 1)
         );
     }
 

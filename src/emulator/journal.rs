@@ -4,10 +4,27 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::RecordedRequest;
-
 /// What replaces a secret in a recorded body.
 const REDACTED: &str = "<redacted>";
+
+/// One request as the emulator received it. Login bodies have their JWT
+/// replaced by `<redacted>`; token values are never kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// As received, still percent-encoded, e.g. `/pod/v2/admin/usergroups/abc`.
+    pub path: String,
+    pub query: Option<String>,
+    /// The body parsed as JSON, if it is JSON.
+    pub body: Option<serde_json::Value>,
+    pub raw_body: String,
+    /// The status answered (0 while the request is still in flight, or when
+    /// its answer was dropped: [`Emulator::drop_next_answers`](super::Emulator::drop_next_answers)).
+    pub status: u16,
+    pub had_session_token: bool,
+    /// When the request arrived.
+    pub started: Instant,
+}
 
 /// Requests in arrival order; each gets its status when its answer is ready.
 #[derive(Debug, Default)]

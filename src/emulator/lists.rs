@@ -289,12 +289,7 @@ mod tests {
     use crate::model::UserGroupResponse;
 
     fn store() -> Store {
-        let group = UserGroupResponse {
-            id: Some("g".into()),
-            name: Some("G".into()),
-            ..Default::default()
-        };
-        let mut store = Store::new(vec![group]).unwrap();
+        let mut store = Store::new(vec![UserGroupResponse::test("g").with_name("G")]).unwrap();
         store.add_user(SeedUser::new(1, "alice")).unwrap();
         store.add_user(SeedUser::new(2, "bob")).unwrap();
         store.add_user(SeedUser::officer(3, "olga")).unwrap();

@@ -51,12 +51,30 @@
 //! Secrets stay secret: session tokens and JWTs are neither logged nor
 //! recorded, and no `Debug` output here prints them.
 //!
-//! Layout: `server` (HTTP, routing, the groups' endpoints), `endpoints`
-//! (the lists' and the users lookup's), `store` (groups, dates, paging),
-//! `lists` (what the list calls do to the store), `rosters` (membership and
-//! assignment records, their paging), `people` (the user directory),
-//! `seed` (seed files, the starting store), `sessions` (tokens), `login`
-//! (JWT checks), `journal` (recorded requests), `random` (tokens and ids).
+//! # Layout
+//!
+//! One concept a file; each file uses only files listed below it, so no two
+//! use each other (`tests/layers.rs` checks that):
+//!
+//! - `mod.rs` — the [`Emulator`] handle: start, inspect, inject, stop.
+//! - `server` — HTTP: records each request, waits the latency, applies the
+//!   injected faults, checks the session, dispatches; the bot login.
+//! - `group_endpoints`, `list_endpoints`, `user_endpoints` — the groups',
+//!   the lists' and the users lookup's endpoints: queries, bodies, statuses, answers.
+//! - `routes` — method and path to operation, and the entitlement it needs.
+//! - `parse` — query parameters, paging cursors and JSON bodies (400 when unreadable).
+//! - `shared` — the state every handler and handle share, and `lock`.
+//! - `faults` — injected failures, session expiries and dropped answers.
+//! - `answer` — JSON answers and `{code, message}` failures.
+//! - `seed` — seed files, and the store an [`EmulatorConfig`] starts from.
+//! - `config` — [`EmulatorConfig`].
+//! - `lists` — what the list calls and the users lookup do to the store.
+//! - `store` — the groups: PUT, POST, admin changes, dates and counts.
+//! - `group_pages` — how the group list pages; `rosters` — membership and
+//!   assignment records, and how they page.
+//! - `people` — the user directory; `sessions` — tokens and [`Entitlements`];
+//!   `login` — JWT checks; `journal` — recorded requests.
+//! - `cursor` — opaque paging cursors; `random` — tokens and ids.
 //!
 //! The seed of `groupsync emulate --seed FILE` ([`load_seed`]), JSON or
 //! YAML, is either a bare list of groups (`UserGroupResponse`, camelCase
@@ -72,24 +90,33 @@
 //!   - {id: 2001, username: olga, roles: [COMPLIANCE_OFFICER]}
 //! ```
 
-mod endpoints;
+mod answer;
+mod config;
+mod cursor;
+mod faults;
+mod group_endpoints;
+mod group_pages;
 mod journal;
+mod list_endpoints;
 mod lists;
 mod login;
+mod parse;
 mod people;
 mod random;
 mod rosters;
+mod routes;
 mod seed;
 mod server;
 mod sessions;
+mod shared;
 mod store;
+mod user_endpoints;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use tokio::net::TcpListener;
@@ -98,129 +125,18 @@ use tokio::task::JoinHandle;
 
 use crate::model::{Membership, Roster, UserGroupResponse};
 
-use journal::Journal;
-use login::BotKeys;
-use server::Fault;
-use sessions::Sessions;
-use store::Store;
+use self::faults::Fault;
+use self::shared::{Shared, lock};
 
-pub use people::{COMPLIANCE_OFFICER, SUPER_COMPLIANCE_OFFICER, SeedUser};
-pub use seed::{load_seed, parse_seed};
-pub use server::{LOGIN_PATH, POD_PREFIX};
+pub use self::config::EmulatorConfig;
+pub use self::journal::RecordedRequest;
+pub use self::people::{COMPLIANCE_OFFICER, SUPER_COMPLIANCE_OFFICER, SeedUser};
+pub use self::routes::{LOGIN_PATH, POD_PREFIX};
+pub use self::seed::{load_seed, parse_seed};
+pub use self::sessions::Entitlements;
 
 /// How long [`Emulator::shutdown`] lets requests in flight finish before it aborts them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// What a session may do: VIEW_ROLE_SCOPES (`view`, to read) and
-/// MANAGE_ROLE_SCOPES (`manage`, to write). A bot may have either without the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Entitlements {
-    pub view: bool,
-    pub manage: bool,
-}
-
-impl Entitlements {
-    pub const ALL: Entitlements = Entitlements {
-        view: true,
-        manage: true,
-    };
-    pub const VIEW_ONLY: Entitlements = Entitlements {
-        view: true,
-        manage: false,
-    };
-    pub const MANAGE_ONLY: Entitlements = Entitlements {
-        view: false,
-        manage: true,
-    };
-    pub const NONE: Entitlements = Entitlements {
-        view: false,
-        manage: false,
-    };
-}
-
-/// How an emulator starts. `Default` is an empty pod, no users, no
-/// sessions, no bots, bots logging in with every entitlement, pages of 100.
-#[derive(Clone)]
-pub struct EmulatorConfig {
-    /// The seed; missing ids, dates and types get filled in; the counts
-    /// always follow `memberships` and `assignments`.
-    pub groups: Vec<UserGroupResponse>,
-    /// The pod's users; no id or username twice.
-    pub users: Vec<SeedUser>,
-    /// Active members from the start: (group id, username).
-    pub memberships: Vec<(String, String)>,
-    /// Active assignees from the start: (group id, username), each a
-    /// compliance officer.
-    pub assignments: Vec<(String, String)>,
-    /// Session tokens accepted from the start.
-    pub session_tokens: Vec<(String, Entitlements)>,
-    /// Bots that may log in: username and public key PEM.
-    pub bots: Vec<(String, String)>,
-    /// What a session from bot login may do.
-    pub bot_entitlements: Entitlements,
-    /// Raw records per list page (and the most a `limit` may ask for).
-    pub page_size: usize,
-}
-
-impl Default for EmulatorConfig {
-    fn default() -> Self {
-        EmulatorConfig {
-            groups: Vec::new(),
-            users: Vec::new(),
-            memberships: Vec::new(),
-            assignments: Vec::new(),
-            session_tokens: Vec::new(),
-            bots: Vec::new(),
-            bot_entitlements: Entitlements::ALL,
-            page_size: 100,
-        }
-    }
-}
-
-/// Shows the groups and bot names, never a token or a key.
-impl fmt::Debug for EmulatorConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let session_entitlements: Vec<_> = self
-            .session_tokens
-            .iter()
-            .map(|(_, entitlements)| entitlements)
-            .collect();
-        let bot_names: Vec<_> = self.bots.iter().map(|(username, _)| username).collect();
-        f.debug_struct("EmulatorConfig")
-            .field("groups", &self.groups)
-            .field("users", &self.users)
-            .field("memberships", &self.memberships)
-            .field("assignments", &self.assignments)
-            .field(
-                "session_tokens",
-                &format_args!("<{} redacted>", self.session_tokens.len()),
-            )
-            .field("session_entitlements", &session_entitlements)
-            .field("bots", &bot_names)
-            .field("bot_entitlements", &self.bot_entitlements)
-            .field("page_size", &self.page_size)
-            .finish()
-    }
-}
-
-/// One request as the emulator received it. Login bodies have their JWT
-/// replaced by `<redacted>`; token values are never kept.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedRequest {
-    pub method: String,
-    /// As received, still percent-encoded, e.g. `/pod/v2/admin/usergroups/abc`.
-    pub path: String,
-    pub query: Option<String>,
-    /// The body parsed as JSON, if it is JSON.
-    pub body: Option<serde_json::Value>,
-    pub raw_body: String,
-    /// The status answered (0 while the request is still in flight, or when
-    /// its answer was dropped: [`Emulator::drop_next_answers`]).
-    pub status: u16,
-    pub had_session_token: bool,
-    /// When the request arrived.
-    pub started: Instant,
-}
 
 /// A running emulator. Cheap to clone; every clone drives the same server,
 /// which stops on [`Emulator::shutdown`] or when the last clone is dropped.
@@ -231,37 +147,10 @@ pub struct Emulator {
     server: Arc<ServerTask>,
 }
 
-/// The state every request handler and every handle share.
-struct Shared {
-    store: Mutex<Store>,
-    sessions: Mutex<Sessions>,
-    faults: Mutex<VecDeque<Fault>>,
-    latency: Mutex<Duration>,
-    journal: Mutex<Journal>,
-    bots: BotKeys,
-    bot_entitlements: Entitlements,
-    page_size: usize,
-}
-
 /// The spawned server and the switch that stops it; dropping the switch stops it too.
 struct ServerTask {
     stop: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Shared {
-    fn new(config: EmulatorConfig) -> Result<Shared, String> {
-        Ok(Shared {
-            store: Mutex::new(seed::seeded_store(&config)?),
-            sessions: Mutex::new(Sessions::new(&config.session_tokens)),
-            faults: Mutex::new(VecDeque::new()),
-            latency: Mutex::new(Duration::ZERO),
-            journal: Mutex::new(Journal::default()),
-            bots: BotKeys::new(&config.bots)?,
-            bot_entitlements: config.bot_entitlements,
-            page_size: config.page_size.max(1),
-        })
-    }
 }
 
 impl Emulator {
@@ -487,27 +376,5 @@ impl fmt::Debug for Emulator {
         f.debug_struct("Emulator")
             .field("address", &self.address)
             .finish_non_exhaustive()
-    }
-}
-
-/// Locks a mutex, ignoring poisoning: a panicked test must not hide the state from the next assertion.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_debug_hides_tokens_and_keys() {
-        let config = EmulatorConfig {
-            session_tokens: vec![("secret-token".into(), Entitlements::ALL)],
-            bots: vec![("bot".into(), "-----BEGIN PUBLIC KEY-----secret".into())],
-            ..Default::default()
-        };
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("secret"), "{debug}");
-        assert!(debug.contains("bot"));
     }
 }

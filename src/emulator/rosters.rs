@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::model::{Cursors, Pagination, Roster, UserId};
 
+use super::cursor::{decode_cursor, encode_cursor};
 use super::random::random_hex;
-use super::store::{decode_cursor, encode_cursor};
 
 /// One membership or assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]

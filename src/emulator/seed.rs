@@ -5,8 +5,9 @@ use std::path::Path;
 
 use crate::model::{Roster, UserGroupResponse};
 
+use super::config::EmulatorConfig;
+use super::people::SeedUser;
 use super::store::Store;
-use super::{EmulatorConfig, SeedUser};
 
 /// The store of `config`: its groups, users, members and assignees.
 pub(super) fn seeded_store(config: &EmulatorConfig) -> Result<Store, String> {

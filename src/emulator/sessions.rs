@@ -3,8 +3,34 @@
 
 use std::collections::HashMap;
 
-use super::Entitlements;
 use super::random::random_hex;
+
+/// What a session may do: VIEW_ROLE_SCOPES (`view`, to read) and
+/// MANAGE_ROLE_SCOPES (`manage`, to write). A bot may have either without the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Entitlements {
+    pub view: bool,
+    pub manage: bool,
+}
+
+impl Entitlements {
+    pub const ALL: Entitlements = Entitlements {
+        view: true,
+        manage: true,
+    };
+    pub const VIEW_ONLY: Entitlements = Entitlements {
+        view: true,
+        manage: false,
+    };
+    pub const MANAGE_ONLY: Entitlements = Entitlements {
+        view: false,
+        manage: true,
+    };
+    pub const NONE: Entitlements = Entitlements {
+        view: false,
+        manage: false,
+    };
+}
 
 /// Every valid session token and its entitlements. Tokens are secrets: this
 /// type has no `Debug` and nothing here logs them.

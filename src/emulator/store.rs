@@ -1,17 +1,17 @@
-//! The emulated pod's groups: what PUT, POST and an admin change do to them,
-//! and how the list endpoint pages over them. The store also holds the users
-//! and the groups' lists (`lists.rs` serves those), so that a group's
-//! `memberCount` and `assigneeCount` are always its active records. No HTTP here.
+//! The emulated pod's groups: what PUT, POST and an admin change do to them
+//! (`group_pages.rs` pages over them). The store also holds the users and the
+//! groups' lists (`lists.rs` serves those), so that a group's `memberCount`
+//! and `assigneeCount` are always its active records. No HTTP here.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::model::{
-    Cursors, GroupRef, Pagination, ROLE_SCOPE, Roster, UserGroupCreate, UserGroupResponse,
-    UserGroupResponseList, UserGroupUpdate,
+    GroupRef, ROLE_SCOPE, Roster, UserGroupCreate, UserGroupResponse, UserGroupResponseList,
+    UserGroupUpdate,
 };
 
+use super::group_pages::{self, PageRequest};
 use super::people::Directory;
 use super::random::random_hex;
 use super::rosters::RosterBook;
@@ -28,51 +28,6 @@ pub(super) enum UpdateError {
 /// Why a POST was refused (400), as the message to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CreateError(pub String);
-
-/// Where a list page starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum PageStart {
-    First,
-    /// Strictly after this group id (the `after` cursor).
-    After(String),
-    /// Strictly before this group id (the `before` cursor).
-    Before(String),
-}
-
-/// The filters of a list call; a group must match every one given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct GroupFilter {
-    pub group_type: String,
-    pub name: Option<String>,
-    pub area: Option<String>,
-    pub active: Option<bool>,
-}
-
-impl GroupFilter {
-    fn matches(&self, group: &UserGroupResponse) -> bool {
-        group.group_type.as_deref() == Some(self.group_type.as_str())
-            && self
-                .name
-                .as_ref()
-                .is_none_or(|name| group.name.as_ref() == Some(name))
-            && self
-                .area
-                .as_ref()
-                .is_none_or(|area| group.area.as_ref() == Some(area))
-            && self
-                .active
-                .is_none_or(|active| group.active == Some(active))
-    }
-}
-
-/// One call of the list endpoint, its query already parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct PageRequest {
-    pub start: PageStart,
-    /// Raw records per page, before filtering.
-    pub limit: usize,
-    pub filter: GroupFilter,
-}
 
 /// The groups, sorted by id, the users, the groups' lists, and the clock
 /// that dates their changes.
@@ -224,92 +179,9 @@ impl Store {
         self.groups[&id].clone()
     }
 
-    /// One page of the list endpoint: `limit` raw records in id order, THEN
-    /// filtered, as real pods do, so a page may be empty and still carry `next`.
+    /// One page of the list endpoint: [`group_pages::page`] over the groups.
     pub(super) fn page(&self, request: &PageRequest) -> UserGroupResponseList {
-        if request.filter.group_type != ROLE_SCOPE {
-            return UserGroupResponseList {
-                data: Vec::new(),
-                pagination: Some(Pagination::default()),
-            };
-        }
-        let raw = self.raw_page(&request.start, request.limit.max(1));
-        let before = raw
-            .records
-            .first()
-            .map(|group| encode_cursor(id_of(group)))
-            .unwrap_or_default();
-        let after = encode_cursor(
-            raw.records
-                .last()
-                .map_or(raw.position, |group| id_of(group)),
-        );
-        let pagination = Pagination {
-            previous: (raw.more_before && !raw.records.is_empty()).then(|| before.clone()),
-            next: raw.more_after.then(|| after.clone()),
-            cursors: Cursors {
-                before,
-                after: Some(after),
-            },
-        };
-        let data = raw
-            .records
-            .into_iter()
-            .filter(|group| request.filter.matches(group))
-            .cloned()
-            .collect();
-        UserGroupResponseList {
-            data,
-            pagination: Some(pagination),
-        }
-    }
-
-    fn raw_page<'a>(&'a self, start: &'a PageStart, limit: usize) -> RawPage<'a> {
-        match start {
-            PageStart::First => self.forward_page(Bound::Unbounded, "", limit),
-            PageStart::After(id) => self.forward_page(Bound::Excluded(id), id, limit),
-            PageStart::Before(id) => self.backward_page(id, limit),
-        }
-    }
-
-    fn forward_page<'a>(
-        &'a self,
-        from: Bound<&'a String>,
-        position: &'a str,
-        limit: usize,
-    ) -> RawPage<'a> {
-        let mut rest = self
-            .groups
-            .range::<String, _>((from, Bound::Unbounded))
-            .map(|(_, group)| group);
-        let records: Vec<_> = rest.by_ref().take(limit).collect();
-        let more_before = match from {
-            Bound::Excluded(id) => self.groups.range::<String, _>(..=id).next().is_some(),
-            _ => false,
-        };
-        RawPage {
-            more_after: rest.next().is_some(),
-            more_before,
-            records,
-            position,
-        }
-    }
-
-    fn backward_page<'a>(&'a self, until: &'a String, limit: usize) -> RawPage<'a> {
-        let mut earlier = self
-            .groups
-            .range::<String, _>(..until)
-            .rev()
-            .map(|(_, group)| group);
-        let mut records: Vec<_> = earlier.by_ref().take(limit).collect();
-        records.reverse();
-        RawPage {
-            more_before: earlier.next().is_some(),
-            more_after: self.groups.range::<String, _>(until..).next().is_some(),
-            records,
-            // An empty page lies before every group: its `after` cursor starts from the first one.
-            position: "",
-        }
+        group_pages::page(&self.groups, request)
     }
 
     /// A date for a change: now in epoch milliseconds, but always later than the last one handed out.
@@ -332,15 +204,6 @@ impl Store {
     }
 }
 
-/// Records of one page before filtering, and whether records lie on either side.
-struct RawPage<'a> {
-    records: Vec<&'a UserGroupResponse>,
-    more_before: bool,
-    more_after: bool,
-    /// The id the page starts after, for the `after` cursor of an empty page.
-    position: &'a str,
-}
-
 /// Fills the type a pod always reports (from `previous`, else ROLE_SCOPE);
 /// the counts are the caller's: [`Store::recount`].
 fn fill_defaults(group: &mut UserGroupResponse, previous: Option<&UserGroupResponse>) {
@@ -353,78 +216,29 @@ fn fill_defaults(group: &mut UserGroupResponse, previous: Option<&UserGroupRespo
         .get_or_insert_with(|| ROLE_SCOPE.to_owned());
 }
 
-fn id_of(group: &UserGroupResponse) -> &str {
-    group.id.as_deref().unwrap_or_default()
-}
-
-/// An opaque cursor: `c` and the hex of the group id it points at.
-pub(super) fn encode_cursor(id: &str) -> String {
-    let mut cursor = String::with_capacity(1 + 2 * id.len());
-    cursor.push('c');
-    for byte in id.bytes() {
-        cursor.push_str(&format!("{byte:02x}"));
-    }
-    cursor
-}
-
-/// The group id a cursor points at, or `None` if no cursor of ours looks like this.
-pub(super) fn decode_cursor(cursor: &str) -> Option<String> {
-    let hex = cursor.strip_prefix('c')?;
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|index| {
-            hex.get(index..index + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()?;
-    String::from_utf8(bytes).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An active group as a seed or an admin gives it: no type, no dates,
+    /// no counts, for the store to fill in.
     fn group(id: &str) -> UserGroupResponse {
-        UserGroupResponse {
-            id: Some(id.into()),
-            name: Some(format!("Group {id}")),
-            active: Some(true),
-            ..Default::default()
-        }
+        UserGroupResponse::test(id)
+            .with_type(None)
+            .with_name(&format!("Group {id}"))
+            .with_active(true)
     }
 
     fn store_of(ids: &[&str]) -> Store {
         Store::new(ids.iter().map(|id| group(id)).collect()).unwrap()
     }
 
-    fn first_page(limit: usize) -> PageRequest {
-        PageRequest {
-            start: PageStart::First,
-            limit,
-            filter: GroupFilter {
-                group_type: ROLE_SCOPE.into(),
-                ..Default::default()
-            },
-        }
-    }
-
-    fn ids(list: &UserGroupResponseList) -> Vec<&str> {
-        list.data.iter().map(id_of).collect()
-    }
-
     #[test]
     fn seeded_counts_give_way_to_the_lists() {
-        let seeded = Store::new(vec![UserGroupResponse {
-            member_count: Some(3),
-            assignee_count: Some(1),
-            ..group("a")
-        }])
-        .unwrap()
-        .get("a")
-        .unwrap();
+        let seeded = Store::new(vec![group("a").with_counts(3, 1)])
+            .unwrap()
+            .get("a")
+            .unwrap();
         assert_eq!(
             (seeded.member_count, seeded.assignee_count),
             (Some(0), Some(0))
@@ -446,11 +260,7 @@ mod tests {
 
     #[test]
     fn seed_keeps_given_dates_and_rejects_duplicate_ids() {
-        let dated = UserGroupResponse {
-            created_date: Some(5),
-            modified_date: Some(7),
-            ..group("a")
-        };
+        let dated = group("a").with_dates(5, 7);
         let store = Store::new(vec![dated]).unwrap();
         assert_eq!(
             store.get("a").map(|g| (g.created_date, g.modified_date)),
@@ -553,87 +363,17 @@ mod tests {
         store.book.set_active("a", Roster::Members, 7, true, 1);
         store.recount("a");
         let before = store.get("a").unwrap();
-        let replaced = store.replace(UserGroupResponse {
-            name: Some("Admin's".into()),
-            member_count: Some(40),
-            ..group("a")
-        });
-        assert_eq!(replaced.member_count, Some(1), "the count follows the list");
+        let replaced = store.replace(group("a").with_name("Admin's").with_counts(40, 40));
+        assert_eq!(
+            (replaced.member_count, replaced.assignee_count),
+            (Some(1), Some(0)),
+            "the counts follow the lists"
+        );
         assert_eq!(replaced.created_date, before.created_date);
         assert!(replaced.modified_date > before.modified_date);
         assert_eq!(
             store.replace(group("b")).group_type.as_deref(),
             Some(ROLE_SCOPE)
         );
-    }
-
-    #[test]
-    fn pages_follow_id_order_and_stop_without_next() {
-        let store = store_of(&["c", "a", "b"]);
-        let page = store.page(&first_page(2));
-        assert_eq!(ids(&page), ["a", "b"]);
-        let pagination = page.pagination.unwrap();
-        assert!(pagination.next.is_some() && pagination.previous.is_none());
-        let after = decode_cursor(pagination.cursors.after.as_deref().unwrap()).unwrap();
-        let last = store.page(&PageRequest {
-            start: PageStart::After(after),
-            ..first_page(2)
-        });
-        assert_eq!(ids(&last), ["c"]);
-        let pagination = last.pagination.unwrap();
-        assert!(pagination.next.is_none() && pagination.previous.is_some());
-        let before = decode_cursor(&pagination.cursors.before).unwrap();
-        let back = store.page(&PageRequest {
-            start: PageStart::Before(before),
-            ..first_page(2)
-        });
-        assert_eq!(ids(&back), ["a", "b"]);
-    }
-
-    #[test]
-    fn filters_apply_after_paging_so_an_empty_page_can_carry_next() {
-        let mut store = store_of(&["a", "b", "c"]);
-        store.replace(UserGroupResponse {
-            active: Some(false),
-            ..group("a")
-        });
-        let inactive_only = |start| PageRequest {
-            start,
-            limit: 1,
-            filter: GroupFilter {
-                group_type: ROLE_SCOPE.into(),
-                active: Some(false),
-                ..Default::default()
-            },
-        };
-        assert_eq!(ids(&store.page(&inactive_only(PageStart::First))), ["a"]);
-        let second = store.page(&inactive_only(PageStart::After("a".into())));
-        assert!(second.data.is_empty());
-        assert!(second.pagination.unwrap().next.is_some());
-    }
-
-    #[test]
-    fn an_unknown_type_lists_nothing() {
-        let store = store_of(&["a"]);
-        let request = PageRequest {
-            filter: GroupFilter {
-                group_type: "OTHER".into(),
-                ..Default::default()
-            },
-            ..first_page(5)
-        };
-        let page = store.page(&request);
-        assert!(page.data.is_empty());
-        assert!(page.pagination.unwrap().next.is_none());
-    }
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        for id in ["", "abc", "ünïcode/with spaces"] {
-            assert_eq!(decode_cursor(&encode_cursor(id)).as_deref(), Some(id));
-        }
-        for bad in ["", "abc", "c1", "czz", "cff"] {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
-        }
     }
 }

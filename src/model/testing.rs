@@ -31,6 +31,22 @@ impl DesiredGroup {
         group.with_name(name)
     }
 
+    /// The `type` of a group declared without `id` (`ROLE_SCOPE` unless set).
+    pub fn with_type(mut self, group_type: &str) -> Self {
+        let GroupKey::Name {
+            group_type: declared,
+            ..
+        } = &mut self.key
+        else {
+            panic!(
+                "only a group declared without id has a type: {:?}",
+                self.key
+            );
+        };
+        *declared = group_type.to_string();
+        self
+    }
+
     pub fn with_name(mut self, name: &str) -> Self {
         self.fields.name = Some(name.to_string());
         self
@@ -108,6 +124,13 @@ impl UserGroupResponse {
     pub fn with_counts(mut self, members: i64, assignees: i64) -> Self {
         self.member_count = Some(members);
         self.assignee_count = Some(assignees);
+        self
+    }
+
+    /// `createdDate` and `modifiedDate`, in epoch milliseconds.
+    pub fn with_dates(mut self, created: i64, modified: i64) -> Self {
+        self.created_date = Some(created);
+        self.modified_date = Some(modified);
         self
     }
 }

@@ -259,9 +259,22 @@ mod tests {
     #[test]
     fn a_missing_socket_is_not_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let gone = Notifier::with_socket(Some(dir.path().join("nobody-listens")), None);
-        gone.ready();
-        gone.watchdog();
+        let path = dir.path().join("nobody-listens-yet");
+        let notifier = Notifier::with_socket(Some(path.clone()), None);
+        // Nobody listens: each send fails underneath; the notifier logs it
+        // at debug level, and nothing fails or panics.
+        let failed = send_datagram(&path, b"READY=1\n").unwrap_err();
+        assert_eq!(failed.kind(), io::ErrorKind::NotFound);
+        notifier.ready();
+        notifier.watchdog();
+        // The notifier goes on: once a manager listens, the next message
+        // reaches it, and the lost ones were not kept for later.
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        notifier.status("back");
+        assert_eq!(receive(&socket), "STATUS=back\n");
     }
 
     #[test]

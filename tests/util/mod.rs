@@ -18,7 +18,8 @@
 //! (`daemon::a_second_run_on_the_same_state_file_exits_1` is a real one.)
 //!
 //! - [`workspace`]: a temporary tree, its state file, the `groupsync` command.
-//! - [`pod`]: the emulator on 127.0.0.1 ([`token_pod`]), [`PodGroup`] fixtures, the PUTs it saw.
+//! - [`pod`]: the emulator on 127.0.0.1 ([`token_pod`], [`PodSeed`]) and the PUTs it saw.
+//! - [`pod_seed`]: [`TOKEN`] and the [`PodGroup`] fixture, shared with the benches.
 //! - [`daemon`]: `groupsync run` behind a guard that kills it on drop; a fake systemd.
 //! - [`http`], [`metrics`]: a plain HTTP GET and an OpenMetrics parser for `/metrics`.
 //! - [`raw`]: a raw HTTP server for answers no real server gives, and a proxy's view of requests.
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod http;
 pub mod metrics;
 pub mod pod;
+pub mod pod_seed;
 pub mod process;
 pub mod raw;
 pub mod workspace;
@@ -35,6 +37,7 @@ pub use daemon::*;
 pub use http::*;
 pub use metrics::*;
 pub use pod::*;
+pub use pod_seed::*;
 pub use process::*;
 pub use raw::*;
 pub use workspace::*;
@@ -49,9 +52,6 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// How often [`wait_until`] looks again.
 const POLL: Duration = Duration::from_millis(10);
-
-/// The session token every [`token_pod`] accepts and every [`Daemon`] sends.
-pub const TOKEN: &str = "test-session-token";
 
 /// Retries fast enough for tests (a config file fragment).
 pub const FAST_RETRY: &str =

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use groupsync::emulator::{
-    COMPLIANCE_OFFICER, Emulator, EmulatorConfig, Entitlements, LOGIN_PATH, RecordedRequest,
-    SeedUser,
+    COMPLIANCE_OFFICER, Emulator, EmulatorConfig, LOGIN_PATH, RecordedRequest, SeedUser,
 };
 use groupsync::model::{Roster, UserGroupResponse, UserId};
 use serde_json::Value;
 
-use super::{TOKEN, Workspace, wait_until};
+use super::pod_seed::{PodGroup, TOKEN, start_local, with_token};
+use super::{Workspace, wait_until};
 
 /// The path prefix of one group on the emulator: `/pod/v2/admin/usergroups/`.
 pub const GROUP_PREFIX: &str = "/pod/v2/admin/usergroups/";
@@ -25,11 +25,10 @@ pub struct PodFixture {
 
 /// An emulator holding `groups` that accepts [`TOKEN`] with every entitlement.
 pub fn token_pod(groups: Vec<UserGroupResponse>) -> PodFixture {
-    PodFixture::start(EmulatorConfig {
+    PodFixture::start(with_token(EmulatorConfig {
         groups,
-        session_tokens: vec![(TOKEN.into(), Entitlements::ALL)],
         ..Default::default()
-    })
+    }))
 }
 
 impl PodFixture {
@@ -39,9 +38,7 @@ impl PodFixture {
             .enable_all()
             .build()
             .expect("build the emulator's runtime");
-        let emulator = runtime
-            .block_on(Emulator::start("127.0.0.1:0".parse().unwrap(), config))
-            .expect("start the emulator");
+        let emulator = runtime.block_on(start_local(config));
         PodFixture {
             emulator,
             _runtime: runtime,
@@ -249,11 +246,10 @@ impl PodSeed {
 
     /// The emulator's configuration: groups, users, lists, [`TOKEN`].
     pub fn config(self) -> EmulatorConfig {
-        let mut config = EmulatorConfig {
+        let mut config = with_token(EmulatorConfig {
             users: self.users,
-            session_tokens: vec![(TOKEN.into(), Entitlements::ALL)],
             ..Default::default()
-        };
+        });
         for group in self.groups {
             let id = group.group.id.clone().expect("a PodGroup has an id");
             let pairs = |names: Option<Vec<String>>| {
@@ -291,77 +287,5 @@ impl PodSeed {
         } else {
             user
         });
-    }
-}
-
-/// A pod group with every field set, as the emulator or a snapshot would hold
-/// it: `PodGroup::new("a1").name("EMEA trading").area("EMEA").build()`.
-/// Unless set: name `Group <id>`, area and description empty, active.
-/// `members` and `assignees` seed its lists through [`PodSeed`] (and set
-/// the counts `build` reports).
-pub struct PodGroup {
-    group: UserGroupResponse,
-    members: Option<Vec<String>>,
-    assignees: Option<Vec<String>>,
-}
-
-impl PodGroup {
-    pub fn new(id: &str) -> PodGroup {
-        PodGroup {
-            group: UserGroupResponse {
-                id: Some(id.into()),
-                name: Some(format!("Group {id}")),
-                area: Some(String::new()),
-                description: Some(String::new()),
-                group_type: Some("ROLE_SCOPE".into()),
-                active: Some(true),
-                created_date: Some(1_700_000_000_000),
-                modified_date: Some(1_700_000_000_000),
-                member_count: Some(3),
-                assignee_count: Some(1),
-            },
-            members: None,
-            assignees: None,
-        }
-    }
-
-    /// The group's active members, by username (for [`PodSeed`]).
-    pub fn members<'a>(mut self, usernames: impl IntoIterator<Item = &'a str>) -> PodGroup {
-        let names: Vec<String> = usernames.into_iter().map(str::to_string).collect();
-        self.group.member_count = Some(names.len() as i64);
-        self.members = Some(names);
-        self
-    }
-
-    /// The group's active assignees, by username (for [`PodSeed`]).
-    pub fn assignees<'a>(mut self, usernames: impl IntoIterator<Item = &'a str>) -> PodGroup {
-        let names: Vec<String> = usernames.into_iter().map(str::to_string).collect();
-        self.group.assignee_count = Some(names.len() as i64);
-        self.assignees = Some(names);
-        self
-    }
-
-    pub fn name(mut self, name: impl Into<String>) -> PodGroup {
-        self.group.name = Some(name.into());
-        self
-    }
-
-    pub fn area(mut self, area: impl Into<String>) -> PodGroup {
-        self.group.area = Some(area.into());
-        self
-    }
-
-    pub fn description(mut self, description: impl Into<String>) -> PodGroup {
-        self.group.description = Some(description.into());
-        self
-    }
-
-    pub fn active(mut self, active: bool) -> PodGroup {
-        self.group.active = Some(active);
-        self
-    }
-
-    pub fn build(self) -> UserGroupResponse {
-        self.group
     }
 }

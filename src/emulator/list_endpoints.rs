@@ -1,19 +1,18 @@
-//! The endpoints of a group's lists and the users lookup: query and body
-//! parsing, statuses, answers. Routing and sessions are `server.rs`'s; what
-//! the calls do to the pod is `lists.rs`'s.
+//! The endpoints of a group's lists, memberships and assignments: query and
+//! body parsing, statuses, answers. Routing and sessions are `server.rs`'s;
+//! what the calls do to the pod is `lists.rs`'s.
 
-use axum::extract::Query;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::model::{ActiveUpdate, BulkMember, Roster, USERS_PER_LOOKUP, UserId};
+use crate::model::{ActiveUpdate, BulkMember, Roster, UserId};
 
+use super::answer::{Failure, json_response};
 use super::lists::{Expand, ListError};
-use super::people::UserSearch;
+use super::parse::{Cursor, cursor, flag, page_limit, parse_body, parse_query};
 use super::rosters::{Position, RosterFilter, RosterPageRequest, RosterSort, RosterStart};
-use super::server::{Cursor, Failure, cursor, flag, json_response, page_limit, parse_body};
-use super::{Shared, lock};
+use super::shared::{Shared, lock};
 
 /// `GET .../{groupId}/memberships` or `.../assignments`.
 pub(super) fn list_roster(
@@ -88,14 +87,6 @@ pub(super) fn replace_members(
     Ok(json_response(StatusCode::OK, &answer))
 }
 
-/// `GET /v3/users?username=a,b&local=true` (or `uid=`, or `email=`).
-pub(super) fn lookup_users(shared: &Shared, uri: &Uri) -> Result<Response, Failure> {
-    let query = parse_query::<UsersQuery>(uri)?;
-    let search = user_search(query)?;
-    let found = lock(&shared.store).lookup_users(&search);
-    Ok(json_response(StatusCode::OK, &found))
-}
-
 /// The query of both list endpoints. Unknown parameters are ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,22 +99,6 @@ struct ListQuery {
     after: Option<String>,
     before: Option<String>,
     sort: Option<String>,
-}
-
-/// The users lookup's query. Unknown parameters are ignored.
-#[derive(Debug, Default, Deserialize)]
-struct UsersQuery {
-    uid: Option<String>,
-    email: Option<String>,
-    username: Option<String>,
-    local: Option<String>,
-    active: Option<String>,
-}
-
-fn parse_query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, Failure> {
-    let Query(query) =
-        Query::<T>::try_from_uri(uri).map_err(|err| Failure::bad_request(err.body_text()))?;
-    Ok(query)
 }
 
 fn roster_page_request(query: &ListQuery, page_size: usize) -> Result<RosterPageRequest, Failure> {
@@ -179,51 +154,6 @@ fn expand(text: Option<&str>) -> Result<Expand, Failure> {
     Ok(expand)
 }
 
-/// Exactly one search list of at most [`USERS_PER_LOOKUP`] entries.
-fn user_search(query: UsersQuery) -> Result<UserSearch, Failure> {
-    flag("local", query.local.as_deref())?;
-    flag("active", query.active.as_deref())?;
-    let lists = [
-        ("uid", query.uid),
-        ("email", query.email),
-        ("username", query.username),
-    ];
-    let mut given = lists
-        .into_iter()
-        .filter_map(|(name, list)| Some((name, list?)));
-    let (Some((name, list)), None) = (given.next(), given.next()) else {
-        return Err(Failure::bad_request(
-            "give exactly one search list: uid, email or username",
-        ));
-    };
-    let entries: Vec<String> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if entries.is_empty() {
-        return Err(Failure::bad_request(format!("{name} lists nothing")));
-    }
-    if entries.len() > USERS_PER_LOOKUP {
-        return Err(Failure::bad_request(format!(
-            "at most {USERS_PER_LOOKUP} entries a call, not {}",
-            entries.len()
-        )));
-    }
-    Ok(match name {
-        "uid" => UserSearch::Ids(
-            entries
-                .iter()
-                .map(|entry| entry.parse::<UserId>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| Failure::bad_request("uid lists integers"))?,
-        ),
-        "email" => UserSearch::Emails(entries),
-        _ => UserSearch::Usernames(entries),
-    })
-}
-
 fn failure(error: ListError) -> Failure {
     let status = match error {
         ListError::GroupNotFound(_) | ListError::UserNotFound(_) => StatusCode::NOT_FOUND,
@@ -236,41 +166,11 @@ fn failure(error: ListError) -> Failure {
 mod tests {
     use super::*;
 
-    fn users_query(query: &str) -> Result<UserSearch, Failure> {
-        let uri: Uri = format!("/pod/v3/users?{query}").parse().unwrap();
-        user_search(parse_query(&uri)?)
-    }
-
     fn list_query(query: &str) -> Result<RosterPageRequest, Failure> {
         let uri: Uri = format!("/pod/v2/admin/usergroups/g/memberships?{query}")
             .parse()
             .unwrap();
         roster_page_request(&parse_query(&uri)?, 5)
-    }
-
-    #[test]
-    fn a_users_lookup_takes_one_list_of_at_most_100() {
-        assert_eq!(
-            users_query("username=a,b&local=true").unwrap(),
-            UserSearch::Usernames(vec!["a".into(), "b".into()])
-        );
-        assert_eq!(users_query("uid=1,2").unwrap(), UserSearch::Ids(vec![1, 2]));
-        let hundred_and_one = (0..=100)
-            .map(|n| format!("u{n}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        for bad in [
-            "",
-            "local=true",
-            "username=a&uid=1",
-            "username=",
-            "uid=x",
-            "username=a&local=maybe",
-            &format!("username={hundred_and_one}"),
-        ] {
-            let failure = users_query(bad).unwrap_err();
-            assert_eq!(failure.status, StatusCode::BAD_REQUEST, "{bad}");
-        }
     }
 
     #[test]
