@@ -18,5 +18,6 @@ mod pod_client;
 mod preview;
 mod schema;
 mod service_safety;
+mod settings;
 mod state;
 mod validate;

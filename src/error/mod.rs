@@ -1,4 +1,6 @@
 //! The library's one error type, and `Diagnostic`, an error tied to a place in a file.
+//! The pod layer's errors (`pod.rs`) and the configuration's (`config.rs`)
+//! live here too, so that [`Error`] can carry them from the ground floor.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -6,7 +8,9 @@ use std::time::Duration;
 
 use crate::model::GroupCounts;
 
+mod config;
 mod pod;
+pub use config::{BdkError, BdkProblem, ConfigError, RuleError, ValueError};
 pub use pod::{AuthError, PodError, TransportKind};
 
 /// One problem found in an input file, printed as `PATH:LINE:COLUMN: message`
@@ -83,8 +87,8 @@ pub enum Error {
     Invalid(Diagnostics),
 
     /// The configuration (file, flags or environment) is invalid.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 
     /// The credentials the configuration names cannot be used.
     #[error(transparent)]
