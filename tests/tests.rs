@@ -5,6 +5,7 @@ mod util;
 
 mod apply;
 mod daemon;
+mod docs;
 mod emulator;
 mod golden;
 mod integrations;

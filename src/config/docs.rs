@@ -48,9 +48,13 @@ pub fn limits_markdown() -> String {
     );
     for spec in &LIMITS {
         let example = spec.refusal(spec.default + 1, "", spec.default);
+        let counts = match spec.detail {
+            "" => spec.counts.to_string(),
+            detail => format!("{}: {detail}", spec.counts),
+        };
         let cells = [
             code(spec.key),
-            spec.counts.to_string(),
+            counts,
             format!("`{}`", spec.default),
             // Plain text: the message holds code spans of its own.
             example,
@@ -70,7 +74,7 @@ fn doc_cell(spec: &SettingSpec) -> String {
 /// A limit's row in the settings table: what it counts, and where the rest is.
 fn limit_doc(spec: &LimitSpec) -> String {
     format!(
-        "At most this many {} in one cycle: a plan over it writes nothing, unless `--force`. \
+        "A cycle whose plan has more {} than this writes nothing, unless `--force`. \
          See [Safety limits](#safety-limits).",
         spec.counts
     )

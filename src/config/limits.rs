@@ -27,8 +27,10 @@ pub struct LimitSpec {
     pub limit: Limit,
     /// The config file key, e.g. `limits.max_changes`.
     pub key: &'static str,
-    /// What it counts in a plan, e.g. "groups the plan changes (...)".
+    /// What it counts in a plan, as a noun: "groups deactivated".
     pub counts: &'static str,
+    /// What exactly counts, where the noun leaves room for doubt (or "").
+    pub detail: &'static str,
     /// The value when the config sets none.
     pub default: usize,
     /// What the plan does to what it counts, as the refusal says it: `updates`.
@@ -43,8 +45,8 @@ pub const LIMITS: [LimitSpec; 3] = [
     LimitSpec {
         limit: Limit::Changes,
         key: "limits.max_changes",
-        counts: "groups the plan changes: updated, adopted or created (a group whose only change \
-                 is in its members or assignees counts as one)",
+        counts: "groups changed (updated, adopted or created)",
+        detail: "a group whose only change is in its members or assignees counts as one",
         default: 100,
         verb: "updates",
         unit: ("group", "groups"),
@@ -52,8 +54,8 @@ pub const LIMITS: [LimitSpec; 3] = [
     LimitSpec {
         limit: Limit::Deactivations,
         key: "limits.max_deactivations",
-        counts: "groups the plan deactivates: PUTs setting `active: false` on a group not known \
-                 to be inactive already",
+        counts: "groups deactivated",
+        detail: "a PUT of `active: false` to a group not known to be inactive already",
         default: 10,
         verb: "deactivates",
         unit: ("group", "groups"),
@@ -61,7 +63,8 @@ pub const LIMITS: [LimitSpec; 3] = [
     LimitSpec {
         limit: Limit::MemberRemovals,
         key: "limits.max_member_removals",
-        counts: "members plus assignees the plan removes, across all groups",
+        counts: "members plus assignees removed (across all groups)",
+        detail: "",
         default: 10,
         verb: "removes",
         unit: ("members and assignees", "members and assignees"),

@@ -241,7 +241,8 @@ pub const SETTINGS: [SettingSpec; 31] = [
         "concurrency",
         "integer",
         DefaultValue::Count(DEFAULT_CONCURRENCY),
-        "Groups written at once (their PUTs in flight), 1 to 256; also the lists read at once.",
+        "PUTs in flight at once, 1 to 256: an apply sends its requests this many groups at a \
+         time, and refresh reads the member and assignee lists as many at a time.",
     ),
     SettingSpec::key(
         "update_mode",
