@@ -14,7 +14,7 @@ pub fn settings_markdown() -> String {
     let mut text = String::from(
         "| key | flag | environment | value | default | what it does |\n|---|---|---|---|---|---|\n",
     );
-    for spec in &SETTINGS {
+    for spec in SETTINGS {
         let arg = spec.flag.map(|id| {
             flags
                 .get_arguments()

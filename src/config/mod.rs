@@ -50,9 +50,15 @@
 //! Tests fail until each step is done: the table must hold exactly the keys
 //! `file.rs` accepts and the fields of `Overrides`, each default it shows
 //! must be the one `merge` applies, and `docs/interface.md` must show the
-//! table as the code renders it. A new safety limit is a row in [`LIMITS`]
-//! and a field in [`Limits`] (the compiler lists the rest); the compiler also
-//! lists the places that build a part with a `Default` impl (`bdk.rs`, tests).
+//! table as the code renders it. Add the key to the `every_key_is_read`
+//! test too. The compiler lists the places that build a part with a
+//! `Default` impl (`bdk.rs`, tests).
+//!
+//! A new safety limit is a [`Limit`] variant with its row in [`LIMITS`] (key,
+//! what it counts, default, refusal), a field in [`Limits`] and in
+//! `LimitsSection`, and its line in `merge`; the compiler then points at
+//! [`Limits::value`], and the pipeline counts it. Its settings row, its row
+//! of the docs' limits table and its refusal text follow from `LIMITS`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -817,7 +823,7 @@ mod tests {
         let config = ConfigDir::with("");
         let unset = format!("{:?}", config.resolve().unwrap());
         let mut checked = 0;
-        for spec in &SETTINGS {
+        for spec in SETTINGS {
             let value = match spec.default {
                 DefaultValue::Text(text) => text.to_string(),
                 DefaultValue::Duration(duration) => crate::error::short_duration(duration),

@@ -102,7 +102,7 @@ impl SettingSpec {
 /// Every setting: each config file key, each flag of [`Overrides`] with its
 /// environment variable, and the variables read without a flag. Commands'
 /// own flags (`--format`, `--refresh`, `--force`, ...) are the command's.
-pub const SETTINGS: [SettingSpec; 31] = [
+pub const SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: None,
         flag: Some("config"),
@@ -388,7 +388,7 @@ mod tests {
         let keys: Vec<&str> = SETTINGS.iter().filter_map(|spec| spec.key).collect();
         let unique: BTreeSet<&str> = keys.iter().copied().collect();
         assert_eq!(keys.len(), unique.len(), "a key twice: {keys:?}");
-        for spec in &SETTINGS {
+        for spec in SETTINGS {
             assert!(
                 spec.key.is_some() || spec.flag.is_some() || spec.env.is_some(),
                 "{spec:?}"
