@@ -2,7 +2,7 @@
 # Builds what the .deb and the .rpm hold besides the units and the config:
 # the release binary, and from it the shell completions and the man pages,
 # into target/assets/. Run it before `cargo deb --no-build --strip` or
-# `cargo generate-rpm` (see README.md, "Packages").
+# `cargo generate-rpm` (see docs/deployment.md, "Packages").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

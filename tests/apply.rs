@@ -914,7 +914,7 @@ fn emulate_serves_the_seed_until_sigterm() {
 }
 
 // ---------------------------------------------------------------------------
-// Answers are checked, not trusted (issue 11, point 5)
+// Answers are checked, not trusted
 // ---------------------------------------------------------------------------
 
 /// A pod on a raw server whose group a1 has area `EMEA-old` until a PUT

@@ -256,7 +256,7 @@ fn the_diff_names_files_relative_to_the_groups_dirs_parent() {
     );
 }
 
-/// Issue 11, point 7: a pod group name holding terminal escape sequences (a
+/// A pod group name holding terminal escape sequences (a
 /// screen clear, a window-title OSC) and a bidi override is shown escaped in
 /// the text plan, never sent to the terminal raw.
 #[test]

@@ -1,8 +1,7 @@
 //! The daemon under hostile conditions, through the real binary: a pod that
 //! never answers, a cycle that cannot be abandoned, a groups dir replaced
 //! under the daemon's feet, half-open connections to `/metrics`, a state file
-//! inside the groups dir, a plan refused by the limits (issue 11, points 3,
-//! 4, 8, 9, 11 and 13).
+//! inside the groups dir, a plan refused by the limits.
 //!
 //! Tests wait for conditions with a deadline (never assert how long
 //! something took), and a [`Daemon`] guard kills its process when a test fails.
@@ -65,7 +64,7 @@ fn write_config_with_groups_dir(ws: &Workspace, groups_dir: &Path) -> Option<Soc
 }
 
 // ---------------------------------------------------------------------------
-// Point 3: cycle_timeout
+// A cycle that runs past cycle_timeout
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -220,7 +219,7 @@ fn a_second_sigterm_exits_143_at_once_while_a_cycle_is_stuck_in_a_blocking_read(
 }
 
 // ---------------------------------------------------------------------------
-// Point 9: READY=1 while the pod never answers
+// READY=1 while the pod never answers
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -255,7 +254,7 @@ fn ready_comes_once_serving_while_the_pod_never_answers() {
 }
 
 // ---------------------------------------------------------------------------
-// Point 4: the groups dir replaced under the daemon
+// The groups dir replaced under the daemon
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -345,7 +344,7 @@ fn a_groups_dir_made_after_the_start_is_picked_up() {
 }
 
 // ---------------------------------------------------------------------------
-// Point 8: half-open connections to /metrics
+// Half-open connections to /metrics
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -385,7 +384,7 @@ fn half_open_connections_are_closed_by_the_server_and_metrics_still_answers() {
 }
 
 // ---------------------------------------------------------------------------
-// Point 11: a state file inside the groups dir
+// A state file inside the groups dir
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -418,7 +417,7 @@ fn a_state_file_inside_the_groups_dir_is_refused_by_validate_and_run() {
 }
 
 // ---------------------------------------------------------------------------
-// Point 13: a plan refused by the limits
+// A plan refused by the limits
 // ---------------------------------------------------------------------------
 
 #[test]

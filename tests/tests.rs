@@ -5,6 +5,7 @@ mod util;
 
 mod apply;
 mod daemon;
+mod docs;
 mod emulator;
 mod escaping;
 mod golden;
@@ -19,5 +20,6 @@ mod pod_client;
 mod preview;
 mod schema;
 mod service_safety;
+mod settings;
 mod state;
 mod validate;

@@ -409,7 +409,7 @@ fn paths_are_relative_to_the_groups_dirs_parent_however_it_is_given() {
     }
 }
 
-/// Issue 11, point 1: a symlink from the groups dir to a secret elsewhere is
+/// A symlink from the groups dir to a secret elsewhere is
 /// refused, and not one character of the secret reaches any output, in
 /// `validate`, `plan` (text and JSON) and the daemon's logs.
 #[test]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::{ProxyUrl, RetrySettings};
+use crate::error::{BdkError, BdkProblem};
 
 const DEFAULT_SCHEME: &str = "https";
 const DEFAULT_PORT: u16 = 443;
@@ -136,21 +137,20 @@ mod sdk_defaults {
 }
 
 /// Reads an SDK `config.yaml`. Errors name the file and the key at fault.
-pub fn read_bdk_config(path: &Path) -> Result<BdkConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        format!(
-            "cannot read the SDK config file {}: {error}",
-            path.display()
-        )
+pub fn read_bdk_config(path: &Path) -> Result<BdkConfig, BdkError> {
+    let text = std::fs::read_to_string(path).map_err(|source| BdkError::Unreadable {
+        path: path.to_path_buf(),
+        source,
     })?;
-    parse_bdk_config(&text).map_err(|reason| format!("{}: {reason}", path.display()))
+    parse_bdk_config(&text).map_err(|source| BdkError::Invalid {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Parses the text of an SDK `config.yaml`.
-pub fn parse_bdk_config(text: &str) -> Result<BdkConfig, String> {
-    let file: SdkFile = serde_yaml::from_str::<Option<SdkFile>>(text)
-        .map_err(|error| error.to_string())?
-        .unwrap_or_default();
+pub fn parse_bdk_config(text: &str) -> Result<BdkConfig, BdkProblem> {
+    let file: SdkFile = serde_yaml::from_str::<Option<SdkFile>>(text)?.unwrap_or_default();
     let pod_base = base_url(&file.pod, &file.top)?;
     Ok(BdkConfig {
         pod_url: format!("{pod_base}/pod"),
@@ -164,12 +164,12 @@ pub fn parse_bdk_config(text: &str) -> Result<BdkConfig, String> {
 }
 
 /// The proxy section's URL; its host and port are required, as for the SDKs.
-fn proxy_url(proxy: Option<&SdkProxy>) -> Result<Option<ProxyUrl>, String> {
+fn proxy_url(proxy: Option<&SdkProxy>) -> Result<Option<ProxyUrl>, BdkProblem> {
     let Some(proxy) = proxy else {
         return Ok(None);
     };
     let (Some(host), Some(port)) = (proxy.host.as_deref(), proxy.port) else {
-        return Err("`proxy` needs both `host` and `port`".to_string());
+        return Err(BdkProblem::ProxyHostAndPort);
     };
     ProxyUrl::from_parts(
         host,
@@ -178,6 +178,7 @@ fn proxy_url(proxy: Option<&SdkProxy>) -> Result<Option<ProxyUrl>, String> {
         proxy.password.as_deref(),
     )
     .map(Some)
+    .map_err(BdkProblem::Proxy)
 }
 
 /// `ssl.trustStore.path` if it names a PEM file, by its extension.
@@ -193,18 +194,18 @@ fn pem_trust_store(ssl: &Ssl) -> Option<PathBuf> {
 
 /// `{scheme}://{host}[:port][/context]` of `section`, each missing value taken
 /// from `top`, then from the SDKs' defaults (https, 443).
-fn base_url(section: &Endpoint, top: &Endpoint) -> Result<String, String> {
+fn base_url(section: &Endpoint, top: &Endpoint) -> Result<String, BdkProblem> {
     let host = section
         .host
         .as_deref()
         .or(top.host.as_deref())
         .map(str::trim)
         .filter(|host| !host.is_empty())
-        .ok_or("no pod host: set `host` (or `pod.host`)")?;
+        .ok_or(BdkProblem::NoHost)?;
     if host.contains("://") || host.contains('/') {
-        return Err(format!(
-            "`host` must be a host name such as acme.symphony.com, not {host:?}; put the scheme in `scheme` and the path in `context`"
-        ));
+        return Err(BdkProblem::HostNotAName {
+            host: host.to_string(),
+        });
     }
     let scheme = section
         .scheme
@@ -212,7 +213,9 @@ fn base_url(section: &Endpoint, top: &Endpoint) -> Result<String, String> {
         .or(top.scheme.as_deref())
         .unwrap_or(DEFAULT_SCHEME);
     if !matches!(scheme, "https" | "http") {
-        return Err(format!("`scheme` must be https or http, not {scheme:?}"));
+        return Err(BdkProblem::Scheme {
+            scheme: scheme.to_string(),
+        });
     }
     let port = section.port.or(top.port).unwrap_or(DEFAULT_PORT);
     let port = if port == default_port(scheme) {
@@ -238,34 +241,29 @@ fn normalized_context(context: Option<&str>) -> String {
     }
 }
 
-fn bot_username(bot: &Bot) -> Result<String, String> {
+fn bot_username(bot: &Bot) -> Result<String, BdkProblem> {
     bot.username
         .as_deref()
         .map(str::trim)
         .filter(|username| !username.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| "no bot username: set `bot.username`".to_string())
+        .ok_or(BdkProblem::NoBotUsername)
 }
 
-fn private_key_path(bot: &Bot) -> Result<PathBuf, String> {
+fn private_key_path(bot: &Bot) -> Result<PathBuf, BdkProblem> {
     bot.private_key
         .as_ref()
         .and_then(|key| key.path.clone())
         .filter(|path| !path.as_os_str().is_empty())
-        .ok_or_else(|| {
-            "no private key file: set `bot.privateKey.path` (groupsync reads the RSA key from a file; inline `content` and certificates are not supported)".to_string()
-        })
+        .ok_or(BdkProblem::NoPrivateKey)
 }
 
-fn retry_settings(retry: SdkRetry) -> Result<RetrySettings, String> {
+fn retry_settings(retry: SdkRetry) -> Result<RetrySettings, BdkProblem> {
     if retry.max_attempts == 0 {
-        return Err("`retry.maxAttempts` must be at least 1".to_string());
+        return Err(BdkProblem::RetryMaxAttempts);
     }
     if !(retry.multiplier >= 1.0 && retry.multiplier.is_finite()) {
-        return Err(format!(
-            "`retry.multiplier` must be a number of at least 1, not {}",
-            retry.multiplier
-        ));
+        return Err(BdkProblem::RetryMultiplier(retry.multiplier));
     }
     let settings = RetrySettings {
         max_attempts: retry.max_attempts,
@@ -274,10 +272,7 @@ fn retry_settings(retry: SdkRetry) -> Result<RetrySettings, String> {
         max_interval: Duration::from_millis(retry.max_interval_millis),
     };
     if settings.initial_interval > settings.max_interval {
-        return Err(
-            "`retry.initialIntervalMillis` must not be larger than `retry.maxIntervalMillis`"
-                .to_string(),
-        );
+        return Err(BdkProblem::RetryIntervals);
     }
     Ok(settings)
 }
@@ -285,6 +280,11 @@ fn retry_settings(retry: SdkRetry) -> Result<RetrySettings, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The message and its causes, as `{err:#}` prints them.
+    fn chain(error: &BdkError) -> String {
+        crate::error::with_causes(error.to_string(), std::error::Error::source(error))
+    }
 
     /// A realistic BDK 2.x file, with many keys groupsync does not use.
     const SDK_FILE: &str = r#"
@@ -381,6 +381,7 @@ pod: {{proxy: {{host: pod.proxy, port: 3128, username: u, password: \"p@ss:w\"}}
         assert!(
             parse_bdk_config(&no_port)
                 .unwrap_err()
+                .to_string()
                 .contains("both `host` and `port`")
         );
     }
@@ -443,15 +444,22 @@ pod: {{proxy: {{host: pod.proxy, port: 3128, username: u, password: \"p@ss:w\"}}
 
     #[test]
     fn missing_pieces_are_named() {
-        let no_host = parse_bdk_config("bot: {username: b, privateKey: {path: k}}").unwrap_err();
+        let no_host = parse_bdk_config("bot: {username: b, privateKey: {path: k}}")
+            .unwrap_err()
+            .to_string();
         assert!(no_host.contains("`host`"), "{no_host}");
-        let no_user = parse_bdk_config("host: h\nbot: {privateKey: {path: k}}").unwrap_err();
+        let no_user = parse_bdk_config("host: h\nbot: {privateKey: {path: k}}")
+            .unwrap_err()
+            .to_string();
         assert!(no_user.contains("bot.username"), "{no_user}");
-        let no_key = parse_bdk_config("host: h\nbot: {username: b}").unwrap_err();
+        let no_key = parse_bdk_config("host: h\nbot: {username: b}")
+            .unwrap_err()
+            .to_string();
         assert!(no_key.contains("bot.privateKey.path"), "{no_key}");
         let url_as_host =
             parse_bdk_config("host: https://h/pod\nbot: {username: b, privateKey: {path: k}}")
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(url_as_host.contains("host name"), "{url_as_host}");
     }
 
@@ -461,12 +469,14 @@ pod: {{proxy: {{host: pod.proxy, port: 3128, username: u, password: \"p@ss:w\"}}
         assert!(
             parse_bdk_config(&text)
                 .unwrap_err()
+                .to_string()
                 .contains("retry.multiplier")
         );
         let text = format!("{MINIMAL}retry: {{maxAttempts: 0}}\n");
         assert!(
             parse_bdk_config(&text)
                 .unwrap_err()
+                .to_string()
                 .contains("retry.maxAttempts")
         );
     }
@@ -475,11 +485,11 @@ pod: {{proxy: {{host: pod.proxy, port: 3128, username: u, password: \"p@ss:w\"}}
     fn read_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
-        let error = read_bdk_config(&path).unwrap_err();
+        let error = chain(&read_bdk_config(&path).unwrap_err());
         assert!(error.contains(&path.display().to_string()), "{error}");
 
         std::fs::write(&path, "host: [unclosed\n").unwrap();
-        let error = read_bdk_config(&path).unwrap_err();
+        let error = chain(&read_bdk_config(&path).unwrap_err());
         assert!(error.starts_with(&path.display().to_string()), "{error}");
     }
 }

@@ -18,32 +18,32 @@ use super::values::{
     CronSchedule, ProxyUrl, out_of_range, parse_duration, parse_http_url, parse_listen_address,
     parse_log_filter,
 };
-use super::{LogFormat, RefreshMode, config_error};
-use crate::error::{Diagnostic, Error};
+use super::{LogFormat, RefreshMode};
+use crate::error::{ConfigError, Diagnostic, ValueError, with_causes};
 use crate::model::UpdateMode;
 
 /// The largest `concurrency` the file may set.
 const MAX_CONCURRENCY: u64 = 256;
 
 /// Reads and parses the config file at `path`.
-pub(super) fn read_config_file(path: &Path) -> crate::Result<ConfigFile> {
-    let text =
-        std::fs::read_to_string(path).map_err(|error| config_error(path, &read_failure(&error)))?;
+pub(super) fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| read_failure(path, error))?;
     parse_config_file(path, &text)
 }
 
-fn read_failure(error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::InvalidData => "cannot read: not UTF-8 text".to_string(),
-        _ => format!("cannot read: {error}"),
+fn read_failure(path: &Path, source: io::Error) -> ConfigError {
+    let path = path.to_path_buf();
+    match source.kind() {
+        io::ErrorKind::InvalidData => ConfigError::NotUtf8 { path },
+        _ => ConfigError::Unreadable { path, source },
     }
 }
 
 /// Parses the YAML text of the config file at `path`; an empty file means all defaults.
-fn parse_config_file(path: &Path, text: &str) -> crate::Result<ConfigFile> {
+fn parse_config_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     match serde_yaml::from_str::<Option<ConfigFile>>(text) {
         Ok(file) => Ok(file.unwrap_or_default()),
-        Err(error) => Err(Error::Config(yaml_diagnostic(path, &error).to_string())),
+        Err(error) => Err(ConfigError::Syntax(yaml_diagnostic(path, &error))),
     }
 }
 
@@ -157,18 +157,19 @@ pub(super) struct ListenAddress(pub(super) SocketAddr);
 pub(super) struct Bounded<const MIN: u64, const MAX: u64>(pub(super) u64);
 
 /// Deserializes a string scalar through `parse`. The error is raised inside
-/// the visitor, where serde_yaml still knows the scalar's position.
+/// the visitor, where serde_yaml still knows the scalar's position; serde
+/// keeps only its text, so the text carries its causes too.
 fn deserialize_parsed<'de, D, T>(
     deserializer: D,
     expecting: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, ValueError>,
 ) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
     struct ParsedVisitor<T> {
         expecting: &'static str,
-        parse: fn(&str) -> Result<T, String>,
+        parse: fn(&str) -> Result<T, ValueError>,
     }
     impl<T> Visitor<'_> for ParsedVisitor<T> {
         type Value = T;
@@ -176,7 +177,12 @@ where
             f.write_str(self.expecting)
         }
         fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
-            (self.parse)(value).map_err(E::custom)
+            (self.parse)(value).map_err(|error| {
+                E::custom(with_causes(
+                    error.to_string(),
+                    std::error::Error::source(&error),
+                ))
+            })
         }
     }
     deserializer.deserialize_str(ParsedVisitor { expecting, parse })
@@ -257,7 +263,7 @@ mod tests {
     /// Where the parsed text claims to come from; every diagnostic starts with it.
     const PATH: &str = "/etc/groupsync/groupsync.yaml";
 
-    fn parse(text: &str) -> crate::Result<ConfigFile> {
+    fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
         parse_config_file(Path::new(PATH), text)
     }
 

@@ -13,11 +13,20 @@
 //!   errors) and the visitors that give every bad value its `file:line:col`.
 //! - `values.rs` — the value parsers: [`parse_duration`], http(s) URLs,
 //!   [`parse_listen_address`], [`CronSchedule`], [`default_login_url`], integer ranges.
+//! - [`settings`] — [`SETTINGS`], every setting described once: key, flag,
+//!   variable, value, default, what it does.
+//! - [`limits`] — [`LIMITS`], the safety limits as one table: key, what it
+//!   counts, default, refusal.
+//! - [`docs`] — both tables as the Markdown of `docs/interface.md`.
 //! - [`bdk`] — the official SDK's `config.yaml`.
+//!
+//! Every failure is a [`ConfigError`] (with a [`ValueError`] or [`BdkError`]
+//! as its cause where there is one), defined in `crate::error` so that the
+//! crate's `Error` can carry it.
 //!
 //! # How to add a setting
 //!
-//! A config file key takes three edits, none of them in `main.rs`:
+//! A config file key takes four edits, none of them in `main.rs`:
 //! 1. `file.rs`: a field in `ConfigFile`, or in its section struct
 //!    (`RetrySection`, ...), typed with a parsing wrapper (`ConfigDuration`,
 //!    `HttpUrl`, `Bounded`) where the text needs checking, so that a bad
@@ -25,17 +34,31 @@
 //! 2. this file: a field in [`Settings`], or in the part it belongs to
 //!    ([`Limits`], ...);
 //! 3. this file: one line in `merge` (or in the helper `merge` calls for that
-//!    section, e.g. `retry_settings`) that takes the file's value or the default.
+//!    section, e.g. `retry_settings`) that takes the file's value or the
+//!    default, a `DEFAULT_...` constant;
+//! 4. `settings.rs`: its row in [`SETTINGS`]: key, value, default (that
+//!    constant) and what it does. Then `UPDATE_DOCS=1 cargo test --test tests docs`
+//!    writes it into the table of `docs/interface.md`.
 //!
 //! A flag, with its environment variable, takes one more: a field on
 //! [`Overrides`] (its doc comment is the `--help` text; its `#[arg]` gives
 //! `--name`, `env = "GROUPSYNC_..."` and `global = true`), which the line in
-//! `merge` puts first, as in `overrides.log_format.or(log.format)`.
+//! `merge` puts first, as in `overrides.log_format.or(log.format)`; its row
+//! names the field (`.with_flag("log_format")`), and the docs take the flag's
+//! name and variable from the `#[arg]`.
 //!
-//! A field of a part with a `Default` impl ([`Limits`], [`RetrySettings`])
-//! needs its default there too, and the compiler lists the other places that
-//! build that part (`bdk.rs`, tests). Then add the key to the
-//! `every_key_is_read` test and document it in `docs/interface.md` and README.
+//! Tests fail until each step is done: the table must hold exactly the keys
+//! `file.rs` accepts and the fields of `Overrides`, each default it shows
+//! must be the one `merge` applies, and `docs/interface.md` must show the
+//! table as the code renders it. Add the key to the `every_key_is_read`
+//! test too. The compiler lists the places that build a part with a
+//! `Default` impl (`bdk.rs`, tests).
+//!
+//! A new safety limit is a [`Limit`] variant with its row in [`LIMITS`] (key,
+//! what it counts, default, refusal), a field in [`Limits`] and in
+//! `LimitsSection`, and its line in `merge`; the compiler then points at
+//! [`Limits::value`], and the pipeline counts it. Its settings row, its row
+//! of the docs' limits table and its refusal text follow from `LIMITS`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,9 +67,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod bdk;
+pub mod docs;
 mod file;
+pub mod limits;
+pub mod settings;
 mod values;
 
+pub use self::limits::{LIMITS, Limit, LimitSpec, limit_keys};
+pub use self::settings::{DefaultValue, SETTINGS, SettingSpec};
 pub use self::values::{
     CronSchedule, ProxyUrl, default_login_url, parse_duration, parse_listen_address,
 };
@@ -56,8 +84,9 @@ use self::file::{
     AuthSection, ConfigDuration, ConfigFile, LogFilter, PodSection, ProxySection, RetrySection,
     read_config_file,
 };
+use self::settings::flag_label;
 use self::values::{parse_http_url, parse_log_filter};
-use crate::error::{Diagnostic, Error};
+pub use crate::error::{BdkError, BdkProblem, ConfigError, RuleError, ValueError};
 use crate::model::UpdateMode;
 
 /// The config file read when neither `--config` nor `GROUPSYNC_CONFIG` names one (if it exists).
@@ -244,24 +273,39 @@ pub enum LogFormat {
     Json,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_changes: 100,
-            max_deactivations: 10,
-            max_member_removals: 10,
+impl Limits {
+    /// The configured value of the limit `spec` (a row of [`LIMITS`]).
+    pub fn value(&self, spec: &LimitSpec) -> usize {
+        match spec.limit {
+            Limit::Changes => self.max_changes,
+            Limit::Deactivations => self.max_deactivations,
+            Limit::MemberRemovals => self.max_member_removals,
         }
     }
 }
 
+/// Each limit's default, from [`LIMITS`].
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_changes: Limit::Changes.spec().default,
+            max_deactivations: Limit::Deactivations.spec().default,
+            max_member_removals: Limit::MemberRemovals.spec().default,
+        }
+    }
+}
+
+/// `retry:` when the config file has none (and no SDK file gives one).
+const DEFAULT_RETRY: RetrySettings = RetrySettings {
+    max_attempts: 6,
+    initial_interval: Duration::from_millis(500),
+    multiplier: 2.0,
+    max_interval: Duration::from_secs(30),
+};
+
 impl Default for RetrySettings {
     fn default() -> Self {
-        RetrySettings {
-            max_attempts: 6,
-            initial_interval: Duration::from_millis(500),
-            multiplier: 2.0,
-            max_interval: Duration::from_secs(30),
-        }
+        DEFAULT_RETRY
     }
 }
 
@@ -298,25 +342,14 @@ fn resolve_with(overrides: &Overrides, default_config: &Path) -> crate::Result<S
 fn choose_config_file(
     overrides: &Overrides,
     default_config: &Path,
-) -> crate::Result<Option<PathBuf>> {
+) -> Result<Option<PathBuf>, ConfigError> {
     match &overrides.config {
         Some(path) if path.is_file() => Ok(Some(path.clone())),
-        Some(path) if path.exists() => Err(config_error(
-            path,
-            "not a regular file (named by --config or GROUPSYNC_CONFIG)",
-        )),
-        Some(path) => Err(config_error(
-            path,
-            "no such file (named by --config or GROUPSYNC_CONFIG)",
-        )),
+        Some(path) if path.exists() => Err(ConfigError::NotAFile { path: path.clone() }),
+        Some(path) => Err(ConfigError::NoSuchFile { path: path.clone() }),
         None if default_config.exists() => Ok(Some(default_config.to_path_buf())),
         None => Ok(None),
     }
-}
-
-/// `PATH: message`, as a config error.
-fn config_error(path: &Path, message: &str) -> Error {
-    Error::Config(Diagnostic::file(path, message).to_string())
 }
 
 /// Applies precedence and defaults, resolving the file's relative paths against `base_dir`.
@@ -326,9 +359,9 @@ fn merge(
     base_dir: &Path,
     config_file: Option<PathBuf>,
 ) -> crate::Result<Settings> {
-    let in_file = |message: String| match &config_file {
-        Some(path) => config_error(path, &message),
-        None => Error::Config(message),
+    let in_file = |rule: RuleError| ConfigError::Rule {
+        file: config_file.clone(),
+        rule,
     };
     let auth_section = file.auth.unwrap_or_default();
     let bdk = bdk_config(overrides, &auth_section, base_dir)?;
@@ -402,11 +435,14 @@ fn merge(
 }
 
 /// The flag/env URL (validated here; the file's was validated while parsing), else the file's.
-fn pod_url(overridden: Option<&str>, from_file: PodSection) -> crate::Result<Option<String>> {
+fn pod_url(overridden: Option<&str>, from_file: PodSection) -> Result<Option<String>, ConfigError> {
     match overridden {
         Some(url) => parse_http_url(url)
             .map(Some)
-            .map_err(|reason| Error::Config(format!("--pod-url / GROUPSYNC_POD_URL: {reason}"))),
+            .map_err(|source| ConfigError::Flag {
+                flag: flag_label("pod_url"),
+                source,
+            }),
         None => Ok(from_file.url.map(|url| url.0)),
     }
 }
@@ -449,17 +485,14 @@ fn choose_path(
 
 /// Refuses a state file inside the groups dir, hidden sub-folders and links
 /// included: each save would be a change there, starting another cycle.
-fn refuse_state_file_inside(groups_dir: &Path, state_file: &Path) -> crate::Result<()> {
+fn refuse_state_file_inside(groups_dir: &Path, state_file: &Path) -> Result<(), ConfigError> {
     if !real_path(state_file).starts_with(real_path(groups_dir)) {
         return Ok(());
     }
-    Err(Error::Config(format!(
-        "the state file {} is inside the groups directory {}: each save would count as a change \
-         to the groups and start another cycle. Keep the state file outside the groups directory \
-         (state_file, --state or GROUPSYNC_STATE)",
-        state_file.display(),
-        groups_dir.display()
-    )))
+    Err(ConfigError::StateFileInsideGroupsDir {
+        state_file: state_file.to_path_buf(),
+        groups_dir: groups_dir.to_path_buf(),
+    })
 }
 
 /// `path` made absolute, through every link on the part of it that exists
@@ -490,11 +523,16 @@ fn real_path(path: &Path) -> PathBuf {
 
 /// An empty level (e.g. `RUST_LOG=`) counts as not set.
 /// The flag/env level is checked here (the file's was checked while parsing).
-fn log_level(overridden: Option<&str>, from_file: Option<LogFilter>) -> crate::Result<String> {
+fn log_level(
+    overridden: Option<&str>,
+    from_file: Option<LogFilter>,
+) -> Result<String, ConfigError> {
     let non_empty = |level: &&str| !level.trim().is_empty();
     if let Some(level) = overridden.filter(non_empty) {
-        return parse_log_filter(level)
-            .map_err(|reason| Error::Config(format!("--log-level / RUST_LOG: {reason}")));
+        return parse_log_filter(level).map_err(|source| ConfigError::Flag {
+            flag: flag_label("log_level"),
+            source,
+        });
     }
     Ok(from_file
         .map(|level| level.0)
@@ -507,7 +545,7 @@ fn bdk_config(
     overrides: &Overrides,
     auth: &AuthSection,
     base_dir: &Path,
-) -> crate::Result<Option<BdkConfig>> {
+) -> Result<Option<BdkConfig>, ConfigError> {
     let path = match (&overrides.bdk_config, &auth.bdk_config) {
         (Some(path), _) => path.clone(),
         (None, Some(path)) => base_dir.join(path),
@@ -515,7 +553,7 @@ fn bdk_config(
     };
     read_bdk_config(&path)
         .map(Some)
-        .map_err(|reason| config_error(&path, &format!("SDK config file: {reason}")))
+        .map_err(|source| ConfigError::Sdk { path, source })
 }
 
 /// The auth section; a bot from an SDK config file fills in when the section names no way to log in.
@@ -524,7 +562,7 @@ fn auth_settings(
     base_dir: &Path,
     pod_url: Option<&str>,
     bdk: Option<&BdkConfig>,
-) -> Result<AuthSettings, String> {
+) -> Result<AuthSettings, RuleError> {
     let bot_from_sdk = |bdk: &BdkConfig| BotAuth {
         username: bdk.bot_username.clone(),
         private_key_file: bdk.private_key_path.clone(),
@@ -539,25 +577,13 @@ fn auth_settings(
                 .map(|url| url.0)
                 .or_else(|| pod_url.map(default_login_url)),
         }),
-        (None, None) if auth.login_url.is_some() => {
-            return Err(
-                "auth.login_url is only used with auth.bot_username and auth.private_key_file"
-                    .to_string(),
-            );
-        }
+        (None, None) if auth.login_url.is_some() => return Err(RuleError::LoginUrlWithoutBot),
         (None, None) if auth.session_token_file.is_none() => bdk.map(bot_from_sdk),
         (None, None) => None,
-        _ => {
-            return Err(
-                "auth.bot_username and auth.private_key_file go together; set both or neither"
-                    .to_string(),
-            );
-        }
+        _ => return Err(RuleError::HalfABot),
     };
     if bot.is_some() && auth.session_token_file.is_some() {
-        return Err(
-            "auth: set session_token_file or bot_username + private_key_file, not both".to_string(),
-        );
+        return Err(RuleError::TwoWaysToLogIn);
     }
     let session_token_file = match auth.session_token_file {
         Some(file) => Some(base_dir.join(file)),
@@ -582,15 +608,11 @@ fn systemd_credential(name: &str) -> Option<PathBuf> {
 fn trigger(
     schedule: Option<CronSchedule>,
     interval: Option<ConfigDuration>,
-) -> Result<Trigger, String> {
+) -> Result<Trigger, RuleError> {
     match (schedule, interval) {
-        (Some(_), Some(_)) => {
-            Err("`schedule` and `interval` are both set; keep one of them".to_string())
-        }
+        (Some(_), Some(_)) => Err(RuleError::ScheduleAndInterval),
         (Some(schedule), None) => Ok(Trigger::Cron(schedule)),
-        (None, Some(interval)) if interval.0.is_zero() => {
-            Err("`interval` must be longer than 0s".to_string())
-        }
+        (None, Some(interval)) if interval.0.is_zero() => Err(RuleError::Zero { key: "interval" }),
         (None, Some(interval)) => Ok(Trigger::Interval(interval.0)),
         (None, None) => Ok(Trigger::Interval(DEFAULT_INTERVAL)),
     }
@@ -600,22 +622,22 @@ fn trigger(
 fn cycle_timeout(
     overridden: Option<Duration>,
     from_file: Option<ConfigDuration>,
-    in_file: impl Fn(String) -> Error,
-) -> crate::Result<Duration> {
+    in_file: impl Fn(RuleError) -> ConfigError,
+) -> Result<Duration, ConfigError> {
     match (overridden, from_file.map(|timeout| timeout.0)) {
-        (Some(timeout), _) if timeout.is_zero() => Err(Error::Config(
-            "--cycle-timeout / GROUPSYNC_CYCLE_TIMEOUT: must be longer than 0s".to_string(),
-        )),
+        (Some(timeout), _) if timeout.is_zero() => Err(ConfigError::FlagZero {
+            flag: flag_label("cycle_timeout"),
+        }),
         (Some(timeout), _) => Ok(timeout),
-        (None, Some(timeout)) if timeout.is_zero() => Err(in_file(
-            "`cycle_timeout` must be longer than 0s".to_string(),
-        )),
+        (None, Some(timeout)) if timeout.is_zero() => Err(in_file(RuleError::Zero {
+            key: "cycle_timeout",
+        })),
         (None, Some(timeout)) => Ok(timeout),
         (None, None) => Ok(DEFAULT_CYCLE_TIMEOUT),
     }
 }
 
-fn retry_settings(retry: RetrySection) -> Result<RetrySettings, String> {
+fn retry_settings(retry: RetrySection) -> Result<RetrySettings, RuleError> {
     let default = RetrySettings::default();
     let settings = RetrySettings {
         max_attempts: retry
@@ -630,15 +652,10 @@ fn retry_settings(retry: RetrySection) -> Result<RetrySettings, String> {
             .map_or(default.max_interval, |interval| interval.0),
     };
     if !(settings.multiplier >= 1.0 && settings.multiplier.is_finite()) {
-        return Err(format!(
-            "retry.multiplier must be a number of at least 1, not {}",
-            settings.multiplier
-        ));
+        return Err(RuleError::RetryMultiplier(settings.multiplier));
     }
     if settings.initial_interval > settings.max_interval {
-        return Err(
-            "retry.initial_interval must not be longer than retry.max_interval".to_string(),
-        );
+        return Err(RuleError::RetryIntervals);
     }
     Ok(settings)
 }
@@ -646,6 +663,7 @@ fn retry_settings(retry: RetrySection) -> Result<RetrySettings, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     /// A temporary directory holding a config file.
     struct ConfigDir {
@@ -674,10 +692,11 @@ mod tests {
             resolve_with(&self.overrides(), Path::new("/nonexistent/groupsync.yaml"))
         }
 
+        /// The error with its causes, as `groupsync` prints it (`{err:#}`).
         fn error(&self) -> String {
             self.resolve()
                 .expect_err("the config should be rejected")
-                .to_string()
+                .chain()
         }
     }
 
@@ -795,6 +814,35 @@ mod tests {
                 level: "info".to_string()
             }
         );
+    }
+
+    /// Each default the settings table shows, written into the config file,
+    /// changes nothing: the table shows the defaults `merge` applies.
+    #[test]
+    fn every_default_the_table_shows_is_the_one_applied() {
+        let config = ConfigDir::with("");
+        let unset = format!("{:?}", config.resolve().unwrap());
+        let mut checked = 0;
+        for spec in SETTINGS {
+            let value = match spec.default {
+                DefaultValue::Text(text) => text.to_string(),
+                DefaultValue::Duration(duration) => crate::error::short_duration(duration),
+                DefaultValue::Count(count) => count.to_string(),
+                DefaultValue::Number(number) => number.to_string(),
+                DefaultValue::Bool(value) => value.to_string(),
+                DefaultValue::None | DefaultValue::Note(_) | DefaultValue::Path(_) => continue,
+            };
+            let key = spec.key.expect("a default written as a value has a key");
+            let text = match key.split_once('.') {
+                Some((section, field)) => format!("{section}: {{{field}: {value}}}\n"),
+                None => format!("{key}: {value}\n"),
+            };
+            std::fs::write(config.path(), &text).unwrap();
+            let set = format!("{:?}", config.resolve().unwrap());
+            assert_eq!(set, unset, "{text:?} is not the default");
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} defaults checked");
     }
 
     #[test]
@@ -997,9 +1045,7 @@ mod tests {
             log_level: Some("verbose".to_string()),
             ..Overrides::default()
         };
-        let error = resolve_with(&overrides, no_default())
-            .unwrap_err()
-            .to_string();
+        let error = resolve_with(&overrides, no_default()).unwrap_err().chain();
         assert!(
             error.starts_with("--log-level / RUST_LOG: `verbose` is not a log level"),
             "{error}"
@@ -1116,11 +1162,9 @@ mod tests {
             pod_url: Some("nope".to_string()),
             ..Overrides::default()
         };
-        let error = resolve_with(&overrides, no_default())
-            .unwrap_err()
-            .to_string();
+        let error = resolve_with(&overrides, no_default()).unwrap_err().chain();
         assert!(
-            error.starts_with("--pod-url / GROUPSYNC_POD_URL: "),
+            error.starts_with("--pod-url / GROUPSYNC_POD_URL: `nope` is not a URL"),
             "{error}"
         );
     }

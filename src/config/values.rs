@@ -1,20 +1,22 @@
 //! The generic value parsers behind the settings: durations, http(s) URLs,
 //! listen addresses, cron schedules and integer ranges. Each takes text and returns the value
-//! or a message that says what is wrong; the config file's visitors
+//! or a [`ValueError`] that says what is wrong; the config file's visitors
 //! (`file.rs`) and the flag checks (`mod.rs`) add where it was written.
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::error::ValueError;
+
 /// Parses `500ms`, `30s`, `5m`, `1h` and combinations in descending order such as `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const EXAMPLES: &str = "write e.g. `500ms`, `30s`, `5m`, `1h` or `1m30s`";
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
+    let text_owned = || text.to_string();
     if text.is_empty() {
-        return Err(format!("empty duration; {EXAMPLES}"));
+        return Err(ValueError::EmptyDuration);
     }
     if text.starts_with('-') {
-        return Err(format!("`{text}`: a duration cannot be negative"));
+        return Err(ValueError::NegativeDuration { text: text_owned() });
     }
     let mut rest = text;
     let mut total = Duration::ZERO;
@@ -24,19 +26,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}` is not a duration; {EXAMPLES}"));
+            return Err(ValueError::NotADuration { text: text_owned() });
         }
         let letters = rest[digits..]
             .find(|c: char| c.is_ascii_digit())
             .map_or(rest.len(), |index| digits + index);
-        let unit = TimeUnit::parse(&rest[digits..letters])
-            .map_err(|reason| format!("`{text}`: {reason}; {EXAMPLES}"))?;
+        let unit = TimeUnit::parse(text, &rest[digits..letters])?;
         if previous.is_some_and(|previous| previous <= unit) {
-            return Err(format!(
-                "`{text}`: write each unit once, largest first; {EXAMPLES}"
-            ));
+            return Err(ValueError::UnitOrder { text: text_owned() });
         }
-        let overflow = || format!("`{text}` is too long a duration");
+        let overflow = || ValueError::DurationTooLong { text: text_owned() };
         let count: u64 = rest[..digits].parse().map_err(|_| overflow())?;
         total = unit
             .times(count)
@@ -58,14 +57,20 @@ enum TimeUnit {
 }
 
 impl TimeUnit {
-    fn parse(text: &str) -> Result<TimeUnit, String> {
-        match text {
+    /// The unit written `unit` in the duration `text`.
+    fn parse(text: &str, unit: &str) -> Result<TimeUnit, ValueError> {
+        match unit {
             "ms" => Ok(TimeUnit::Millis),
             "s" => Ok(TimeUnit::Seconds),
             "m" => Ok(TimeUnit::Minutes),
             "h" => Ok(TimeUnit::Hours),
-            "" => Err("a number needs a unit (ms, s, m or h)".to_string()),
-            other => Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
+            "" => Err(ValueError::MissingUnit {
+                text: text.to_string(),
+            }),
+            other => Err(ValueError::UnknownUnit {
+                text: text.to_string(),
+                unit: other.to_string(),
+            }),
         }
     }
 
@@ -90,20 +95,22 @@ pub struct CronSchedule {
 impl CronSchedule {
     /// Parses a 5-field POSIX cron expression (minute hour day-of-month month
     /// day-of-week; 0 and 7 are Sunday) or a nickname such as `@hourly`.
-    pub fn parse(text: &str) -> Result<CronSchedule, String> {
+    pub fn parse(text: &str) -> Result<CronSchedule, ValueError> {
         let fields = text.split_whitespace().count();
         if !text.trim_start().starts_with('@') && fields != 5 {
-            return Err(format!(
-                "`{text}` has {fields} fields; a schedule takes 5 (minute hour day-of-month month day-of-week), without seconds or years"
-            ));
+            return Err(ValueError::CronFields {
+                text: text.to_string(),
+                fields,
+            });
         }
         let parser = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Disallowed)
             .year(croner::parser::Year::Disallowed)
             .build();
-        let cron = parser
-            .parse(text)
-            .map_err(|error| format!("`{text}` is not a valid cron schedule: {error}"))?;
+        let cron = parser.parse(text).map_err(|source| ValueError::Cron {
+            text: text.to_string(),
+            source,
+        })?;
         check_fires(text, &cron)?;
         Ok(CronSchedule {
             text: text.to_string(),
@@ -128,14 +135,14 @@ const SCHEDULE_HORIZON_DAYS: i64 = 5 * 366;
 
 /// Refuses a schedule that would never start a cycle: the daemon would
 /// silently wait for file changes only.
-fn check_fires(text: &str, cron: &croner::Cron) -> Result<(), String> {
+fn check_fires(text: &str, cron: &croner::Cron) -> Result<(), ValueError> {
     let now = chrono::Local::now();
     let horizon = now + chrono::TimeDelta::days(SCHEDULE_HORIZON_DAYS);
     match cron.find_next_occurrence(&now, false) {
         Ok(next) if next <= horizon => Ok(()),
-        _ => Err(format!(
-            "`{text}` never fires (not once in the next 5 years): check the day of the month against the month"
-        )),
+        _ => Err(ValueError::NeverFires {
+            text: text.to_string(),
+        }),
     }
 }
 
@@ -148,11 +155,12 @@ impl fmt::Debug for CronSchedule {
 
 /// Checks that `text` is an `http(s)://host...` URL without credentials, query or
 /// fragment, and returns it without trailing `/`.
-pub(super) fn parse_http_url(text: &str) -> Result<String, String> {
+pub(super) fn parse_http_url(text: &str) -> Result<String, ValueError> {
+    let text_owned = || text.to_string();
     let rest = text
         .strip_prefix("https://")
         .or_else(|| text.strip_prefix("http://"))
-        .ok_or_else(|| format!("`{text}` is not a URL starting with http:// or https://"))?;
+        .ok_or_else(|| ValueError::NotHttpUrl { text: text_owned() })?;
     let authority = rest.split('/').next().unwrap_or_default();
     let host = authority
         .rsplit_once(':')
@@ -164,13 +172,11 @@ pub(super) fn parse_http_url(text: &str) -> Result<String, String> {
             }
         });
     if text.contains(char::is_whitespace) || text.contains(['?', '#']) {
-        Err(format!(
-            "`{text}` must not contain spaces, a query (?) or a fragment (#)"
-        ))
+        Err(ValueError::UrlExtras { text: text_owned() })
     } else if authority.contains('@') {
-        Err("the URL must not contain credentials (user@); use the auth settings".to_string())
+        Err(ValueError::UrlCredentials)
     } else if host.is_empty() || host.contains(':') && !host.starts_with('[') {
-        Err(format!("`{text}` has no valid host (and optional :port)"))
+        Err(ValueError::UrlHost { text: text_owned() })
     } else {
         Ok(text.trim_end_matches('/').to_string())
     }
@@ -184,22 +190,18 @@ pub struct ProxyUrl(reqwest::Url);
 
 impl ProxyUrl {
     /// Parses `proxy.url`. Errors never quote the text: it may hold a password.
-    pub fn parse(text: &str) -> Result<ProxyUrl, String> {
-        const EXAMPLE: &str = "write e.g. http://proxy.example.com:3128";
-        let url = reqwest::Url::parse(text.trim())
-            .map_err(|error| format!("not a URL ({error}); {EXAMPLE}"))?;
+    pub fn parse(text: &str) -> Result<ProxyUrl, ValueError> {
+        let url = reqwest::Url::parse(text.trim()).map_err(|error| ValueError::ProxyNotUrl {
+            reason: error.to_string(),
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "a proxy URL starts with http:// or https://; {EXAMPLE}"
-            ));
+            return Err(ValueError::ProxyScheme);
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(format!("the proxy URL has no host; {EXAMPLE}"));
+            return Err(ValueError::ProxyNoHost);
         }
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(format!(
-                "a proxy URL has no path, query or fragment; {EXAMPLE}"
-            ));
+            return Err(ValueError::ProxyExtras);
         }
         Ok(ProxyUrl(url))
     }
@@ -211,8 +213,8 @@ impl ProxyUrl {
         port: u16,
         username: Option<&str>,
         password: Option<&str>,
-    ) -> Result<ProxyUrl, String> {
-        let invalid = || "`proxy.host` must be a host name such as proxy.acme.com".to_string();
+    ) -> Result<ProxyUrl, ValueError> {
+        let invalid = || ValueError::ProxyHost;
         if host.trim().is_empty() || host.contains(['/', '@', ' ']) {
             return Err(invalid());
         }
@@ -252,24 +254,25 @@ impl fmt::Debug for ProxyUrl {
 
 /// Reads `IP:PORT` or `HOST:PORT` (e.g. `localhost:9464`) as the address to
 /// listen on; a host name is resolved now, and its first address taken.
-pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+pub fn parse_listen_address(text: &str) -> Result<SocketAddr, ValueError> {
     if let Ok(address) = text.parse::<SocketAddr>() {
         return Ok(address);
     }
-    let example = "write HOST:PORT or IP:PORT, e.g. 127.0.0.1:9464 or localhost:9464";
+    let text_owned = || text.to_string();
     let has_port = text
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
     if !has_port {
-        return Err(format!("`{text}` is not an address with a port; {example}"));
+        return Err(ValueError::NoPort { text: text_owned() });
     }
     match text.to_socket_addrs() {
         Ok(mut addresses) => addresses
             .next()
-            .ok_or_else(|| format!("`{text}`: the host name has no address")),
-        Err(error) => Err(format!(
-            "`{text}`: cannot resolve the host name ({error}); {example}"
-        )),
+            .ok_or_else(|| ValueError::NoAddress { text: text_owned() }),
+        Err(cause) => Err(ValueError::Unresolvable {
+            text: text_owned(),
+            cause,
+        }),
     }
 }
 
@@ -283,9 +286,13 @@ pub fn default_login_url(pod_url: &str) -> String {
     format!("{}/login", &pod_url[..origin_end])
 }
 
-/// The message for an integer outside `min..=max`.
-pub(super) fn out_of_range(value: impl fmt::Display, min: u64, max: u64) -> String {
-    format!("{value} is out of range; expected an integer from {min} to {max}")
+/// The error for an integer outside `min..=max`.
+pub(super) fn out_of_range(value: impl fmt::Display, min: u64, max: u64) -> ValueError {
+    ValueError::OutOfRange {
+        value: value.to_string(),
+        min,
+        max,
+    }
 }
 
 /// The log levels `log.level`, `--log-level` and `RUST_LOG` accept, alone or per target.
@@ -295,7 +302,7 @@ pub const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "o
 /// `target=level` directives (`groupsync=debug,reqwest=warn`). A bare word
 /// that is not a level is refused: tracing would read `verbose` as a target
 /// name and print nothing at all, warnings and errors included.
-pub fn parse_log_filter(text: &str) -> Result<String, String> {
+pub fn parse_log_filter(text: &str) -> Result<String, ValueError> {
     let is_level = |word: &str| {
         LOG_LEVELS
             .iter()
@@ -306,11 +313,10 @@ pub fn parse_log_filter(text: &str) -> Result<String, String> {
             .rsplit_once('=')
             .map_or(directive, |(_, level)| level);
         if !is_level(level.trim()) {
-            return Err(format!(
-                "`{}` is not a log level; use one of {}, or target=level directives such as groupsync=debug,reqwest=warn",
-                level.trim(),
-                LOG_LEVELS.join(", ")
-            ));
+            return Err(ValueError::NotALogLevel {
+                level: level.trim().to_string(),
+                levels: LOG_LEVELS.join(", "),
+            });
         }
     }
     Ok(text.trim().to_string())
@@ -338,7 +344,7 @@ mod tests {
             ("groupsync=loud", "`loud`"),
             ("info,chatty", "`chatty`"),
         ] {
-            let error = parse_log_filter(bad).unwrap_err();
+            let error = parse_log_filter(bad).unwrap_err().to_string();
             assert!(error.contains(word), "{bad}: {error}");
             assert!(
                 error.contains("error, warn, info, debug, trace, off"),
@@ -370,7 +376,7 @@ mod tests {
             "http://p?x=s3cr3t",
             "http://",
         ] {
-            let error = ProxyUrl::parse(bad).expect_err(bad);
+            let error = ProxyUrl::parse(bad).expect_err(bad).to_string();
             assert!(!error.contains("s3cr3t"), "{bad}: {error}");
         }
     }
@@ -378,12 +384,12 @@ mod tests {
     #[test]
     fn listen_addresses_take_an_ip_or_a_host_name_with_a_port() {
         assert_eq!(
-            parse_listen_address("127.0.0.1:9464"),
-            Ok(SocketAddr::from(([127, 0, 0, 1], 9464)))
+            parse_listen_address("127.0.0.1:9464").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 9464))
         );
         assert_eq!(
-            parse_listen_address("[::1]:0"),
-            Ok("[::1]:0".parse().unwrap())
+            parse_listen_address("[::1]:0").unwrap(),
+            "[::1]:0".parse::<SocketAddr>().unwrap()
         );
         let localhost = parse_listen_address("localhost:0").expect("localhost resolves");
         assert!(localhost.ip().is_loopback(), "{localhost}");
@@ -398,7 +404,7 @@ mod tests {
                 "cannot resolve the host name",
             ),
         ] {
-            let error = parse_listen_address(bad).expect_err(bad);
+            let error = parse_listen_address(bad).expect_err(bad).to_string();
             assert!(error.contains(expected), "{bad}: {error}");
         }
     }
@@ -406,7 +412,7 @@ mod tests {
     #[test]
     fn a_schedule_that_never_fires_is_refused() {
         for never in ["* * 31 2 *", "0 0 30 2 *", "0 12 31 4,6,9,11 *"] {
-            let error = CronSchedule::parse(never).expect_err(never);
+            let error = CronSchedule::parse(never).expect_err(never).to_string();
             assert!(error.contains("never fires"), "{never}: {error}");
         }
         for rare in ["0 0 29 2 *", "0 0 31 12 *", "@yearly"] {
@@ -436,7 +442,7 @@ mod tests {
             ("0s", Duration::ZERO),
         ];
         for (text, expected) in cases {
-            assert_eq!(parse_duration(text), Ok(expected), "for {text:?}");
+            assert_eq!(parse_duration(text).unwrap(), expected, "for {text:?}");
         }
     }
 
@@ -457,7 +463,7 @@ mod tests {
             ("18446744073709551615s1000ms", "too long"),
         ];
         for (text, expected) in cases {
-            let error = parse_duration(text).expect_err(text);
+            let error = parse_duration(text).expect_err(text).to_string();
             assert!(error.contains(expected), "for {text:?}: {error}");
         }
     }
@@ -465,12 +471,12 @@ mod tests {
     #[test]
     fn pod_urls_are_validated_and_trimmed() {
         assert_eq!(
-            parse_http_url("https://acme.example/pod/"),
-            Ok("https://acme.example/pod".to_string())
+            parse_http_url("https://acme.example/pod/").unwrap(),
+            "https://acme.example/pod"
         );
         assert_eq!(
-            parse_http_url("http://127.0.0.1:8080"),
-            Ok("http://127.0.0.1:8080".to_string())
+            parse_http_url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
         );
         for bad in [
             "acme.example",

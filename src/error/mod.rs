@@ -1,4 +1,6 @@
 //! The library's one error type, and `Diagnostic`, an error tied to a place in a file.
+//! The pod layer's errors (`pod.rs`), the configuration's (`config.rs`), the
+//! state file's (`state.rs`) and the metrics listener's (`listen.rs`) live here too, so that [`Error`] can carry them from the ground floor.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -6,9 +8,11 @@ use std::time::Duration;
 
 use crate::model::GroupCounts;
 
+mod config;
 mod listen;
 mod pod;
 mod state;
+pub use config::{BdkError, BdkProblem, ConfigError, RuleError, ValueError};
 pub use listen::ListenError;
 pub use pod::{AuthError, PodError, TransportKind};
 pub use state::{FormatError, STATE_FORMAT_VERSION, StateProblem};
@@ -87,8 +91,8 @@ pub enum Error {
     Invalid(Diagnostics),
 
     /// The configuration (file, flags or environment) is invalid.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 
     /// The credentials the configuration names cannot be used.
     #[error(transparent)]

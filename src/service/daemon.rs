@@ -311,7 +311,7 @@ impl Daemon {
 
     fn watch(&self) -> Option<DirWatch> {
         watch_dir(&self.settings.groups_dir, self.changes.clone())
-            .map_err(|err| tracing::error!("{err}; cycles will run on the schedule only"))
+            .map_err(|err| tracing::error!("{}; cycles will run on the schedule only", err.chain()))
             .ok()
     }
 
@@ -618,7 +618,8 @@ impl Daemon {
             }
             Err(err) => {
                 tracing::error!(
-                    "configuration reload refused, the previous configuration stays in force: {err}"
+                    "configuration reload refused, the previous configuration stays in force: {}",
+                    err.chain()
                 );
                 self.metrics.set_config_valid(false);
                 false

@@ -18,11 +18,29 @@ use tracing_subscriber::fmt::format::Writer;
 use crate::config::LogFormat;
 use crate::text::escaped;
 
+/// Why the logger could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// `tracing` does not take the level or filter (the settings checked
+    /// only its levels). The parser's error is part of the message, not a
+    /// `source()`: its own message repeats its cause, so a chain would say it twice.
+    #[error("invalid log level or filter {filter:?}: {cause}")]
+    Filter {
+        filter: String,
+        cause: tracing_subscriber::filter::ParseError,
+    },
+    /// A global subscriber is installed already.
+    #[error("cannot install the logger")]
+    Install(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Installs the global subscriber. `filter` is a level (`info`) or a tracing
 /// filter (`groupsync=debug,reqwest=warn`).
-pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
-    let filter = EnvFilter::try_new(filter)
-        .map_err(|err| format!("invalid log level or filter {filter:?}: {err}"))?;
+pub fn init(format: LogFormat, filter: &str) -> Result<(), LoggingError> {
+    let filter = EnvFilter::try_new(filter).map_err(|cause| LoggingError::Filter {
+        filter: filter.to_string(),
+        cause,
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_ansi(stderr_wants_color())
         .with_env_filter(filter)
@@ -35,7 +53,7 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
         }
         LogFormat::Text => builder.fmt_fields(EscapedFields).try_init(),
     };
-    result.map_err(|err| format!("cannot install the logger: {err}"))
+    result.map_err(LoggingError::Install)
 }
 
 /// Colour only on a terminal, never with `NO_COLOR` set.

@@ -35,6 +35,33 @@ const MAX_LINKS: usize = 40;
 /// How often arming is retried when the path changes while it is being armed.
 const ARM_ATTEMPTS: usize = 5;
 
+/// Why the groups dir cannot be watched (nor polled). The daemon then runs
+/// cycles on its schedule only.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The path cannot be made absolute, or the watching thread cannot start.
+    #[error("cannot watch {}", .dir.display())]
+    Setup {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Neither the kernel's watcher nor the polling one could be set up.
+    #[error("cannot watch or poll {}", .dir.display())]
+    Arm {
+        dir: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+}
+
+impl WatchError {
+    /// The message and its cause, for the log line.
+    pub fn chain(&self) -> String {
+        crate::error::with_causes(self.to_string(), std::error::Error::source(self))
+    }
+}
+
 /// A live watch; dropping it stops watching.
 pub struct DirWatch {
     /// True when inotify could not be used and the tree is polled instead.
@@ -61,9 +88,12 @@ enum Signal {
 ///
 /// Falls back to polling when the kernel's watcher cannot be set up (for
 /// example when `fs.inotify.max_user_watches` is exhausted).
-pub fn watch_dir(dir: &Path, changes: UnboundedSender<()>) -> Result<DirWatch, String> {
-    let path = std::path::absolute(dir)
-        .map_err(|error| format!("cannot watch {}: {error}", dir.display()))?;
+pub fn watch_dir(dir: &Path, changes: UnboundedSender<()>) -> Result<DirWatch, WatchError> {
+    let setup = |source| WatchError::Setup {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let path = std::path::absolute(dir).map_err(setup)?;
     let (signals, received) = channel();
     let (place, watcher, polling) = first_watch(dir, &path, &signals)?;
     if place.real.is_none() {
@@ -84,7 +114,7 @@ pub fn watch_dir(dir: &Path, changes: UnboundedSender<()>) -> Result<DirWatch, S
     std::thread::Builder::new()
         .name("groups-dir-watch".to_string())
         .spawn(move || follower.run(&received))
-        .map_err(|error| format!("cannot watch {}: {error}", dir.display()))?;
+        .map_err(setup)?;
     Ok(DirWatch { polling, signals })
 }
 
@@ -93,7 +123,7 @@ fn first_watch(
     shown: &Path,
     path: &Path,
     signals: &Sender<Signal>,
-) -> Result<(Place, Box<dyn Watcher + Send>, bool), String> {
+) -> Result<(Place, Box<dyn Watcher + Send>, bool), WatchError> {
     match arm_settled(path, false, signals) {
         Ok((place, watcher)) => Ok((place, watcher, false)),
         Err(error) => {
@@ -103,8 +133,11 @@ fn first_watch(
                 shown.display(),
                 POLL_INTERVAL.as_secs()
             );
-            let (place, watcher) = arm_settled(path, true, signals)
-                .map_err(|error| format!("cannot watch or poll {}: {error}", shown.display()))?;
+            let (place, watcher) =
+                arm_settled(path, true, signals).map_err(|source| WatchError::Arm {
+                    dir: shown.to_path_buf(),
+                    source,
+                })?;
             Ok((place, watcher, true))
         }
     }
