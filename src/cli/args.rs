@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::cli::help::{APPLY_FORCE_HELP, CREDENTIALS_HELP, RUN_FORCE_HELP};
+use crate::cli::help::{CREDENTIALS_HELP, RUN_FORCE_HELP, apply_force_help};
 use crate::config::{Overrides, parse_duration, parse_listen_address};
 
 #[derive(Parser)]
@@ -110,7 +110,7 @@ pub struct ApplyArgs {
     /// Read every declared group from the pod first, to see changes made outside groupsync
     #[arg(long)]
     pub refresh: bool,
-    #[arg(long, help = APPLY_FORCE_HELP)]
+    #[arg(long, help = apply_force_help())]
     pub force: bool,
     #[command(flatten)]
     pub lock: LockTimeout,

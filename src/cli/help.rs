@@ -2,6 +2,8 @@
 //! here, so that they can be kept in line with the settings they name (the
 //! safety limits, the credentials).
 
+use crate::config::limit_keys;
+
 /// Where the pod credentials come from: `--help` of the commands that talk to the pod.
 pub const CREDENTIALS_HELP: &str = "\
 Credentials for the pod (the first one set is used):
@@ -15,13 +17,23 @@ Credentials for the pod (the first one set is used):
 Without a pod URL (--pod-url, GROUPSYNC_POD_URL, pod.url) no credentials are needed: plan works
 offline from the state file.";
 
-/// `apply --force`: the safety limits it overrides.
-pub const APPLY_FORCE_HELP: &str = "Apply even when the plan exceeds limits.max_changes or limits.max_deactivations (this run only)";
+/// `apply --force`: every safety limit it overrides, from the limits table.
+pub fn apply_force_help() -> String {
+    format!(
+        "Apply even when the plan exceeds {} (this run only)",
+        limit_keys(" or ")
+    )
+}
 
 /// `run --force`: only `run --once` takes it.
 pub const RUN_FORCE_HELP: &str = "Only with --once (= apply --force); refused for the daemon, which never overrides its safety limits";
 
-/// Why `run --force` without `--once` is refused (a usage error).
-pub const DAEMON_FORCE_REFUSED: &str = "--force is refused for the daemon: a daemon never overrides its own safety limits \
-     (limits.max_changes, limits.max_deactivations). Review the plan with `groupsync plan`, \
-     then override them for one run with `groupsync apply --force`, or raise the limits";
+/// Why `run --force` without `--once` is refused (a usage error), naming every safety limit.
+pub fn daemon_force_refused() -> String {
+    format!(
+        "--force is refused for the daemon: a daemon never overrides its own safety limits \
+         ({}). Review the plan with `groupsync plan`, \
+         then override them for one run with `groupsync apply --force`, or raise the limits",
+        limit_keys(", ")
+    )
+}

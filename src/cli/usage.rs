@@ -9,7 +9,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::cli::args::{Cli, Command};
-use crate::cli::help::DAEMON_FORCE_REFUSED;
+use crate::cli::help::daemon_force_refused;
 
 /// A command-line parse error (or `--help` / `--version`, which clap also
 /// reports this way).
@@ -87,7 +87,7 @@ fn refuse_force_for_the_daemon(cli: Cli) -> Result<Cli, clap::Error> {
             let run = command
                 .find_subcommand_mut("run")
                 .expect("the parser has a run command");
-            Err(run.error(ErrorKind::ArgumentConflict, DAEMON_FORCE_REFUSED))
+            Err(run.error(ErrorKind::ArgumentConflict, daemon_force_refused()))
         }
         _ => Ok(cli),
     }
@@ -99,7 +99,7 @@ mod tests {
 
     use super::{Usage, parse_from, refuse_force_for_the_daemon};
     use crate::cli::args::{Cli, Command};
-    use crate::cli::help::DAEMON_FORCE_REFUSED;
+    use crate::cli::help::daemon_force_refused;
     use crate::pipeline::cycle::DEFAULT_LOCK_TIMEOUT;
 
     /// `args` parsed and checked as `main` does.
@@ -116,12 +116,21 @@ mod tests {
     }
 
     #[test]
+    fn the_force_help_and_the_daemon_refusal_name_every_limit() {
+        let help = crate::cli::help::apply_force_help();
+        for spec in &crate::config::LIMITS {
+            assert!(help.contains(spec.key), "{help}");
+            assert!(daemon_force_refused().contains(spec.key));
+        }
+    }
+
+    #[test]
     fn run_force_is_refused_for_the_daemon_and_is_apply_force_with_once() {
         let refused = parse(&["groupsync", "run", "--force"])
             .err()
             .expect("a daemon never forces");
         assert!(
-            refused.to_string().contains(DAEMON_FORCE_REFUSED),
+            refused.to_string().contains(&daemon_force_refused()),
             "{refused}"
         );
         assert!(refused.use_stderr(), "an error, so exit 1");

@@ -145,9 +145,9 @@ pub enum Error {
     },
 
     /// A safety limit refused the cycle; nothing was written.
-    #[error("{reason}")]
+    #[error("{refusal}")]
     Refused {
-        reason: String,
+        refusal: Refusal,
         /// Where the declared groups stand: the refused plan's changes are pending.
         groups: GroupCounts,
     },
@@ -245,6 +245,25 @@ pub fn short_duration(duration: Duration) -> String {
         "0s".to_string()
     } else {
         text
+    }
+}
+
+/// Which safety limit a plan exceeded, by how much, and the message that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The limit's config key, e.g. `limits.max_changes`.
+    pub limit: &'static str,
+    /// What the plan counts.
+    pub count: usize,
+    /// The configured value it exceeds.
+    pub max: usize,
+    /// The refusal as the limits table words it.
+    pub message: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 

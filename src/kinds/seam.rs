@@ -10,6 +10,8 @@
 
 use serde::ser::SerializeMap;
 
+use crate::config::Limit;
+
 use crate::kinds::assignment::ASSIGNMENTS;
 use crate::kinds::core::{Kind, ReadContext, Request, Sent, Target};
 use crate::kinds::group::names::{Found, NameLookups};
@@ -210,19 +212,14 @@ impl Part {
         }
     }
 
-    /// Groups the part turns inactive (`limits.max_deactivations`).
-    pub fn deactivations(&self) -> usize {
-        match self {
-            Part::Group(fields) => usize::from(fields.deactivates()),
-            Part::List(_) => 0,
-        }
-    }
-
-    /// Users the part removes from a list (`limits.max_member_removals`).
-    pub fn removals(&self) -> usize {
-        match self {
-            Part::Group(_) => 0,
-            Part::List(list) => list.remove.len(),
+    /// What the part counts toward a safety limit: a group deactivated
+    /// (`limits.max_deactivations`), users removed from a list
+    /// (`limits.max_member_removals`). Changes are counted by the plan.
+    pub fn count(&self, limit: Limit) -> usize {
+        match (self, limit) {
+            (Part::Group(fields), Limit::Deactivations) => usize::from(fields.deactivates()),
+            (Part::List(list), Limit::MemberRemovals) => list.remove.len(),
+            _ => 0,
         }
     }
 

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::Limits;
+use crate::config::{LIMITS, Limit, Limits};
+use crate::error::Refusal;
 use crate::kinds::core::{Action, Sent};
 use crate::model::UserGroupResponse;
 use crate::pipeline::plan::{Change, Plan};
@@ -28,7 +29,6 @@ use crate::pod::{PodClient, PodError};
 use crate::shutdown::Shutdown;
 use crate::store::snapshot::Snapshot;
 use crate::store::state_file::StateFile;
-use crate::text::counted;
 
 /// How often the state file is saved during a long apply.
 pub const SAVE_EVERY: Duration = Duration::from_secs(3);
@@ -72,40 +72,28 @@ impl ApplyReport {
     }
 }
 
-/// Refuses a plan over `limits` (unless forced): the whole cycle then writes nothing.
-pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), String> {
+/// Refuses a plan over `limits` (unless forced): the whole cycle then
+/// writes nothing. The limits are checked in the table's order; the first
+/// one exceeded is the one the refusal names.
+pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Refusal> {
     if force {
         return Ok(());
     }
-    let changes = plan.changes.len();
-    if changes > limits.max_changes {
-        let creates = match plan.creates() {
-            0 => String::new(),
-            creates => format!(" ({creates} of them created)"),
+    for spec in &LIMITS {
+        let (count, max) = (plan.count(spec.limit), limits.value(spec));
+        if count <= max {
+            continue;
+        }
+        let detail = match (spec.limit, plan.creates()) {
+            (Limit::Changes, creates) if creates > 0 => format!(" ({creates} of them created)"),
+            _ => String::new(),
         };
-        return Err(format!(
-            "refusing to apply: the plan updates {}{creates}, more than limits.max_changes = {}; \
-             nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
-            counted(changes, "group"),
-            limits.max_changes
-        ));
-    }
-    let deactivations = plan.deactivations();
-    if deactivations > limits.max_deactivations {
-        return Err(format!(
-            "refusing to apply: the plan deactivates {}, more than limits.max_deactivations = {}; \
-             nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
-            counted(deactivations, "group"),
-            limits.max_deactivations
-        ));
-    }
-    let removals = plan.member_removals();
-    if removals > limits.max_member_removals {
-        return Err(format!(
-            "refusing to apply: the plan removes {removals} members and assignees, more than limits.max_member_removals = {}; \
-             nothing was written. Review it with `groupsync plan`, then rerun with --force or raise the limit",
-            limits.max_member_removals
-        ));
+        return Err(Refusal {
+            limit: spec.key,
+            count,
+            max,
+            message: spec.refusal(count, &detail, max),
+        });
     }
     Ok(())
 }
@@ -286,7 +274,7 @@ mod tests {
             changes: vec![change_removing(2), change_removing(2)],
             ..Plan::default()
         };
-        let refused = check_limits(&plan, &limits, false).unwrap_err();
+        let refused = check_limits(&plan, &limits, false).unwrap_err().message;
         assert!(
             refused.contains(
                 "removes 4 members and assignees, more than limits.max_member_removals = 3"

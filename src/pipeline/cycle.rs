@@ -195,9 +195,9 @@ async fn unbounded_cycle(
                 return Ok(outcome);
             }
             let client = client.ok_or(Error::NoPod)?;
-            check_limits(&outcome.plan, &settings.limits, force).map_err(|reason| {
+            check_limits(&outcome.plan, &settings.limits, force).map_err(|refusal| {
                 Error::Refused {
-                    reason,
+                    refusal,
                     groups: outcome.group_counts(),
                 }
             })?;

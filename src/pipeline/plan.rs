@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::config::Limit;
 use crate::error::Diagnostic;
 use crate::kinds::core::{Action, NEW_GROUP_PATH, Request};
 use crate::kinds::group::names::bind;
@@ -48,12 +49,20 @@ impl Change {
 
     /// True when the change turns an active group inactive (or may: from an unknown state).
     pub fn deactivates(&self) -> bool {
-        self.parts.iter().map(Part::deactivations).sum::<usize>() > 0
+        self.count(Limit::Deactivations) > 0
     }
 
     /// Members and assignees the change removes (`limits.max_member_removals`).
     pub fn removals(&self) -> usize {
-        self.parts.iter().map(Part::removals).sum()
+        self.count(Limit::MemberRemovals)
+    }
+
+    /// What the change counts toward `limit`: one change, and what its parts count.
+    pub fn count(&self, limit: Limit) -> usize {
+        match limit {
+            Limit::Changes => 1,
+            _ => self.parts.iter().map(|part| part.count(limit)).sum(),
+        }
     }
 
     /// What a reviewer should know before applying.
@@ -92,15 +101,17 @@ impl Plan {
 
     /// Members plus assignees removed, across all groups (`limits.max_member_removals`).
     pub fn member_removals(&self) -> usize {
-        self.changes.iter().map(Change::removals).sum()
+        self.count(Limit::MemberRemovals)
     }
 
     /// How many changes turn an active group inactive (`limits.max_deactivations`).
     pub fn deactivations(&self) -> usize {
-        self.changes
-            .iter()
-            .filter(|change| change.deactivates())
-            .count()
+        self.count(Limit::Deactivations)
+    }
+
+    /// What the whole plan counts toward `limit`.
+    pub fn count(&self, limit: Limit) -> usize {
+        self.changes.iter().map(|change| change.count(limit)).sum()
     }
 }
 

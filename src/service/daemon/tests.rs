@@ -53,7 +53,13 @@ impl Act {
                 "the pod cannot be reached".to_string(),
             ))),
             Act::Refuse => Err(Error::Refused {
-                reason: "the plan deactivates 2 groups, limits.max_deactivations is 1".to_string(),
+                refusal: crate::error::Refusal {
+                    limit: "limits.max_deactivations",
+                    count: 2,
+                    max: 1,
+                    message: "the plan deactivates 2 groups, limits.max_deactivations is 1"
+                        .to_string(),
+                },
                 groups: GroupCounts {
                     in_sync: 1,
                     pending: 2,

@@ -316,7 +316,12 @@ mod tests {
         metrics.count_cycle_failure("pod");
         metrics.count_cycle_failure("pod");
         let refused = crate::Error::Refused {
-            reason: "too many changes".into(),
+            refusal: crate::error::Refusal {
+                limit: "limits.max_changes",
+                count: 2,
+                max: 1,
+                message: "too many changes".into(),
+            },
             groups: Default::default(),
         };
         metrics.count_cycle_failure(refused.kind());
