@@ -21,7 +21,7 @@ pub fn init_logging_from_flags(overrides: &Overrides) -> anyhow::Result<()> {
         ..Overrides::default()
     };
     let log = Settings::from_overrides(&log_flags)?.log;
-    logging::init(log.format, &log.level).map_err(anyhow::Error::msg)
+    Ok(logging::init(log.format, &log.level)?)
 }
 
 /// Serves the emulator, prints where and a session token for it, and stops

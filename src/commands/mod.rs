@@ -88,7 +88,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         _ => {}
     }
     let settings = Settings::resolve(&cli.overrides)?;
-    logging::init(settings.log.format, &settings.log.level).map_err(anyhow::Error::msg)?;
+    logging::init(settings.log.format, &settings.log.level)?;
     let format = cli.format;
     match cli.command {
         Command::Validate => validate::run(&settings, format),

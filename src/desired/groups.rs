@@ -1,17 +1,16 @@
 //! Reads groups out of one file's node tree: which forms a file may take,
 //! which keys a group may have, and what type each value must be.
 
-use saphyr_parser::ScalarStyle;
-
-use std::collections::BTreeSet;
-
 use crate::model::{
     DesiredGroup, Field, GroupKey, ROLE_SCOPE, Roster, Rosters, SourcePos, UserGroupUpdate,
 };
-use crate::text::is_invisible;
 
 use super::Problems;
 use super::tree::{self, Ending, Kind, Node, Pos};
+use super::values::{
+    describe, excerpt, is_null, key_text, read_field, read_id, read_type, read_usernames,
+    scalar_text,
+};
 
 /// A group and where its identifying values are written, for duplicate messages.
 pub(super) struct ParsedGroup {
@@ -301,247 +300,6 @@ impl Reader {
     }
 }
 
-/// The group type of a group known by name; only `ROLE_SCOPE` exists today.
-fn read_type(value: Node, problems: &mut Problems) -> Option<String> {
-    let at = value.at;
-    let group_type = text_value("type", value, problems)?;
-    if group_type.is_empty() {
-        problems.at(
-            at,
-            format!("`type` must not be empty; leave it out for {ROLE_SCOPE}"),
-        );
-        return None;
-    }
-    Some(group_type)
-}
-
-fn read_id(value: Node, problems: &mut Problems) -> Option<(String, Pos)> {
-    let at = value.at;
-    let id = text_value("id", value, problems)?;
-    if id.is_empty() {
-        problems.at(at, "`id` must not be empty; it is the pod's groupId");
-        return None;
-    }
-    // `.` and `..` would be resolved away in a URL, `/` would name another
-    // path, and no pod id has spaces or control characters.
-    let unusable = matches!(id.as_str(), "." | "..")
-        || id
-            .chars()
-            .any(|c| c == '/' || c.is_whitespace() || c.is_control() || is_invisible(c));
-    if unusable {
-        problems.at(
-            at,
-            "`id` must be the pod's groupId: not `.` or `..`, and without `/`, spaces or control characters",
-        );
-        return None;
-    }
-    Some((id, at))
-}
-
-/// Why `text`, the value of `key`, cannot be sent as it is, if it cannot: a
-/// control character (a description may hold line breaks and tabs) or a bidi
-/// override anywhere.
-fn hidden_characters(key: &str, text: &str) -> Option<String> {
-    let allowed = |c: char| key == "description" && matches!(c, '\n' | '\t');
-    let found = text
-        .chars()
-        .find(|c| (c.is_control() && !allowed(*c)) || is_invisible(*c))?;
-    Some(format!(
-        "`{key}` holds the invisible character U+{:04X}; remove it (control characters, \
-         bidi overrides and zero-width characters make text show other than it reads)",
-        u32::from(found)
-    ))
-}
-
-fn read_field(fields: &mut UserGroupUpdate, field: Field, value: Node, problems: &mut Problems) {
-    let at = value.at;
-    if let Kind::Scalar(text, _) = &value.kind
-        && let Some(message) = hidden_characters(field.key(), text)
-    {
-        problems.at(at, message);
-        return;
-    }
-    match field {
-        Field::Active => fields.active = flag_value(value, problems),
-        Field::Name => {
-            fields.name = text_value(field.key(), value, problems);
-            if fields.name.as_deref() == Some("") {
-                problems.at(
-                    at,
-                    "`name` must not be empty; leave the key out to keep the pod's name",
-                );
-                fields.name = None;
-            }
-        }
-        Field::Area => fields.area = text_value(field.key(), value, problems),
-        Field::Description => fields.description = text_value(field.key(), value, problems),
-    }
-}
-
-/// A `members:` or `assignees:` list: usernames, each once and none empty.
-/// `[]` declares an empty list (everyone removed); a null is an error, since
-/// it reads like "not managed" yet sits where a list is declared.
-fn read_usernames(
-    roster: Roster,
-    value: Node,
-    problems: &mut Problems,
-) -> Option<BTreeSet<String>> {
-    let key = roster.key();
-    let items = match value.kind {
-        Kind::Sequence(items) => items,
-        Kind::Rejected => return None,
-        _ => {
-            problems.at(
-                value.at,
-                format!(
-                    "`{key}` must be a list of usernames, e.g. `{key}: [alice.smith, bob.jones]`, found {}; \
-                     write `{key}: []` for none, or leave the key out to leave the pod's {key} alone",
-                    describe(&value)
-                ),
-            );
-            return None;
-        }
-    };
-    let mut users = BTreeSet::new();
-    let mut valid = true;
-    for item in items {
-        let at = item.at;
-        let Some(username) = username_value(key, item, problems) else {
-            valid = false;
-            continue;
-        };
-        if !users.insert(username.clone()) {
-            problems.at(
-                at,
-                format!(
-                    "`{}` is listed twice in `{key}`; remove one",
-                    excerpt(&username)
-                ),
-            );
-            valid = false;
-        }
-    }
-    valid.then_some(users)
-}
-
-/// One username of a user list: a non-empty string without surrounding
-/// spaces. Plain nulls and booleans are surely not meant as names.
-fn username_value(key: &str, item: Node, problems: &mut Problems) -> Option<String> {
-    let at = item.at;
-    if is_null(&item) || is_plain_bool(&item) {
-        let found = describe(&item);
-        problems.at(
-            at,
-            format!(
-                "each entry of `{key}` must be a username, found {found}; quote it if it is one"
-            ),
-        );
-        return None;
-    }
-    let username = match item.kind {
-        Kind::Scalar(text, _) => text.into_owned(),
-        Kind::Rejected => return None,
-        _ => {
-            let found = describe(&item);
-            problems.at(
-                at,
-                format!("each entry of `{key}` must be a username, found {found}"),
-            );
-            return None;
-        }
-    };
-    if username.trim().is_empty() {
-        problems.at(at, format!("an empty username in `{key}`; remove it"));
-        return None;
-    }
-    if let Some(message) = hidden_characters(key, &username) {
-        problems.at(at, message);
-        return None;
-    }
-    if username.trim() != username {
-        let shown = excerpt(&username);
-        problems.at(
-            at,
-            format!("the username \"{shown}\" in `{key}` has spaces around it; remove them"),
-        );
-        return None;
-    }
-    Some(username)
-}
-
-/// Any scalar as its literal text, except plain nulls and booleans (YAML 1.2 core
-/// schema), which are surely not meant as text.
-fn text_value(key: &str, value: Node, problems: &mut Problems) -> Option<String> {
-    if is_null(&value) || is_plain_bool(&value) {
-        let advice = match (scalar_text(&value), key) {
-            (Some("") | None, "id") => "write the pod's groupId, e.g. `id: \"6543a1f0c2\"`".into(),
-            (Some("") | None, "name") => "give it a value, or leave the key out".into(),
-            (Some("") | None, _) => {
-                format!("write `{key}: \"\"` to clear it on the pod, or leave the key out")
-            }
-            (Some(text), _) => format!("write `{key}: \"{text}\"` if you mean the text"),
-        };
-        problems.at(
-            value.at,
-            format!(
-                "`{key}` must be a string, found {}; {advice}",
-                describe(&value)
-            ),
-        );
-        return None;
-    }
-    match value.kind {
-        Kind::Scalar(text, _) => Some(text.into_owned()),
-        Kind::Rejected => None,
-        _ => {
-            problems.at(
-                value.at,
-                format!("`{key}` must be a string, found {}", describe(&value)),
-            );
-            None
-        }
-    }
-}
-
-/// Only plain `true`/`false` (in the core schema's three spellings) are booleans.
-fn flag_value(value: Node, problems: &mut Problems) -> Option<bool> {
-    if let Kind::Scalar(text, ScalarStyle::Plain) = &value.kind {
-        match text.as_ref() {
-            "true" | "True" | "TRUE" => return Some(true),
-            "false" | "False" | "FALSE" => return Some(false),
-            _ => {}
-        }
-    }
-    if !matches!(value.kind, Kind::Rejected) {
-        problems.at(
-            value.at,
-            format!(
-                "`active` must be `true` or `false`, found {}",
-                describe(&value)
-            ),
-        );
-    }
-    None
-}
-
-/// A mapping key as text; keys that are lists or mappings are reported.
-fn key_text<'n>(key: &'n Node, problems: &mut Problems) -> Option<&'n str> {
-    match &key.kind {
-        Kind::Scalar(text, _) => Some(text),
-        Kind::Rejected => None,
-        _ => {
-            problems.at(
-                key.at,
-                format!(
-                    "a key must be a word such as `name`, found {}",
-                    describe(key)
-                ),
-            );
-            None
-        }
-    }
-}
-
 fn unknown_key_message(key: &str) -> String {
     let allowed: Vec<&str> = GROUP_KEYS.iter().map(|known| known.key).collect();
     let allowed = allowed.join(", ");
@@ -581,60 +339,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-fn scalar_text<'n>(node: &'n Node) -> Option<&'n str> {
-    match &node.kind {
-        Kind::Scalar(text, _) => Some(text),
-        _ => None,
-    }
-}
-
-fn is_null(node: &Node) -> bool {
-    matches!(&node.kind, Kind::Scalar(text, ScalarStyle::Plain) if is_null_text(text))
-}
-
-fn is_plain_bool(node: &Node) -> bool {
-    matches!(&node.kind, Kind::Scalar(text, ScalarStyle::Plain) if is_bool_text(text))
-}
-
-fn is_null_text(text: &str) -> bool {
-    matches!(text, "" | "~" | "null" | "Null" | "NULL")
-}
-
-fn is_bool_text(text: &str) -> bool {
-    matches!(text, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
-}
-
-/// What a node is, for "expected X, found Y" messages.
-fn describe(node: &Node) -> String {
-    match &node.kind {
-        Kind::Scalar(text, ScalarStyle::Plain) if text.is_empty() => "nothing".into(),
-        Kind::Scalar(text, ScalarStyle::Plain) if is_null_text(text) => format!("null (`{text}`)"),
-        Kind::Scalar(text, ScalarStyle::Plain) if is_bool_text(text) => {
-            format!("the boolean `{text}`")
-        }
-        Kind::Scalar(text, ScalarStyle::Plain) => format!("`{}`", excerpt(text)),
-        Kind::Scalar(text, _) => format!("the string \"{}\"", excerpt(text)),
-        Kind::Sequence(_) => "a list".into(),
-        Kind::Mapping(_) => "a mapping".into(),
-        Kind::Rejected => "an alias".into(),
-    }
-}
-
-/// The start of a long value, so that a message stays one readable line.
-fn excerpt(text: &str) -> String {
-    const LIMIT: usize = 40;
-    let mut chars = text.chars();
-    let start: String = chars.by_ref().take(LIMIT).collect();
-    let start = start.replace('\n', "\\n");
-    if chars.next().is_some() {
-        format!("{start}…")
-    } else {
-        start
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::path::Path;
 
     use super::*;

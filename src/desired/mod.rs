@@ -1,11 +1,12 @@
 //! The **load** stage: `groups.d/` -> [`DesiredState`].
 //!
-//! Three steps, one file each (and [`schema`], the JSON Schema of a file, built
+//! Three steps, a file or two each (and [`schema`], the JSON Schema of a file, built
 //! from the same table of keys as `groups`):
 //! - `walk`   — finds the groups files below the directory (sorted, symlinks followed, loops caught)
 //!   and reads each one (size limit, UTF-8);
 //! - `tree`   — turns one file's YAML events into a small tree of nodes that know their position;
-//! - `groups` — reads groups out of that tree (the allowed forms, keys and value types).
+//! - `groups` — reads groups out of that tree (the allowed forms and keys), with
+//!   `values`, the readers of each value (ids, fields, usernames) and their messages.
 //!
 //! Nothing stops at the first problem: every problem in every file is collected and
 //! returned at once as [`Error::Invalid`], each one printed as `PATH:LINE:COLUMN: message`.
@@ -13,6 +14,7 @@
 mod groups;
 pub mod schema;
 mod tree;
+mod values;
 mod walk;
 
 use std::collections::HashMap;
