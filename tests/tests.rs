@@ -19,4 +19,5 @@ mod preview;
 mod schema;
 mod service_safety;
 mod state;
+mod untrusted_pod;
 mod validate;
