@@ -22,4 +22,5 @@ mod schema;
 mod service_safety;
 mod settings;
 mod state;
+mod untrusted_pod;
 mod validate;

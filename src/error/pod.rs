@@ -72,6 +72,13 @@ pub enum PodError {
     )]
     LoginRejected { username: String, login_url: String },
 
+    /// The login call answered an error status other than 401 (the inner
+    /// [`PodError::Status`], its path the login URL). The status is the
+    /// login's: a 403 here says nothing of the bot's rights on groups, so
+    /// [`PodError::status`] does not report it.
+    #[error("{0}")]
+    LoginFailed(Box<PodError>),
+
     /// No HTTP answer: connection failed, timed out or broke.
     #[error("{method} {url}: {reason}{}", transport_hint(*kind, url))]
     Transport {
@@ -136,6 +143,21 @@ pub enum PodError {
         cause: Box<PodError>,
     },
 
+    /// A create failed unclearly (`cause`, the last attempt's), and looking
+    /// its name up then found only groups whose name or type is not exactly
+    /// the one sent (a pod's name filter may ignore case or match a prefix):
+    /// none of them is taken for the group.
+    #[error(
+        "{cause}; looking {name:?} up afterwards found no group of exactly that name and type, only {}: none of them was taken for it. Run again, or add `id:` if the pod holds the group now",
+        others.join(", ")
+    )]
+    CreateFoundOthers {
+        name: String,
+        /// The groups found, each as `"name" (type TYPE, id ID)`.
+        others: Vec<String>,
+        cause: Box<PodError>,
+    },
+
     /// A stop (SIGINT/SIGTERM) was requested: the request was not sent (again),
     /// or it was in flight and got no answer within the grace it was given.
     #[error("{method} {path}: {}", stopped_text(*cut_off_after))]
@@ -148,14 +170,40 @@ pub enum PodError {
 }
 
 impl PodError {
-    /// The HTTP status behind the error, if the pod answered.
+    /// The HTTP status a pod endpoint answered the request with; `None` when
+    /// it got no answer, and for the bot's login whatever the login answered
+    /// (see [`PodError::is_login_failure`]): a login refused with 403 must
+    /// never read as a group read refused with 403.
     pub fn status(&self) -> Option<u16> {
         match self {
             PodError::Status { status, .. } => Some(*status),
-            PodError::SessionRejected { .. } | PodError::LoginRejected { .. } => Some(401),
+            PodError::SessionRejected { .. } => Some(401),
             PodError::RetriesExhausted { last, .. } => last.status(),
-            PodError::CreateUnclear { cause, .. } => cause.status(),
+            PodError::CreateUnclear { cause, .. } | PodError::CreateFoundOthers { cause, .. } => {
+                cause.status()
+            }
             _ => None,
+        }
+    }
+
+    /// True when a pod endpoint refused the request for want of a right
+    /// (403): VIEW_ROLE_SCOPES on a read, MANAGE_ROLE_SCOPES on a write.
+    /// Never true for the bot's login, whatever it answered.
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(403)
+    }
+
+    /// True when the bot's login failed: refused (401), answered another
+    /// error status, could not be reached, or answered something unusable.
+    /// The request itself was never sent; its endpoint is not at fault.
+    pub fn is_login_failure(&self) -> bool {
+        match self {
+            PodError::LoginRejected { .. } | PodError::LoginFailed(_) => true,
+            PodError::Transport { url: path, .. }
+            | PodError::Decode { path, .. }
+            | PodError::OverLimit { path, .. } => path.ends_with(PUBKEY_AUTHENTICATE_PATH),
+            PodError::RetriesExhausted { last, .. } => last.is_login_failure(),
+            _ => false,
         }
     }
 
@@ -164,6 +212,7 @@ impl PodError {
         match self {
             PodError::Status { status, .. } => *status == 429 || *status >= 500,
             PodError::Transport { kind, .. } => !kind.is_final(),
+            PodError::LoginFailed(answer) => answer.is_retryable(),
             _ => false,
         }
     }
@@ -184,6 +233,8 @@ impl PodError {
     pub fn surely_not_processed(&self) -> bool {
         match self {
             PodError::Status { status, .. } => *status == 429 || *status == 503,
+            // The login failed: the request itself was never sent.
+            PodError::LoginFailed(_) => true,
             PodError::Transport { kind, .. } => kind.surely_not_sent(),
             _ => false,
         }
@@ -193,6 +244,7 @@ impl PodError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             PodError::Status { retry_after, .. } => *retry_after,
+            PodError::LoginFailed(answer) => answer.retry_after(),
             _ => None,
         }
     }
@@ -203,6 +255,7 @@ impl PodError {
             PodError::Status { .. } => "status",
             PodError::SessionRejected { .. } => "session_rejected",
             PodError::LoginRejected { .. } => "login_rejected",
+            PodError::LoginFailed(_) => "login_failed",
             PodError::Transport { .. } => "transport",
             PodError::Decode { .. } => "decode",
             PodError::OverLimit { .. } => "over_limit",
@@ -213,6 +266,7 @@ impl PodError {
             PodError::Setup(_) => "setup",
             PodError::Stopped { .. } => "stopped",
             PodError::CreateUnclear { .. } => "create_unclear",
+            PodError::CreateFoundOthers { .. } => "create_found_others",
         }
     }
 }

@@ -265,11 +265,11 @@ pub struct UserRecord {
 }
 
 /// `UserList`: the users lookup's answer, `{users, errors}` (both always
-/// there, as the pod answers). A name the pod does not know is simply absent
-/// from `users`.
+/// written, as the pod answers). A name the pod does not know is simply
+/// absent from `users`; an answer without `users` is no users list at all,
+/// and does not decode (an empty `users` is not "nobody" by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserList {
-    #[serde(default)]
     pub users: Vec<UserRecord>,
     #[serde(default)]
     pub errors: Vec<serde_json::Value>,
@@ -317,11 +317,17 @@ mod tests {
     }
 
     #[test]
-    fn a_users_answer_always_has_both_lists() {
+    fn a_users_answer_always_has_both_lists_and_needs_its_users() {
         let empty = serde_json::to_value(UserList::default()).unwrap();
         assert_eq!(empty, serde_json::json!({"users": [], "errors": []}));
-        let bare: UserList = serde_json::from_str("{}").unwrap();
-        assert_eq!(bare, UserList::default());
+        let without_errors: UserList = serde_json::from_str(r#"{"users": []}"#).unwrap();
+        assert_eq!(without_errors, UserList::default());
+        for not_a_list in ["{}", r#"{"nope": 1}"#, "[]"] {
+            assert!(
+                serde_json::from_str::<UserList>(not_a_list).is_err(),
+                "{not_a_list}"
+            );
+        }
     }
 
     #[test]

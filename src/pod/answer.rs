@@ -1,7 +1,13 @@
 //! Pod answers read bounded (`Reply`): the body as it streams in, up to
 //! [`MAX_ANSWER_BYTES`] (or [`MAX_ERROR_ANSWER_BYTES`] of an error); a
 //! success decoded, an error turned into the [`PodError`] its status means.
+//!
+//! This is the one place answers become error text, and every text quoted
+//! from one (the pod's message, a body's start, a decoder's complaint, a
+//! redirect's target) passes through the client's [`Secrets`] first: a pod
+//! or a proxy echoing a token or a password never gets it shown.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
@@ -11,6 +17,7 @@ use serde::de::DeserializeOwned;
 use super::failure::public_url;
 use super::request::{Call, Verb};
 use super::retry::parse_retry_after;
+use super::secrets::Secrets;
 use crate::error::PodError;
 use crate::model::ApiError;
 
@@ -33,6 +40,15 @@ pub(super) struct Reply {
     /// A redirect's target, resolved and without credentials, query or fragment.
     pub(super) location: Option<String>,
     pub(super) body: Vec<u8>,
+    /// The client's secrets, which no text quoted from this answer may show.
+    pub(super) secrets: Arc<Secrets>,
+}
+
+impl Reply {
+    /// `text`, taken from this answer, without any secret of the client.
+    pub(super) fn quoted(&self, text: &str) -> String {
+        self.secrets.redact(text)
+    }
 }
 
 /// Why no [`Reply`] could be read.
@@ -44,8 +60,11 @@ pub(super) enum ReadFailure {
 }
 
 /// Sends `request` and reads the answer, its body as it streams in and no
-/// further than its cap ([`body_cap`]).
-pub(super) async fn read_reply(request: reqwest::RequestBuilder) -> Result<Reply, ReadFailure> {
+/// further than its cap ([`body_cap`]); `secrets` go with it.
+pub(super) async fn read_reply(
+    request: reqwest::RequestBuilder,
+    secrets: Arc<Secrets>,
+) -> Result<Reply, ReadFailure> {
     let mut response = request.send().await.map_err(ReadFailure::Http)?;
     let status = response.status();
     let headers = response.headers();
@@ -83,6 +102,7 @@ pub(super) async fn read_reply(request: reqwest::RequestBuilder) -> Result<Reply
         content_type,
         location,
         body,
+        secrets,
     })
 }
 
@@ -140,8 +160,12 @@ pub(super) fn decode_answer<T: DeserializeOwned>(
     if is_html(reply) {
         return Err(call.decode_error(HTML_INSTEAD_OF_JSON));
     }
-    serde_json::from_slice(&reply.body)
-        .map_err(|error| call.decode_error(shortened(&error.to_string(), MAX_REASON_CHARS)))
+    serde_json::from_slice(&reply.body).map_err(|error| {
+        call.decode_error(shortened(
+            &reply.quoted(&error.to_string()),
+            MAX_REASON_CHARS,
+        ))
+    })
 }
 
 /// What a 200 with an HTML page means, most often.
@@ -164,7 +188,7 @@ pub(super) fn is_html(reply: &Reply) -> bool {
 }
 
 /// `text`, cut after `max_chars` characters with `…`.
-fn shortened(text: &str, max_chars: usize) -> String {
+pub(super) fn shortened(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
@@ -172,7 +196,7 @@ fn shortened(text: &str, max_chars: usize) -> String {
 }
 
 /// The error a non-2xx answer means: its redirect target, else the pod's
-/// message (cut short), else the start of its body.
+/// message (cut short), else the start of its body; no secret shown.
 pub(super) fn status_error(verb: Verb, path: String, reply: Reply) -> PodError {
     if let Some(target) = &reply.location {
         return PodError::Status {
@@ -180,16 +204,17 @@ pub(super) fn status_error(verb: Verb, path: String, reply: Reply) -> PodError {
             path,
             status: reply.status.as_u16(),
             code: None,
-            message: format!("it redirects to {target}"),
+            message: format!("it redirects to {}", reply.quoted(target)),
             retry_after: reply.retry_after,
         };
     }
     let api_error: ApiError = serde_json::from_slice(&reply.body).unwrap_or_default();
+    // Redacted before cut short: a cut must not leave half a secret.
     let message = api_error
         .message
         .filter(|message| !message.trim().is_empty())
-        .map(|message| shortened(&message, MAX_REASON_CHARS))
-        .unwrap_or_else(|| body_excerpt(&reply.body, reply.status));
+        .map(|message| shortened(&reply.quoted(&message), MAX_REASON_CHARS))
+        .unwrap_or_else(|| body_excerpt(&reply, reply.status));
     PodError::Status {
         method: verb.as_str(),
         path,
@@ -200,11 +225,11 @@ pub(super) fn status_error(verb: Verb, path: String, reply: Reply) -> PodError {
     }
 }
 
-/// The start of a non-JSON error body (a proxy's HTML page, say), on one line;
-/// the status's reason phrase when the body is empty.
-fn body_excerpt(body: &[u8], status: StatusCode) -> String {
+/// The start of a non-JSON error body (a proxy's HTML page, say), on one line
+/// and without secrets; the status's reason phrase when the body is empty.
+fn body_excerpt(reply: &Reply, status: StatusCode) -> String {
     const MAX_CHARS: usize = 200;
-    let text = String::from_utf8_lossy(body);
+    let text = reply.quoted(&String::from_utf8_lossy(&reply.body));
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.is_empty() {
         return status
@@ -224,6 +249,7 @@ pub(super) fn test_reply(content_type: Option<&str>, body: &str) -> Reply {
         content_type: content_type.map(str::to_string),
         location: None,
         body: body.as_bytes().to_vec(),
+        secrets: Arc::default(),
     }
 }
 
@@ -274,9 +300,48 @@ mod tests {
     #[test]
     fn error_excerpt_is_one_short_line() {
         let html = format!("<html>\n  <body>{}</body></html>", "x".repeat(500));
-        let excerpt = body_excerpt(html.as_bytes(), StatusCode::BAD_GATEWAY);
+        let excerpt = body_excerpt(&reply(None, &html), StatusCode::BAD_GATEWAY);
         assert!(!excerpt.contains('\n'));
         assert!(excerpt.chars().count() <= 201);
-        assert_eq!(body_excerpt(b"", StatusCode::BAD_GATEWAY), "Bad Gateway");
+        assert_eq!(
+            body_excerpt(&reply(None, ""), StatusCode::BAD_GATEWAY),
+            "Bad Gateway"
+        );
+    }
+
+    /// An error answer with `body` from a client holding the secret `s3cr3t-token`.
+    fn echoing(status: StatusCode, body: &str, location: Option<&str>) -> Reply {
+        let secrets = Secrets::default();
+        secrets.hold("s3cr3t-token");
+        Reply {
+            status,
+            location: location.map(str::to_string),
+            secrets: Arc::new(secrets),
+            ..reply(None, body)
+        }
+    }
+
+    #[test]
+    fn no_text_quoted_from_an_error_answer_shows_a_secret() {
+        let call = Call::new(Verb::Get, group_path("g"), "/v2/admin/usergroups/{groupId}");
+        let long = "x".repeat(490);
+        for (body, location) in [
+            (
+                r#"{"code": 500, "message": "bad session s3cr3t-token"}"#.to_string(),
+                None,
+            ),
+            (format!(r#"{{"message": "{long}s3cr3t-token"}}"#), None),
+            ("<p>sessionToken: s3cr3t-token</p>".to_string(), None),
+            (format!("{}s3cr3t-token", "y".repeat(195)), None),
+            (String::new(), Some("https://sso/s3cr3t-token/login")),
+        ] {
+            let answer = echoing(StatusCode::BAD_GATEWAY, &body, location);
+            let error = status_error(call.verb, call.path.clone(), answer);
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("s3cr3t"), "{body}: {shown}");
+        }
+        let answer = echoing(StatusCode::OK, r#"{"active": "s3cr3t-token"}"#, None);
+        let error = decode_answer::<UserGroupResponse>(&call, &answer).unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("s3cr3t"), "{error}");
     }
 }

@@ -18,7 +18,9 @@
 //! - Given a [`Shutdown`] ([`PodClient::set_shutdown`]), a stop ends every
 //!   wait between attempts at once, starts no new request, and gives a request
 //!   in flight at most [`STOP_GRACE_IN_FLIGHT`](super::stop::STOP_GRACE_IN_FLIGHT) more.
-//! - Neither logs nor errors ever hold the `sessionToken` header or a JWT.
+//! - Neither logs nor errors ever hold the `sessionToken` header, a JWT or
+//!   the proxy's password, even where a pod or a proxy echoes one back: every
+//!   text quoted from an answer is redacted ([`super::secrets`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -92,7 +94,7 @@ impl PodClient {
         network: &NetworkSettings,
     ) -> Result<PodClient, PodError> {
         let transport = Transport::new(pod_url, timeouts, network)?;
-        let session = Session::new(auth)?;
+        let session = Session::new(auth, transport.secrets())?;
         warn_if_unencrypted(transport.base_url(), session.login_url());
         Ok(PodClient {
             transport,
@@ -300,6 +302,43 @@ mod tests {
                 .to_string()
                 .starts_with("gave up after 3 attempts: PUT /x: the pod answered 503")
         );
+    }
+
+    #[test]
+    fn a_login_failure_never_reads_as_a_refusal_by_a_group_endpoint() {
+        let login = |code| {
+            PodError::LoginFailed(Box::new(status(
+                code,
+                "https://p/login/pubkey/authenticate",
+            )))
+        };
+        for error in [
+            login(403),
+            PodError::RetriesExhausted {
+                attempts: 4,
+                last: Box::new(login(503)),
+            },
+            PodError::LoginRejected {
+                username: "bot".into(),
+                login_url: "https://p/login/pubkey/authenticate".into(),
+            },
+        ] {
+            assert!(error.is_login_failure(), "{error:?}");
+            assert!(!error.is_forbidden(), "{error:?}");
+            assert_eq!(error.status(), None, "{error:?}");
+        }
+        let message = login(403).to_string();
+        assert!(
+            message.contains("the pod refused the bot login"),
+            "{message}"
+        );
+        assert!(!message.contains("VIEW_ROLE_SCOPES"), "{message}");
+        // A login failing with 5xx is retried; the request itself was never sent.
+        assert!(login(503).is_retryable() && !login(403).is_retryable());
+        assert!(!login(502).may_have_been_processed());
+
+        let read = status(403, &group_path("g1"));
+        assert!(read.is_forbidden() && !read.is_login_failure());
     }
 
     // -- A DNS failure is final -----------------------------------------------

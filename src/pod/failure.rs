@@ -5,10 +5,17 @@
 use reqwest::Url;
 
 use super::request::Verb;
+use super::secrets::Secrets;
 use crate::error::{PodError, TransportKind};
 
 /// The error for a request that got no answer (or lost it while reading).
-pub(super) fn transport_error(verb: Verb, url: &Url, error: &reqwest::Error) -> PodError {
+/// Its reason passes through `secrets`: a proxy's refusal may quote what it was sent.
+pub(super) fn transport_error(
+    verb: Verb,
+    url: &Url,
+    error: &reqwest::Error,
+    secrets: &Secrets,
+) -> PodError {
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {
@@ -27,7 +34,7 @@ pub(super) fn transport_error(verb: Verb, url: &Url, error: &reqwest::Error) -> 
         method: verb.as_str(),
         url: public_url(url),
         kind,
-        reason: format!("{what}: {}", error_chain(error)),
+        reason: secrets.redact(&format!("{what}: {}", error_chain(error))),
     }
 }
 

@@ -10,7 +10,7 @@ use super::request::{Call, Verb};
 use super::retry::shown_wait;
 use crate::error::PodError;
 use crate::model::{
-    USERGROUPS_PATH, UserGroupCreate, UserGroupResponse, UserGroupUpdate, group_path,
+    ROLE_SCOPE, USERGROUPS_PATH, UserGroupCreate, UserGroupResponse, UserGroupUpdate, group_path,
 };
 
 /// One group's path template, as [`super::transport::RequestOutcome::path`] reports it (a bounded metric label).
@@ -29,7 +29,8 @@ pub struct ListFilter {
 pub enum Created {
     /// The pod answered the POST with the new group.
     New(UserGroupResponse),
-    /// The POST's answer was lost, and the name's lookup found the group it made.
+    /// The POST's answer was lost, and the name's lookup found the group it
+    /// made: the one group of exactly the name and type sent.
     FoundAfterFailure(UserGroupResponse),
 }
 
@@ -107,8 +108,12 @@ impl PodClient {
     /// Creates a group without ever making two: POST is not idempotent and
     /// there is no DELETE. After a failure that leaves it unclear whether the
     /// pod acted (a timeout, a dropped connection, a 5xx), the name is looked
-    /// up first; a group found is the one the POST made. Only when none is
-    /// found is the POST sent again, within the retry policy's attempts.
+    /// up first; the one group named exactly as sent, byte for byte and of
+    /// the type sent ([`is_exactly_named`]), is the one the POST made. A
+    /// pod's name filter may ignore case or match a prefix: what else it
+    /// returns is never taken for the group. Only when no exact match is
+    /// found is the POST sent again, within the retry policy's attempts;
+    /// when they are spent, the error names what the lookup found instead.
     pub async fn create_once(&self, body: &UserGroupCreate) -> Result<Created, PodError> {
         let policy = self.policy();
         let mut waits = policy.backoff().build();
@@ -122,36 +127,70 @@ impl PodClient {
                 "{error}; the pod may have created {:?} all the same: looking it up by name before anything else",
                 body.name
             );
-            let mut found = match self.list_named(&body.group_type, &body.name).await {
+            let found = match self.list_named(&body.group_type, &body.name).await {
                 Ok(found) => found,
                 Err(lookup) => {
                     warn!("cannot look {:?} up: {lookup}", body.name);
                     return Err(error);
                 }
             };
-            match found.len() {
+            let (mut exact, others): (Vec<_>, Vec<_>) = found
+                .into_iter()
+                .partition(|group| is_exactly_named(group, &body.group_type, &body.name));
+            match exact.len() {
                 0 => {}
-                1 => return Ok(Created::FoundAfterFailure(found.remove(0))),
+                1 => return Ok(Created::FoundAfterFailure(exact.remove(0))),
                 _ => {
                     return Err(PodError::CreateUnclear {
                         name: body.name.clone(),
-                        ids: found.into_iter().filter_map(|group| group.id).collect(),
+                        ids: exact.into_iter().filter_map(|group| group.id).collect(),
                         cause: Box::new(error),
                     });
                 }
             }
+            let others: Vec<String> = others.iter().map(shown_group).collect();
             let Some(backoff) = waits.next() else {
-                return Err(error);
+                if others.is_empty() {
+                    return Err(error);
+                }
+                return Err(PodError::CreateFoundOthers {
+                    name: body.name.clone(),
+                    others,
+                    cause: Box::new(error),
+                });
             };
             let wait = policy.wait(backoff, error.retry_after());
+            let besides = if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (only {}, not taken for it)", others.join(", "))
+            };
             warn!(
-                "the pod has no group named {:?}: creating it again in {}",
+                "the pod has no group named exactly {:?}{besides}: creating it again in {}",
                 body.name,
                 shown_wait(wait)
             );
             self.pause(wait).await;
         }
     }
+}
+
+/// True when `group` is named `name` byte for byte and is of `group_type`
+/// (a group whose type the pod left out counts as `ROLE_SCOPE`, the only
+/// type there is): the one test of "the same group name" everywhere.
+pub fn is_exactly_named(group: &UserGroupResponse, group_type: &str, name: &str) -> bool {
+    group.name.as_deref() == Some(name)
+        && group.group_type.as_deref().unwrap_or(ROLE_SCOPE) == group_type
+}
+
+/// A group as a message names it: `"name" (type T, id I)`.
+fn shown_group(group: &UserGroupResponse) -> String {
+    format!(
+        "{:?} (type {}, id {})",
+        group.name.as_deref().unwrap_or_default(),
+        group.group_type.as_deref().unwrap_or(ROLE_SCOPE),
+        group.id.as_deref().unwrap_or("none")
+    )
 }
 
 /// The request for the group list's first page, without `limit`.
@@ -196,6 +235,41 @@ mod tests {
         assert_eq!(
             checked_group_path("a b/c").unwrap(),
             "/v2/admin/usergroups/a%20b%2Fc"
+        );
+    }
+
+    #[test]
+    fn a_name_is_the_same_only_byte_for_byte_and_of_the_same_type() {
+        let group = |name: &str, group_type: Option<&str>| UserGroupResponse {
+            id: Some("g1".into()),
+            name: Some(name.into()),
+            group_type: group_type.map(str::to_string),
+            ..UserGroupResponse::default()
+        };
+        assert!(is_exactly_named(
+            &group("New rates", None),
+            ROLE_SCOPE,
+            "New rates"
+        ));
+        assert!(is_exactly_named(
+            &group("New rates", Some(ROLE_SCOPE)),
+            ROLE_SCOPE,
+            "New rates"
+        ));
+        for near in ["new rates", "New rates 2", "New rates ", "New"] {
+            assert!(
+                !is_exactly_named(&group(near, None), ROLE_SCOPE, "New rates"),
+                "{near}"
+            );
+        }
+        assert!(!is_exactly_named(
+            &group("New rates", Some("OTHER")),
+            ROLE_SCOPE,
+            "New rates"
+        ));
+        assert_eq!(
+            shown_group(&group("new rates", None)),
+            "\"new rates\" (type ROLE_SCOPE, id g1)"
         );
     }
 }

@@ -2,18 +2,19 @@
 //! uses only the ones listed below it:
 //!
 //! - [`lists`]     — a group's members and assignees: read the active list, add or remove one user.
-//! - [`groups`]    — group endpoints: get, list (all, filtered, by name), update, create, create once.
-//! - [`users`]     — the users lookup by username.
+//! - [`groups`]    — group endpoints: get, list (all, filtered, by name), update, create, create once (adopting only an exact namesake).
+//! - [`users`]     — the users lookup by username or by id, its answers checked before they are believed.
 //! - [`paging`]    — the one bounded page walker of every list (repeated cursor, page and byte caps).
 //! - [`client`]    — [`PodClient`] and its core call loop: retries, re-login on 401, bounded waits a stop cuts short.
 //! - [`session`]   — the session token shared by clones, bot login, one renewal per stale token.
 //! - [`transport`] — the reqwest client (CA file, proxy, timeouts) and one exchange: send, observe, stop grace.
-//! - [`answer`]    — answers read bounded, decoded, and turned into the error their status means.
+//! - [`answer`]    — answers read bounded, decoded, and turned into the error their status means, secrets redacted.
 //! - [`failure`]   — transport failures told apart (DNS, TLS, refused, timeout); URLs shown safely.
 //! - [`stop`]      — how a stop cuts a wait short and a request in flight off after a grace.
 //! - [`request`]   — one request as described: verb, path, metric template, query, body.
 //! - [`auth`]      — session tokens and RSA bot credentials (JWT RS512).
 //! - [`retry`]     — back-off between attempts, honouring `Retry-After`.
+//! - [`secrets`]   — the credentials a client holds (tokens, JWTs, proxy password), redacted from every quoted answer.
 //!
 //! Its errors ([`PodError`], [`AuthError`]) live on the ground floor, in
 //! [`crate::error`], so the crate's one error type can carry them.
@@ -27,6 +28,7 @@ pub mod lists;
 pub mod paging;
 pub mod request;
 pub mod retry;
+pub mod secrets;
 pub mod session;
 pub mod stop;
 pub mod transport;

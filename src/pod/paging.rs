@@ -75,7 +75,7 @@ impl PodClient {
             if !seen_cursors.insert(cursor.clone()) {
                 return Err(call.decode_error(format!(
                     "the pod returned the cursor {} a second time; stopping rather than paging forever",
-                    shown_cursor(&cursor)
+                    shown_cursor(&reply.quoted(&cursor))
                 )));
             }
             after = Some(cursor);

@@ -12,6 +12,7 @@ use super::answer::{Reply, is_html, status_error};
 use super::auth::{AuthSource, PUBKEY_AUTHENTICATE_PATH, SessionToken, bot_jwt};
 use super::failure::public_url;
 use super::request::{Call, Verb};
+use super::secrets::Secrets;
 use super::transport::Transport;
 use crate::error::PodError;
 use crate::model::LoginRequest;
@@ -49,11 +50,14 @@ struct SessionState {
 }
 
 impl Session {
-    /// The session `auth` gives: its token now, or a bot that logs in on
-    /// the first call. Checks the login URL; makes no request.
-    pub(super) fn new(auth: AuthSource) -> Result<Session, PodError> {
+    /// The session `auth` gives: its token now (held in `secrets`), or a
+    /// bot that logs in on the first call. Checks the login URL; makes no request.
+    pub(super) fn new(auth: AuthSource, secrets: &Secrets) -> Result<Session, PodError> {
         let (bot, token) = match auth {
-            AuthSource::Token(token) => (None, Some(token)),
+            AuthSource::Token(token) => {
+                secrets.hold(token.expose());
+                (None, Some(token))
+            }
             AuthSource::Bot {
                 username,
                 key,
@@ -146,9 +150,15 @@ impl Session {
 }
 
 /// `POST {login_url}/pubkey/authenticate` with a fresh JWT. One attempt:
-/// the caller's retry loop repeats it on 5xx, 429 or no answer.
+/// the caller's retry loop repeats it on 5xx, 429 or no answer. The JWT
+/// (and its signature alone) and the token issued join the client's
+/// secrets, so that no answer echoing them gets them shown.
 async fn login(bot: &BotLogin, transport: &Transport) -> Result<SessionToken, PodError> {
     let jwt = bot_jwt(&bot.username, &bot.key, SystemTime::now())?;
+    transport.secrets().issued(&jwt);
+    if let Some(signature) = jwt.rsplit('.').next().filter(|part| !part.is_empty()) {
+        transport.secrets().issued(signature);
+    }
     let body = serde_json::to_vec(&LoginRequest { token: jwt.clone() })
         .expect("a login request serializes to JSON");
     let url = &bot.authenticate_url;
@@ -158,12 +168,19 @@ async fn login(bot: &BotLogin, transport: &Transport) -> Result<SessionToken, Po
         .post_json(url, &shown_url, LOGIN_PATH_TEMPLATE, body)
         .await?;
     match reply.status {
-        status if status.is_success() => login_token(&reply, &shown_url),
+        status if status.is_success() => {
+            let token = login_token(&reply, &shown_url)?;
+            transport.secrets().issued(token.expose());
+            Ok(token)
+        }
         StatusCode::UNAUTHORIZED => Err(PodError::LoginRejected {
             username: bot.username.clone(),
             login_url: shown_url,
         }),
-        _ => Err(without_secret(status_error(verb, shown_url, reply), &jwt)),
+        // The login's status, never to be read as one of a pod endpoint.
+        _ => Err(PodError::LoginFailed(Box::new(status_error(
+            verb, shown_url, reply,
+        )))),
     }
 }
 
@@ -222,34 +239,6 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// `error` with every copy of `secret` (a login JWT, or its signature alone)
-/// blanked: a login endpoint may echo the request in its error message.
-fn without_secret(error: PodError, secret: &str) -> PodError {
-    let PodError::Status {
-        method,
-        path,
-        status,
-        code,
-        message,
-        retry_after,
-    } = error
-    else {
-        return error;
-    };
-    let mut message = message.replace(secret, "<redacted>");
-    if let Some(signature) = secret.rsplit('.').next().filter(|part| !part.is_empty()) {
-        message = message.replace(signature, "<redacted>");
-    }
-    PodError::Status {
-        method,
-        path,
-        status,
-        code,
-        message,
-        retry_after,
-    }
-}
-
 /// `{login_url}/pubkey/authenticate`, checked.
 fn authenticate_url(login_url: &str) -> Result<Url, PodError> {
     let joined = format!(
@@ -288,19 +277,21 @@ mod tests {
     #[test]
     fn a_login_error_never_shows_the_jwt_or_its_signature() {
         let jwt = "eyJhbGciOiJSUzUxMiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+        let secrets = std::sync::Arc::new(Secrets::default());
+        secrets.issued(jwt);
+        secrets.issued("c2lnbmF0dXJlLXNpZ25hdHVyZQ");
         for message in [
             format!("bad token {jwt}"),
             "bad signature c2lnbmF0dXJlLXNpZ25hdHVyZQ".to_string(),
         ] {
-            let error = PodError::Status {
-                method: "POST",
-                path: "https://p/login/pubkey/authenticate".to_string(),
-                status: 400,
-                code: None,
-                message,
-                retry_after: None,
+            let answer = Reply {
+                status: StatusCode::BAD_REQUEST,
+                secrets: secrets.clone(),
+                ..reply(None, &serde_json::json!({ "message": message }).to_string())
             };
-            let shown = without_secret(error, jwt).to_string();
+            let url = "https://p/login/pubkey/authenticate".to_string();
+            let error = PodError::LoginFailed(Box::new(status_error(Verb::Post, url, answer)));
+            let shown = format!("{error} {error:?}");
             assert!(!shown.contains("c2lnbmF0dXJl"), "{shown}");
             assert!(shown.contains("<redacted>"), "{shown}");
         }

@@ -15,6 +15,7 @@ use super::answer::{MAX_ANSWER_BYTES, ReadFailure, Reply, read_reply, shown_size
 use super::auth::SessionToken;
 use super::failure::{error_chain, public_url, transport_error};
 use super::request::{Call, Verb};
+use super::secrets::Secrets;
 use super::stop::{STOP_GRACE_IN_FLIGHT, pause, stopping, within_stop_grace};
 use crate::config::NetworkSettings;
 use crate::error::PodError;
@@ -75,6 +76,8 @@ pub(super) struct Transport {
     base_url: Arc<str>,
     observer: Option<Observer>,
     shutdown: Option<Shutdown>,
+    /// What no error or log may quote from an answer, shared by every clone.
+    secrets: Arc<Secrets>,
 }
 
 impl Transport {
@@ -92,7 +95,13 @@ impl Transport {
             base_url: base_url.into(),
             observer: None,
             shutdown: None,
+            secrets: Arc::new(Secrets::for_network(network)),
         })
+    }
+
+    /// The client's secrets: the session adds its tokens and JWTs.
+    pub(super) fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// The pod URL requests go under, without a trailing `/`.
@@ -139,7 +148,7 @@ impl Transport {
                 &url,
             )
             .await?;
-        trace!(method = call.verb.as_str(), path = %call.path, body = %String::from_utf8_lossy(&reply.body), "pod answer body");
+        trace!(method = call.verb.as_str(), path = %call.path, body = %reply.quoted(&String::from_utf8_lossy(&reply.body)), "pod answer body");
         Ok(reply)
     }
 
@@ -184,7 +193,7 @@ impl Transport {
         }
         let started = Instant::now();
         let result = within_stop_grace(
-            read_reply(request),
+            read_reply(request, self.secrets.clone()),
             self.shutdown.as_ref(),
             STOP_GRACE_IN_FLIGHT,
         )
@@ -213,7 +222,9 @@ impl Transport {
         }
         match result {
             Some(Ok(reply)) => Ok(reply),
-            Some(Err(ReadFailure::Http(error))) => Err(transport_error(verb, url, &error)),
+            Some(Err(ReadFailure::Http(error))) => {
+                Err(transport_error(verb, url, &error, &self.secrets))
+            }
             Some(Err(ReadFailure::TooLarge { status })) => Err(PodError::OverLimit {
                 method: verb.as_str(),
                 path: shown_path.to_string(),

@@ -122,3 +122,20 @@ pub fn write_endless_body(stream: &mut TcpStream, status: &str) -> u64 {
     }
     written
 }
+
+/// Reads the body of `request` (if its head announced one) so that closing
+/// the connection after answering never resets it; gives up after a short
+/// quiet spell, since part of the body may already sit in the head's reader.
+pub fn drain_request_body(request: &RawRequest, stream: &mut TcpStream) {
+    use std::io::Read;
+    let announced = request
+        .header("content-length")
+        .and_then(|length| length.parse::<u64>().ok())
+        .is_some_and(|length| length > 0);
+    if !announced {
+        return;
+    }
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(50)));
+    let mut buffer = [0u8; 4096];
+    while matches!(stream.read(&mut buffer), Ok(read) if read > 0) {}
+}

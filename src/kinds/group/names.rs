@@ -26,7 +26,8 @@ pub enum Found {
     Several(Vec<String>),
     /// The pod has no such group (or, offline, the snapshot has none).
     Nothing,
-    /// The name could not be looked up (no read permission): a create could duplicate it.
+    /// The name could not be looked up, for the reason given (which says
+    /// what to grant, if anything): a create could duplicate it.
     Unknown(String),
 }
 
@@ -157,7 +158,7 @@ pub fn bind<'a>(
             }
             Found::Unknown(reason) => {
                 return Err(format!(
-                    "cannot tell whether the pod already has a group named {name:?}: {reason}; add its `id:`, or grant VIEW_ROLE_SCOPES"
+                    "cannot tell whether the pod already has a group named {name:?}: {reason}, or add its `id:`"
                 ));
             }
         },
@@ -178,10 +179,11 @@ pub fn bind<'a>(
 }
 
 /// True when `group` is of `group_type` and named exactly `name` (a group
-/// whose type the pod left out counts as `ROLE_SCOPE`, the only type there is).
+/// whose type the pod left out counts as `ROLE_SCOPE`, the only type there
+/// is): the pod client's own test, so that a lookup and a create's recovery
+/// agree on what the same name is.
 pub fn is_named(group: &UserGroupResponse, group_type: &str, name: &str) -> bool {
-    group.name.as_deref() == Some(name)
-        && group.group_type.as_deref().unwrap_or(ROLE_SCOPE) == group_type
+    crate::pod::groups::is_exactly_named(group, group_type, name)
 }
 
 /// The snapshot's group ids by (type, name), each list sorted.

@@ -4,7 +4,8 @@
 //! Few groups to read: one GET each. Many: one paged walk of the list
 //! endpoint, then GET for any declared group the walk did not return. A 403
 //! on reads (a bot may hold MANAGE_ROLE_SCOPES without VIEW_ROLE_SCOPES) is a
-//! warning: the plan goes on from the snapshot. A 404 says the group does
+//! warning: the plan goes on from the snapshot. A bot login that fails, 403
+//! included, is no such refusal: it fails the cycle in the login's own words. A 404 says the group does
 //! not exist; when every group read answers 404, the pod URL is the likelier
 //! culprit, and one warning says so instead of one per group.
 //!
@@ -74,7 +75,7 @@ pub async fn read(ctx: &ReadContext<'_>, snapshot: &mut Snapshot) -> Result<Grou
     let walk = if wanted.len() > LIST_WALK_THRESHOLD || walk_for_names {
         match client.list(ROLE_SCOPE).await {
             Ok(listed) => Some(listed),
-            Err(error) if error.status() == Some(403) => {
+            Err(error) if error.is_forbidden() => {
                 cannot_read(&mut report, &names, &error);
                 return Ok(report);
             }
@@ -130,7 +131,7 @@ async fn read_groups(
         gets += 1;
         match client.get(id).await {
             Ok(pod) => observe(report, snapshot, id, pod),
-            Err(error) if error.status() == Some(403) => {
+            Err(error) if error.is_forbidden() => {
                 cannot_read(report, reads.names, &error);
                 return Ok(false);
             }
@@ -164,7 +165,7 @@ async fn look_up_names(
                 .collect(),
             None => match client.list_named(group_type, name).await {
                 Ok(found) => found,
-                Err(error) if error.status() == Some(403) => {
+                Err(error) if error.is_forbidden() => {
                     cannot_read(report, &names[index..], &error);
                     return Ok(());
                 }
@@ -190,11 +191,14 @@ async fn look_up_names(
     Ok(())
 }
 
-/// The pod refused reads: one warning, and the names not yet looked up stay unknown.
+/// The pod refused reads (a 403 from a group endpoint, never the login's):
+/// one warning, and the names not yet looked up stay unknown.
 fn cannot_read(report: &mut GroupRead, names: &[(String, String)], error: &PodError) {
+    debug_assert!(error.is_forbidden() && !error.is_login_failure());
     report.warnings.push(no_read_permission(error));
     for (group_type, name) in names {
-        let reason = format!("the pod refused to list its groups ({error})");
+        let reason =
+            format!("the pod refused to list its groups ({error}); grant VIEW_ROLE_SCOPES");
         report.names.not_looked_up(group_type, name, reason);
     }
 }
