@@ -92,7 +92,7 @@ pub async fn read<'d>(
             }
             Err(error) if matches!(error.status(), Some(403 | 404)) => {
                 let reason = format!("the pod refused to list them ({error})");
-                if error.status() == Some(403) && found.warnings.is_empty() {
+                if error.is_forbidden() && found.warnings.is_empty() {
                     found.warnings.push(format!(
                         "cannot read members or assignees from the pod ({error}); groups that declare them are not planned. Grant VIEW_ROLE_SCOPES"
                     ));
@@ -205,7 +205,7 @@ async fn look_up_users(
     }
     let users = match client.users_by_name(&wanted).await {
         Ok(users) => users,
-        Err(error) if error.status() == Some(403) => {
+        Err(error) if error.is_forbidden() => {
             found.warnings.push(format!(
                 "cannot look users up by name ({error}); members and assignees new to groupsync cannot be added"
             ));
