@@ -15,7 +15,7 @@ use groupsync::kinds::seam::Lookups;
 use groupsync::model::{
     DesiredGroup, DesiredState, GroupKey, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
 };
-use groupsync::pipeline::apply::apply;
+use groupsync::pipeline::apply::{ApplyOptions, apply};
 use groupsync::pipeline::plan::plan;
 use groupsync::shutdown::Shutdown;
 use groupsync::store::snapshot::Snapshot;
@@ -93,7 +93,10 @@ fn apply_1000_changes(c: &mut Criterion) {
                         &client,
                         &state,
                         &mut snapshot,
-                        CONCURRENCY,
+                        ApplyOptions {
+                            concurrency: CONCURRENCY,
+                            log_changes: false,
+                        },
                         Shutdown::never(),
                     ))
                     .unwrap();

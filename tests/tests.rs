@@ -23,4 +23,5 @@ mod service_safety;
 mod settings;
 mod state;
 mod untrusted_pod;
+mod user_lists;
 mod validate;

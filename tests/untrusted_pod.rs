@@ -4,86 +4,13 @@
 //! echo credentials, users lookups of the wrong shape or with impossible
 //! ids, and a bot login refused with 403.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
 use crate::util::*;
-
-/// A pod on a raw server: `answer(method, target)` gives each request's
-/// status line and JSON body (`target` as sent: path and query).
-fn scripted_pod(
-    answer: impl Fn(&str, &str) -> (&'static str, String) + Send + Sync + 'static,
-) -> RawServer {
-    RawServer::start(move |request, stream| {
-        drain_request_body(request, stream);
-        let mut parts = request.line.split(' ');
-        let method = parts.next().unwrap_or_default();
-        let target = parts.next().unwrap_or_default();
-        let (status, body) = answer(method, target);
-        write_answer(
-            stream,
-            status,
-            &[("Content-Type", "application/json")],
-            &body,
-        );
-    })
-}
-
-/// `{data, pagination}`: one page holding `groups`, the last.
-fn page(groups: &[Value]) -> String {
-    json!({"data": groups, "pagination": {"cursors": {"before": "b"}}}).to_string()
-}
-
-fn not_found() -> (&'static str, String) {
-    (
-        "404 Not Found",
-        json!({"code": 404, "message": "no such thing"}).to_string(),
-    )
-}
-
-/// `<ws>/groupsync.yaml`: the pod at `pod`, fast retries, then `extra`.
-fn write_config(ws: &Workspace, pod_url: &str, extra: &str) {
-    ws.write_file(
-        "groupsync.yaml",
-        format!("pod: {{url: \"{pod_url}\"}}\n{FAST_RETRY}{extra}"),
-    );
-}
-
-/// `groupsync ARGS --config groupsync.yaml` in `ws`, with [`TOKEN`].
-fn groupsync(ws: &Workspace, args: &[&str]) -> Command {
-    let mut command = ws.groupsync_std();
-    command
-        .args(args)
-        .args(["--config", "groupsync.yaml"])
-        .args(["--groups-dir", "groups.d", "--state", "state.json"])
-        .env("GROUPSYNC_SESSION_TOKEN", TOKEN);
-    command
-}
-
-fn run(ws: &Workspace, args: &[&str]) -> Output {
-    groupsync(ws, args).output().expect("run groupsync")
-}
-
-/// Both streams of a finished run.
-fn everything(output: &Output) -> String {
-    format!(
-        "--- stdout\n{}--- stderr\n{}",
-        stdout(output),
-        stderr(output)
-    )
-}
-
-/// The request lines the raw server saw that start with `prefix`.
-fn requests_starting(pod: &RawServer, prefix: &str) -> Vec<String> {
-    pod.requests()
-        .into_iter()
-        .map(|request| request.line)
-        .filter(|line| line.starts_with(prefix))
-        .collect()
-}
 
 // ---------------------------------------------------------------------------
 // A create whose POST failed adopts only its exact namesake
@@ -129,7 +56,7 @@ fn a_failed_create_never_adopts_a_group_whose_name_only_looks_alike() {
     let pod = loosely_filtering_pod(usize::MAX);
     write_config(&ws, &format!("{}/pod", pod.origin()), "");
 
-    let output = run(&ws, &["apply"]);
+    let output = run_configured(&ws, &["apply"]);
 
     assert_exit(&output, 1);
     assert_eq!(
@@ -160,7 +87,7 @@ fn a_failed_create_whose_next_post_succeeds_creates_the_group_and_leaves_the_nam
     let pod = loosely_filtering_pod(1);
     write_config(&ws, &format!("{}/pod", pod.origin()), "");
 
-    let output = run(&ws, &["apply"]);
+    let output = run_configured(&ws, &["apply"]);
 
     assert_exit(&output, 0);
     assert_eq!(
@@ -229,7 +156,7 @@ fn a_session_token_echoed_in_an_error_answer_is_never_shown() {
             &["plan", "--log-level", "trace"][..],
             &["plan", "--format", "json", "--log-level", "trace"][..],
         ] {
-            let output = groupsync(&ws, args)
+            let output = configured_groupsync(&ws, args)
                 .env("GROUPSYNC_SESSION_TOKEN", ECHOED_TOKEN)
                 .output()
                 .unwrap();
@@ -281,7 +208,7 @@ fn a_session_token_issued_by_the_bot_login_and_echoed_is_never_shown() {
     );
 
     for args in [&["plan"][..], &["plan", "--format", "json"][..]] {
-        let output = groupsync(&ws, args)
+        let output = configured_groupsync(&ws, args)
             .env_remove("GROUPSYNC_SESSION_TOKEN")
             .output()
             .unwrap();
@@ -335,7 +262,7 @@ fn a_proxy_password_echoed_in_an_error_answer_is_never_shown() {
     ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
     let proxy_url = format!("http://gs:{PASSWORD}@{}", from_config.address);
     write_config(&ws, &pod_url, &format!("proxy: {{url: \"{proxy_url}\"}}\n"));
-    let output = groupsync(&ws, &["plan", "--format", "json"])
+    let output = configured_groupsync(&ws, &["plan", "--format", "json"])
         .env("GROUPSYNC_SESSION_TOKEN", ECHOED_TOKEN)
         .output()
         .unwrap();
@@ -352,7 +279,7 @@ fn a_proxy_password_echoed_in_an_error_answer_is_never_shown() {
     let ws = Workspace::new();
     ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
     write_config(&ws, &pod_url, "");
-    let output = groupsync(&ws, &["plan"])
+    let output = configured_groupsync(&ws, &["plan"])
         .env("GROUPSYNC_SESSION_TOKEN", ECHOED_TOKEN)
         .env(
             "HTTP_PROXY",
@@ -427,7 +354,7 @@ fn a_users_answer_of_the_wrong_shape_blames_the_pod_not_the_yaml() {
         let pod = pod_answering_users_with(answer.clone());
         write_config(&ws, &format!("{}/pod", pod.origin()), "");
 
-        let output = run(&ws, &["apply"]);
+        let output = run_configured(&ws, &["apply"]);
 
         assert_exit(&output, 1);
         let text = everything(&output);
@@ -450,7 +377,7 @@ fn user_ids_no_pod_can_mean_are_never_put() {
         let pod = pod_answering_users_with(users);
         write_config(&ws, &format!("{}/pod", pod.origin()), "");
 
-        let output = run(&ws, &["apply"]);
+        let output = run_configured(&ws, &["apply"]);
 
         assert_exit(&output, 1);
         assert_eq!(
@@ -478,7 +405,7 @@ fn a_username_answered_with_two_ids_is_the_pods_fault() {
     let pod = pod_answering_users_with(users);
     write_config(&ws, &format!("{}/pod", pod.origin()), "");
 
-    let output = run(&ws, &["apply"]);
+    let output = run_configured(&ws, &["apply"]);
 
     assert_exit(&output, 1);
     assert_eq!(requests_starting(&pod, "PUT "), Vec::<String>::new());
@@ -520,7 +447,7 @@ fn a_bot_login_refused_with_403_fails_the_cycle_with_the_logins_own_words() {
             &bot_auth(&key, &pod.origin()),
         );
 
-        let output = groupsync(&ws, &["plan"])
+        let output = configured_groupsync(&ws, &["plan"])
             .env_remove("GROUPSYNC_SESSION_TOKEN")
             .output()
             .unwrap();

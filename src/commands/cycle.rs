@@ -50,6 +50,8 @@ fn writing(refresh: RefreshMode, force: bool, lock: LockTimeout) -> CycleOptions
         mode: CycleMode::Apply {
             lock_timeout: lock.lock_timeout,
             force,
+            // The summary on stdout says every change; the log need not say it again.
+            log_changes: false,
         },
         refresh,
     }

@@ -126,6 +126,17 @@ pub enum PodError {
     )]
     UnknownUserId { username: String },
 
+    /// A per-user write answered 404, and looking the user up again found
+    /// no such user: it is the user that is missing, not the group.
+    #[error(
+        "{method} {path}: the pod has no user {username:?} (any more): fix the username or remove it; nothing was written for this user"
+    )]
+    NoSuchUser {
+        method: &'static str,
+        path: String,
+        username: String,
+    },
+
     /// The client could not be built (a bad pod URL, no TLS backend).
     #[error("{0}")]
     Setup(String),
@@ -263,6 +274,7 @@ impl PodError {
             PodError::Auth(_) => "auth",
             PodError::BadGroupId { .. } => "bad_group_id",
             PodError::UnknownUserId { .. } => "unknown_user_id",
+            PodError::NoSuchUser { .. } => "no_such_user",
             PodError::Setup(_) => "setup",
             PodError::Stopped { .. } => "stopped",
             PodError::CreateUnclear { .. } => "create_unclear",

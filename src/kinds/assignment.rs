@@ -16,6 +16,8 @@ pub const ASSIGNMENTS: ListKind = ListKind {
     emptied_warning: Some(
         "this removes the group's last assignee: no compliance officer will be responsible for it",
     ),
+    // A new officer is in place before the one it replaces goes.
+    adds_first: true,
 };
 
 #[cfg(test)]
@@ -33,7 +35,7 @@ mod tests {
     fn emptied(list: &ListKind) -> Vec<String> {
         let mut snapshot = Snapshot::default();
         snapshot.record_read("g1", UserGroupResponse::test("g1"), 0);
-        let carol = BTreeMap::from([("carol".to_string(), 3)]);
+        let carol = BTreeMap::from([(3, "carol".to_string())]);
         snapshot.record_roster("g1", list.roster, carol, Some(0));
         let group = DesiredGroup::test("g1").with_roster(list.roster, &[]);
         let target = Target {

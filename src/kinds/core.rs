@@ -11,7 +11,7 @@ use crate::config::RefreshMode;
 use crate::model::{
     ActiveUpdate, DesiredState, Roster, UserGroupCreate, UserGroupResponse, UserGroupUpdate, UserId,
 };
-use crate::pod::PodClient;
+use crate::pod::{PodClient, PodError};
 
 /// The resource kinds groupsync manages, in the order a change sends their
 /// requests: a group's own fields first (a create gives the others its id).
@@ -105,20 +105,24 @@ impl fmt::Display for Request {
 /// The path a create's follow-up requests show in a plan.
 pub const NEW_GROUP_PATH: &str = "/v2/admin/usergroups/{new id}";
 
-/// What one change's requests have come to so far, as its parts send them
-/// in kind order: the group's id once known, and every write the pod took.
-#[derive(Debug, Clone, Default)]
-pub struct Sent {
-    /// The pod group's id (a created group's new one, once the POST answered).
-    pub group_id: Option<String>,
-    /// True once this change created the group.
-    pub created: bool,
+/// What one step of a change came to: the writes the pod took, what was
+/// learnt on the way, and how it ended. A step is one unit a part sends:
+/// a group's own requests, or one user's write.
+#[derive(Debug, Default)]
+pub struct StepOutcome {
+    /// The id a create's POST gave the group.
+    pub created: Option<String>,
     /// Every write the pod took, in the order sent.
     pub written: Vec<Written>,
+    /// User ids learnt while sending: a user's id now, or `None` when the
+    /// pod no longer has the user.
+    pub users: Vec<(String, Option<UserId>)>,
+    /// Why the step did not (fully) happen.
+    pub failure: Option<StepFailure>,
 }
 
-impl Sent {
-    /// The pod's group as the last write of it showed it.
+impl StepOutcome {
+    /// The pod's group as the step's last write of it showed it.
     pub fn group(&self) -> Option<&UserGroupResponse> {
         self.written
             .iter()
@@ -127,6 +131,32 @@ impl Sent {
                 Answer::Group(group) => Some(group),
                 Answer::User(_) => None,
             })
+    }
+
+    /// A step that failed before the pod took anything.
+    pub fn failed(failure: StepFailure) -> StepOutcome {
+        StepOutcome {
+            failure: Some(failure),
+            ..StepOutcome::default()
+        }
+    }
+}
+
+/// One step that failed: the user it was for, if any, and why.
+#[derive(Debug)]
+pub struct StepFailure {
+    pub kind: Kind,
+    /// The user a per-user write was for, by name.
+    pub user: Option<String>,
+    pub error: PodError,
+}
+
+impl fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.user {
+            Some(user) => write!(f, "{} {user:?}: {}", self.kind, self.error),
+            None => write!(f, "{}", self.error),
+        }
     }
 }
 

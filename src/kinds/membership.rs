@@ -13,4 +13,6 @@ pub const MEMBERSHIPS: ListKind = ListKind {
     roster: Roster::Members,
     count: |group| group.member_count,
     emptied_warning: None,
+    // Members come and go in any order: all at once.
+    adds_first: false,
 };

@@ -13,7 +13,7 @@ use serde::ser::SerializeMap;
 use crate::config::Limit;
 
 use crate::kinds::assignment::ASSIGNMENTS;
-use crate::kinds::core::{Kind, ReadContext, Request, Sent, Target};
+use crate::kinds::core::{Kind, ReadContext, Request, StepOutcome, Target};
 use crate::kinds::group::names::{Found, NameLookups};
 use crate::kinds::group::{self, FieldChange, GroupFields, JsonFields, field_changes};
 use crate::kinds::membership::MEMBERSHIPS;
@@ -279,20 +279,41 @@ impl Part {
         }
     }
 
-    /// Sends the part's requests to the group `sent` names, adding each
-    /// write the pod took to `sent`; stops at the first failure.
-    pub async fn send(&self, client: &PodClient, sent: &mut Sent) -> Result<(), PodError> {
+    /// The part's writes in stages, by step index: a stage's steps may all
+    /// run at once, and a stage starts when the one before it succeeded.
+    pub fn stages(&self) -> Vec<Vec<usize>> {
         match self {
-            Part::Group(fields) => fields.send(client, sent).await,
-            Part::List(list) => list.send(client, sent).await,
+            Part::Group(fields) => fields.stages(),
+            Part::List(list) => list.stages(),
         }
     }
 
-    /// Records in `snapshot` what the pod took of this part for group `group_id`.
-    pub fn record(&self, snapshot: &mut Snapshot, group_id: &str, sent: &Sent) {
+    /// Sends step `step` to group `group_id` (`None` before a create made it).
+    pub async fn send_step(
+        &self,
+        step: usize,
+        client: &PodClient,
+        group_id: Option<&str>,
+    ) -> StepOutcome {
         match self {
-            Part::Group(fields) => fields.record(snapshot, group_id, sent),
-            Part::List(list) => list.record(snapshot, group_id, sent),
+            Part::Group(fields) => fields.send_step(client, group_id).await,
+            Part::List(list) => list.send_step(step, client, group_id).await,
+        }
+    }
+
+    /// Before the part's first step, once its group exists (`created`: by this change).
+    pub fn begin(&self, snapshot: &mut Snapshot, group_id: &str, created: bool) {
+        match self {
+            Part::Group(_) => {}
+            Part::List(list) => list.begin(snapshot, group_id, created),
+        }
+    }
+
+    /// Records in `snapshot` what the pod took of one step for group `group_id`.
+    pub fn record(&self, snapshot: &mut Snapshot, group_id: &str, outcome: &StepOutcome) {
+        match self {
+            Part::Group(fields) => fields.record(snapshot, group_id, outcome),
+            Part::List(list) => list.record(snapshot, group_id, outcome),
         }
     }
 }

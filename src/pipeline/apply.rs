@@ -1,18 +1,24 @@
 //! The apply stage: a plan's requests -> the pod -> the snapshot.
 //!
-//! At most `concurrency` changes are in flight. Every answer is recorded in
-//! the snapshot at once and the state file is saved every few seconds and at
-//! the end, never once per group. One group's failure does not stop the
-//! others. A stop request (SIGINT/SIGTERM) starts no new change; those in
-//! flight finish.
+//! Each change is a chain of steps its parts give ([`Part::stages`]): the
+//! group's own requests first (a create's POST gives the others its id),
+//! then one step per user added to or removed from a list. Every step of
+//! every change shares one budget of `concurrency` requests in flight, so
+//! that no group's list waits behind another's: a 500-user list is written
+//! 16 users at a time, beside the other groups' writes. The orders that
+//! matter are kept: a group's own requests before its lists, and a list's
+//! adds before its removes where its kind says so (assignments).
 //!
-//! A change's parts are sent in kind order, each by its kind
-//! ([`crate::kinds::seam::Part::send`]): the group's own requests first (a create's POST gives
-//! the others its id), then its members and assignees, one PUT per user.
-//! The first failure ends the change; whatever the pod took before it is
-//! recorded ([`crate::kinds::seam::Part::record`]), so that the next plan neither repeats it nor
-//! creates a group twice.
+//! One step's failure fails that step alone (a user's write names the user);
+//! the rest of its change goes on, but for what must follow it. Every answer
+//! is recorded in the snapshot as it comes, and the state file is saved every
+//! few seconds and at the end, never once per write. When a save fails, no
+//! new step starts, those in flight finish, and the report says why; the
+//! state file stays as it was. A stop request (SIGINT/SIGTERM) likewise
+//! starts no new step.
 
+use std::collections::VecDeque;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,13 +28,15 @@ use tokio::task::JoinSet;
 
 use crate::config::{LIMITS, Limit, Limits};
 use crate::error::Refusal;
-use crate::kinds::core::{Action, Sent};
+use crate::kinds::core::{Action, Kind, StepFailure, StepOutcome};
+use crate::kinds::seam::Part;
 use crate::model::UserGroupResponse;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pod::{PodClient, PodError};
 use crate::shutdown::Shutdown;
 use crate::store::snapshot::Snapshot;
 use crate::store::state_file::StateFile;
+use crate::text::counted;
 
 /// How often the state file is saved during a long apply.
 pub const SAVE_EVERY: Duration = Duration::from_secs(3);
@@ -40,7 +48,7 @@ pub struct Applied {
     pub change: usize,
     /// The group's id (a created group's new one).
     pub group_id: String,
-    /// The pod's answer to the last request.
+    /// The pod's group as the last answer about it showed it.
     pub response: UserGroupResponse,
 }
 
@@ -52,24 +60,83 @@ pub struct Failure {
     /// `None` for a create that made no group.
     pub group_id: Option<String>,
     pub source: PathBuf,
-    pub error: PodError,
+    pub error: ChangeFailure,
+}
+
+/// Why a change was not carried out in full: every step that failed.
+#[derive(Debug)]
+pub struct ChangeFailure(pub Vec<StepFailure>);
+
+impl ChangeFailure {
+    /// The pod's HTTP status of the first failure, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        self.0.first().and_then(|failure| failure.error.status())
+    }
+}
+
+impl From<PodError> for ChangeFailure {
+    fn from(error: PodError) -> ChangeFailure {
+        ChangeFailure(vec![StepFailure {
+            kind: Kind::Group,
+            user: None,
+            error,
+        }])
+    }
+}
+
+/// One failure as it is; several as `2 writes failed: membership "a": ...; ...`.
+impl fmt::Display for ChangeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            several => {
+                let each: Vec<String> = several.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "{} failed: {}",
+                    counted(several.len(), "write"),
+                    each.join("; ")
+                )
+            }
+        }
+    }
 }
 
 /// What an apply did.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
-    /// The changes carried out, in the order the answers came.
+    /// The changes carried out, in the order they finished.
     pub applied: Vec<Applied>,
     pub failed: Vec<Failure>,
-    /// Changes never started because a stop was requested.
+    /// Changes never started: a stop was requested, or the state file could not be saved.
     pub not_started: usize,
+    /// The state file could not be saved; no step started after that.
+    pub save_error: Option<crate::Error>,
 }
 
 impl ApplyReport {
-    /// True when every planned change was applied.
+    /// True when every planned change was applied and recorded.
     pub fn converged(&self) -> bool {
-        self.failed.is_empty() && self.not_started == 0
+        self.failed.is_empty() && self.not_started == 0 && self.save_error.is_none()
     }
+
+    /// Why changes were not started: `stopped by a signal`, or the failed save.
+    pub fn not_started_reason(&self) -> &'static str {
+        match self.save_error {
+            Some(_) => "the state file could not be saved",
+            None => "stopped by a signal",
+        }
+    }
+}
+
+/// How an apply runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Requests in flight at once, all changes together.
+    pub concurrency: usize,
+    /// Log each change carried out at INFO (the daemon's record of its
+    /// writes); a command that prints a summary of them logs at DEBUG.
+    pub log_changes: bool,
 }
 
 /// Refuses a plan over `limits` (unless forced): the whole cycle then
@@ -98,103 +165,240 @@ pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Ref
     Ok(())
 }
 
-/// What one change's requests came to.
-struct Done {
-    index: usize,
-    change: Change,
-    /// The group's id once known, and every write the pod took, to record
-    /// even after a later failure (a created group whose next request failed).
-    sent: Sent,
-    outcome: Result<(), PodError>,
+/// One step to send: change `change`, part `part`, step `step` of that part.
+#[derive(Debug, Clone, Copy)]
+struct StepRef {
+    change: usize,
+    part: usize,
+    step: usize,
 }
 
-/// Sends the plan's requests and records each answer in `snapshot` (and the state file).
+/// Where one change stands while its steps run.
+struct Progress {
+    change: Arc<Change>,
+    /// The pod group's id, once known (a create's once its POST answered).
+    group_id: Option<String>,
+    created: bool,
+    /// Per part, its stages of steps, and the next one to queue.
+    stages: Vec<Vec<Vec<usize>>>,
+    next_stage: Vec<usize>,
+    /// Per part, the steps of its current stage still running, and whether one failed.
+    running: Vec<usize>,
+    part_failed: Vec<bool>,
+    /// True once any of its steps was sent.
+    started: bool,
+    failures: Vec<StepFailure>,
+    /// The group as the last answer about it showed it.
+    group: Option<UserGroupResponse>,
+}
+
+impl Progress {
+    fn new(change: &Change) -> Progress {
+        let stages: Vec<Vec<Vec<usize>>> = change.parts.iter().map(Part::stages).collect();
+        let parts = stages.len();
+        Progress {
+            change: Arc::new(change.clone()),
+            group_id: change.group_id.clone(),
+            created: false,
+            stages,
+            next_stage: vec![0; parts],
+            running: vec![0; parts],
+            part_failed: vec![false; parts],
+            started: false,
+            failures: Vec::new(),
+            group: None,
+        }
+    }
+
+    /// The steps of `part`'s next stage (marking them running), if it has one and may go on.
+    fn next_steps(&mut self, index: usize, part: usize) -> Vec<StepRef> {
+        if self.part_failed[part] {
+            return Vec::new();
+        }
+        let Some(stage) = self.stages[part].get(self.next_stage[part]) else {
+            return Vec::new();
+        };
+        self.next_stage[part] += 1;
+        self.running[part] = stage.len();
+        stage
+            .iter()
+            .map(|&step| StepRef {
+                change: index,
+                part,
+                step,
+            })
+            .collect()
+    }
+
+    /// True while a step of the change runs or could still be queued.
+    fn busy(&self) -> bool {
+        self.running.iter().any(|running| *running > 0)
+    }
+}
+
+/// Sends the plan's requests and records each answer in `snapshot` (and
+/// the state file) as it comes.
 pub async fn apply(
     plan: &Plan,
     client: &PodClient,
     state: &StateFile,
     snapshot: &mut Snapshot,
-    concurrency: usize,
+    options: ApplyOptions,
     mut shutdown: Shutdown,
 ) -> crate::Result<ApplyReport> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
     let mut report = ApplyReport::default();
     let mut last_save = Instant::now();
-    let mut pending = plan.changes.iter().enumerate();
+    let mut progress: Vec<Progress> = plan.changes.iter().map(Progress::new).collect();
+    // Every change's first part goes first; the others follow it.
+    let mut queue: VecDeque<StepRef> = VecDeque::new();
+    for index in 0..progress.len() {
+        queue.extend(first_steps(&mut progress, index, snapshot));
+    }
+    let mut finished = vec![false; progress.len()];
+    for index in 0..progress.len() {
+        finish_if_done(
+            &mut report,
+            &mut progress,
+            &mut finished,
+            index,
+            snapshot,
+            options,
+        );
+    }
 
     loop {
-        let can_start = !shutdown.is_requested() && pending.len() > 0;
+        let halted = shutdown.is_requested() || report.save_error.is_some();
+        let can_start = !halted && !queue.is_empty();
         tokio::select! {
             biased;
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
-                let done: Done = joined.expect("an apply task never panics");
-                record(&mut report, snapshot, done);
-                if last_save.elapsed() >= SAVE_EVERY {
-                    state.save(snapshot)?;
+                let (at, outcome): (StepRef, StepOutcome) = joined.expect("an apply step never panics");
+                let follow = step_done(&mut progress[at.change], at, outcome, snapshot);
+                queue.extend(follow);
+                finish_if_done(&mut report, &mut progress, &mut finished, at.change, snapshot, options);
+                if last_save.elapsed() >= SAVE_EVERY && report.save_error.is_none() {
+                    if let Err(error) = state.save(snapshot) {
+                        tracing::error!("{}; no new write is started", error.chain());
+                        report.save_error = Some(error);
+                    }
                     last_save = Instant::now();
                 }
             }
             permit = permits.clone().acquire_owned(), if can_start => {
                 let permit = permit.expect("the semaphore is never closed");
-                let (index, change) = pending.next().expect("can_start checked that a change is pending");
-                let (change, client) = (change.clone(), client.clone());
+                let at = queue.pop_front().expect("can_start checked that a step is queued");
+                let change = &mut progress[at.change];
+                change.started = true;
+                let (change, group_id, client) =
+                    (change.change.clone(), change.group_id.clone(), client.clone());
                 in_flight.spawn(async move {
-                    let done = send(index, change, &client).await;
+                    let part = &change.parts[at.part];
+                    let outcome = part.send_step(at.step, &client, group_id.as_deref()).await;
                     drop(permit);
-                    done
+                    (at, outcome)
                 });
             }
             () = shutdown.requested(), if can_start => {}
             else => break,
         }
     }
-    report.not_started = pending.len();
-    state.save(snapshot)?;
+    end_unfinished(&mut report, &mut progress, &finished);
+    if report.save_error.is_none()
+        && let Err(error) = state.save(snapshot)
+    {
+        report.save_error = Some(error);
+    }
     Ok(report)
 }
 
-/// Sends one change's requests, part by part in kind order; the first failure ends it.
-async fn send(index: usize, change: Change, client: &PodClient) -> Done {
-    let mut sent = Sent {
-        group_id: change.group_id.clone(),
-        ..Sent::default()
-    };
-    let mut outcome = Ok(());
-    for part in &change.parts {
-        if let Err(error) = part.send(client, &mut sent).await {
-            outcome = Err(error);
-            break;
-        }
+/// The steps a change starts with: its first part's first stage, or, when
+/// that part sends nothing, every other part's.
+fn first_steps(progress: &mut [Progress], index: usize, snapshot: &mut Snapshot) -> Vec<StepRef> {
+    let change = &mut progress[index];
+    if change.stages.is_empty() {
+        return Vec::new();
     }
-    Done {
-        index,
-        change,
-        sent,
-        outcome,
+    let first = change.next_steps(index, 0);
+    if !first.is_empty() {
+        return first;
     }
+    after_first_part(change, index, snapshot)
 }
 
-fn record(report: &mut ApplyReport, snapshot: &mut Snapshot, done: Done) {
-    let Done {
-        index,
-        change,
-        sent,
-        outcome,
-    } = done;
-    if let Some(id) = &sent.group_id {
-        for part in &change.parts {
-            part.record(snapshot, id, &sent);
+/// Once a change's first part is done: the first stage of each other part,
+/// each told its group exists.
+fn after_first_part(change: &mut Progress, index: usize, snapshot: &mut Snapshot) -> Vec<StepRef> {
+    let Some(group_id) = change.group_id.clone() else {
+        return Vec::new();
+    };
+    let mut steps = Vec::new();
+    for part in 1..change.stages.len() {
+        if change.stages[part].is_empty() {
+            continue;
         }
+        change.change.parts[part].begin(snapshot, &group_id, change.created);
+        steps.extend(change.next_steps(index, part));
     }
-    match (outcome, sent.group_id.clone()) {
-        (Ok(()), Some(group_id)) => {
-            let requests: Vec<String> = change.requests().iter().map(ToString::to_string).collect();
-            tracing::info!(%group_id, requests = %requests.join("; "), "{} group", past_tense(change.action));
-            let response = sent
-                .group()
-                .or_else(|| snapshot.get(&group_id))
-                .cloned()
+    steps
+}
+
+/// Records one step's outcome and returns the steps it lets start.
+fn step_done(
+    change: &mut Progress,
+    at: StepRef,
+    outcome: StepOutcome,
+    snapshot: &mut Snapshot,
+) -> Vec<StepRef> {
+    if let Some(id) = &outcome.created {
+        change.group_id = Some(id.clone());
+        change.created = true;
+    }
+    if let Some(id) = change.group_id.clone() {
+        change.change.parts[at.part].record(snapshot, &id, &outcome);
+    }
+    if let Some(group) = outcome.group() {
+        change.group = Some(group.clone());
+    }
+    if let Some(failure) = outcome.failure {
+        change.part_failed[at.part] = true;
+        change.failures.push(failure);
+    }
+    change.running[at.part] -= 1;
+    if change.running[at.part] > 0 {
+        return Vec::new();
+    }
+    let next = change.next_steps(at.change, at.part);
+    if !next.is_empty() || at.part != 0 || change.part_failed[0] {
+        return next;
+    }
+    after_first_part(change, at.change, snapshot)
+}
+
+/// Reports change `index` once nothing of it runs or waits any more.
+fn finish_if_done(
+    report: &mut ApplyReport,
+    progress: &mut [Progress],
+    finished: &mut [bool],
+    index: usize,
+    snapshot: &Snapshot,
+    options: ApplyOptions,
+) {
+    let change = &mut progress[index];
+    if finished[index] || change.busy() {
+        return;
+    }
+    finished[index] = true;
+    let failures = std::mem::take(&mut change.failures);
+    let source = change.change.source.clone();
+    match (failures.is_empty(), change.group_id.clone()) {
+        (true, Some(group_id)) => {
+            log_applied(&change.change, &group_id, options);
+            let response = change
+                .group
+                .clone()
+                .or_else(|| snapshot.get(&group_id).cloned())
                 .unwrap_or_default();
             report.applied.push(Applied {
                 change: index,
@@ -202,17 +406,55 @@ fn record(report: &mut ApplyReport, snapshot: &mut Snapshot, done: Done) {
                 response,
             });
         }
-        (outcome, group_id) => {
-            let error = outcome.expect_err("a change without an answer failed");
-            let group_id = group_id.or(change.group_id);
-            tracing::warn!(group = %change.key, "{} failed: {error}", change_noun(change.action));
+        (_, group_id) => {
+            let error = ChangeFailure(failures);
+            tracing::warn!(group = %change.change.key, "{} failed: {error}", change_noun(change.change.action));
             report.failed.push(Failure {
                 change: index,
                 group_id,
-                source: change.source,
+                source,
                 error,
             });
         }
+    }
+}
+
+/// The changes a stop or a failed save left unfinished: those never
+/// started are "not started"; those started fail, naming what was not sent.
+fn end_unfinished(report: &mut ApplyReport, progress: &mut [Progress], finished: &[bool]) {
+    let reason = report.not_started_reason();
+    for (index, change) in progress.iter_mut().enumerate() {
+        if finished[index] {
+            continue;
+        }
+        if !change.started {
+            report.not_started += 1;
+            continue;
+        }
+        let mut failures = std::mem::take(&mut change.failures);
+        failures.push(StepFailure {
+            kind: Kind::Group,
+            user: None,
+            error: PodError::Setup(format!("its remaining writes were not sent: {reason}")),
+        });
+        report.failed.push(Failure {
+            change: index,
+            group_id: change.group_id.clone(),
+            source: change.change.source.clone(),
+            error: ChangeFailure(failures),
+        });
+    }
+}
+
+/// The record of a change carried out: INFO for the daemon, DEBUG when a summary shows it.
+fn log_applied(change: &Change, group_id: &str, options: ApplyOptions) {
+    let requests: Vec<String> = change.requests().iter().map(ToString::to_string).collect();
+    let requests = requests.join("; ");
+    let verb = past_tense(change.action);
+    if options.log_changes {
+        tracing::info!(%group_id, %requests, "{verb} group");
+    } else {
+        tracing::debug!(%group_id, %requests, "{verb} group");
     }
 }
 
@@ -260,6 +502,7 @@ mod tests {
                 add: Vec::new(),
                 remove,
                 emptied_warning: None,
+                adds_first: false,
             })],
         }
     }

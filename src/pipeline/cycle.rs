@@ -15,7 +15,7 @@ use crate::desired::load_dir;
 use crate::error::{Error, Result};
 use crate::model::DesiredState;
 pub use crate::model::GroupCounts;
-use crate::pipeline::apply::{ApplyReport, apply, check_limits};
+use crate::pipeline::apply::{ApplyOptions, ApplyReport, apply, check_limits};
 use crate::pipeline::plan::{Plan, plan};
 use crate::pipeline::refresh::{RefreshReport, refresh};
 use crate::pipeline::render::Report;
@@ -48,6 +48,9 @@ pub enum CycleMode {
         lock_timeout: Duration,
         /// Override `limits` for this cycle (`apply --force`).
         force: bool,
+        /// Log each change carried out at INFO (the daemon's record); a
+        /// command that prints the summary logs them at DEBUG.
+        log_changes: bool,
     },
 }
 
@@ -66,6 +69,7 @@ impl CycleOptions {
             mode: CycleMode::Apply {
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
                 force: false,
+                log_changes: false,
             },
             refresh,
         }
@@ -175,6 +179,7 @@ async fn unbounded_cycle(
         CycleMode::Apply {
             lock_timeout,
             force,
+            log_changes,
         } => {
             let state = StateFile::lock_within(path, lock_timeout, &stop).await?;
             let mut snapshot = state.load()?;
@@ -201,15 +206,11 @@ async fn unbounded_cycle(
                     groups: outcome.group_counts(),
                 }
             })?;
-            let report = apply(
-                &outcome.plan,
-                client,
-                &state,
-                &mut snapshot,
-                settings.concurrency,
-                stop,
-            )
-            .await?;
+            let options = ApplyOptions {
+                concurrency: settings.concurrency,
+                log_changes,
+            };
+            let report = apply(&outcome.plan, client, &state, &mut snapshot, options, stop).await?;
             outcome.apply = Some(report);
             Ok(outcome)
         }
@@ -320,9 +321,10 @@ mod tests {
                 change: 1,
                 group_id: Some("b".to_string()),
                 source: "groups.d/g.yaml".into(),
-                error: PodError::Setup("no TLS backend".to_string()),
+                error: PodError::Setup("no TLS backend".to_string()).into(),
             }],
             not_started: 1,
+            save_error: None,
         };
         let counts = outcome(Some(report)).group_counts();
         let expected = GroupCounts {

@@ -425,9 +425,9 @@ mod tests {
         fn snapshot_with(members: &[(&str, i64)]) -> Snapshot {
             let mut snapshot = Snapshot::default();
             snapshot.record_read("g1", pod("g1", "G", "A", "D", true), 0);
-            let users: BTreeMap<String, i64> = members
+            let users: BTreeMap<i64, String> = members
                 .iter()
-                .map(|(user, id)| (user.to_string(), *id))
+                .map(|(user, id)| (*id, user.to_string()))
                 .collect();
             snapshot.record_roster("g1", Roster::Members, users, Some(0));
             snapshot
@@ -568,7 +568,7 @@ mod tests {
         #[test]
         fn removing_the_last_assignee_is_allowed_with_a_warning() {
             let mut snapshot = snapshot_with(&[]);
-            let users = BTreeMap::from([("carol".to_string(), 3)]);
+            let users = BTreeMap::from([(3, "carol".to_string())]);
             snapshot.record_roster("g1", Roster::Assignees, users, Some(0));
             let mut group = group("g1").with_name("G");
             group.rosters.set(Roster::Assignees, set(&[]));

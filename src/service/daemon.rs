@@ -372,6 +372,8 @@ impl Daemon {
             CycleMode::Apply {
                 lock_timeout: self.options.lock_timeout,
                 force: false,
+                // The daemon's log is the record of what it wrote.
+                log_changes: true,
             }
         };
         CycleOptions { mode, refresh }

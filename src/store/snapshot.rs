@@ -53,16 +53,58 @@ impl SnapshotEntry {
 }
 
 /// One of a group's user lists as the pod last showed it: the active users by
-/// username (a user the pod named no username for is keyed `#<id>`), and
-/// when the list was last read whole.
+/// user id, each with its username (`#<id>` for a user the pod named no
+/// username for), and when the list was last read whole. Keyed by id, so two
+/// rows that share a username stay two users.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RosterRecord {
-    pub users: BTreeMap<String, UserId>,
+    #[serde(deserialize_with = "users_by_id")]
+    pub users: BTreeMap<UserId, String>,
     /// Milliseconds since the Unix epoch; `None` for a list known without a
     /// read (a group groupsync created starts with nobody).
     #[serde(default)]
     pub read_at_ms: Option<i64>,
+    /// The newest `lastAddedDate` among the list's rows (active or not) when
+    /// it was last read whole; with `newest_removed_ms`, what a long list is
+    /// probed against before it is read again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_added_ms: Option<i64>,
+    /// The newest `lastRemovedDate` among the list's rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_removed_ms: Option<i64>,
+}
+
+impl RosterRecord {
+    /// The usernames on the list, sorted (a name twice for two users who share it).
+    pub fn usernames(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.users.values().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+/// A list's users as written (`{"<id>": "<username>"}`), or as state files
+/// before it wrote them (`{"<username>": <id>}`).
+fn users_by_id<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<UserId, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Id(UserId),
+        Name(String),
+    }
+    let entries = BTreeMap::<String, Value>::deserialize(deserializer)?;
+    entries
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::Name(name) => key.parse::<UserId>().map(|id| (id, name)).map_err(|_| {
+                de::Error::custom(format!("a list's user id must be a number, not {key:?}"))
+            }),
+            Value::Id(id) => Ok((id, key)),
+        })
+        .collect()
 }
 
 impl Snapshot {
@@ -106,10 +148,10 @@ impl Snapshot {
         &mut self,
         id: &str,
         roster: Roster,
-        users: BTreeMap<String, UserId>,
+        users: BTreeMap<UserId, String>,
         at_ms: Option<i64>,
     ) {
-        for (username, user_id) in &users {
+        for (user_id, username) in &users {
             if !username.starts_with('#') {
                 self.users.insert(username.clone(), *user_id);
             }
@@ -118,9 +160,35 @@ impl Snapshot {
             let record = RosterRecord {
                 users,
                 read_at_ms: at_ms,
+                ..RosterRecord::default()
             };
             entry.lists.insert(roster, record);
         }
+    }
+
+    /// Records that group `id`'s list `roster` was found unchanged at `at_ms`.
+    pub fn record_roster_checked(&mut self, id: &str, roster: Roster, at_ms: i64) {
+        if let Some(record) = self.roster_mut(id, roster) {
+            record.read_at_ms = Some(at_ms);
+        }
+    }
+
+    /// Records the newest dates of group `id`'s list `roster`, as just read.
+    pub fn record_roster_newest(
+        &mut self,
+        id: &str,
+        roster: Roster,
+        added: Option<i64>,
+        removed: Option<i64>,
+    ) {
+        if let Some(record) = self.roster_mut(id, roster) {
+            record.newest_added_ms = added;
+            record.newest_removed_ms = removed;
+        }
+    }
+
+    fn roster_mut(&mut self, id: &str, roster: Roster) -> Option<&mut RosterRecord> {
+        self.groups.get_mut(id)?.lists.get_mut(&roster)
     }
 
     /// Records one user added to (`active`) or removed from group `id`'s list
@@ -133,17 +201,13 @@ impl Snapshot {
         user_id: UserId,
         active: bool,
     ) {
-        let Some(record) = self
-            .groups
-            .get_mut(id)
-            .and_then(|entry| entry.lists.get_mut(&roster))
-        else {
+        let Some(record) = self.roster_mut(id, roster) else {
             return;
         };
         if active {
-            record.users.insert(username.to_string(), user_id);
+            record.users.insert(user_id, username.to_string());
         } else {
-            record.users.remove(username);
+            record.users.remove(&user_id);
         }
     }
 
@@ -162,6 +226,19 @@ impl Snapshot {
     /// Remembers that user `username` has id `user_id`.
     pub fn remember_user(&mut self, username: &str, user_id: UserId) {
         self.users.insert(username.to_string(), user_id);
+    }
+
+    /// Every known user's name, by id.
+    pub fn usernames_by_id(&self) -> std::collections::HashMap<UserId, String> {
+        self.users
+            .iter()
+            .map(|(username, id)| (*id, username.clone()))
+            .collect()
+    }
+
+    /// Forgets the id of user `username` (the pod no longer knows it).
+    pub fn forget_user(&mut self, username: &str) {
+        self.users.remove(username);
     }
 
     pub fn len(&self) -> usize {
@@ -417,7 +494,7 @@ mod tests {
     fn user_lists_and_user_ids_are_kept_and_survive_the_file() {
         let mut snapshot = Snapshot::default();
         snapshot.record_read("g1", group("G"), 1);
-        let users = BTreeMap::from([("alice".to_string(), 7), ("#9".to_string(), 9)]);
+        let users = BTreeMap::from([(7, "alice".to_string()), (9, "#9".to_string())]);
         snapshot.record_roster("g1", Roster::Members, users, Some(2));
         snapshot.record_roster("nowhere", Roster::Members, BTreeMap::new(), Some(2));
         assert_eq!(snapshot.user_id("alice"), Some(7));
@@ -428,14 +505,36 @@ mod tests {
         // A list never read stays unrecorded, whatever is written to it.
         snapshot.record_roster_write("g1", Roster::Assignees, "carol", 3, true);
         let members = snapshot.roster("g1", Roster::Members).unwrap();
-        let names: Vec<&str> = members.users.keys().map(String::as_str).collect();
-        assert_eq!((names, members.read_at_ms), (vec!["#9", "bob"], Some(2)));
+        assert_eq!(
+            (members.usernames(), members.read_at_ms),
+            (vec!["#9".to_string(), "bob".to_string()], Some(2))
+        );
         assert!(snapshot.roster("g1", Roster::Assignees).is_none());
         let reread =
             Snapshot::from_json(std::str::from_utf8(&snapshot.to_json()).unwrap()).unwrap();
         assert_eq!(reread, snapshot);
         snapshot.forget_roster("g1", Roster::Members);
         assert!(snapshot.roster("g1", Roster::Members).is_none());
+    }
+
+    #[test]
+    fn lists_are_kept_by_user_id_and_the_older_shape_by_name_still_loads() {
+        let older = r#"{"version": 1, "groups": {"g1": {"pod": {"id": "g1"}, "read_at_ms": 1,
+            "written_at_ms": null, "members": {"users": {"alice": 7, "bob": 8}, "read_at_ms": 1}}}}"#;
+        let snapshot = Snapshot::from_json(older).unwrap();
+        let members = snapshot.roster("g1", Roster::Members).unwrap();
+        assert_eq!(
+            members.users,
+            BTreeMap::from([(7, "alice".to_string()), (8, "bob".to_string())])
+        );
+        let written = String::from_utf8(snapshot.to_json()).unwrap();
+        assert!(written.contains("\"7\": \"alice\""), "{written}");
+        // Two users who share a name stay two users.
+        let mut twins = Snapshot::default();
+        twins.record_read("g1", group("G"), 1);
+        let users = BTreeMap::from([(1, "sam".to_string()), (2, "sam".to_string())]);
+        twins.record_roster("g1", Roster::Members, users, Some(1));
+        assert_eq!(twins.roster("g1", Roster::Members).unwrap().users.len(), 2);
     }
 
     #[test]

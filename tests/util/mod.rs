@@ -23,6 +23,7 @@
 //! - [`daemon`]: `groupsync run` behind a guard that kills it on drop; a fake systemd.
 //! - [`http`], [`metrics`]: a plain HTTP GET and an OpenMetrics parser for `/metrics`.
 //! - [`raw`]: a raw HTTP server for answers no real server gives, and a proxy's view of requests.
+//! - [`scripted`]: a pod scripted answer by answer on that server, and `groupsync` pointed at it.
 
 pub mod daemon;
 pub mod http;
@@ -31,6 +32,7 @@ pub mod pod;
 pub mod pod_seed;
 pub mod process;
 pub mod raw;
+pub mod scripted;
 pub mod workspace;
 
 pub use daemon::*;
@@ -40,6 +42,7 @@ pub use pod::*;
 pub use pod_seed::*;
 pub use process::*;
 pub use raw::*;
+pub use scripted::*;
 pub use workspace::*;
 
 use std::path::Path;

@@ -3,47 +3,65 @@
 //! and the PUT of whatever the new group still lacks. Every answer is
 //! checked against what was sent before it is recorded.
 
-use crate::kinds::core::{Answer, Kind, Request, RequestBody, Sent, Written};
+use crate::kinds::core::{Answer, Kind, Request, RequestBody, StepFailure, StepOutcome, Written};
 use crate::kinds::group::{GroupFields, minimal_body};
 use crate::model::{Field, USERGROUPS_PATH, UserGroupResponse, UserGroupUpdate, group_path};
 use crate::pod::{Created, PodClient, PodError};
 use crate::store::snapshot::{Snapshot, now_ms};
 
 impl GroupFields {
-    /// Sends the part's requests to the group `sent` names (creating it
-    /// first for a create), adding each answer to `sent`.
-    pub async fn send(&self, client: &PodClient, sent: &mut Sent) -> Result<(), PodError> {
-        if let Some(post) = &self.create {
-            return create(self, post, client, sent).await;
+    /// The part's steps: the group's own requests are one step (a create's
+    /// POST and the PUT after it go together), when there are any.
+    pub fn stages(&self) -> Vec<Vec<usize>> {
+        if self.has_writes() {
+            vec![vec![0]]
+        } else {
+            Vec::new()
         }
-        let Some(id) = sent.group_id.clone() else {
-            return Ok(());
-        };
-        if self.body.is_empty() {
-            return Ok(());
-        }
-        let answer = put_verified(client, &id, &self.body, self.recorded.as_ref()).await?;
-        sent.written
-            .push(group_written("PUT", group_path(&id), &self.body, answer));
-        Ok(())
     }
 
-    /// Records the group as the last answer showed it.
-    pub fn record(&self, snapshot: &mut Snapshot, group_id: &str, sent: &Sent) {
-        if let Some(group) = sent.group() {
+    /// Sends the group's requests to `group_id` (creating the group first
+    /// for a create).
+    pub async fn send_step(&self, client: &PodClient, group_id: Option<&str>) -> StepOutcome {
+        let mut outcome = StepOutcome::default();
+        let sent = match (&self.create, group_id) {
+            (Some(post), _) => create(self, post, client, &mut outcome).await,
+            (None, Some(id)) if !self.body.is_empty() => {
+                put_verified(client, id, &self.body, self.recorded.as_ref())
+                    .await
+                    .map(|answer| {
+                        let written = group_written("PUT", group_path(id), &self.body, answer);
+                        outcome.written.push(written);
+                    })
+            }
+            (None, _) => Ok(()),
+        };
+        if let Err(error) = sent {
+            outcome.failure = Some(StepFailure {
+                kind: Kind::Group,
+                user: None,
+                error,
+            });
+        }
+        outcome
+    }
+
+    /// Records the group as the step's last answer showed it.
+    pub fn record(&self, snapshot: &mut Snapshot, group_id: &str, outcome: &StepOutcome) {
+        if let Some(group) = outcome.group() {
             snapshot.record_write(group_id, group.clone(), now_ms());
         }
     }
 }
 
 /// A create's POST, then the PUT of whatever the new group still lacks. The
-/// new group is in `sent` even when that PUT fails, so that it is recorded
-/// and the next plan finds it by name.
+/// new group is in `outcome` even when that PUT fails, so that it is
+/// recorded and the next plan finds it by name.
 async fn create(
     part: &GroupFields,
     post: &crate::model::UserGroupCreate,
     client: &PodClient,
-    sent: &mut Sent,
+    outcome: &mut StepOutcome,
 ) -> Result<(), PodError> {
     let created = client.create_once(post).await?;
     if let Created::FoundAfterFailure(group) = &created {
@@ -61,9 +79,8 @@ async fn create(
             reason: "the new group has no id".to_string(),
         });
     };
-    sent.group_id = Some(id.clone());
-    sent.created = true;
-    sent.written.push(Written {
+    outcome.created = Some(id.clone());
+    outcome.written.push(Written {
         kind: Kind::Group,
         request: Request {
             method: "POST",
@@ -78,7 +95,8 @@ async fn create(
         return Ok(());
     }
     let updated = put_verified(client, &id, &follow_up, Some(&group)).await?;
-    sent.written
+    outcome
+        .written
         .push(group_written("PUT", group_path(&id), &follow_up, updated));
     Ok(())
 }

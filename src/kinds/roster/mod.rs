@@ -44,6 +44,9 @@ pub struct ListKind {
     pub count: fn(&UserGroupResponse) -> Option<i64>,
     /// What a plan warns when it leaves a list that had users empty.
     pub emptied_warning: Option<&'static str>,
+    /// True when the list's adds must all be done before its removes (so
+    /// that a group is never left without the one it replaces).
+    pub adds_first: bool,
 }
 
 /// One user a plan adds to or removes from a list.
@@ -70,6 +73,8 @@ pub struct ListChange {
     pub remove: Vec<ListUser>,
     /// What to warn when the list had users and will have none.
     pub emptied_warning: Option<&'static str>,
+    /// Adds before removes (see [`ListKind::adds_first`]).
+    pub adds_first: bool,
 }
 
 /// What refresh learnt about lists and users that the plan needs.
@@ -118,7 +123,7 @@ pub fn plan(
         .filter(|user| lookups.unknown_users.contains(*user))
         .filter(|user| {
             let user = user.to_lowercase();
-            !recorded.keys().any(|name| name.to_lowercase() == user)
+            !recorded.values().any(|name| name.to_lowercase() == user)
         })
         .map(String::as_str)
         .collect();
@@ -140,11 +145,11 @@ pub fn plan(
 fn list_change(
     list: &ListKind,
     declared: &BTreeSet<String>,
-    recorded: &BTreeMap<String, UserId>,
+    recorded: &BTreeMap<UserId, String>,
     snapshot: &Snapshot,
 ) -> ListChange {
-    let recorded_names: HashSet<String> = recorded.keys().map(|name| name.to_lowercase()).collect();
-    let recorded_ids: HashSet<UserId> = recorded.values().copied().collect();
+    let recorded_names: HashSet<String> =
+        recorded.values().map(|name| name.to_lowercase()).collect();
     let declared_names: HashSet<String> = declared.iter().map(|name| name.to_lowercase()).collect();
     let declared_ids: HashSet<UserId> = declared
         .iter()
@@ -158,27 +163,31 @@ fn list_change(
         })
         .filter(|user| {
             !recorded_names.contains(&user.username.to_lowercase())
-                && !user.user_id.is_some_and(|id| recorded_ids.contains(&id))
+                && !user.user_id.is_some_and(|id| recorded.contains_key(&id))
         })
         .collect();
-    let remove = recorded
+    let mut remove: Vec<ListUser> = recorded
         .iter()
-        .filter(|(user, id)| {
+        .filter(|(id, user)| {
             !declared_names.contains(&user.to_lowercase()) && !declared_ids.contains(id)
         })
-        .map(|(user, id)| ListUser {
+        .map(|(id, user)| ListUser {
             username: user.clone(),
             user_id: Some(*id),
         })
         .collect();
+    remove.sort_by(|a, b| a.username.cmp(&b.username));
+    let mut before: Vec<String> = recorded.values().cloned().collect();
+    before.sort();
     ListChange {
         kind: list.kind,
         roster: list.roster,
-        before: Some(recorded.keys().cloned().collect()),
+        before: Some(before),
         after: declared.iter().cloned().collect(),
         add,
         remove,
         emptied_warning: list.emptied_warning,
+        adds_first: list.adds_first,
     }
 }
 
@@ -364,6 +373,7 @@ mod tests {
         roster: Roster::Members,
         count: |group| group.member_count,
         emptied_warning: None,
+        adds_first: false,
     };
 
     fn names(users: &[ListUser]) -> Vec<&str> {
@@ -374,10 +384,10 @@ mod tests {
         users.iter().map(|user| user.to_string()).collect()
     }
 
-    fn recorded(users: &[(&str, UserId)]) -> BTreeMap<String, UserId> {
+    fn recorded(users: &[(&str, UserId)]) -> BTreeMap<UserId, String> {
         users
             .iter()
-            .map(|(user, id)| (user.to_string(), *id))
+            .map(|(user, id)| (*id, user.to_string()))
             .collect()
     }
 

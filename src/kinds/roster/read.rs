@@ -3,8 +3,9 @@
 //! bounded page walker, recorded with its users' ids; then the ids of
 //! declared users the snapshot does not know, looked up by name.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -13,7 +14,7 @@ use crate::config::RefreshMode;
 use crate::kinds::core::ReadContext;
 use crate::kinds::roster::{ListDrift, ListKind, RosterLookups};
 use crate::model::{DesiredGroup, Membership, Roster, UserId};
-use crate::pod::{PodClient, PodError};
+use crate::pod::{LIST_PAGE_SIZE, ListDate, PodClient, PodError};
 use crate::store::snapshot::{RosterRecord, Snapshot, now_ms};
 
 /// What [`read`] found, for refresh to report.
@@ -27,18 +28,46 @@ pub struct RosterRefresh {
     pub read: usize,
 }
 
-/// One list to read.
+/// Above this many users a recorded list is probed before it is walked:
+/// two one-row reads instead of three pages or more.
+const PROBE_ABOVE: usize = 2 * LIST_PAGE_SIZE as usize;
+
+/// The newest dates a list's rows carry: when a list's newest add or newest
+/// removal is what the snapshot recorded, the list has not changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Newest {
+    added: Option<i64>,
+    removed: Option<i64>,
+}
+
+/// One list to read, and what the snapshot knows of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ListRead {
     group_id: String,
     roster: Roster,
+    /// The recorded list's size and newest dates, when it may be probed.
+    probe: Option<Newest>,
+}
+
+/// What reading one list came to.
+#[derive(Debug)]
+enum ListAnswer {
+    /// The list as walked, and its newest dates when it is long enough to be
+    /// probed next time (and the pod sorts as it should).
+    Walked {
+        rows: Vec<Membership>,
+        newest: Option<Newest>,
+    },
+    /// The probes showed the recorded list is still the pod's.
+    Unchanged,
 }
 
 /// Reads list `list` of each declared group bound to a pod group (`bound`
 /// gives each group's id) that the refresh mode selects, records it in
 /// `snapshot`, and looks up the ids of the users the list declares (in every
 /// group, those to create included) that the snapshot does not know. A list
-/// no longer managed is forgotten.
+/// no longer managed is forgotten. Users the pod lists by id alone are
+/// looked up by id, so that every row counts, named.
 pub async fn read<'d>(
     list: &ListKind,
     ctx: &ReadContext<'d>,
@@ -63,31 +92,31 @@ pub async fn read<'d>(
         let Some(entry) = snapshot.entry(group_id) else {
             continue; // not on the pod (refresh has warned): nothing to read
         };
-        let unread = entry.roster(roster).is_none();
-        if !unread && ctx.mode != RefreshMode::Always {
+        let recorded = entry.roster(roster);
+        if recorded.is_some() && ctx.mode != RefreshMode::Always {
             continue;
         }
         let fresh = entry.read_at_ms.is_some_and(|at| at >= ctx.started_ms);
         if fresh && (list.count)(&entry.pod) == Some(0) {
             // The pod says nobody is on it: nothing to read.
             let empty = BTreeMap::new();
-            note_drift(&mut found, group_id, roster, entry.roster(roster), &empty);
+            note_drift(&mut found, group_id, roster, recorded, &empty);
             snapshot.record_roster(group_id, roster, empty, Some(now_ms()));
             continue;
         }
         reads.push(ListRead {
             group_id: group_id.to_string(),
             roster,
+            probe: recorded.and_then(probe_of),
         });
     }
     let client = ctx.client;
+    let mut walked = Vec::new();
     for (read, answer) in read_lists(client, reads, ctx.concurrency).await {
         match answer {
-            Ok(memberships) => {
-                let users = users_of(&memberships);
-                let previous = snapshot.roster(&read.group_id, read.roster);
-                note_drift(&mut found, &read.group_id, read.roster, previous, &users);
-                snapshot.record_roster(&read.group_id, read.roster, users, Some(now_ms()));
+            Ok(ListAnswer::Walked { rows, newest }) => walked.push((read, rows, newest)),
+            Ok(ListAnswer::Unchanged) => {
+                snapshot.record_roster_checked(&read.group_id, read.roster, now_ms());
                 found.read += 1;
             }
             Err(error) if matches!(error.status(), Some(403 | 404)) => {
@@ -105,23 +134,52 @@ pub async fn read<'d>(
             Err(error) => return Err(error),
         }
     }
+    let names = name_unnamed(&mut found, snapshot, client, &walked).await;
+    for (read, rows, newest) in walked {
+        let users = users_of(&rows, &names);
+        let previous = snapshot.roster(&read.group_id, read.roster);
+        note_drift(&mut found, &read.group_id, read.roster, previous, &users);
+        snapshot.record_roster(&read.group_id, read.roster, users, Some(now_ms()));
+        if let Some(newest) = newest {
+            snapshot.record_roster_newest(
+                &read.group_id,
+                read.roster,
+                newest.added,
+                newest.removed,
+            );
+        }
+        found.read += 1;
+    }
     look_up_users(&mut found, snapshot, client, declared_users).await?;
     Ok(found)
 }
 
+/// What a recorded list offers for probing: its newest dates, when it is
+/// long enough for probes to pay and they were recorded.
+fn probe_of(record: &RosterRecord) -> Option<Newest> {
+    let newest = Newest {
+        added: record.newest_added_ms,
+        removed: record.newest_removed_ms,
+    };
+    let recorded = newest.added.is_some() || newest.removed.is_some();
+    (record.users.len() > PROBE_ABOVE && recorded).then_some(newest)
+}
+
 /// Reads `reads`, at most `concurrency` at a time; answers in `reads` order.
+/// Once one list shows that the pod does not sort, no other list is probed.
 async fn read_lists(
     client: &PodClient,
     reads: Vec<ListRead>,
     concurrency: usize,
-) -> Vec<(ListRead, Result<Vec<Membership>, PodError>)> {
+) -> Vec<(ListRead, Result<ListAnswer, PodError>)> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let sorts = Arc::new(AtomicBool::new(true));
     let mut tasks = JoinSet::new();
     for (index, read) in reads.into_iter().enumerate() {
-        let (client, permits) = (client.clone(), permits.clone());
+        let (client, permits, sorts) = (client.clone(), permits.clone(), sorts.clone());
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("never closed");
-            let answer = client.roster(&read.group_id, read.roster).await;
+            let answer = read_list(&client, &read, &sorts).await;
             (index, read, answer)
         });
     }
@@ -136,19 +194,121 @@ async fn read_lists(
         .collect()
 }
 
-/// The active users of a list by username; a user the pod names no
-/// username for is keyed `#<id>`, so that it still shows and is removed.
-fn users_of(memberships: &[Membership]) -> BTreeMap<String, UserId> {
-    memberships
+/// Reads one list: a long recorded one is probed first (its newest add and
+/// newest removal) and walked only when either moved; any other is walked,
+/// and probed after the walk when it is long, for the next time.
+async fn read_list(
+    client: &PodClient,
+    read: &ListRead,
+    sorts: &AtomicBool,
+) -> Result<ListAnswer, PodError> {
+    let (group_id, roster) = (read.group_id.as_str(), read.roster);
+    if let Some(recorded) = read.probe.filter(|_| sorts.load(Ordering::Relaxed)) {
+        let newest = newest_of(client, group_id, roster).await?;
+        if newest == recorded {
+            return Ok(ListAnswer::Unchanged);
+        }
+        if newest.added < recorded.added || newest.removed < recorded.removed {
+            pod_does_not_sort(sorts, group_id, roster);
+        }
+    }
+    let rows = client.roster(group_id, roster).await?;
+    let mut newest = None;
+    if rows.len() > PROBE_ABOVE && sorts.load(Ordering::Relaxed) {
+        let probed = newest_of(client, group_id, roster).await?;
+        // The first row sorted by date must be at least as new as every row walked.
+        let walked_newest = rows.iter().filter_map(|row| row.last_added_date).max();
+        if probed.added < walked_newest {
+            pod_does_not_sort(sorts, group_id, roster);
+        } else {
+            newest = Some(probed);
+        }
+    }
+    Ok(ListAnswer::Walked { rows, newest })
+}
+
+/// The newest add and the newest removal of a list: one row sorted each way.
+async fn newest_of(client: &PodClient, group_id: &str, roster: Roster) -> Result<Newest, PodError> {
+    let added = client
+        .roster_newest(group_id, roster, ListDate::Added)
+        .await?;
+    let removed = client
+        .roster_newest(group_id, roster, ListDate::Removed)
+        .await?;
+    Ok(Newest {
+        added: added.as_ref().and_then(|row| ListDate::Added.of(row)),
+        removed: removed.as_ref().and_then(|row| ListDate::Removed.of(row)),
+    })
+}
+
+/// The pod answered a sorted read out of order: every list is walked whole from now on.
+fn pod_does_not_sort(sorts: &AtomicBool, group_id: &str, roster: Roster) {
+    if sorts.swap(false, Ordering::Relaxed) {
+        tracing::debug!(
+            group_id,
+            "the pod ignores `sort` on the {roster} list: reading every list whole"
+        );
+    }
+}
+
+/// The ids of the active rows, walked, that carry no username and whose name
+/// the snapshot does not know, named through the users lookup by id. A pod
+/// refusing the lookup leaves them `#<id>` (a warning): they still count.
+async fn name_unnamed(
+    found: &mut RosterRefresh,
+    snapshot: &Snapshot,
+    client: &PodClient,
+    walked: &[(ListRead, Vec<Membership>, Option<Newest>)],
+) -> HashMap<UserId, String> {
+    let mut names: HashMap<UserId, String> = snapshot.usernames_by_id();
+    let unnamed: BTreeSet<UserId> = walked
         .iter()
-        .filter(|membership| membership.active != Some(false))
-        .filter_map(|membership| {
-            let user = membership.user.as_ref();
-            let id = membership.user_id.or(user?.id)?;
-            let username = user
-                .and_then(|user| user.username.clone())
+        .flat_map(|(_, rows, _)| rows.iter())
+        .filter(|row| row.active != Some(false) && username_of(row).is_none())
+        .filter_map(user_id_of)
+        .filter(|id| !names.contains_key(id))
+        .collect();
+    if unnamed.is_empty() {
+        return names;
+    }
+    let ids: Vec<UserId> = unnamed.into_iter().collect();
+    match client.users_by_id(&ids).await {
+        Ok(users) => {
+            for user in users {
+                if let (Some(id), Some(username)) = (user.id, user.username) {
+                    names.insert(id, username);
+                }
+            }
+        }
+        Err(error) => found.warnings.push(format!(
+            "cannot look up the names of {} listed by id alone ({error}); they are shown as #<id>",
+            crate::text::counted(ids.len(), "user")
+        )),
+    }
+    names
+}
+
+fn user_id_of(row: &Membership) -> Option<UserId> {
+    row.user_id.or_else(|| row.user.as_ref()?.id)
+}
+
+fn username_of(row: &Membership) -> Option<&str> {
+    row.user.as_ref()?.username.as_deref()
+}
+
+/// The active users of a list by id, each with its username: the row's own,
+/// else one the lookup found (`names`), else `#<id>`, so that every user
+/// still shows and can be removed. Two rows of one id are one user.
+fn users_of(rows: &[Membership], names: &HashMap<UserId, String>) -> BTreeMap<UserId, String> {
+    rows.iter()
+        .filter(|row| row.active != Some(false))
+        .filter_map(|row| {
+            let id = user_id_of(row)?;
+            let username = username_of(row)
+                .map(str::to_string)
+                .or_else(|| names.get(&id).cloned())
                 .unwrap_or_else(|| format!("#{id}"));
-            Some((username, id))
+            Some((id, username))
         })
         .collect()
 }
@@ -158,25 +318,25 @@ fn note_drift(
     group_id: &str,
     roster: Roster,
     previous: Option<&RosterRecord>,
-    now: &BTreeMap<String, UserId>,
+    now: &BTreeMap<UserId, String>,
 ) {
     let Some(previous) = previous else {
         return;
     };
     // By user id: a name the pod spells differently from the snapshot is no drift.
-    let previous_ids: HashSet<UserId> = previous.users.values().copied().collect();
-    let now_ids: HashSet<UserId> = now.values().copied().collect();
-    let added: Vec<String> = now
+    let mut added: Vec<String> = now
         .iter()
-        .filter(|(_, id)| !previous_ids.contains(id))
-        .map(|(user, _)| user.clone())
+        .filter(|(id, _)| !previous.users.contains_key(id))
+        .map(|(_, user)| user.clone())
         .collect();
-    let removed: Vec<String> = previous
+    let mut removed: Vec<String> = previous
         .users
         .iter()
-        .filter(|(_, id)| !now_ids.contains(id))
-        .map(|(user, _)| user.clone())
+        .filter(|(id, _)| !now.contains_key(id))
+        .map(|(_, user)| user.clone())
         .collect();
+    added.sort();
+    removed.sort();
     if !added.is_empty() || !removed.is_empty() {
         let drift = ListDrift {
             roster,
@@ -243,15 +403,15 @@ mod tests {
     use super::*;
     use crate::model::UserRef;
 
-    fn recorded(users: &[(&str, UserId)]) -> BTreeMap<String, UserId> {
+    fn recorded(users: &[(&str, UserId)]) -> BTreeMap<UserId, String> {
         users
             .iter()
-            .map(|(user, id)| (user.to_string(), *id))
+            .map(|(user, id)| (*id, user.to_string()))
             .collect()
     }
 
     #[test]
-    fn listed_users_are_keyed_by_username_or_by_id_and_inactive_ones_left_out() {
+    fn listed_users_are_keyed_by_id_named_as_best_known_and_inactive_ones_left_out() {
         let membership = |user_id: i64, username: Option<&str>, active: Option<bool>| Membership {
             user_id: Some(user_id),
             user: Some(UserRef {
@@ -262,12 +422,28 @@ mod tests {
             active,
             ..Membership::default()
         };
-        let users = users_of(&[
-            membership(1, Some("alice"), Some(true)),
-            membership(2, None, None),
-            membership(3, Some("gone"), Some(false)),
-        ]);
-        assert_eq!(users, recorded(&[("alice", 1), ("#2", 2)]));
+        // A row with a user id and no expanded user at all still counts.
+        let bare = Membership {
+            user_id: Some(4),
+            ..Membership::default()
+        };
+        let twin = membership(5, Some("alice"), None);
+        let looked_up = HashMap::from([(4, "dave".to_string())]);
+        let users = users_of(
+            &[
+                membership(1, Some("alice"), Some(true)),
+                membership(2, None, None),
+                membership(3, Some("gone"), Some(false)),
+                bare,
+                twin,
+            ],
+            &looked_up,
+        );
+        assert_eq!(
+            users,
+            recorded(&[("alice", 1), ("#2", 2), ("dave", 4), ("alice", 5)]),
+            "two users who share a name stay two"
+        );
     }
 
     #[test]
@@ -276,6 +452,7 @@ mod tests {
         let previous = RosterRecord {
             users: recorded(&[("alice", 1), ("bob", 2)]),
             read_at_ms: Some(0),
+            ..RosterRecord::default()
         };
         let now = recorded(&[("Alice", 1), ("eve", 5)]);
         note_drift(&mut found, "g1", Roster::Members, Some(&previous), &now);

@@ -108,7 +108,11 @@ pub fn applied_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
             format!("failed  {shown} ({source}): {}", failure.error)
         } else {
             let shown = shown_group(change, None);
-            format!("skipped {shown} ({source}): not started, groupsync was stopping")
+            let reason = match applied.save_error {
+                Some(_) => "the state file could not be saved",
+                None => "groupsync was stopping",
+            };
+            format!("skipped {shown} ({source}): not started, {reason}")
         };
         lines.push(line);
     }
@@ -116,7 +120,8 @@ pub fn applied_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
 }
 
 /// `Apply: 4 updated, 1 failed, 7 unchanged.` (with `2 created, ` first
-/// when there were creates, and the changes a stop left out last).
+/// when there were creates, and the changes a stop left out last). Every
+/// declared group is counted: one that could not be planned failed.
 pub fn apply_summary(applied: &ApplyReport, plan: &Plan) -> String {
     let mut out = String::new();
     let creates = plan.creates();
@@ -133,17 +138,28 @@ pub fn apply_summary(applied: &ApplyReport, plan: &Plan) -> String {
         out,
         "{} updated, {} failed, {} unchanged.",
         applied.applied.len() - created,
-        applied.failed.len(),
+        applied.failed.len() + plan.errors.len(),
         plan.unchanged
     );
     if applied.not_started > 0 {
         let _ = write!(
             out,
-            " {} not started: stopped by a signal.",
-            applied.not_started
+            " {} not started: {}.",
+            applied.not_started,
+            applied.not_started_reason()
         );
     }
     out
+}
+
+/// What failed an apply as a whole, besides its changes: the state file
+/// that could not be saved.
+pub fn apply_error(applied: &ApplyReport) -> Option<String> {
+    let error = applied.save_error.as_ref()?;
+    Some(format!(
+        "{}; the state file is left as it was, and the next cycle reads the pod again",
+        error.chain()
+    ))
 }
 
 /// `Plan: 1 to create, 2 to update, 118 unchanged.` (the create part only

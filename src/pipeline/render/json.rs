@@ -8,7 +8,7 @@ use crate::error::Diagnostic;
 use crate::kinds::seam::Drift;
 use crate::pipeline::apply::Failure;
 use crate::pipeline::plan::Change;
-use crate::pipeline::render::common::Report;
+use crate::pipeline::render::common::{Report, apply_error};
 use crate::text::counted;
 
 /// The JSON plan: `{"changes": [...], "unchanged": N, "errors": [...]}`.
@@ -47,10 +47,14 @@ fn json_errors<'a>(report: &Report<'a>) -> Vec<JsonError<'a>> {
         if applied.not_started > 0 {
             errors.push(JsonError::Run {
                 message: format!(
-                    "{} not started: stopped by a signal",
-                    counted(applied.not_started, "change")
+                    "{} not started: {}",
+                    counted(applied.not_started, "change"),
+                    applied.not_started_reason()
                 ),
             });
+        }
+        if let Some(message) = apply_error(applied) {
+            errors.push(JsonError::Run { message });
         }
     }
     errors
@@ -278,9 +282,10 @@ mod tests {
                 change: 0,
                 group_id: Some("c3".to_string()),
                 source: "groups.d/c.yaml".into(),
-                error: crate::error::PodError::Setup("no TLS backend".to_string()),
+                error: crate::error::PodError::Setup("no TLS backend".to_string()).into(),
             }],
             not_started: 1,
+            save_error: None,
         };
         let plan = Plan::default();
         let report = Report {

@@ -17,8 +17,8 @@ use crate::kinds::core::Action;
 use crate::pipeline::apply::ApplyReport;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pipeline::render::common::{
-    Report, applied_lines, apply_summary, drift_line, escaped, request_lines, summary_line,
-    unified_diff,
+    Report, applied_lines, apply_error, apply_summary, drift_line, escaped, request_lines,
+    summary_line, unified_diff,
 };
 use crate::text::counted;
 
@@ -172,9 +172,13 @@ fn failure_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
         .collect();
     if applied.not_started > 0 {
         lines.push(format!(
-            "{} not started: stopped by a signal",
-            counted(applied.not_started, "change")
+            "{} not started: {}",
+            counted(applied.not_started, "change"),
+            applied.not_started_reason()
         ));
+    }
+    if let Some(error) = apply_error(applied) {
+        lines.push(escaped(&error));
     }
     lines
 }

@@ -8,8 +8,8 @@ use crate::kinds::seam::Drift;
 use crate::pipeline::apply::ApplyReport;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pipeline::render::common::{
-    Report, applied_lines, apply_summary, drift_line, escaped, line, request_lines, summary_line,
-    unified_diff,
+    Report, applied_lines, apply_error, apply_summary, drift_line, escaped, line, request_lines,
+    summary_line, unified_diff,
 };
 
 /// ANSI styles for a terminal; all empty when colour is off.
@@ -92,6 +92,9 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
     for applied_line in applied_lines(applied, plan) {
         line(out, &applied_line);
     }
+    if let Some(error) = apply_error(applied) {
+        line(out, &format!("error: {error}"));
+    }
     out.push_str(&apply_summary(applied, plan));
 }
 
@@ -150,6 +153,7 @@ mod tests {
                 user_id: Some(7),
             }],
             emptied_warning: None,
+            adds_first: false,
         };
         let change = Change {
             action: Action::Update,

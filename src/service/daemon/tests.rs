@@ -113,7 +113,7 @@ fn one_group_failed() -> CycleOutcome {
         change: 0,
         group_id: change.group_id.clone(),
         source: change.source.clone(),
-        error: PodError::Setup("the pod cannot be reached".to_string()),
+        error: PodError::Setup("the pod cannot be reached".to_string()).into(),
     };
     CycleOutcome {
         desired_groups: 3,
@@ -127,6 +127,7 @@ fn one_group_failed() -> CycleOutcome {
             applied: Vec::new(),
             failed: vec![failure],
             not_started: 0,
+            save_error: None,
         }),
     }
 }
@@ -738,6 +739,7 @@ async fn a_cycle_applies_unforced_within_the_lock_timeout_and_a_dry_run_only_pla
     let expected = CycleMode::Apply {
         lock_timeout: Duration::from_millis(1_500),
         force: false,
+        log_changes: true,
     };
     assert_eq!(mode, expected);
     daemon.stop().await;
