@@ -19,12 +19,10 @@ strip -o "$out/groupsync" "$bin"
 "$bin" completions zsh > "$out/completions/_groupsync"
 "$bin" completions fish > "$out/completions/groupsync.fish"
 
-# groupsync(1), and a page for each command it names (groupsync-plan(1), ...).
-"$bin" manpage | gzip -9n > "$out/man/groupsync.1.gz"
-commands=$("$bin" manpage | sed -n 's/^groupsync\\-\(.*\)(1)$/\1/p')
-for command in $commands; do
-    "$bin" manpage "$command" | gzip -9n > "$out/man/groupsync-$command.1.gz"
-done
+# Every man page, groupsync(1) and one per command (groupsync-plan(1), ...),
+# as the binary writes them; the packages take target/assets/man/*.1.gz.
+"$bin" manpage --out-dir "$out/man"
+gzip -9n "$out/man"/*.1
 
 echo "assets in $out:"
 find "$out" -type f | sort

@@ -80,11 +80,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout: groupsync(1), or groupsync-COMMAND(1)
+    /// Print the man page (roff) to stdout: groupsync(1), or groupsync-COMMAND(1); or write them all
     Manpage {
         /// The command whose page to print
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
+        /// Write every page (groupsync.1, groupsync-plan.1, ...) into this folder instead
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        out_dir: Option<PathBuf>,
     },
     /// Print the JSON Schema of a groups.d file to stdout (also schema/groups.schema.json)
     Schema,

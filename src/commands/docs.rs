@@ -1,6 +1,7 @@
 //! The commands that print a text of the program's own: `help`,
-//! `completions`, `manpage` and `schema`, all generated from the clap
-//! definitions or the schema's keys, so they cannot drift from them.
+//! `completions` and `schema`, all generated from the clap definitions or
+//! the schema's keys, so they cannot drift from them (`manpage` has a
+//! module of its own, [`super::manpage`]).
 
 use clap::{CommandFactory, Parser};
 
@@ -27,11 +28,6 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Outcome> {
     print_stdout(&script).map(printed)
 }
 
-/// `groupsync manpage [COMMAND]`: groupsync(1), or groupsync-COMMAND(1), in roff.
-pub fn manpage(command: Option<&str>) -> anyhow::Result<Outcome> {
-    print_stdout(&manpage_text(command)?).map(printed)
-}
-
 /// `groupsync schema`: the JSON Schema of a groups.d file.
 pub fn schema() -> anyhow::Result<Outcome> {
     print_stdout(&desired::schema::groups_schema_text()).map(printed)
@@ -40,25 +36,4 @@ pub fn schema() -> anyhow::Result<Outcome> {
 /// The outcome of a command that only prints, once it has printed.
 fn printed(_: ()) -> Outcome {
     Outcome::Clean
-}
-
-fn manpage_text(command: Option<&str>) -> anyhow::Result<String> {
-    let mut cli = Cli::command();
-    // Built, so that a command's page is titled `groupsync-plan`, as the main page names it.
-    cli.build();
-    let shown = match command {
-        None => cli,
-        Some(name) => match cli.find_subcommand(name) {
-            Some(subcommand) => subcommand.clone(),
-            None => {
-                let names: Vec<&str> = cli.get_subcommands().map(|sub| sub.get_name()).collect();
-                anyhow::bail!("no command `{name}`; the commands are {}", names.join(", "))
-            }
-        },
-    };
-    let mut page = Vec::new();
-    clap_mangen::Man::new(shown)
-        .source(concat!("groupsync ", env!("CARGO_PKG_VERSION")))
-        .render(&mut page)?;
-    Ok(String::from_utf8(page)?)
 }

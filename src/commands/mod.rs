@@ -3,14 +3,15 @@
 //! [`outcome::exit_code`] alone turns that into the exit code.
 //!
 //! - [`outcome`]  — how a command ended, and the one match from that to the exit code.
-//! - [`output`]   — stdout (a closed pipe is not an error), diagnostics, failures as JSON.
+//! - [`output`]   — stdout (a closed pipe is not an error), diagnostics, failures as JSON or Markdown.
 //! - [`validate`] — `groupsync validate`.
 //! - [`cycle`]    — `plan`, `apply` and `run --once`: one cycle, rendered.
 //! - [`daemon`]   — `groupsync run`: the daemon, with its signals.
 //! - [`import`]   — `groupsync import`.
 //! - [`emulate`]  — `groupsync emulate`.
 //! - [`demo`]     — `groupsync demo`.
-//! - [`docs`]     — `help`, `completions`, `manpage` and `schema`: texts of the program's own.
+//! - [`docs`]     — `help`, `completions` and `schema`: texts of the program's own.
+//! - [`manpage`]  — `groupsync manpage`: the man pages, with the sections clap cannot write.
 //!
 //! A command that handles SIGINT/SIGTERM stops gracefully on the first; the
 //! second ends it here, as [`Outcome::Interrupted`].
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod docs;
 pub mod emulate;
 pub mod import;
+pub mod manpage;
 pub mod outcome;
 pub mod output;
 pub mod validate;
@@ -33,32 +35,30 @@ use tokio::sync::oneshot;
 
 use crate::cli::args::{Cli, Command, OutputFormat};
 use crate::commands::outcome::Outcome;
+use crate::commands::output::FailureDocument;
 use crate::config::Settings;
 use crate::pipeline::import::ImportOptions;
 use crate::pipeline::render::JsonDocument;
 use crate::service::logging;
 use crate::shutdown::{self, SecondSignalSender};
 
-/// Runs the command `cli` names. With `--format json`, a command that prints
-/// a JSON document prints one for its failure too.
+/// Runs the command `cli` names. With `--format json` or `markdown`, a
+/// command that prints a document prints one for its failure too.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let json = json_document(&cli);
+    let document = failure_document(&cli);
     let result = dispatch(cli);
-    if let (Some(document), Err(err)) = (json, &result) {
-        output::print_failure_json(document, err);
+    if let (Some(document), Err(err)) = (document, &result) {
+        output::print_failure(document, err);
     }
     result
 }
 
-/// The JSON document this command prints with `--format json`, if it prints one.
-fn json_document(cli: &Cli) -> Option<JsonDocument> {
-    if cli.format != OutputFormat::Json {
-        return None;
-    }
-    match cli.command {
-        Command::Validate => Some(JsonDocument::Validation),
-        Command::Plan(_) | Command::Apply(_) => Some(JsonDocument::Plan),
-        Command::Run(ref args) if args.once => Some(JsonDocument::Plan),
+/// The document this command prints in its `--format`, if it prints one.
+fn failure_document(cli: &Cli) -> Option<FailureDocument> {
+    let json = match cli.command {
+        Command::Validate => JsonDocument::Validation,
+        Command::Plan(_) | Command::Apply(_) => JsonDocument::Plan,
+        Command::Run(ref args) if args.once => JsonDocument::Plan,
         Command::Run(_)
         | Command::Import { .. }
         | Command::Emulate(_)
@@ -66,7 +66,12 @@ fn json_document(cli: &Cli) -> Option<JsonDocument> {
         | Command::Help { .. }
         | Command::Completions { .. }
         | Command::Manpage { .. }
-        | Command::Schema => None,
+        | Command::Schema => return None,
+    };
+    match cli.format {
+        OutputFormat::Text => None,
+        OutputFormat::Json => Some(FailureDocument::Json(json)),
+        OutputFormat::Markdown => Some(FailureDocument::Markdown),
     }
 }
 
@@ -79,7 +84,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Demo => return runtime.block_on(demo::run()),
         Command::Help { command } => return docs::help(command.as_deref()),
         Command::Completions { shell } => return docs::completions(shell),
-        Command::Manpage { command } => return docs::manpage(command.as_deref()),
+        Command::Manpage { command, out_dir } => {
+            return manpage::run(command.as_deref(), out_dir.as_deref());
+        }
         Command::Schema => return docs::schema(),
         Command::Emulate(args) => {
             emulate::init_logging_from_flags(&cli.overrides)?;

@@ -1,5 +1,7 @@
 //! How a command ended ([`Outcome`]), and the one match that turns it, or
-//! the error it ended in, into the process's exit code ([`exit_code`]).
+//! the error it ended in, into the process's exit code ([`exit_code`],
+//! [`code_of`]); and what each code means per command ([`EXIT_STATUS`]),
+//! from which the docs' table and groupsync(1)'s EXIT STATUS are written.
 
 use crate::cli::usage::Usage;
 use crate::shutdown::StopSignal;
@@ -21,20 +23,16 @@ pub enum Outcome {
     Interrupted(StopSignal),
 }
 
-/// Every exit code, in one place: 0 clean, 2 changes pending, 130 after a
-/// second SIGINT and 143 after a second SIGTERM (128 + the signal's number,
-/// as a shell reports a death by signal), 1 anything else. A usage error is
-/// 1 too, not clap's 2: for `plan`, 2 means "changes pending".
+/// The process's exit code: [`code_of`] the outcome; 1 for an error, a
+/// usage error too (not clap's 2: for `plan`, 2 means "changes pending");
+/// 0 for `--help` and `--version`.
 ///
 /// What ends the process unannounced is told here: the error (on stderr),
 /// the usage message, or the signal.
 pub fn exit_code(result: anyhow::Result<Outcome>) -> u8 {
     match result {
-        Ok(Outcome::Clean) => 0,
-        Ok(Outcome::ChangesPending) => 2,
-        Ok(Outcome::Failed) => 1,
-        Ok(Outcome::Interrupted(signal @ StopSignal::Interrupt)) => exiting_at_once(signal, 130),
-        Ok(Outcome::Interrupted(signal @ StopSignal::Terminate)) => exiting_at_once(signal, 143),
+        Ok(outcome @ Outcome::Interrupted(signal)) => exiting_at_once(signal, code_of(outcome)),
+        Ok(outcome) => code_of(outcome),
         Err(err) => match err.downcast::<Usage>() {
             Ok(Usage(usage)) => {
                 let _ = usage.print();
@@ -44,10 +42,96 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> u8 {
             Err(err) => {
                 // The message may carry text from the pod or a file: escaped.
                 eprintln!("error: {}", escaped(&format!("{err:#}")));
-                1
+                code_of(Outcome::Failed)
             }
         },
     }
+}
+
+/// Every exit code, in one place: 0 clean, 2 changes pending, 1 failed, 130
+/// after a second SIGINT and 143 after a second SIGTERM (128 + the signal's
+/// number, as a shell reports a death by signal).
+pub const fn code_of(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Clean => 0,
+        Outcome::ChangesPending => 2,
+        Outcome::Failed => 1,
+        Outcome::Interrupted(StopSignal::Interrupt) => 130,
+        Outcome::Interrupted(StopSignal::Terminate) => 143,
+    }
+}
+
+/// What each exit code means for one or more commands: a row of the exit
+/// codes table of `docs/interface.md` and of groupsync(1)'s EXIT STATUS,
+/// both written from [`EXIT_STATUS`].
+#[derive(Debug, Clone, Copy)]
+pub struct ExitStatus {
+    /// The commands the row is about, as typed: `run --once`.
+    pub commands: &'static [&'static str],
+    /// What [`Outcome::Clean`] means for them.
+    pub clean: &'static str,
+    /// What [`Outcome::Failed`] means for them.
+    pub failed: &'static str,
+    /// What [`Outcome::ChangesPending`] means, for those that have it.
+    pub pending: Option<&'static str>,
+}
+
+/// The exit codes of every command.
+pub const EXIT_STATUS: [ExitStatus; 5] = [
+    ExitStatus {
+        commands: &["validate"],
+        clean: "valid",
+        failed: "invalid input or config",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["plan", "run --dry-run --once"],
+        clean: "no changes",
+        failed: "any error",
+        pending: Some("changes pending"),
+    },
+    ExitStatus {
+        commands: &["apply", "run --once"],
+        clean: "converged: every planned change applied (or nothing to do)",
+        failed: "any error",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["import"],
+        clean: "written",
+        failed: "any error (an existing `--out` file included)",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["run"],
+        clean: "clean stop on SIGTERM/SIGINT",
+        failed: "fatal start-up error",
+        pending: None,
+    },
+];
+
+/// [`EXIT_STATUS`] as the Markdown table of `docs/interface.md` (ending in a newline).
+pub fn exit_status_markdown() -> String {
+    let codes = [Outcome::Clean, Outcome::Failed, Outcome::ChangesPending].map(code_of);
+    let mut text = format!(
+        "| command | {} | {} | {} |\n|---|---|---|---|\n",
+        codes[0], codes[1], codes[2]
+    );
+    for row in &EXIT_STATUS {
+        let commands: Vec<String> = row
+            .commands
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect();
+        text.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            commands.join(", "),
+            row.clean,
+            row.failed,
+            row.pending.unwrap_or("—")
+        ));
+    }
+    text
 }
 
 /// Says that `signal`, the second stop signal, ends the process with `code`.

@@ -53,6 +53,15 @@ pub fn render_invalid_markdown(diagnostics: &[Diagnostic]) -> String {
     one_newline_at_the_end(out)
 }
 
+/// A run that failed before it had a result (the pod down, a bad config, the
+/// state file, a safety limit): the summary says so, and the message, escaped,
+/// is the Errors section.
+pub fn render_failure_markdown(message: &str) -> String {
+    let mut out = String::from("**The run failed before it had a result.** Errors: 1.\n\n");
+    section(&mut out, "Errors", &[escaped(message)]);
+    one_newline_at_the_end(out)
+}
+
 /// Blocks are separated by a blank line; the document ends with one newline.
 fn one_newline_at_the_end(mut out: String) -> String {
     while out.ends_with("\n\n") {
