@@ -368,3 +368,86 @@ fn a_state_file_that_cannot_be_saved_stops_new_writes_and_the_summary_says_why()
     let kept = std::fs::read_to_string(ws.path().join("moved/state.json")).unwrap();
     assert_eq!(Snapshot::from_json(&kept).unwrap().len(), ids.len());
 }
+
+/// The membership requests the emulator saw, as `GET ...?query` lines.
+fn membership_reads(pod: &PodFixture) -> Vec<String> {
+    pod.emulator
+        .requests()
+        .into_iter()
+        .filter(|request| request.method == "GET" && request.path.ends_with("/memberships"))
+        .map(|request| format!("GET ?{}", request.query.unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn a_long_list_in_sync_is_probed_and_walked_only_when_it_moved() {
+    let names: Vec<String> = (0..250).map(|index| format!("user{index:03}")).collect();
+    let pod = PodSeed::new()
+        .group(PodGroup::new("g1").members(names.iter().map(String::as_str)))
+        .users(["newcomer"])
+        .start();
+    let ws = Workspace::new();
+    ws.write_group_file("g1.yaml", format!("id: g1\nmembers: [{}]\n", names.join(", ")));
+    assert_exit(&pod.run(&ws, &["apply"]), 0);
+
+    // In sync: one row sorted each way, no walk of its three pages.
+    pod.emulator.clear_requests();
+    assert_exit(&pod.run(&ws, &["apply", "--refresh"]), 0);
+    let reads = membership_reads(&pod);
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(reads.iter().all(|read| read.contains("limit=1")), "{reads:?}");
+    assert_eq!(pod.put_count() + pod.member_puts().len(), 0);
+
+    // Swapped in the portal: that list is walked, the drift put back.
+    let mut swapped: Vec<&str> = names.iter().skip(1).map(String::as_str).collect();
+    swapped.push("newcomer");
+    pod.emulator.set_roster("g1", Roster::Members, swapped).unwrap();
+    pod.emulator.clear_requests();
+    let apply = pod.run(&ws, &["apply", "--refresh"]);
+    assert_exit(&apply, 0);
+    let reads = membership_reads(&pod);
+    assert!(
+        reads.iter().filter(|read| read.contains("active=true")).count() >= 3,
+        "walked whole: {reads:?}"
+    );
+    assert_eq!(pod.member_puts().len(), 2, "{}", stdout(&apply));
+    assert_eq!(pod.emulator.members("g1").len(), 250);
+    assert!(!pod.emulator.members("g1").contains(&"newcomer".to_string()));
+}
+
+#[test]
+fn a_pod_that_ignores_sort_has_its_long_lists_walked_whole() {
+    let rows: Vec<Value> = (0..250)
+        .map(|index| {
+            json!({"userId": 1000 + index, "active": true, "lastAddedDate": 1_000 + index,
+                   "user": {"id": 1000 + index, "username": format!("user{index:03}")}})
+        })
+        .collect();
+    let names: Vec<String> = (0..250).map(|index| format!("user{index:03}")).collect();
+    let pod = scripted_pod(move |method, target| match (method, target) {
+        ("GET", GROUP_PATH) => ("200 OK", group(250)),
+        // Sorted or not, the same order: the oldest first.
+        ("GET", target) if target.starts_with(&format!("{GROUP_PATH}/memberships?")) => {
+            let shown = if target.contains("limit=1&") || target.ends_with("limit=1") {
+                &rows[..1]
+            } else {
+                &rows[..]
+            };
+            ("200 OK", page(shown))
+        }
+        _ => not_found(),
+    });
+    let ws = workspace(&pod, &format!("[{}]", names.join(", ")));
+    assert_exit(&run_configured(&ws, &["apply"]), 0);
+
+    let apply = run_configured(&ws, &["apply", "--refresh", "--log-level", "debug"]);
+    assert_exit(&apply, 0);
+    assert!(
+        stderr(&apply).contains("the pod ignores `sort`"),
+        "{}",
+        everything(&apply)
+    );
+    let walks = requests_starting(&pod, "GET /pod/v2/admin/usergroups/g1/memberships?active=true");
+    assert_eq!(walks.len(), 2, "walked whole each time: {walks:?}");
+    assert!(stdout(&apply).contains("No changes."), "{}", everything(&apply));
+}

@@ -203,6 +203,7 @@ async fn read_list(
     sorts: &AtomicBool,
 ) -> Result<ListAnswer, PodError> {
     let (group_id, roster) = (read.group_id.as_str(), read.roster);
+    let mut probed = None;
     if let Some(recorded) = read.probe.filter(|_| sorts.load(Ordering::Relaxed)) {
         let newest = newest_of(client, group_id, roster).await?;
         if newest == recorded {
@@ -211,20 +212,27 @@ async fn read_list(
         if newest.added < recorded.added || newest.removed < recorded.removed {
             pod_does_not_sort(sorts, group_id, roster);
         }
+        probed = Some(newest);
     }
     let rows = client.roster(group_id, roster).await?;
-    let mut newest = None;
-    if rows.len() > PROBE_ABOVE && sorts.load(Ordering::Relaxed) {
-        let probed = newest_of(client, group_id, roster).await?;
-        // The first row sorted by date must be at least as new as every row walked.
-        let walked_newest = rows.iter().filter_map(|row| row.last_added_date).max();
-        if probed.added < walked_newest {
-            pod_does_not_sort(sorts, group_id, roster);
-        } else {
-            newest = Some(probed);
-        }
+    if rows.len() <= PROBE_ABOVE || !sorts.load(Ordering::Relaxed) {
+        return Ok(ListAnswer::Walked { rows, newest: None });
     }
-    Ok(ListAnswer::Walked { rows, newest })
+    // Probed before the walk: a change since then only makes the next probe walk again.
+    let newest = match probed {
+        Some(newest) => newest,
+        None => newest_of(client, group_id, roster).await?,
+    };
+    // The first row sorted by date must be at least as new as every row walked.
+    let walked_newest = rows.iter().filter_map(|row| row.last_added_date).max();
+    if newest.added < walked_newest {
+        pod_does_not_sort(sorts, group_id, roster);
+        return Ok(ListAnswer::Walked { rows, newest: None });
+    }
+    Ok(ListAnswer::Walked {
+        rows,
+        newest: Some(newest),
+    })
 }
 
 /// The newest add and the newest removal of a list: one row sorted each way.
