@@ -273,8 +273,9 @@ fn refresh_long_lists(c: &mut Criterion) {
                             *seen.entry(request.path.clone()).or_default() += 1;
                             seen
                         });
-                assert_eq!(per_list.values().filter(|reads| **reads > 2).count(), 1);
-                assert_eq!(reads, 2 * LONG_GROUPS + LONG_MEMBERS / 100);
+                // Every list probed (2 reads); the swapped one walked too (its 50 pages).
+                assert_eq!(per_list.values().filter(|reads| **reads == 2).count(), LONG_GROUPS - 1);
+                assert!(reads >= 2 * LONG_GROUPS + LONG_MEMBERS / 100, "{reads}");
             }
             total
         })

@@ -30,19 +30,40 @@ pub enum Outcome {
 /// What ends the process unannounced is told here: the error (on stderr),
 /// the usage message, or the signal.
 pub fn exit_code(result: anyhow::Result<Outcome>) -> u8 {
+    let code = result_code(&result);
+    tell(result, code);
+    code
+}
+
+/// The exit code `result` stands for, deciding only (tests call this: it prints nothing).
+fn result_code(result: &anyhow::Result<Outcome>) -> u8 {
     match result {
-        Ok(outcome @ Outcome::Interrupted(signal)) => exiting_at_once(signal, code_of(outcome)),
-        Ok(outcome) => code_of(outcome),
+        Ok(outcome) => code_of(*outcome),
+        Err(err) => match err.downcast_ref::<Usage>() {
+            // `--help` and `--version` print to stdout and are not errors.
+            Some(Usage(usage)) => u8::from(usage.use_stderr()),
+            None => code_of(Outcome::Failed),
+        },
+    }
+}
+
+/// Tells what ends the process with `code`: the usage message, the error,
+/// or the second stop signal. A stderr that cannot be written to is no error.
+fn tell(result: anyhow::Result<Outcome>, code: u8) {
+    use std::io::Write;
+    match result {
+        Ok(Outcome::Interrupted(signal)) => {
+            tracing::warn!("{signal} received again: exiting at once (exit {code})");
+        }
+        Ok(_) => {}
         Err(err) => match err.downcast::<Usage>() {
             Ok(Usage(usage)) => {
                 let _ = usage.print();
-                // `--help` and `--version` print to stdout and are not errors.
-                u8::from(usage.use_stderr())
             }
             Err(err) => {
                 // The message may carry text from the pod or a file: escaped.
-                eprintln!("error: {}", escaped(&format!("{err:#}")));
-                code_of(Outcome::Failed)
+                let message = format!("error: {}\n", escaped(&format!("{err:#}")));
+                let _ = std::io::stderr().write_all(message.as_bytes());
             }
         },
     }
@@ -134,32 +155,28 @@ pub fn exit_status_markdown() -> String {
     text
 }
 
-/// Says that `signal`, the second stop signal, ends the process with `code`.
-fn exiting_at_once(signal: StopSignal, code: u8) -> u8 {
-    tracing::warn!("{signal} received again: exiting at once (exit {code})");
-    code
-}
 
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
-    use super::{Outcome, exit_code};
+    // `result_code`, not `exit_code`: a test prints nothing of its own.
+    use super::{Outcome, result_code};
     use crate::cli::args::Cli;
     use crate::cli::usage::{Usage, parse};
     use crate::shutdown::StopSignal;
 
     #[test]
     fn every_outcome_has_its_exit_code() {
-        assert_eq!(exit_code(Ok(Outcome::Clean)), 0);
-        assert_eq!(exit_code(Ok(Outcome::ChangesPending)), 2);
-        assert_eq!(exit_code(Ok(Outcome::Failed)), 1);
-        assert_eq!(exit_code(Err(anyhow::anyhow!("the pod is down"))), 1);
+        assert_eq!(result_code(&Ok(Outcome::Clean)), 0);
+        assert_eq!(result_code(&Ok(Outcome::ChangesPending)), 2);
+        assert_eq!(result_code(&Ok(Outcome::Failed)), 1);
+        assert_eq!(result_code(&Err(anyhow::anyhow!("the pod is down"))), 1);
     }
 
     #[test]
     fn a_second_stop_signal_exits_128_plus_its_number() {
-        let interrupted = |signal| exit_code(Ok(Outcome::Interrupted(signal)));
+        let interrupted = |signal| result_code(&Ok(Outcome::Interrupted(signal)));
         assert_eq!(interrupted(StopSignal::Interrupt), 130);
         assert_eq!(interrupted(StopSignal::Terminate), 143);
     }
@@ -169,11 +186,11 @@ mod tests {
         let usage = Cli::try_parse_from(["groupsync", "plan", "--no-such-flag"])
             .err()
             .expect("an unknown flag is a usage error");
-        assert_eq!(exit_code(Err(Usage(usage).into())), 1);
+        assert_eq!(result_code(&Err(Usage(usage).into())), 1);
         let version = Cli::try_parse_from(["groupsync", "--version"])
             .err()
             .expect("clap reports --version as an error");
-        assert_eq!(exit_code(Err(Usage(version).into())), 0);
+        assert_eq!(result_code(&Err(Usage(version).into())), 0);
     }
 
     #[test]
@@ -184,7 +201,7 @@ mod tests {
             &["groupsync", "schema", "--groups-dir", "x"],
         ] {
             let usage = parse(refused).err().expect("refused");
-            assert_eq!(exit_code(Err(usage.into())), 1, "{refused:?}");
+            assert_eq!(result_code(&Err(usage.into())), 1, "{refused:?}");
         }
     }
 }

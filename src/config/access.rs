@@ -1,11 +1,14 @@
 //! Where the pod is and how groupsync logs in to it: the pod URL, the CA
 //! file and proxy, the credentials (a session token file, an RSA bot, or the
-//! bot of an official SDK `config.yaml`, or systemd's credentials).
+//! bot of an official SDK `config.yaml`, or systemd's credentials); and the
+//! check that each file named, the state file's too, can be read
+//! ([`check_files`]).
 
 use std::path::{Path, PathBuf};
 
 use super::bdk::{BdkConfig, read_bdk_config};
 use super::file::{AuthSection, PodSection, ProxySection};
+use super::files::{SMALL_FILE_CAP, STATE_FILE_CAP, check_file_setting};
 use super::settings::flag_label;
 use super::values::{default_login_url, parse_http_url};
 use super::{AuthSettings, BotAuth, NetworkSettings, Overrides};
@@ -102,6 +105,48 @@ pub(super) fn auth_settings(
         session_token_file,
         bot,
     })
+}
+
+/// Refuses, before anything is read, a file that a setting names and that
+/// is there but is no regular file (a FIFO, a device, a directory) or is
+/// far too large: the state file, the CA file, the session token file and
+/// the bot's private key. (The SDK config file is read while merging, the
+/// same way.) A missing file is left to whoever reads it.
+pub(super) fn check_files(
+    state_file: &Path,
+    auth: &AuthSettings,
+    network: &NetworkSettings,
+    bdk: Option<&BdkConfig>,
+) -> Result<(), ConfigError> {
+    let with_flag = |key: &str, flag: &str| format!("{key} / {}", flag_label(flag));
+    let state = with_flag("state_file", "state_file");
+    check_file_setting(state_file, STATE_FILE_CAP, "the state file", &state)?;
+    if let Some(ca_file) = &network.ca_file {
+        let from_sdk = bdk.is_some_and(|bdk| bdk.pem_trust_store.as_ref() == Some(ca_file));
+        let setting = match from_sdk {
+            true => "ssl.trustStore.path in the SDK config".to_string(),
+            false => with_flag("pod.ca_file", "ca_file"),
+        };
+        check_file_setting(ca_file, SMALL_FILE_CAP, "the CA file", &setting)?;
+    }
+    if let Some(token_file) = &auth.session_token_file {
+        let setting = "auth.session_token_file";
+        check_file_setting(
+            token_file,
+            SMALL_FILE_CAP,
+            "the session token file",
+            setting,
+        )?;
+    }
+    if let Some(bot) = &auth.bot {
+        let key = &bot.private_key_file;
+        let setting = match bdk.is_some_and(|bdk| bdk.private_key_path == *key) {
+            true => "bot.privateKey.path in the SDK config",
+            false => "auth.private_key_file",
+        };
+        check_file_setting(key, SMALL_FILE_CAP, "the bot's private key file", setting)?;
+    }
+    Ok(())
 }
 
 /// The name of the session token among systemd's credentials (`LoadCredential=session-token:...`).

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ProxyUrl, RetrySettings};
+use crate::config::files::{SMALL_FILE_CAP, read_regular_text};
+use crate::config::{MAX_DURATION, ProxyUrl, RetrySettings};
 use crate::error::{BdkError, BdkProblem};
 
 const DEFAULT_SCHEME: &str = "https";
@@ -138,7 +139,7 @@ mod sdk_defaults {
 
 /// Reads an SDK `config.yaml`. Errors name the file and the key at fault.
 pub fn read_bdk_config(path: &Path) -> Result<BdkConfig, BdkError> {
-    let text = std::fs::read_to_string(path).map_err(|source| BdkError::Unreadable {
+    let text = read_regular_text(path, SMALL_FILE_CAP).map_err(|source| BdkError::Unreadable {
         path: path.to_path_buf(),
         source,
     })?;
@@ -212,11 +213,13 @@ fn base_url(section: &Endpoint, top: &Endpoint) -> Result<String, BdkProblem> {
         .as_deref()
         .or(top.scheme.as_deref())
         .unwrap_or(DEFAULT_SCHEME);
-    if !matches!(scheme, "https" | "http") {
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
         return Err(BdkProblem::Scheme {
             scheme: scheme.to_string(),
         });
     }
+    let scheme = scheme.to_ascii_lowercase();
+    let scheme = scheme.as_str();
     let port = section.port.or(top.port).unwrap_or(DEFAULT_PORT);
     let port = if port == default_port(scheme) {
         String::new()
@@ -264,6 +267,15 @@ fn retry_settings(retry: SdkRetry) -> Result<RetrySettings, BdkProblem> {
     }
     if !(retry.multiplier >= 1.0 && retry.multiplier.is_finite()) {
         return Err(BdkProblem::RetryMultiplier(retry.multiplier));
+    }
+    let max = MAX_DURATION.as_millis() as u64;
+    for (key, millis) in [
+        ("retry.initialIntervalMillis", retry.initial_interval_millis),
+        ("retry.maxIntervalMillis", retry.max_interval_millis),
+    ] {
+        if millis > max {
+            return Err(BdkProblem::RetryIntervalTooLong { key, max });
+        }
     }
     let settings = RetrySettings {
         max_attempts: retry.max_attempts,
@@ -479,6 +491,22 @@ pod: {{proxy: {{host: pod.proxy, port: 3128, username: u, password: \"p@ss:w\"}}
                 .to_string()
                 .contains("retry.maxAttempts")
         );
+        let text = format!(
+            "{MINIMAL}retry: {{initialIntervalMillis: 1, maxIntervalMillis: 18446744073709551615}}\n"
+        );
+        assert_eq!(
+            parse_bdk_config(&text).unwrap_err().to_string(),
+            "`retry.maxIntervalMillis` must be at most 31536000000 (365 days)"
+        );
+    }
+
+    #[test]
+    fn the_scheme_may_be_written_in_any_case() {
+        let text = format!("{MINIMAL}scheme: HTTP\nport: 80\n");
+        assert_eq!(
+            parse_bdk_config(&text).unwrap().pod_url,
+            "http://acme.symphony.com/pod"
+        );
     }
 
     #[test]
@@ -491,5 +519,13 @@ pod: {{proxy: {{host: pod.proxy, port: 3128, username: u, password: \"p@ss:w\"}}
         std::fs::write(&path, "host: [unclosed\n").unwrap();
         let error = chain(&read_bdk_config(&path).unwrap_err());
         assert!(error.starts_with(&path.display().to_string()), "{error}");
+
+        let error = chain(&read_bdk_config(Path::new("/dev/zero")).unwrap_err());
+        assert!(
+            error.starts_with(
+                "cannot read the SDK config file /dev/zero: it is a character device, not a regular file"
+            ),
+            "{error}"
+        );
     }
 }

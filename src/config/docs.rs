@@ -4,6 +4,7 @@
 //! ([`limits_markdown`], from [`LIMITS`]). A test in `tests/docs.rs` fails
 //! when the file's tables differ, and rewrites them when asked to.
 
+use super::MAX_DURATION;
 use super::limits::{LIMITS, LimitSpec};
 use super::settings::{DefaultValue, SETTINGS, SettingSpec, override_flags};
 use crate::error::short_duration;
@@ -32,7 +33,7 @@ pub fn settings_markdown() -> String {
             key,
             flag,
             env,
-            spec.kind.to_string(),
+            kind_cell(spec),
             default_cell(spec.default),
             doc_cell(spec),
         ];
@@ -62,6 +63,18 @@ pub fn limits_markdown() -> String {
         push_row(&mut text, &cells);
     }
     text
+}
+
+/// What the value is written as; a duration with its range, `duration, 1s to 8760h`.
+fn kind_cell(spec: &SettingSpec) -> String {
+    match spec.kind {
+        "duration" => format!(
+            "duration, {} to {}",
+            code(&short_duration(spec.min)),
+            code(&short_duration(MAX_DURATION))
+        ),
+        kind => kind.to_string(),
+    }
 }
 
 fn doc_cell(spec: &SettingSpec) -> String {
@@ -145,7 +158,7 @@ mod tests {
         let table = settings_markdown();
         assert!(
             table.contains(
-                "| `cycle_timeout` | `--cycle-timeout DURATION` | `GROUPSYNC_CYCLE_TIMEOUT` | duration | `10m` |"
+                "| `cycle_timeout` | `--cycle-timeout DURATION` | `GROUPSYNC_CYCLE_TIMEOUT` | duration, `1s` to `8760h` | `10m` |"
             ),
             "{table}"
         );
@@ -159,7 +172,9 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.contains("| `retry.initial_interval` | — | — | duration | `500ms` |"),
+            table.contains(
+                "| `retry.initial_interval` | — | — | duration, `0s` to `8760h` | `500ms` |"
+            ),
             "{table}"
         );
         assert_eq!(table.lines().count(), 2 + SETTINGS.len());

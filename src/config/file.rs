@@ -1,12 +1,13 @@
 //! The config file's format: [`ConfigFile`] and its sections, as written.
 //!
-//! Every section denies unknown keys. Values that need parsing are checked
-//! while deserializing, inside serde visitors, so that each error names the
-//! file, line and column of the value (`PATH:LINE:COLUMN: key: message`).
-//! Precedence and defaults are `mod.rs`'s business, not this file's.
+//! Every section denies unknown keys (and suggests the key meant, if one is
+//! close). Values that need parsing are checked while deserializing, inside
+//! serde visitors, so that each error names the file, line and column of the
+//! value (`PATH:LINE:COLUMN: key: message`); a duration's range too, by its
+//! type ([`ConfigDuration`]). Precedence and defaults are `mod.rs`'s
+//! business, not this file's.
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,12 +15,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use super::files::{SMALL_FILE_CAP, read_regular_text};
 use super::values::{
-    CronSchedule, ProxyUrl, out_of_range, parse_duration, parse_http_url, parse_listen_address,
-    parse_log_filter,
+    CronSchedule, ProxyUrl, out_of_range, parse_duration_from, parse_http_url,
+    parse_listen_address, parse_log_filter,
 };
-use super::{LogFormat, RefreshMode};
-use crate::error::{ConfigError, Diagnostic, ValueError, with_causes};
+use super::{LogFormat, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, RefreshMode};
+use crate::error::{ConfigError, Diagnostic, FileError, ValueError, with_causes};
 use crate::model::UpdateMode;
 
 /// The largest `concurrency` the file may set.
@@ -27,15 +29,18 @@ const MAX_CONCURRENCY: u64 = 256;
 
 /// Reads and parses the config file at `path`.
 pub(super) fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| read_failure(path, error))?;
+    let text =
+        read_regular_text(path, SMALL_FILE_CAP).map_err(|error| read_failure(path, error))?;
     parse_config_file(path, &text)
 }
 
-fn read_failure(path: &Path, source: io::Error) -> ConfigError {
+fn read_failure(path: &Path, source: FileError) -> ConfigError {
     let path = path.to_path_buf();
-    match source.kind() {
-        io::ErrorKind::InvalidData => ConfigError::NotUtf8 { path },
-        _ => ConfigError::Unreadable { path, source },
+    match source {
+        FileError::Io(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+            ConfigError::NotUtf8 { path }
+        }
+        source => ConfigError::Unreadable { path, source },
     }
 }
 
@@ -49,7 +54,7 @@ fn parse_config_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError>
 
 /// `PATH:LINE:COLUMN: message`, without serde_yaml's own " at line N column M".
 fn yaml_diagnostic(path: &Path, error: &serde_yaml::Error) -> Diagnostic {
-    let message = error.to_string();
+    let message = with_suggestion(error.to_string());
     match error.location() {
         Some(location) => {
             let (line, column) = (location.line(), location.column());
@@ -57,6 +62,33 @@ fn yaml_diagnostic(path: &Path, error: &serde_yaml::Error) -> Diagnostic {
             Diagnostic::at(path, line, column, message.replacen(&suffix, "", 1))
         }
         None => Diagnostic::file(path, message),
+    }
+}
+
+/// serde's "unknown field `intervl`, expected one of `pod`, ..." with the
+/// key most likely meant after the unknown one: "unknown field `intervl`
+/// (did you mean `interval`?), expected one of ...". The keys it offers are
+/// those serde lists, the ones of the section the key stands in.
+fn with_suggestion(message: String) -> String {
+    const UNKNOWN: &str = "unknown field `";
+    let Some(start) = message.find(UNKNOWN).map(|at| at + UNKNOWN.len()) else {
+        return message;
+    };
+    let Some(length) = message[start..].find('`') else {
+        return message;
+    };
+    let (unknown, listed) = message[start..].split_at(length);
+    let Some(expected) = listed.find("expected ").map(|at| &listed[at..]) else {
+        return message;
+    };
+    let known = expected.split('`').skip(1).step_by(2);
+    match crate::text::closest(unknown, known) {
+        Some(meant) => format!(
+            "{}{unknown}` (did you mean `{meant}`?){}",
+            &message[..start],
+            &listed[1..]
+        ),
+        None => message,
     }
 }
 
@@ -70,9 +102,9 @@ pub(super) struct ConfigFile {
     pub(super) groups_dir: Option<PathBuf>,
     pub(super) state_file: Option<PathBuf>,
     pub(super) schedule: Option<CronSchedule>,
-    pub(super) interval: Option<ConfigDuration>,
-    pub(super) debounce: Option<ConfigDuration>,
-    pub(super) cycle_timeout: Option<ConfigDuration>,
+    pub(super) interval: Option<ConfigDuration<{ millis(MIN_INTERVAL) }>>,
+    pub(super) debounce: Option<ConfigDuration<{ millis(MIN_DEBOUNCE) }>>,
+    pub(super) cycle_timeout: Option<ConfigDuration<{ millis(MIN_CYCLE_TIMEOUT) }>>,
     pub(super) concurrency: Option<Bounded<1, MAX_CONCURRENCY>>,
     pub(super) update_mode: Option<UpdateMode>,
     pub(super) refresh: Option<RefreshMode>,
@@ -142,8 +174,15 @@ impl<'de> Deserialize<'de> for LogFilter {
     }
 }
 
+/// A duration from `MIN_MS` milliseconds to [`MAX_DURATION`](super::values::MAX_DURATION)
+/// (see [`parse_duration_from`]); a value out of range is an error at its position.
 #[derive(Debug)]
-pub(super) struct ConfigDuration(pub(super) Duration);
+pub(super) struct ConfigDuration<const MIN_MS: u64 = 0>(pub(super) Duration);
+
+/// The milliseconds of `duration`, as a [`ConfigDuration`]'s minimum.
+const fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
 
 #[derive(Debug)]
 pub(super) struct HttpUrl(pub(super) String);
@@ -188,9 +227,12 @@ where
     deserializer.deserialize_str(ParsedVisitor { expecting, parse })
 }
 
-impl<'de> Deserialize<'de> for ConfigDuration {
+impl<'de, const MIN_MS: u64> Deserialize<'de> for ConfigDuration<MIN_MS> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_parsed(deserializer, "a duration such as `30s`", parse_duration)
+        fn parse<const MIN_MS: u64>(text: &str) -> Result<Duration, ValueError> {
+            parse_duration_from(text, Duration::from_millis(MIN_MS))
+        }
+        deserialize_parsed(deserializer, "a duration such as `30s`", parse::<MIN_MS>)
             .map(ConfigDuration)
     }
 }
@@ -291,8 +333,31 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_suggests_the_one_meant_in_its_section() {
+        let prefix = format!(
+            "{PATH}:2:1: unknown field `intervl` (did you mean `interval`?), expected one of `pod`"
+        );
+        let typo = error("concurrency: 2\nintervl: 5m\n");
+        assert!(typo.starts_with(&prefix), "{typo}");
+        let nested = error("retry:\n  max_atempts: 3\n");
+        assert!(
+            nested.starts_with(&format!(
+                "{PATH}:2:3: retry: unknown field `max_atempts` (did you mean `max_attempts`?), expected one of"
+            )),
+            "{nested}"
+        );
+        let far = error("colour: red\n");
+        assert!(
+            far.starts_with(&format!("{PATH}:1:1: unknown field `colour`, expected")),
+            "{far}"
+        );
+    }
+
+    #[test]
     fn unknown_nested_key_names_file_line_and_column() {
-        let prefix = format!("{PATH}:3:3: retry: unknown field `maxattempts`, expected one of");
+        let prefix = format!(
+            "{PATH}:3:3: retry: unknown field `maxattempts` (did you mean `max_attempts`?), expected one of"
+        );
         let error = error("retry:\n  max_attempts: 2\n  maxattempts: 3\n");
         assert!(error.starts_with(&prefix), "{error}");
     }
@@ -321,6 +386,26 @@ mod tests {
             (
                 "debounce: 5\n",
                 "1:11: debounce: `5`: a number needs a unit",
+            ),
+            (
+                "interval: 18446744073709551615s\n",
+                "1:11: interval: `18446744073709551615s` is out of range; expected a duration from 1s to 8760h",
+            ),
+            (
+                "interval: 1ms\n",
+                "1:11: interval: `1ms` is out of range; expected a duration from 1s to 8760h",
+            ),
+            (
+                "debounce: 99ms\n",
+                "1:11: debounce: `99ms` is out of range; expected a duration from 100ms to 8760h",
+            ),
+            (
+                "cycle_timeout: 0s\n",
+                "1:16: cycle_timeout: `0s` is out of range; expected a duration from 1s to 8760h",
+            ),
+            (
+                "retry: {max_interval: 8761h}\n",
+                "1:23: retry.max_interval: `8761h` is out of range; expected a duration from 0s to 8760h",
             ),
             (
                 "concurrency: 0\n",

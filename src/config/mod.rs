@@ -11,8 +11,11 @@
 //!   the precedence rules ([`Settings::resolve`], `merge`).
 //! - `file.rs` — the config file's format: its sections (unknown keys are
 //!   errors) and the visitors that give every bad value its `file:line:col`.
-//! - `values.rs` — the value parsers: [`parse_duration`], http(s) URLs,
-//!   [`parse_listen_address`], [`CronSchedule`], [`default_login_url`], integer ranges.
+//! - `values.rs` — the value parsers: [`parse_duration`] (and its range,
+//!   [`MAX_DURATION`]), http(s) URLs, [`parse_listen_address`],
+//!   [`CronSchedule`], [`default_login_url`], integer ranges.
+//! - [`files`] — the files settings name, read safely: regular files only,
+//!   opened without blocking, never past a cap; and [`files::real_path`].
 //! - [`settings`] — [`SETTINGS`], every setting described once: key, flag,
 //!   variable, value, default, what it does.
 //! - [`limits`] — [`LIMITS`], the safety limits as one table: key, what it
@@ -30,17 +33,22 @@
 //!
 //! A config file key takes four edits, none of them in `main.rs`:
 //! 1. `file.rs`: a field in `ConfigFile`, or in its section struct
-//!    (`RetrySection`, ...), typed with a parsing wrapper (`ConfigDuration`,
-//!    `HttpUrl`, `Bounded`) where the text needs checking, so that a bad
-//!    value is reported at its position;
+//!    (`RetrySection`, ...), typed with a parsing wrapper (`ConfigDuration`
+//!    with its minimum, `HttpUrl`, `Bounded`) where the text needs checking,
+//!    so that a bad value is reported at its position;
 //! 2. this file: a field in [`Settings`], or in the part it belongs to
 //!    ([`Limits`], ...);
 //! 3. this file: one line in `merge` (or in the helper `merge` calls for that
 //!    section, e.g. `retry_settings`) that takes the file's value or the
 //!    default, a `DEFAULT_...` constant;
 //! 4. `settings.rs`: its row in [`SETTINGS`]: key, value, default (that
-//!    constant) and what it does. Then `UPDATE_DOCS=1 cargo test --test tests docs`
+//!    constant) and what it does (a duration: `.at_least(MIN_...)`, the
+//!    constant its `ConfigDuration` takes). Then `UPDATE_DOCS=1 cargo test --test tests docs`
 //!    writes it into the table of `docs/interface.md`.
+//!
+//! A path to a file groupsync reads also gets its line in `check_files`
+//! (`access.rs`: a regular file, not too large), so that `validate` refuses
+//! a FIFO or a device there; whoever reads it does so through [`files`].
 //!
 //! A flag, with its environment variable, takes one more: a field on
 //! [`Overrides`] (its doc comment is the `--help` text; its `#[arg]` gives
@@ -72,6 +80,7 @@ mod access;
 pub mod bdk;
 pub mod docs;
 mod file;
+pub mod files;
 pub mod limits;
 pub mod settings;
 mod values;
@@ -79,14 +88,16 @@ mod values;
 pub use self::limits::{LIMITS, Limit, LimitSpec, limit_keys};
 pub use self::settings::{DefaultValue, SETTINGS, SettingSpec};
 pub use self::values::{
-    CronSchedule, ProxyUrl, default_login_url, parse_duration, parse_listen_address,
+    CronSchedule, MAX_DURATION, ProxyUrl, default_login_url, parse_duration, parse_listen_address,
 };
 
-use self::access::{auth_settings, bdk_config, network_settings, pod_url};
-use self::file::{ConfigDuration, ConfigFile, LogFilter, RetrySection, read_config_file};
+use self::access::{auth_settings, bdk_config, check_files, network_settings, pod_url};
+use self::file::{ConfigFile, LogFilter, RetrySection, read_config_file};
+use self::files::real_path;
 use self::settings::flag_label;
-use self::values::parse_log_filter;
-pub use crate::error::{BdkError, BdkProblem, ConfigError, RuleError, ValueError};
+use self::values::{duration_out_of_range, parse_log_filter};
+use crate::error;
+pub use crate::error::{BdkError, BdkProblem, ConfigError, FileError, RuleError, ValueError};
 use crate::model::UpdateMode;
 
 /// The config file read when neither `--config` nor `GROUPSYNC_CONFIG` names one (if it exists).
@@ -100,6 +111,15 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DEBOUNCE: Duration = Duration::from_secs(1);
 /// How long a cycle may run before it is abandoned as failed.
 pub const DEFAULT_CYCLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The shortest `interval`: one scheduled cycle a second at most (each one
+/// reads the tree and may write and fsync the state file).
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest `debounce`: a burst of saves by an editor or `git checkout`
+/// is one change, not one cycle per file.
+pub const MIN_DEBOUNCE: Duration = Duration::from_millis(100);
+/// The shortest `cycle_timeout`.
+pub const MIN_CYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_CONCURRENCY: u64 = 4;
 const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -377,14 +397,18 @@ fn merge(
         .or_else(|| bdk.as_ref().map(|bdk| bdk.pod_url.clone()));
     let auth =
         auth_settings(auth_section, base_dir, pod_url.as_deref(), bdk.as_ref()).map_err(in_file)?;
-    let trigger = trigger(file.schedule, file.interval).map_err(in_file)?;
-    let retry = match (file.retry, bdk.and_then(|bdk| bdk.retry)) {
+    let interval = file.interval.map(|interval| interval.0);
+    let trigger = trigger(file.schedule, interval).map_err(in_file)?;
+    let retry = match (file.retry, bdk.as_ref().and_then(|bdk| bdk.retry)) {
         (None, Some(from_sdk)) => from_sdk,
         (section, _) => retry_settings(section.unwrap_or_default()).map_err(in_file)?,
     };
     let limits = file.limits.unwrap_or_default();
     let log = file.log.unwrap_or_default();
-    let cycle_timeout = cycle_timeout(overrides.cycle_timeout, file.cycle_timeout, in_file)?;
+    let cycle_timeout = cycle_timeout(
+        overrides.cycle_timeout,
+        file.cycle_timeout.map(|timeout| timeout.0),
+    )?;
     let groups_dir = choose_path(
         &overrides.groups_dir,
         file.groups_dir,
@@ -398,6 +422,7 @@ fn merge(
         DEFAULT_STATE_FILE,
     );
     refuse_state_file_inside(&groups_dir, &state_file)?;
+    check_files(&state_file, &auth, &network, bdk.as_ref())?;
     Ok(Settings {
         groups_dir,
         state_file,
@@ -450,7 +475,8 @@ fn choose_path(
 }
 
 /// Refuses a state file inside the groups dir, hidden sub-folders and links
-/// included: each save would be a change there, starting another cycle.
+/// included (a link whose target is not there yet too: the first save
+/// creates it): each save would be a change there, starting another cycle.
 fn refuse_state_file_inside(groups_dir: &Path, state_file: &Path) -> Result<(), ConfigError> {
     if !real_path(state_file).starts_with(real_path(groups_dir)) {
         return Ok(());
@@ -459,32 +485,6 @@ fn refuse_state_file_inside(groups_dir: &Path, state_file: &Path) -> Result<(), 
         state_file: state_file.to_path_buf(),
         groups_dir: groups_dir.to_path_buf(),
     })
-}
-
-/// `path` made absolute, through every link on the part of it that exists
-/// (the rest, which does not exist yet, is added as written).
-fn real_path(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let components: Vec<_> = absolute.components().collect();
-    let found = (1..=components.len()).rev().find_map(|length| {
-        let existing: PathBuf = components[..length].iter().collect();
-        std::fs::canonicalize(existing)
-            .ok()
-            .map(|real| (real, length))
-    });
-    let Some((mut real, length)) = found else {
-        return absolute;
-    };
-    for component in &components[length..] {
-        match component {
-            std::path::Component::ParentDir => {
-                real.pop();
-            }
-            std::path::Component::Normal(name) => real.push(name),
-            _ => {}
-        }
-    }
-    real
 }
 
 /// An empty level (e.g. `RUST_LOG=`) counts as not set.
@@ -506,34 +506,31 @@ fn log_level(
         .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string()))
 }
 
+/// The schedule or the interval (the file's interval was checked while parsing).
 fn trigger(
     schedule: Option<CronSchedule>,
-    interval: Option<ConfigDuration>,
+    interval: Option<Duration>,
 ) -> Result<Trigger, RuleError> {
     match (schedule, interval) {
         (Some(_), Some(_)) => Err(RuleError::ScheduleAndInterval),
         (Some(schedule), None) => Ok(Trigger::Cron(schedule)),
-        (None, Some(interval)) if interval.0.is_zero() => Err(RuleError::Zero { key: "interval" }),
-        (None, Some(interval)) => Ok(Trigger::Interval(interval.0)),
+        (None, Some(interval)) => Ok(Trigger::Interval(interval)),
         (None, None) => Ok(Trigger::Interval(DEFAULT_INTERVAL)),
     }
 }
 
-/// The flag/env value (checked here), else the file's, else the default; never zero.
+/// The flag/env value (its minimum checked here: the flag's parser checked
+/// only the maximum), else the file's (checked while parsing), else the default.
 fn cycle_timeout(
     overridden: Option<Duration>,
-    from_file: Option<ConfigDuration>,
-    in_file: impl Fn(RuleError) -> ConfigError,
+    from_file: Option<Duration>,
 ) -> Result<Duration, ConfigError> {
-    match (overridden, from_file.map(|timeout| timeout.0)) {
-        (Some(timeout), _) if timeout.is_zero() => Err(ConfigError::FlagZero {
+    match (overridden, from_file) {
+        (Some(timeout), _) if timeout < MIN_CYCLE_TIMEOUT => Err(ConfigError::Flag {
             flag: flag_label("cycle_timeout"),
+            source: duration_out_of_range(&error::short_duration(timeout), MIN_CYCLE_TIMEOUT),
         }),
-        (Some(timeout), _) => Ok(timeout),
-        (None, Some(timeout)) if timeout.is_zero() => Err(in_file(RuleError::Zero {
-            key: "cycle_timeout",
-        })),
-        (None, Some(timeout)) => Ok(timeout),
+        (Some(timeout), _) | (None, Some(timeout)) => Ok(timeout),
         (None, None) => Ok(DEFAULT_CYCLE_TIMEOUT),
     }
 }
@@ -1020,10 +1017,13 @@ mod tests {
                 "retry: {initial_interval: 1m, max_interval: 1s}\n",
                 "retry.initial_interval must not be longer",
             ),
-            ("interval: 0s\n", "`interval` must be longer than 0s"),
+            (
+                "interval: 0s\n",
+                ":1:11: interval: `0s` is out of range; expected a duration from 1s to 8760h",
+            ),
             (
                 "cycle_timeout: 0s\n",
-                "`cycle_timeout` must be longer than 0s",
+                ":1:16: cycle_timeout: `0s` is out of range; expected a duration from 1s to 8760h",
             ),
             ("auth: {bot_username: bot}\n", "go together"),
             ("auth: {login_url: https://x/login}\n", "only used with"),
@@ -1087,14 +1087,115 @@ mod tests {
         assert_eq!(settings.cycle_timeout, Duration::from_secs(90));
 
         let zero = Overrides {
-            cycle_timeout: Some(Duration::ZERO),
+            cycle_timeout: Some(Duration::from_millis(999)),
             ..Overrides::default()
         };
-        let error = resolve_with(&zero, no_default()).unwrap_err().to_string();
+        let error = resolve_with(&zero, no_default()).unwrap_err().chain();
         assert_eq!(
             error,
-            "--cycle-timeout / GROUPSYNC_CYCLE_TIMEOUT: must be longer than 0s"
+            "--cycle-timeout / GROUPSYNC_CYCLE_TIMEOUT: `999ms` is out of range; expected a \
+             duration from 1s to 8760h"
         );
+    }
+
+    /// Each duration's range, as the settings table shows it, is the one
+    /// the config file's parser keeps: its ends are taken, a millisecond
+    /// beyond either is refused, naming the range.
+    #[test]
+    fn every_duration_takes_the_range_its_row_shows() {
+        let short = crate::error::short_duration;
+        let mut checked = 0;
+        for spec in SETTINGS.iter().filter(|spec| spec.kind == "duration") {
+            let key = spec.key.expect("a duration setting has a key");
+            let text = |value: &str| match key.split_once('.') {
+                // Both retry intervals, so that neither is longer than the other.
+                Some(("retry", _)) => {
+                    format!("retry: {{initial_interval: {value}, max_interval: {value}}}\n")
+                }
+                Some((section, field)) => format!("{section}: {{{field}: {value}}}\n"),
+                None => format!("{key}: {value}\n"),
+            };
+            let range = format!(
+                "expected a duration from {} to {}",
+                short(spec.min),
+                short(MAX_DURATION)
+            );
+            for fine in [short(spec.min), short(MAX_DURATION)] {
+                let config = ConfigDir::with(&text(&fine));
+                assert!(config.resolve().is_ok(), "{key}: {fine}");
+            }
+            let mut beyond = vec![short(MAX_DURATION + Duration::from_millis(1))];
+            if !spec.min.is_zero() {
+                beyond.push(short(spec.min - Duration::from_millis(1)));
+            }
+            for bad in beyond {
+                let error = ConfigDir::with(&text(&bad)).error();
+                assert!(
+                    error.contains(&format!("`{bad}` is out of range; {range}")),
+                    "{key}: {error}"
+                );
+            }
+            checked += 1;
+        }
+        assert_eq!(
+            checked, 5,
+            "interval, debounce, cycle_timeout and the two retry waits"
+        );
+    }
+
+    #[test]
+    fn the_pod_url_scheme_may_be_written_in_any_case() {
+        let settings = ConfigDir::with("pod: {url: \"HTTP://pod.example:8080/pod/\"}\n")
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            settings.pod_url.as_deref(),
+            Some("http://pod.example:8080/pod")
+        );
+    }
+
+    #[test]
+    fn a_file_setting_that_is_a_fifo_or_a_device_is_refused_naming_it() {
+        let config = ConfigDir::with("");
+        let fifo = config.dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let fifo = fifo.display().to_string();
+        for (text, expected) in [
+            (
+                format!("state_file: {fifo}\n"),
+                format!(
+                    "the state file {fifo} (state_file / --state / GROUPSYNC_STATE): it is a FIFO \
+                     (named pipe), not a regular file"
+                ),
+            ),
+            (
+                "pod: {ca_file: /dev/zero}\n".to_string(),
+                "the CA file /dev/zero (pod.ca_file / --ca-file / GROUPSYNC_CA_FILE): it is a \
+                 character device, not a regular file"
+                    .to_string(),
+            ),
+            (
+                format!("auth: {{session_token_file: {fifo}}}\n"),
+                format!("the session token file {fifo} (auth.session_token_file): it is a FIFO"),
+            ),
+            (
+                "auth: {bot_username: b, private_key_file: /dev/zero}\n".to_string(),
+                "the bot's private key file /dev/zero (auth.private_key_file): it is a character \
+                 device"
+                    .to_string(),
+            ),
+        ] {
+            std::fs::write(config.path(), &text).unwrap();
+            let error = config.error();
+            assert!(error.starts_with(&expected), "{text}: {error}");
+        }
+        // Missing files are left to whoever reads them.
+        std::fs::write(config.path(), "pod: {ca_file: missing.pem}\n").unwrap();
+        assert!(config.resolve().is_ok());
     }
 
     #[test]
@@ -1113,6 +1214,17 @@ mod tests {
             )),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_dangling_link_into_the_groups_dir_is_refused_as_a_state_file() {
+        let config = ConfigDir::with("groups_dir: groups.d\nstate_file: state.json\n");
+        let dir = config.dir.path();
+        std::fs::create_dir(dir.join("groups.d")).unwrap();
+        // Its target does not exist yet: the first save would create it there.
+        std::os::unix::fs::symlink("groups.d/state.json", dir.join("state.json")).unwrap();
+        let error = config.error();
+        assert!(error.contains("is inside the groups directory"), "{error}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::limits::Limit;
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_CONFIG, DEFAULT_CYCLE_TIMEOUT, DEFAULT_DEBOUNCE,
     DEFAULT_GROUPS_DIR, DEFAULT_INTERVAL, DEFAULT_LOG_LEVEL, DEFAULT_RETRY, DEFAULT_STATE_FILE,
-    Overrides,
+    MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, Overrides,
 };
 
 /// One setting, as the docs show it.
@@ -37,6 +37,9 @@ pub struct SettingSpec {
     pub doc: &'static str,
     /// For the `limits.*` rows: which limit; the doc comes from [`LIMITS`](super::LIMITS).
     pub limit: Option<Limit>,
+    /// For a `duration` row: the shortest the setting takes (the minimum of
+    /// its `ConfigDuration`); the longest is [`MAX_DURATION`](super::MAX_DURATION) for all.
+    pub min: Duration,
 }
 
 /// A setting's default, as the docs show it. The typed forms are the
@@ -73,7 +76,13 @@ impl SettingSpec {
             default,
             doc,
             limit: None,
+            min: Duration::ZERO,
         }
+    }
+
+    /// The same, taking no duration shorter than `min`.
+    const fn at_least(self, min: Duration) -> Self {
+        SettingSpec { min, ..self }
     }
 
     /// The same, also set by the [`Overrides`] field `flag`.
@@ -95,6 +104,7 @@ impl SettingSpec {
             default: DefaultValue::Count(spec.default as u64),
             doc: "",
             limit: Some(limit),
+            min: Duration::ZERO,
         }
     }
 }
@@ -112,6 +122,7 @@ pub const SETTINGS: &[SettingSpec] = &[
         doc: "The config file. The default one is read if it exists; one named by the flag or \
               the variable must exist and be a regular file. `emulate` and `demo` read none.",
         limit: None,
+        min: Duration::ZERO,
     },
     SettingSpec::key(
         "groups_dir",
@@ -126,9 +137,9 @@ pub const SETTINGS: &[SettingSpec] = &[
         "path",
         DefaultValue::Path(DEFAULT_STATE_FILE),
         "The stored snapshot of the pod (see [The state file](#the-state-file)). Not inside \
-         `groups_dir` (a hidden sub-folder or a link into it included): that is refused at \
-         start-up, on reload and by `validate`, naming both paths, since each save would start \
-         another cycle.",
+         `groups_dir` (a hidden sub-folder or a link into it included, even a link whose target \
+         does not exist yet): that is refused at start-up, on reload and by `validate`, naming \
+         both paths, since each save would start another cycle.",
     )
     .with_flag("state_file"),
     SettingSpec::key(
@@ -136,8 +147,9 @@ pub const SETTINGS: &[SettingSpec] = &[
         "URL",
         DefaultValue::None,
         "The pod, e.g. `https://acme.symphony.com/pod`; calls go to \
-         `{url}/v2/admin/usergroups/...`. `http://` or `https://`, a host, optional `:port` and \
-         path; no spaces, query, fragment or `user@`; a trailing `/` is dropped. Without one, \
+         `{url}/v2/admin/usergroups/...`. `http://` or `https://` (in any case: `HTTPS://` is \
+         `https://`), a host, optional `:port` and path; no spaces, query, fragment or \
+         `user@`; a trailing `/` is dropped. Without one, \
          `plan` works offline from the snapshot (see [Credentials](#credentials)).",
     )
     .with_flag("pod_url"),
@@ -167,6 +179,7 @@ pub const SETTINGS: &[SettingSpec] = &[
         doc: "A session token in the environment; wins over every other way to log in (see \
               [Credentials](#credentials)).",
         limit: None,
+        min: Duration::ZERO,
     },
     SettingSpec::key(
         "auth.session_token_file",
@@ -218,24 +231,26 @@ pub const SETTINGS: &[SettingSpec] = &[
         "interval",
         "duration",
         DefaultValue::Duration(DEFAULT_INTERVAL),
-        "How often the daemon runs a cycle when no `schedule` is set; longer than 0s. Not \
-         together with `schedule`.",
-    ),
+        "How often the daemon runs a cycle when no `schedule` is set. Not together with \
+         `schedule`.",
+    )
+    .at_least(MIN_INTERVAL),
     SettingSpec::key(
         "debounce",
         "duration",
         DefaultValue::Duration(DEFAULT_DEBOUNCE),
         "Quiet time after a change under the groups dir before the daemon's cycle starts.",
-    ),
+    )
+    .at_least(MIN_DEBOUNCE),
     SettingSpec::key(
         "cycle_timeout",
         "duration",
         DefaultValue::Duration(DEFAULT_CYCLE_TIMEOUT),
-        "Longer than 0s. A cycle (`plan`, `apply`, `run --once`, each daemon cycle) running \
-         longer is abandoned and fails: `the cycle was abandoned after running for longer than \
-         cycle_timeout (10m); ...` (`kind=\"timeout\"`); the answers saved so far stay in the \
-         state file.",
+        "A cycle (`plan`, `apply`, `run --once`, each daemon cycle) running longer is abandoned \
+         and fails: `the cycle was abandoned after running for longer than cycle_timeout (10m); \
+         ...` (`kind=\"timeout\"`); the answers saved so far stay in the state file.",
     )
+    .at_least(MIN_CYCLE_TIMEOUT)
     .with_flag("cycle_timeout"),
     SettingSpec::key(
         "concurrency",
@@ -333,6 +348,7 @@ pub const SETTINGS: &[SettingSpec] = &[
         doc: "systemd's credentials folder: `session-token` there is the session token file when \
               no other way to log in is set (see [Credentials](#credentials)).",
         limit: None,
+        min: Duration::ZERO,
     },
 ];
 

@@ -7,10 +7,42 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::error::ValueError;
+use crate::error::{ValueError, short_duration};
 
-/// Parses `500ms`, `30s`, `5m`, `1h` and combinations in descending order such as `1m30s`.
+/// The longest duration any setting takes: 365 days, written `8760h`. A
+/// longer wait is a mistake, and a far longer one (`18446744073709551615s`)
+/// overflows the clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses `500ms`, `30s`, `5m`, `1h` and combinations in descending order
+/// such as `1m30s`, up to [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
+    parse_duration_from(text, Duration::ZERO)
+}
+
+/// [`parse_duration`] for a setting that takes at least `min`: the error
+/// of a value out of range names the range.
+pub fn parse_duration_from(text: &str, min: Duration) -> Result<Duration, ValueError> {
+    let duration = parse_any_duration(text)
+        .map(|duration| duration.filter(|duration| *duration <= MAX_DURATION));
+    match duration {
+        Ok(Some(duration)) if duration >= min => Ok(duration),
+        Ok(_) => Err(duration_out_of_range(text, min)),
+        Err(error) => Err(error),
+    }
+}
+
+/// The error for a duration outside `min..=MAX_DURATION`, `text` as written.
+pub(super) fn duration_out_of_range(text: &str, min: Duration) -> ValueError {
+    ValueError::DurationOutOfRange {
+        text: text.to_string(),
+        min: short_duration(min),
+        max: short_duration(MAX_DURATION),
+    }
+}
+
+/// The duration `text` writes; `None` when it is too long to count.
+fn parse_any_duration(text: &str) -> Result<Option<Duration>, ValueError> {
     let text_owned = || text.to_string();
     if text.is_empty() {
         return Err(ValueError::EmptyDuration);
@@ -35,16 +67,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
         if previous.is_some_and(|previous| previous <= unit) {
             return Err(ValueError::UnitOrder { text: text_owned() });
         }
-        let overflow = || ValueError::DurationTooLong { text: text_owned() };
-        let count: u64 = rest[..digits].parse().map_err(|_| overflow())?;
-        total = unit
-            .times(count)
-            .and_then(|part| total.checked_add(part))
-            .ok_or_else(overflow)?;
+        let part = rest[..digits]
+            .parse()
+            .ok()
+            .and_then(|count| unit.times(count));
+        let Some(sum) = part.and_then(|part| total.checked_add(part)) else {
+            return Ok(None);
+        };
+        total = sum;
         previous = Some(unit);
         rest = &rest[letters..];
     }
-    Ok(total)
+    Ok(Some(total))
 }
 
 /// The units a duration may use, smallest first (the order `parse_duration` enforces).
@@ -154,12 +188,15 @@ impl fmt::Debug for CronSchedule {
 }
 
 /// Checks that `text` is an `http(s)://host...` URL without credentials, query or
-/// fragment, and returns it without trailing `/`.
+/// fragment, and returns it with its scheme in lower case (`HTTPS://` is
+/// `https://`) and without trailing `/`.
 pub(super) fn parse_http_url(text: &str) -> Result<String, ValueError> {
     let text_owned = || text.to_string();
-    let rest = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"))
+    let (scheme, rest) = text
+        .split_once("://")
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")
+        })
         .ok_or_else(|| ValueError::NotHttpUrl { text: text_owned() })?;
     let authority = rest.split('/').next().unwrap_or_default();
     let host = authority
@@ -178,7 +215,8 @@ pub(super) fn parse_http_url(text: &str) -> Result<String, ValueError> {
     } else if host.is_empty() || host.contains(':') && !host.starts_with('[') {
         Err(ValueError::UrlHost { text: text_owned() })
     } else {
-        Ok(text.trim_end_matches('/').to_string())
+        let scheme = scheme.to_ascii_lowercase();
+        Ok(format!("{scheme}://{}", rest.trim_end_matches('/')))
     }
 }
 
@@ -458,14 +496,41 @@ mod tests {
             ("s", "is not a duration"),
             ("30s1m", "largest first"),
             ("1s1s", "largest first"),
-            ("99999999999999999999s", "too long"),
-            ("5124095576030432h", "too long"),
-            ("18446744073709551615s1000ms", "too long"),
+            ("99999999999999999999s", "out of range"),
+            ("5124095576030432h", "out of range"),
+            ("18446744073709551615s1000ms", "out of range"),
+            ("18446744073709551615s", "out of range"),
+            ("8760h1ms", "out of range"),
         ];
         for (text, expected) in cases {
             let error = parse_duration(text).expect_err(text).to_string();
             assert!(error.contains(expected), "for {text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn every_duration_is_at_most_a_year_and_some_at_least_their_minimum() {
+        assert_eq!(parse_duration("8760h").unwrap(), MAX_DURATION);
+        assert_eq!(
+            parse_duration("18446744073709551615s")
+                .unwrap_err()
+                .to_string(),
+            "`18446744073709551615s` is out of range; expected a duration from 0s to 8760h"
+        );
+        let second = Duration::from_secs(1);
+        assert_eq!(parse_duration_from("1s", second).unwrap(), second);
+        assert_eq!(
+            parse_duration_from("999ms", second)
+                .unwrap_err()
+                .to_string(),
+            "`999ms` is out of range; expected a duration from 1s to 8760h"
+        );
+        assert!(
+            parse_duration_from("1x", second)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown unit")
+        );
     }
 
     #[test]
@@ -478,7 +543,16 @@ mod tests {
             parse_http_url("http://127.0.0.1:8080").unwrap(),
             "http://127.0.0.1:8080"
         );
+        // The scheme in any case, as URLs allow; written back in lower case.
+        for (given, expected) in [
+            ("HTTP://acme.example/Pod", "http://acme.example/Pod"),
+            ("Https://Acme.example/", "https://Acme.example"),
+        ] {
+            assert_eq!(parse_http_url(given).unwrap(), expected, "{given}");
+        }
         for bad in [
+            "ftp://acme.example",
+            "httpx://acme.example",
             "acme.example",
             "https://",
             "https:///pod",

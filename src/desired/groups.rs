@@ -312,31 +312,9 @@ fn unknown_key_message(key: &str) -> String {
     }
 }
 
-/// The known key `key` is most likely a typo of, if any is close enough.
+/// The group key `key` is most likely a typo of, if any is close enough.
 fn closest_key(key: &str) -> Option<&'static str> {
-    let typed = key.to_lowercase();
-    GROUP_KEYS
-        .iter()
-        .map(|known| (edit_distance(&typed, known.key), known.key))
-        .filter(|(distance, _)| *distance <= 2 && *distance < typed.chars().count())
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, known)| known)
-}
-
-/// Levenshtein distance, counted in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, a_char) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, b_char) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(a_char != *b_char);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
+    crate::text::closest(key, GROUP_KEYS.iter().map(|known| known.key))
 }
 
 #[cfg(test)]
@@ -467,6 +445,42 @@ mod tests {
         // A description may span lines.
         let group = only_group("id: a1\ndescription: |\n  two\n  lines\n");
         assert_eq!(group.fields.description.as_deref(), Some("two\nlines\n"));
+    }
+
+    #[test]
+    fn every_default_ignorable_bidi_or_separator_character_is_refused_where_it_is() {
+        for c in [
+            '\u{061C}',
+            '\u{00AD}',
+            '\u{180E}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{3164}',
+            '\u{034F}',
+            '\u{FE0F}',
+            '\u{E0001}',
+            '\u{E0041}',
+            '\u{E007F}',
+        ] {
+            let code = format!("U+{:04X}", u32::from(c));
+            let escaped = format!("\\U{:08X}", u32::from(c));
+            let text = format!(
+                "id: a1\nname: \"x{escaped}\"\narea: \"{escaped}\"\ndescription: \"d{escaped}\"\n\
+                 members: [\"al{escaped}ice\"]\n---\nid: \"b{escaped}\"\n"
+            );
+            let found = problems(&text);
+            let expected = [
+                format!("g.yaml:2:7: `name` holds the invisible character {code}"),
+                format!("g.yaml:3:7: `area` holds the invisible character {code}"),
+                format!("g.yaml:4:14: `description` holds the invisible character {code}"),
+                format!("g.yaml:5:11: `members` holds the invisible character {code}"),
+                "g.yaml:7:5: `id` must be the pod's groupId".to_string(),
+            ];
+            assert_eq!(found.len(), expected.len(), "{code}: {found:#?}");
+            for (problem, expected) in found.iter().zip(&expected) {
+                assert!(problem.starts_with(expected), "{code}: {found:#?}");
+            }
+        }
     }
 
     #[test]
@@ -653,11 +667,7 @@ mod tests {
     }
 
     #[test]
-    fn edit_distance_counts_insertions_deletions_and_substitutions() {
-        assert_eq!(edit_distance("", "id"), 2);
-        assert_eq!(edit_distance("descripton", "description"), 1);
-        assert_eq!(edit_distance("nmae", "name"), 2);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    fn the_closest_group_key_is_suggested() {
         assert_eq!(closest_key("nmae"), Some("name"));
         assert_eq!(closest_key("xy"), None);
         assert_eq!(closest_key("areas"), Some("area"));

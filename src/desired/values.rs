@@ -33,7 +33,7 @@ pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(String, P
         return None;
     }
     // `.` and `..` would be resolved away in a URL, `/` would name another
-    // path, and no pod id has spaces or control characters.
+    // path, and no pod id has spaces, control or invisible characters.
     let unusable = matches!(id.as_str(), "." | "..")
         || id
             .chars()
@@ -41,7 +41,7 @@ pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(String, P
     if unusable {
         problems.at(
             at,
-            "`id` must be the pod's groupId: not `.` or `..`, and without `/`, spaces or control characters",
+            "`id` must be the pod's groupId: not `.` or `..`, and without `/`, spaces, control or invisible characters",
         );
         return None;
     }
@@ -49,16 +49,17 @@ pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(String, P
 }
 
 /// Why `text`, the value of `key`, cannot be sent as it is, if it cannot: a
-/// control character (a description may hold line breaks and tabs) or a bidi
-/// override anywhere.
+/// control character (a description may hold line breaks and tabs) or an
+/// invisible one ([`is_invisible`]: bidi controls, zero-width and other
+/// default-ignorable characters, line and paragraph separators) anywhere.
 pub(super) fn hidden_characters(key: &str, text: &str) -> Option<String> {
     let allowed = |c: char| key == "description" && matches!(c, '\n' | '\t');
     let found = text
         .chars()
         .find(|c| (c.is_control() && !allowed(*c)) || is_invisible(*c))?;
     Some(format!(
-        "`{key}` holds the invisible character U+{:04X}; remove it (control characters, \
-         bidi overrides and zero-width characters make text show other than it reads)",
+        "`{key}` holds the invisible character U+{:04X}; remove it (control, bidi, zero-width \
+         and other invisible characters make text show other than it reads)",
         u32::from(found)
     ))
 }

@@ -11,13 +11,17 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::Diagnostic;
+use crate::config::files::read_regular_file;
+use crate::error::{Diagnostic, FileError};
 
 /// The largest groups file read; a larger one is an error (and never read whole).
 pub(super) const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// What a groups file that is a FIFO, a socket or a device is told.
+const NOT_REGULAR: &str =
+    "not a regular file (a FIFO, socket or device); groups files must be plain files";
 
 /// Deeper folder trees than this are surely a mistake, e.g. a link loop on a
 /// file system whose inode numbers the loop check cannot rely on.
@@ -131,10 +135,7 @@ impl Walker {
             });
         } else {
             // Never opened: opening a FIFO would wait for a writer forever.
-            self.problem(
-                path,
-                "not a regular file (a FIFO, socket or device); groups files must be plain files",
-            );
+            self.problem(path, NOT_REGULAR);
         }
     }
 
@@ -233,26 +234,21 @@ fn dir_identity(path: &Path, _metadata: &Metadata) -> DirIdentity {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// The text of the groups file at `path`, or the problem that stops it being read.
+/// The text of the groups file at `path`, or the problem that stops it being
+/// read. Read as every file a setting names is ([`read_regular_file`]): a
+/// FIFO swapped in since the walk looked cannot block it, nor a file growing
+/// while read exhaust memory.
 pub(super) fn read_text(path: &Path, metadata: &Metadata) -> Result<String, Diagnostic> {
     if metadata.len() > MAX_FILE_BYTES {
         return Err(too_large(path, metadata.len()));
     }
-    let bytes = read_at_most(path, MAX_FILE_BYTES + 1, metadata.len())
-        .map_err(|error| Diagnostic::file(path, format!("cannot read: {error}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        // The file grew after it was measured.
-        return Err(too_large(path, bytes.len() as u64));
-    }
+    let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|error| match error {
+        FileError::TooLarge { size, .. } => too_large(path, size),
+        FileError::NotRegular { .. } => Diagnostic::file(path, NOT_REGULAR),
+        FileError::Io(error) => Diagnostic::file(path, format!("cannot read: {error}")),
+    })?;
     String::from_utf8(bytes)
         .map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error().valid_up_to()))
-}
-
-/// Reads at most `limit` bytes, so that a file growing while read cannot exhaust memory.
-fn read_at_most(path: &Path, limit: u64, expected: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(expected.min(limit) as usize);
-    fs::File::open(path)?.take(limit).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 fn too_large(path: &Path, size: u64) -> Diagnostic {

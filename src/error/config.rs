@@ -8,7 +8,9 @@
 //! - [`ValueError`]: why one value's text is not what its setting takes
 //!   (a duration, a URL, a cron schedule...), from the value parsers;
 //! - [`BdkError`] and [`BdkProblem`]: why an official SDK `config.yaml`
-//!   cannot be used.
+//!   cannot be used;
+//! - [`FileError`]: why a file a setting names was not read (not a regular
+//!   file, too large, or the system's error).
 //!
 //! Each message says what is wrong and what to write instead. A cause that a
 //! message puts in the middle of its sentence (`cannot resolve the host name
@@ -43,7 +45,7 @@ pub enum ConfigError {
     Unreadable {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
 
     /// The config file is not UTF-8 text.
@@ -72,12 +74,8 @@ pub enum ConfigError {
         source: ValueError,
     },
 
-    /// A duration flag (or its variable) that must not be zero is.
-    #[error("{flag}: must be longer than 0s")]
-    FlagZero { flag: String },
-
-    /// Values that parse one by one but break a rule together (or a zero
-    /// where none is allowed); `file` is the config file they came from.
+    /// Values that parse one by one but break a rule together; `file` is
+    /// the config file they came from.
     #[error("{}{rule}", in_file(.file.as_deref()))]
     Rule {
         file: Option<PathBuf>,
@@ -96,6 +94,20 @@ pub enum ConfigError {
         state_file: PathBuf,
         groups_dir: PathBuf,
     },
+
+    /// A file a setting names is there but cannot be what the setting takes:
+    /// a FIFO, a device, a directory, or far too large. Checked without
+    /// opening it, so that `validate` and start-up fail at once instead of
+    /// blocking on a FIFO or reading a device for ever. `what` names the
+    /// file (`the CA file`), `setting` where it is set.
+    #[error("{what} {} ({setting})", .path.display())]
+    FileSetting {
+        what: &'static str,
+        setting: String,
+        path: PathBuf,
+        #[source]
+        source: FileError,
+    },
 }
 
 impl ConfigError {
@@ -110,9 +122,10 @@ impl ConfigError {
             | ConfigError::NotUtf8 { .. } => "config_file",
             ConfigError::Syntax(_) => "config_syntax",
             ConfigError::Sdk { .. } => "sdk_config",
-            ConfigError::Flag { .. } | ConfigError::FlagZero { .. } => "flag",
+            ConfigError::Flag { .. } => "flag",
             ConfigError::Rule { .. } => "config_rule",
             ConfigError::StateFileInsideGroupsDir { .. } => "state_file_placement",
+            ConfigError::FileSetting { .. } => "file_setting",
         }
     }
 }
@@ -123,8 +136,7 @@ fn in_file(file: Option<&Path>) -> String {
         .unwrap_or_default()
 }
 
-/// A rule that values break together, or a zero where none is allowed:
-/// what only the merged settings can show.
+/// A rule that values break together: what only the merged settings can show.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuleError {
     #[error("auth.login_url is only used with auth.bot_username and auth.private_key_file")]
@@ -135,9 +147,6 @@ pub enum RuleError {
     TwoWaysToLogIn,
     #[error("`schedule` and `interval` are both set; keep one of them")]
     ScheduleAndInterval,
-    /// A duration key that must be longer than 0s (`interval`, `cycle_timeout`).
-    #[error("`{key}` must be longer than 0s")]
-    Zero { key: &'static str },
     #[error("retry.multiplier must be a number of at least 1, not {0}")]
     RetryMultiplier(f64),
     #[error("retry.initial_interval must not be longer than retry.max_interval")]
@@ -161,8 +170,14 @@ pub enum ValueError {
     UnknownUnit { text: String, unit: String },
     #[error("`{text}`: write each unit once, largest first; {DURATION_EXAMPLES}")]
     UnitOrder { text: String },
-    #[error("`{text}` is too long a duration")]
-    DurationTooLong { text: String },
+    /// A duration outside what its setting allows: `min` and `max` as a
+    /// duration is written (`1s`, `8760h`).
+    #[error("`{text}` is out of range; expected a duration from {min} to {max}")]
+    DurationOutOfRange {
+        text: String,
+        min: String,
+        max: String,
+    },
 
     #[error(
         "`{text}` has {fields} fields; a schedule takes 5 (minute hour day-of-month month day-of-week), without seconds or years"
@@ -227,7 +242,7 @@ pub enum BdkError {
     Unreadable {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
     /// `PATH`, then (as its cause) what is wrong inside.
     #[error("{}", .path.display())]
@@ -264,11 +279,48 @@ pub enum BdkProblem {
     RetryMultiplier(f64),
     #[error("`retry.initialIntervalMillis` must not be larger than `retry.maxIntervalMillis`")]
     RetryIntervals,
+    /// `key` is `retry.initialIntervalMillis` or `retry.maxIntervalMillis`; `max` in milliseconds.
+    #[error("`{key}` must be at most {max} (365 days)")]
+    RetryIntervalTooLong { key: &'static str, max: u64 },
     #[error("`proxy` needs both `host` and `port`")]
     ProxyHostAndPort,
     /// The proxy section's host cannot make a URL.
     #[error(transparent)]
     Proxy(ValueError),
+}
+
+/// Why a file a setting names was not read. Such files are read only when
+/// they are regular files (links followed), opened without waiting (a FIFO
+/// put in their place cannot block groupsync), and never past a size cap.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// A FIFO, a device, a socket or a directory: reading it could block
+    /// for ever, never end, or make no sense.
+    #[error(
+        "it is {kind}, not a regular file; name a regular file (a FIFO or a device would block or never end)"
+    )]
+    NotRegular { kind: &'static str },
+    /// Larger than any file of its kind should be (`limit` bytes).
+    #[error(
+        "it is larger than {} ({size} bytes), more than such a file ever holds; check that the setting names the right file",
+        mebibytes(*.limit)
+    )]
+    TooLarge { limit: u64, size: u64 },
+    /// The system's error (no such file, permission denied...).
+    #[error("{0}")]
+    Io(std::io::Error),
+}
+
+impl FileError {
+    /// True when there is no file at all (a state file not written yet).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FileError::Io(error) if error.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// `1 MiB`, `512 MiB`: a size cap as the messages show it.
+fn mebibytes(bytes: u64) -> String {
+    format!("{} MiB", bytes.div_ceil(1024 * 1024))
 }
 
 #[cfg(test)]
@@ -284,7 +336,10 @@ mod tests {
     fn a_cause_is_the_source_and_the_chain_reads_as_one_sentence() {
         let error = Error::from(ConfigError::Unreadable {
             path: "/etc/groupsync/groupsync.yaml".into(),
-            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied"),
+            source: FileError::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "Permission denied",
+            )),
         });
         assert_eq!(
             error.to_string(),
@@ -317,12 +372,15 @@ mod tests {
     fn a_rule_names_the_file_when_there_is_one() {
         let rule = |file: Option<&str>| ConfigError::Rule {
             file: file.map(PathBuf::from),
-            rule: RuleError::Zero { key: "interval" },
+            rule: RuleError::ScheduleAndInterval,
         };
         assert_eq!(
             rule(Some("g.yaml")).to_string(),
-            "g.yaml: `interval` must be longer than 0s"
+            "g.yaml: `schedule` and `interval` are both set; keep one of them"
         );
-        assert_eq!(rule(None).to_string(), "`interval` must be longer than 0s");
+        assert_eq!(
+            rule(None).to_string(),
+            "`schedule` and `interval` are both set; keep one of them"
+        );
     }
 }

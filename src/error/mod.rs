@@ -12,7 +12,7 @@ mod config;
 mod listen;
 mod pod;
 mod state;
-pub use config::{BdkError, BdkProblem, ConfigError, RuleError, ValueError};
+pub use config::{BdkError, BdkProblem, ConfigError, FileError, RuleError, ValueError};
 pub use listen::ListenError;
 pub use pod::{AuthError, PodError, TransportKind};
 pub use state::{FormatError, STATE_FORMAT_VERSION, StateProblem};

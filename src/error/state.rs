@@ -20,6 +20,10 @@ pub enum StateProblem {
     IsADirectory,
     #[error("cannot read it ({0}); check its permissions")]
     Unreadable(io::Error),
+    /// A FIFO or a device where the state file should be, or a file larger
+    /// than any snapshot: not read.
+    #[error("{0}")]
+    NotRead(super::config::FileError),
     #[error("not UTF-8 text; {REPAIR_HINT}")]
     NotUtf8,
     #[error("{0}; {REPAIR_HINT}")]

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+use crate::config::files::{SMALL_FILE_CAP, read_regular_file, read_regular_text};
 use crate::config::{AuthSettings, default_login_url};
 
 /// The environment variable that carries a session token (it wins over the config file).
@@ -127,9 +128,10 @@ impl AuthSource {
     }
 }
 
-/// Reads a session token file, trimmed (files usually end in a newline).
+/// Reads a session token file, trimmed (files usually end in a newline):
+/// a regular file of at most [`SMALL_FILE_CAP`], read without blocking.
 fn read_token_file(path: &Path) -> Result<SessionToken, AuthError> {
-    let text = std::fs::read_to_string(path).map_err(|error| AuthError::Unreadable {
+    let text = read_regular_text(path, SMALL_FILE_CAP).map_err(|error| AuthError::Unreadable {
         what: "the session token file",
         path: path.to_path_buf(),
         reason: error.to_string(),
@@ -150,15 +152,21 @@ fn checked_token(text: &str, origin: String) -> Result<SessionToken, AuthError> 
 }
 
 /// Reads an RSA private key (PKCS#1 or PKCS#8 PEM), refusing a file that
-/// group or others may read or write, as ssh does.
+/// group or others may read or write, as ssh does; a regular file of at
+/// most [`SMALL_FILE_CAP`], read without blocking.
 pub fn read_private_key(path: &Path) -> Result<EncodingKey, AuthError> {
-    let unreadable = |error: std::io::Error| AuthError::Unreadable {
+    let unreadable = |reason: String| AuthError::Unreadable {
         what: "the bot's private key file",
         path: path.to_path_buf(),
-        reason: error.to_string(),
+        reason,
     };
-    check_key_file_mode(path, std::fs::metadata(path).map_err(unreadable)?)?;
-    let pem = std::fs::read(path).map_err(unreadable)?;
+    let metadata = std::fs::metadata(path).map_err(|error| unreadable(error.to_string()))?;
+    if metadata.is_file() {
+        // Anything else is refused by the read, for what it is.
+        check_key_file_mode(path, metadata)?;
+    }
+    let pem =
+        read_regular_file(path, SMALL_FILE_CAP).map_err(|error| unreadable(error.to_string()))?;
     // The parser's own error is not passed on: it could one day quote the input.
     EncodingKey::from_rsa_pem(&pem).map_err(|_| AuthError::InvalidKey {
         path: path.to_path_buf(),

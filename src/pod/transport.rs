@@ -18,6 +18,7 @@ use super::request::{Call, Verb};
 use super::secrets::Secrets;
 use super::stop::{STOP_GRACE_IN_FLIGHT, pause, stopping, within_stop_grace};
 use crate::config::NetworkSettings;
+use crate::config::files::{SMALL_FILE_CAP, read_regular_file};
 use crate::error::PodError;
 use crate::model::SESSION_TOKEN_HEADER;
 use crate::shutdown::Shutdown;
@@ -283,8 +284,9 @@ fn http_client(timeouts: Timeouts, network: &NetworkSettings) -> Result<reqwest:
 /// Where a CA file can be set, for messages.
 const CA_FILE_SETTING: &str = "pod.ca_file / --ca-file / GROUPSYNC_CA_FILE";
 
-/// The certificates of the PEM bundle at `path`; an error names the file
-/// and never quotes it.
+/// The certificates of the PEM bundle at `path` (a regular file of at most
+/// [`SMALL_FILE_CAP`], read without blocking); an error names the file and
+/// never quotes it.
 fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, PodError> {
     let failed = |reason: String| {
         PodError::Setup(format!(
@@ -292,7 +294,8 @@ fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, PodError> {
             path.display()
         ))
     };
-    let pem = std::fs::read(path).map_err(|error| failed(format!("cannot be read: {error}")))?;
+    let pem = read_regular_file(path, SMALL_FILE_CAP)
+        .map_err(|error| failed(format!("cannot be read: {error}")))?;
     let certificates = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|_| failed("is not a valid PEM bundle".to_string()))?;
     if certificates.is_empty() {

@@ -2,9 +2,13 @@
 //!
 //! Under systemd (stderr is the journal stream named by `JOURNAL_STREAM`) text
 //! logs leave out the timestamp, since the journal adds its own. In text logs
-//! every field is escaped ([`EscapedFields`]): a pod error message holding a
-//! line break cannot forge a log line of its own, nor an ESC sequence drive
-//! the terminal. (JSON logs escape by being JSON.)
+//! every field is escaped ([`EscapedFields`]): an ESC sequence cannot drive
+//! the terminal, and a line break in a value (the list of a multi-line
+//! error) starts an indented continuation line, which no reader takes for a
+//! record of its own. (JSON logs escape by being JSON.)
+//!
+//! A log line that cannot be written (stderr closed, or a pipe nobody reads
+//! any more) is dropped: logging never stops groupsync.
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -16,7 +20,10 @@ use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 
 use crate::config::LogFormat;
-use crate::text::escaped;
+use crate::text::escaped_indented;
+
+/// What starts each continuation line of a multi-line value in text logs.
+const CONTINUATION: &str = "  ";
 
 /// Why the logger could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +52,9 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), LoggingError> {
         .with_ansi(stderr_wants_color())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its report of a failed write would go to the same stderr, and
+        // panic there: a log line that cannot be written is dropped.
+        .log_internal_errors(false)
         .with_target(false);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -82,7 +92,8 @@ fn stderr_is_journal() -> bool {
 }
 
 /// Formats an event's fields as the default text format does (the message,
-/// then `name=value` pairs), with every value escaped.
+/// then `name=value` pairs), with every value escaped, and each line after
+/// the first of a value indented (`CONTINUATION`).
 pub struct EscapedFields;
 
 impl<'writer> FormatFields<'writer> for EscapedFields {
@@ -110,7 +121,7 @@ impl EscapingVisitor<'_> {
         }
         let separator = if self.first { "" } else { " " };
         self.first = false;
-        let value = escaped(value);
+        let value = escaped_indented(value, CONTINUATION);
         self.result = match field.name() {
             "message" => write!(self.writer, "{separator}{value}"),
             name => write!(self.writer, "{separator}{name}={value}"),
@@ -163,14 +174,15 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            let forged = "bad\n INFO cycle done in_sync=1 failed=0";
+            let forged = "bad\nINFO cycle done in_sync=1 failed=0";
             tracing::warn!(group = %"\u{1b}[2Jx", "update failed: {forged}");
         });
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text.lines().count(), 1, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with(" WARN update failed: bad"), "{text}");
         assert!(
-            text.contains("update failed: bad\\u{a} INFO cycle done")
-                && text.contains("group=\\u{1b}[2Jx"),
+            lines[1].starts_with("  INFO cycle done") && lines[1].contains("group=\\u{1b}[2Jx"),
             "{text}"
         );
     }

@@ -9,6 +9,10 @@
 //!
 //! The file records the (normalized) URL of the pod it describes, so that a
 //! snapshot of pod A is never taken for pod B ([`Snapshot::claim_for_pod`]).
+//!
+//! It is read only if it is a regular file, without blocking and never past
+//! [`STATE_FILE_CAP`] ([`crate::config::files`]): a FIFO or a device in its
+//! place fails the cycle at once, naming it, instead of hanging it.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -18,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::error::{Error, StateProblem};
+use crate::config::files::{STATE_FILE_CAP, read_regular_file};
+use crate::error::{Error, FileError, StateProblem};
 use crate::shutdown::Shutdown;
 use crate::store::snapshot::Snapshot;
 
@@ -57,17 +62,16 @@ fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
         path: path.to_path_buf(),
         problem,
     };
-    let bytes = match fs::read(path) {
+    let bytes = match read_regular_file(path, STATE_FILE_CAP) {
         Ok(bytes) => bytes,
-        Err(failure) if failure.kind() == io::ErrorKind::NotFound => {
-            return Ok(Snapshot::default());
-        }
-        Err(failure) if failure.kind() == io::ErrorKind::IsADirectory => {
+        Err(failure) if failure.is_not_found() => return Ok(Snapshot::default()),
+        Err(FileError::NotRegular {
+            kind: "a directory",
+        }) => {
             return Err(error(StateProblem::IsADirectory));
         }
-        Err(failure) => {
-            return Err(error(StateProblem::Unreadable(failure)));
-        }
+        Err(FileError::Io(failure)) => return Err(error(StateProblem::Unreadable(failure))),
+        Err(refused) => return Err(error(StateProblem::NotRead(refused))),
     };
     let text = std::str::from_utf8(&bytes).map_err(|_| error(StateProblem::NotUtf8))?;
     Snapshot::from_json(text).map_err(|problem| error(StateProblem::Format(problem)))
@@ -651,6 +655,27 @@ mod tests {
         // Readable while another process holds the lock.
         let _held = StateFile::open(&path).unwrap();
         assert_eq!(read_unlocked(&path).unwrap(), snapshot);
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_as_state_file_fails_at_once_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = state_path(&dir);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let message = read_unlocked(path).unwrap_err().to_string();
+            assert!(
+                message.starts_with(&format!("state file {}: it is a ", path.display()))
+                    && message.contains(", not a regular file"),
+                "{message}"
+            );
+        }
+        let state = StateFile::open(&fifo).unwrap();
+        assert!(state.load().is_err());
     }
 
     #[test]

@@ -132,3 +132,24 @@ pub fn fixture_text(name: &str) -> String {
     let path = fixture_path(name);
     std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
+
+/// Makes a FIFO (a named pipe) at `path`: reading it blocks until a writer
+/// comes, which no timeout inside the reader can cut short.
+pub fn make_fifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .output()
+        .expect("run mkfifo");
+    assert!(made.status.success(), "mkfifo {}", path.display());
+}
+
+/// Runs `command` to its end, its output captured, failing (and killing
+/// it) if it takes longer than [`HANG_GUARD`]: for a command that must not
+/// hang, so that a regression fails the test rather than hanging the suite.
+pub fn run_within_guard(command: Command) -> Finished {
+    Running::spawn(command).finish_within(HANG_GUARD)
+}
+
+/// How long a command that must fail at once may take on a slow, shared
+/// machine before it counts as hanging.
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
