@@ -9,6 +9,7 @@ mod docs;
 mod emulator;
 mod escaping;
 mod golden;
+mod import;
 mod integrations;
 mod layers;
 mod lifecycle;
