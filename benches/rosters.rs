@@ -109,8 +109,11 @@ fn bench_gaining(c: &mut Criterion, name: &str, group_count: usize, members: usi
     };
     let (emulator, client) = pod_from_config(&runtime, config, LATENCY);
     let dir = tempfile::tempdir().unwrap();
-    let members_of =
-        |index: usize| -> Vec<String> { (0..members).map(|m| username(index * members + m)).collect() };
+    let members_of = |index: usize| -> Vec<String> {
+        (0..members)
+            .map(|m| username(index * members + m))
+            .collect()
+    };
     write_tree(&dir.path().join("groups.d"), group_count, members_of);
     let settings = settings(dir.path(), &emulator);
     let writes = group_count * members;
@@ -120,7 +123,9 @@ fn bench_gaining(c: &mut Criterion, name: &str, group_count: usize, members: usi
         writes.div_ceil(CONCURRENCY) as u128 * LATENCY.as_millis()
     );
     let mut group = c.benchmark_group("rosters");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function(name, |b| {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
@@ -186,7 +191,11 @@ fn refresh_long_lists(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let members: Vec<String> = (0..LONG_MEMBERS).map(username).collect();
     let memberships = (0..LONG_GROUPS)
-        .flat_map(|index| members.iter().map(move |user| (group_id(index), user.clone())))
+        .flat_map(|index| {
+            members
+                .iter()
+                .map(move |user| (group_id(index), user.clone()))
+        })
         .collect();
     let config = EmulatorConfig {
         groups: groups(LONG_GROUPS)
@@ -203,7 +212,9 @@ fn refresh_long_lists(c: &mut Criterion) {
     };
     let (emulator, client) = pod_from_config(&runtime, config, LATENCY);
     let dir = tempfile::tempdir().unwrap();
-    write_tree(&dir.path().join("groups.d"), LONG_GROUPS, |_| members.clone());
+    write_tree(&dir.path().join("groups.d"), LONG_GROUPS, |_| {
+        members.clone()
+    });
     let settings = settings(dir.path(), &emulator);
     // The first refresh walks every list and records its newest dates.
     let first = runtime
@@ -229,7 +240,9 @@ fn refresh_long_lists(c: &mut Criterion) {
         "refresh_50_groups_of_5000_members_in_sync: floor 20 ms + ceil(50 / 16) x 2 x 20 ms = 180 ms; 100 list reads (a full walk: 2,500)"
     );
     let mut group = c.benchmark_group("rosters");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function("refresh_50_groups_of_5000_members_in_sync", |b| {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
@@ -264,17 +277,19 @@ fn refresh_long_lists(c: &mut Criterion) {
                 total += started.elapsed();
                 assert_eq!(outcome.plan.changes.len(), 1);
                 let reads = count(&emulator, "GET", "/memberships");
-                let per_list: BTreeMap<String, usize> =
-                    emulator
-                        .requests()
-                        .iter()
-                        .filter(|request| request.path.ends_with("/memberships"))
-                        .fold(BTreeMap::new(), |mut seen, request| {
-                            *seen.entry(request.path.clone()).or_default() += 1;
-                            seen
-                        });
+                let per_list: BTreeMap<String, usize> = emulator
+                    .requests()
+                    .iter()
+                    .filter(|request| request.path.ends_with("/memberships"))
+                    .fold(BTreeMap::new(), |mut seen, request| {
+                        *seen.entry(request.path.clone()).or_default() += 1;
+                        seen
+                    });
                 // Every list probed (2 reads); the swapped one walked too (its 50 pages).
-                assert_eq!(per_list.values().filter(|reads| **reads == 2).count(), LONG_GROUPS - 1);
+                assert_eq!(
+                    per_list.values().filter(|reads| **reads == 2).count(),
+                    LONG_GROUPS - 1
+                );
                 assert!(reads >= 2 * LONG_GROUPS + LONG_MEMBERS / 100, "{reads}");
             }
             total

@@ -44,7 +44,11 @@ fn plan_names_a_corrupt_state_file_and_leaves_it_unchanged() {
         let failed = plan(&ws).code(1);
         let stderr = stderr(failed.get_output());
         assert!(stderr.contains("state file state.json: "), "{stderr}");
-        assert_eq!(stderr.matches("left untouched").count(), 1, "said once:\n{stderr}");
+        assert_eq!(
+            stderr.matches("left untouched").count(),
+            1,
+            "said once:\n{stderr}"
+        );
 
         assert_eq!(std::fs::read(ws.state_file()).unwrap(), bytes);
     }

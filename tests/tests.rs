@@ -10,6 +10,7 @@ mod emulator;
 mod escaping;
 mod golden;
 mod hostile_settings;
+mod import;
 mod integrations;
 mod invisible;
 mod layers;

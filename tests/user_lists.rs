@@ -387,7 +387,10 @@ fn a_long_list_in_sync_is_probed_and_walked_only_when_it_moved() {
         .users(["newcomer"])
         .start();
     let ws = Workspace::new();
-    ws.write_group_file("g1.yaml", format!("id: g1\nmembers: [{}]\n", names.join(", ")));
+    ws.write_group_file(
+        "g1.yaml",
+        format!("id: g1\nmembers: [{}]\n", names.join(", ")),
+    );
     assert_exit(&pod.run(&ws, &["apply"]), 0);
 
     // In sync: one row sorted each way, no walk of its three pages.
@@ -395,19 +398,28 @@ fn a_long_list_in_sync_is_probed_and_walked_only_when_it_moved() {
     assert_exit(&pod.run(&ws, &["apply", "--refresh"]), 0);
     let reads = membership_reads(&pod);
     assert_eq!(reads.len(), 2, "{reads:?}");
-    assert!(reads.iter().all(|read| read.contains("limit=1")), "{reads:?}");
+    assert!(
+        reads.iter().all(|read| read.contains("limit=1")),
+        "{reads:?}"
+    );
     assert_eq!(pod.put_count() + pod.member_puts().len(), 0);
 
     // Swapped in the portal: that list is walked, the drift put back.
     let mut swapped: Vec<&str> = names.iter().skip(1).map(String::as_str).collect();
     swapped.push("newcomer");
-    pod.emulator.set_roster("g1", Roster::Members, swapped).unwrap();
+    pod.emulator
+        .set_roster("g1", Roster::Members, swapped)
+        .unwrap();
     pod.emulator.clear_requests();
     let apply = pod.run(&ws, &["apply", "--refresh"]);
     assert_exit(&apply, 0);
     let reads = membership_reads(&pod);
     assert!(
-        reads.iter().filter(|read| read.contains("active=true")).count() >= 3,
+        reads
+            .iter()
+            .filter(|read| read.contains("active=true"))
+            .count()
+            >= 3,
         "walked whole: {reads:?}"
     );
     assert_eq!(pod.member_puts().len(), 2, "{}", stdout(&apply));
@@ -447,7 +459,14 @@ fn a_pod_that_ignores_sort_has_its_long_lists_walked_whole() {
         "{}",
         everything(&apply)
     );
-    let walks = requests_starting(&pod, "GET /pod/v2/admin/usergroups/g1/memberships?active=true");
+    let walks = requests_starting(
+        &pod,
+        "GET /pod/v2/admin/usergroups/g1/memberships?active=true",
+    );
     assert_eq!(walks.len(), 2, "walked whole each time: {walks:?}");
-    assert!(stdout(&apply).contains("No changes."), "{}", everything(&apply));
+    assert!(
+        stdout(&apply).contains("No changes."),
+        "{}",
+        everything(&apply)
+    );
 }

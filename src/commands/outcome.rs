@@ -119,8 +119,8 @@ pub const EXIT_STATUS: [ExitStatus; 5] = [
     },
     ExitStatus {
         commands: &["import"],
-        clean: "written",
-        failed: "any error (an existing `--out` file included)",
+        clean: "written (groups the loader would refuse left out, each named on stderr)",
+        failed: "any error (an existing `--out` file, a missing directory, an import too large for stdout, `cycle_timeout` included)",
         pending: None,
     },
     ExitStatus {
@@ -154,7 +154,6 @@ pub fn exit_status_markdown() -> String {
     }
     text
 }
-
 
 #[cfg(test)]
 mod tests {

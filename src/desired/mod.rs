@@ -28,6 +28,10 @@ use self::groups::ParsedGroup;
 use self::tree::Pos;
 use self::walk::Found;
 
+/// The largest groups file the loader reads, in bytes; a larger one is an
+/// error. `import` splits what it writes to stay below it.
+pub(crate) const MAX_FILE_BYTES: u64 = walk::MAX_FILE_BYTES;
+
 /// More problems than this in one file are summed up in one line: past that
 /// point they are noise, and a hostile 1 MiB file could otherwise yield millions.
 const MAX_PROBLEMS_PER_FILE: usize = 100;

@@ -49,14 +49,18 @@ pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(String, P
 }
 
 /// Why `text`, the value of `key`, cannot be sent as it is, if it cannot: a
-/// control character (a description may hold line breaks and tabs) or an
-/// invisible one ([`is_invisible`]: bidi controls, zero-width and other
-/// default-ignorable characters, line and paragraph separators) anywhere.
+/// control character (a description may hold line breaks, `\n` or the
+/// `\r\n` of portals, and tabs) or an invisible one ([`is_invisible`]: bidi
+/// controls, zero-width and other default-ignorable characters, line and
+/// paragraph separators) anywhere.
 pub(super) fn hidden_characters(key: &str, text: &str) -> Option<String> {
-    let allowed = |c: char| key == "description" && matches!(c, '\n' | '\t');
-    let found = text
-        .chars()
-        .find(|c| (c.is_control() && !allowed(*c)) || is_invisible(*c))?;
+    let allowed = |c: char, next: Option<char>| {
+        key == "description" && (matches!(c, '\n' | '\t') || (c == '\r' && next == Some('\n')))
+    };
+    let (_, found) = text.char_indices().find(|&(at, c)| {
+        let next = text[at + c.len_utf8()..].chars().next();
+        (c.is_control() && !allowed(c, next)) || is_invisible(c)
+    })?;
     Some(format!(
         "`{key}` holds the invisible character U+{:04X}; remove it (control, bidi, zero-width \
          and other invisible characters make text show other than it reads)",

@@ -117,7 +117,10 @@ pub enum Error {
     /// The state file cannot be read, parsed or written. It is left as it was.
     // The problem is in the message, not a `source`: printed as a chain, it would show twice.
     #[error("state file {}: {problem}", path.display())]
-    State { path: PathBuf, problem: StateProblem },
+    State {
+        path: PathBuf,
+        problem: StateProblem,
+    },
 
     /// Another process holds the state file's lock (still, after `waited`).
     #[error(

@@ -108,3 +108,10 @@ impl Running {
         }
     }
 }
+
+impl Running {
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
