@@ -39,6 +39,8 @@ fn desired_with_area(area: &str) -> DesiredState {
                 ..Default::default()
             },
             rosters: Default::default(),
+            on_drift: None,
+            previously: Vec::new(),
             source: SourcePos {
                 path: "groups.d/bench.yaml".into(),
                 line: 1,

@@ -276,8 +276,39 @@ pub struct DesiredGroup {
     pub fields: UserGroupUpdate,
     /// The declared `members:` and `assignees:`; an omitted list is not managed.
     pub rosters: Rosters,
+    /// `on_drift:`, when the group says; else the config's applies.
+    pub on_drift: Option<DriftPolicy>,
+    /// `previously:`, the names a group without `id` was known by before.
+    pub previously: Vec<String>,
     /// Where the group's mapping starts.
     pub source: SourcePos,
+}
+
+/// What a cycle does with drift: a value changed on the pod outside
+/// groupsync while git still declares what was last applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Put the declared value back (the default).
+    #[default]
+    Revert,
+    /// Leave the pod's value, show it as held drift, until a commit decides
+    /// or `apply --revert-drift` puts it back.
+    Hold,
+}
+
+impl DriftPolicy {
+    /// Every policy, as YAML and the config file name them.
+    pub const NAMES: [&'static str; 2] = ["revert", "hold"];
+
+    /// The policy named `name` in YAML or the config file.
+    pub fn from_name(name: &str) -> Option<DriftPolicy> {
+        match name {
+            "revert" => Some(DriftPolicy::Revert),
+            "hold" => Some(DriftPolicy::Hold),
+            _ => None,
+        }
+    }
 }
 
 impl DesiredGroup {

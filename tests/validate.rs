@@ -92,7 +92,7 @@ fn an_unknown_key_suggests_the_closest() {
     assert_bad_file(
         "id: a1\ndescripton: x\n",
         "groups.d/bad.yaml:2:1: unknown key `descripton` (did you mean `description`?); \
-         a group's keys are id, name, area, description, active, type, members, assignees",
+         a group's keys are id, name, area, description, active, type, members, assignees, on_drift, previously",
     );
 }
 

@@ -8,8 +8,8 @@ use crate::model::{
 use super::Problems;
 use super::tree::{self, Ending, Kind, Node, Pos};
 use super::values::{
-    describe, excerpt, is_null, key_text, read_field, read_id, read_type, read_usernames,
-    scalar_text,
+    describe, excerpt, is_null, key_text, read_field, read_id, read_on_drift, read_previously,
+    read_type, read_usernames, scalar_text,
 };
 
 /// A group and where its identifying values are written, for duplicate messages.
@@ -37,6 +37,10 @@ pub(super) enum KeyValue {
     Type,
     /// `members` or `assignees`: a list of usernames, each once.
     Users(Roster),
+    /// `on_drift`: `revert` or `hold`.
+    OnDrift,
+    /// `previously`: the names a group without `id` had before, each once.
+    Previously,
 }
 
 /// One key a group may have: its name, its value, and what it means (the
@@ -52,7 +56,7 @@ pub(super) struct GroupKeySpec {
 /// fields in [`Field::ALL`] order (a test keeps the two in step), `type`, then
 /// the user lists in [`Roster::ALL`] order. The loader reads by this table,
 /// and the JSON Schema is built from it.
-pub(super) const GROUP_KEYS: [GroupKeySpec; 8] = [
+pub(super) const GROUP_KEYS: [GroupKeySpec; 10] = [
     GroupKeySpec {
         key: "id",
         value: KeyValue::Id,
@@ -100,9 +104,26 @@ pub(super) const GROUP_KEYS: [GroupKeySpec; 8] = [
                       responsible for the group: usernames, each once. [] removes them all; leave the key out to \
                       leave the pod's assignees alone.",
     },
+    GroupKeySpec {
+        key: "on_drift",
+        value: KeyValue::OnDrift,
+        description: "What a change made on the pod outside groupsync calls for, while git still declares \
+                      what was last applied: `revert` (put the declared value back; the default, or the \
+                      config's `on_drift`) or `hold` (leave it, show it as held drift, until a commit \
+                      changes the declared value or `apply --revert-drift` puts it back).",
+    },
+    GroupKeySpec {
+        key: "previously",
+        value: KeyValue::Previously,
+        description: "Only for a group without `id`: the names it had before, e.g. [\"Old name\"]. When no \
+                      group bears the new name, the pod's group of an old name is renamed, never a second \
+                      group created.",
+    },
 ];
 /// The index of `type` in [`GROUP_KEYS`]; the user lists follow it.
 const TYPE_KEY: usize = 5;
+/// The index of `previously` in [`GROUP_KEYS`].
+const PREVIOUSLY_KEY: usize = 9;
 
 /// Reads every group in `text`, reporting each problem found.
 pub(super) fn extract(text: &str, problems: &mut Problems) -> Vec<ParsedGroup> {
@@ -220,6 +241,8 @@ impl Reader {
         let mut name_at: Option<Pos> = None;
         let mut fields = UserGroupUpdate::default();
         let mut rosters = Rosters::default();
+        let mut on_drift = None;
+        let mut previously = Vec::new();
         for (key, value) in entries {
             let Some(key_text) = key_text(&key, problems) else {
                 continue;
@@ -250,6 +273,8 @@ impl Reader {
                     }
                     read_field(&mut fields, field, value, problems)
                 }
+                KeyValue::OnDrift => on_drift = read_on_drift(value, problems),
+                KeyValue::Previously => previously = read_previously(value, problems),
             }
         }
         let source = SourcePos {
@@ -264,6 +289,12 @@ impl Reader {
                     problems.at(
                         type_at,
                         "`type` is only for a group without `id` (with the name, it picks the pod's group); remove it",
+                    );
+                }
+                if let Some(previously_at) = seen[PREVIOUSLY_KEY] {
+                    problems.at(
+                        previously_at,
+                        "`previously` is only for a group without `id` (its id already names the pod's group, whatever its name); remove it",
                     );
                 }
                 (GroupKey::Id(id), id_at)
@@ -292,6 +323,8 @@ impl Reader {
                 key,
                 fields,
                 rosters,
+                on_drift,
+                previously,
                 source,
             },
             key_at,
@@ -359,7 +392,8 @@ mod tests {
         assert_eq!(keys[0], "id");
         assert_eq!(keys[1..TYPE_KEY], field_keys[..]);
         assert_eq!(keys[TYPE_KEY], "type");
-        assert_eq!(keys[TYPE_KEY + 1..], roster_keys[..]);
+        assert_eq!(keys[TYPE_KEY + 1..TYPE_KEY + 3], roster_keys[..]);
+        assert_eq!(keys[PREVIOUSLY_KEY], "previously");
     }
 
     #[test]
@@ -370,6 +404,8 @@ mod tests {
                 KeyValue::Type => "type",
                 KeyValue::Field(field) => field.key(),
                 KeyValue::Users(roster) => roster.key(),
+                KeyValue::OnDrift => "on_drift",
+                KeyValue::Previously => "previously",
             };
             assert_eq!(known.key, expected);
             assert!(!known.description.is_empty(), "{}", known.key);
@@ -659,9 +695,9 @@ mod tests {
         assert_eq!(
             problems("id: a1\ndescripton: x\ncolour: red\nNAME: x\n"),
             [
-                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active, type, members, assignees",
-                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active, type, members, assignees",
-                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
+                "g.yaml:2:1: unknown key `descripton` (did you mean `description`?); a group's keys are id, name, area, description, active, type, members, assignees, on_drift, previously",
+                "g.yaml:3:1: unknown key `colour`; a group's keys are id, name, area, description, active, type, members, assignees, on_drift, previously",
+                "g.yaml:4:1: unknown key `NAME` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees, on_drift, previously",
             ]
         );
     }
@@ -857,12 +893,12 @@ mod tests {
         assert_eq!(
             problems(text),
             [
-                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
+                "g.yaml:3:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees, on_drift, previously",
                 "g.yaml:4:13: `active` must be `true` or `false`, found `maybe`",
                 "g.yaml:5:5: this group has neither `id` nor `name`; add `id: \"...\"` with the pod's groupId, or a `name:` by which groupsync finds the group (and creates it if the pod has none)",
                 "g.yaml:6:9: id \"a1\" is already declared at g.yaml:2:9",
                 "g.yaml:8:5: `id` must not be empty; it is the pod's groupId",
-                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active, type, members, assignees",
+                "g.yaml:9:1: unknown key `extra`; a group's keys are id, name, area, description, active, type, members, assignees, on_drift, previously",
             ]
         );
     }

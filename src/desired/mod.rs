@@ -414,7 +414,7 @@ mod tests {
             [
                 "groups.d/a.yaml:1:7: `name` must be a string, found a list",
                 "groups.d/b.yaml:2:9: `id` must not be empty; it is the pod's groupId",
-                "groups.d/b.yaml:4:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees",
+                "groups.d/b.yaml:4:5: unknown key `nme` (did you mean `name`?); a group's keys are id, name, area, description, active, type, members, assignees, on_drift, previously",
             ]
         );
     }

@@ -10,7 +10,7 @@
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use crate::model::Field;
+use crate::model::{DriftPolicy, Field};
 
 use super::groups::{FORMS, GROUP_KEYS, KeyValue};
 
@@ -123,7 +123,10 @@ fn group() -> Json {
         ("if", object([("required", list([text("id")]))])),
         (
             "then",
-            object([("properties", object([("type", Json::Flag(false))]))]),
+            object([(
+                "properties",
+                object([("type", Json::Flag(false)), ("previously", Json::Flag(false))]),
+            )]),
         ),
     ])
 }
@@ -142,6 +145,18 @@ fn key_schema(value: KeyValue, description: &str) -> Json {
         KeyValue::Type | KeyValue::Field(Field::Name) => {
             vec![("type", text_types()), ("minLength", Json::Number(1))]
         }
+        KeyValue::OnDrift => vec![(
+            "enum",
+            list(DriftPolicy::NAMES.map(text)),
+        )],
+        KeyValue::Previously => vec![
+            ("type", text("array")),
+            (
+                "items",
+                object([("type", text_types()), ("minLength", Json::Number(1))]),
+            ),
+            ("uniqueItems", Json::Flag(true)),
+        ],
         KeyValue::Users(_) => vec![
             ("type", text("array")),
             (

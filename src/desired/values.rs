@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use saphyr_parser::ScalarStyle;
 
-use crate::model::{Field, ROLE_SCOPE, Roster, UserGroupUpdate};
+use crate::model::{DriftPolicy, Field, ROLE_SCOPE, Roster, UserGroupUpdate};
 use crate::text::is_invisible;
 
 use super::Problems;
@@ -23,6 +23,67 @@ pub(super) fn read_type(value: Node, problems: &mut Problems) -> Option<String> 
         return None;
     }
     Some(group_type)
+}
+
+/// `on_drift`: `revert` or `hold`.
+pub(super) fn read_on_drift(value: Node, problems: &mut Problems) -> Option<DriftPolicy> {
+    let at = value.at;
+    let found = describe(&value);
+    let text = match &value.kind {
+        Kind::Scalar(..) => scalar_text(&value).map(str::to_string),
+        _ => None,
+    };
+    match text.as_deref().and_then(DriftPolicy::from_name) {
+        Some(policy) => Some(policy),
+        None => {
+            problems.at(
+                at,
+                format!(
+                    "`on_drift` must be one of {}, not {found}",
+                    DriftPolicy::NAMES.map(|name| format!("`{name}`")).join(" or ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `previously`: a list of the names a group had, each a name as `name`
+/// takes it, each once.
+pub(super) fn read_previously(value: Node, problems: &mut Problems) -> Vec<String> {
+    let items = match value.kind {
+        Kind::Sequence(items) => items,
+        Kind::Rejected => return Vec::new(),
+        _ => {
+            problems.at(
+                value.at,
+                format!(
+                    "`previously` must be a list of the names the group had before, e.g. \
+                     `previously: [\"Old name\"]`, found {}",
+                    describe(&value)
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut names: Vec<String> = Vec::new();
+    for item in items {
+        let at = item.at;
+        let Some(name) = text_value("previously", item, problems) else {
+            continue;
+        };
+        if name.is_empty() {
+            problems.at(at, "a name in `previously` must not be empty");
+        } else if names.contains(&name) {
+            problems.at(
+                at,
+                format!("`{}` is listed twice in `previously`; remove one", excerpt(&name)),
+            );
+        } else {
+            names.push(name);
+        }
+    }
+    names
 }
 
 pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(String, Pos)> {

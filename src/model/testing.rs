@@ -13,6 +13,8 @@ impl DesiredGroup {
             key: GroupKey::Id(id.to_string()),
             fields: Default::default(),
             rosters: Default::default(),
+            on_drift: None,
+            previously: Vec::new(),
             source: SourcePos {
                 path: "groups.d/test.yaml".into(),
                 line: 1,

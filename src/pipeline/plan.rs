@@ -593,25 +593,10 @@ mod tests {
 mod named_groups {
     use super::*;
     use crate::kinds::group::names::{Found, NameLookups};
-    use crate::model::{ROLE_SCOPE, SourcePos, UserGroupResponse, UserGroupUpdate};
+    use crate::model::{ROLE_SCOPE, UserGroupResponse};
 
     fn named(name: &str, line: usize) -> DesiredGroup {
-        DesiredGroup {
-            key: GroupKey::Name {
-                group_type: ROLE_SCOPE.into(),
-                name: name.into(),
-            },
-            fields: UserGroupUpdate {
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            rosters: Default::default(),
-            source: SourcePos {
-                path: "groups.d/n.yaml".into(),
-                line,
-                column: 5,
-            },
-        }
+        DesiredGroup::test_named(name).at("groups.d/n.yaml", line, 5)
     }
 
     fn pod(id: &str, name: &str, area: &str) -> UserGroupResponse {
@@ -787,7 +772,7 @@ mod properties {
 
     use super::*;
     use crate::kinds::group::names::NameLookups;
-    use crate::model::{Field, GroupKey, SourcePos, UserGroupResponse, UserGroupUpdate};
+    use crate::model::{Field, UserGroupResponse, UserGroupUpdate};
 
     fn text() -> impl Strategy<Value = Option<String>> {
         prop::option::of(prop_oneof![Just(String::new()), "[a-c]{1,2}"])
@@ -812,14 +797,8 @@ mod properties {
                 groups: groups
                     .into_iter()
                     .map(|(id, fields)| DesiredGroup {
-                        key: GroupKey::Id(id),
                         fields,
-                        rosters: Default::default(),
-                        source: SourcePos {
-                            path: "groups.d/p.yaml".into(),
-                            line: 1,
-                            column: 1,
-                        },
+                        ..DesiredGroup::test(&id).at("groups.d/p.yaml", 1, 1)
                     })
                     .collect(),
             });
