@@ -17,7 +17,9 @@
 //!   - [`service::metrics`] — the daemon's HTTP endpoints, one concept per file:
 //!     - [`service::metrics::registry`] — the Prometheus metric families and `/metrics`' text.
 //!     - [`service::metrics::health`]   — liveness and readiness, `/healthz` and `/readyz`.
-//!     - [`service::metrics::plan`]     — the current plan, `/plan` and `/plan.json`.
+//!     - [`service::metrics::plan`]     — the current plan, `/plan` and `/plan.json`, streamed from one copy.
+//!     - [`service::metrics::access`]   — who may read the plan: a bearer token, or a loopback listener.
+//!     - [`service::metrics::connections`] — the connection cap; the oldest idle connection makes room.
 //!     - [`service::metrics::server`]   — the listener, its accept loop and the routes.
 //!   - [`service::logging`] — tracing to stderr, text or JSON, journal-aware.
 //! - [`pipeline`] — one module per stage:

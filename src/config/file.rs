@@ -111,6 +111,7 @@ pub(super) struct ConfigFile {
     pub(super) limits: Option<LimitsSection>,
     pub(super) retry: Option<RetrySection>,
     pub(super) metrics_listen: Option<ListenAddress>,
+    pub(super) plan_token_file: Option<PathBuf>,
     pub(super) log: Option<LogSection>,
     pub(super) dry_run: Option<bool>,
     pub(super) proxy: Option<ProxySection>,

@@ -205,6 +205,8 @@ pub struct Settings {
     pub retry: RetrySettings,
     /// Where `/metrics`, `/healthz`, `/readyz` and `/plan` are served (resolved at start-up).
     pub metrics_listen: Option<SocketAddr>,
+    /// A file holding the token `/plan` and `/plan.json` ask for (read by the daemon at start-up).
+    pub plan_token_file: Option<PathBuf>,
     pub log: LogSettings,
     /// `dry_run: true`: the daemon (`run`, `run --once`) never writes, as with `--dry-run`.
     pub dry_run: bool,
@@ -451,6 +453,7 @@ fn merge(
         },
         retry,
         metrics_listen: file.metrics_listen.map(|listen| listen.0),
+        plan_token_file: file.plan_token_file.map(|path| base_dir.join(path)),
         log: LogSettings {
             format: overrides.log_format.or(log.format).unwrap_or_default(),
             level: log_level(overrides.log_level.as_deref(), log.level)?,

@@ -314,6 +314,16 @@ pub const SETTINGS: &[SettingSpec] = &[
          forms.",
     ),
     SettingSpec::key(
+        "plan_token_file",
+        "path",
+        DefaultValue::Note("none: `/plan` only on a loopback `metrics_listen`"),
+        "A file holding the token `/plan` and `/plan.json` ask for, as `Authorization: Bearer \
+         <token>` (one line of visible ASCII, at most 4 KiB; a trailing line break is dropped). \
+         Without it they are served only when `metrics_listen` is a loopback address, and \
+         answer 403 otherwise. Read at start-up; a change needs a restart. See \
+         [Metrics and health](#metrics-and-health).",
+    ),
+    SettingSpec::key(
         "log.format",
         "`text` | `json`",
         DefaultValue::Text("text"),

@@ -183,8 +183,22 @@ impl Error {
         }
     }
 
+    /// Every name [`Error::kind`] gives, so that `groupsync_cycle_failures_total`
+    /// shows each at 0 from the start.
+    pub const KINDS: [&'static str; 9] = [
+        "invalid_input",
+        "config",
+        "auth",
+        "pod",
+        "state",
+        "state_locked",
+        "refused",
+        "timeout",
+        "io",
+    ];
+
     /// A short, stable name for the kind of error: the `kind` label of
-    /// `groupsync_cycle_failures_total`.
+    /// `groupsync_cycle_failures_total`; one of [`Error::KINDS`].
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Invalid(_) => "invalid_input",

@@ -148,8 +148,25 @@ pub async fn run_cycle(
     options: CycleOptions,
     stop: Shutdown,
 ) -> Result<CycleOutcome> {
+    run_cycle_observed(settings, client, options, stop, &|_| {}).await
+}
+
+/// Sees a cycle's outcome once it has planned, before it applies (and
+/// before the limits are checked): the daemon logs and counts drift there,
+/// ahead of the updates that revert it.
+pub type OnPlanned<'a> = &'a (dyn Fn(&CycleOutcome) + Send + Sync);
+
+/// [`run_cycle`], calling `on_planned` between plan and apply.
+pub async fn run_cycle_observed(
+    settings: &Settings,
+    client: Option<&PodClient>,
+    options: CycleOptions,
+    stop: Shutdown,
+    on_planned: OnPlanned<'_>,
+) -> Result<CycleOutcome> {
     let timeout = settings.cycle_timeout;
-    tokio::time::timeout(timeout, unbounded_cycle(settings, client, options, stop))
+    let cycle = unbounded_cycle(settings, client, options, stop, on_planned);
+    tokio::time::timeout(timeout, cycle)
         .await
         .unwrap_or(Err(Error::CycleTimeout(timeout)))
 }
@@ -159,6 +176,7 @@ async fn unbounded_cycle(
     client: Option<&PodClient>,
     options: CycleOptions,
     stop: Shutdown,
+    on_planned: OnPlanned<'_>,
 ) -> Result<CycleOutcome> {
     let desired = load_dir(&settings.groups_dir)?;
     let path = settings.state_file.as_path();
@@ -174,7 +192,9 @@ async fn unbounded_cycle(
                 settings.concurrency,
             )
             .await?;
-            Ok(planned(settings, &desired, &snapshot, refresh))
+            let outcome = planned(settings, &desired, &snapshot, refresh);
+            on_planned(&outcome);
+            Ok(outcome)
         }
         CycleMode::Apply {
             lock_timeout,
@@ -196,6 +216,7 @@ async fn unbounded_cycle(
                 state.save(&snapshot)?;
             }
             let mut outcome = planned(settings, &desired, &snapshot, refresh);
+            on_planned(&outcome);
             if outcome.plan.is_empty() {
                 return Ok(outcome);
             }

@@ -10,8 +10,11 @@
 //! [`STUCK_GRACE`] after its `cycle_timeout` (it could not be abandoned, e.g.
 //! blocked in a read from a hung file system), so that systemd restarts the
 //! service. `READY=1` goes out once the loop is set up, before the first
-//! cycle: a pod that does not answer must not fail the start. After each
-//! cycle the plan left to do is published for `/plan` and `/plan.json`.
+//! cycle: a pod that does not answer must not fail the start. Once a cycle
+//! has planned, before it applies, its drift is logged and counted (once:
+//! `daemon/report.rs`); after it, `daemon/finish.rs` takes its result in and
+//! publishes the plan left to do for `/plan` and `/plan.json` (a dry run
+//! prints it too, under a dated header).
 //!
 //! The daemon holds no state file between cycles: every cycle reads it anew,
 //! and a writing cycle locks it only while it runs, so `plan` and `apply`
@@ -26,35 +29,34 @@
 //! (in `daemon/tests.rs`) drive it on paused time with a fake cycle.
 
 use std::future::Future;
-use std::io::Write;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Overrides, RefreshMode, Settings, Trigger};
-use crate::error::{Diagnostics, Error, Result, short_duration};
-use crate::kinds::seam::Drift;
+use crate::error::{Result, short_duration};
 use crate::pipeline::cycle::{
-    CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, GroupCounts, pod_client,
-    run_cycle, tie_to_pod,
+    CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, pod_client, run_cycle_observed,
+    tie_to_pod,
 };
-use crate::pipeline::plan::Plan;
-use crate::pipeline::render::{Report, render_json, render_text};
 use crate::pod::PodClient;
 use crate::pod::auth::SESSION_TOKEN_ENV;
-use crate::service::metrics::{CurrentPlan, CycleResult, Endpoints, Health, Metrics};
+use crate::service::metrics::{CurrentPlan, Endpoints, Health, Metrics, PlanToken};
 use crate::service::systemd::Notifier;
 use crate::service::watch::{DirWatch, watch_dir};
 use crate::shutdown::{Reloads, Shutdown};
 use crate::store::state_file::read_unlocked;
-use crate::text::counted;
 
+mod finish;
+mod report;
 #[cfg(test)]
 mod tests;
+
+use report::{DriftTally, PlanPrinter, PlannedHook, drift_hook};
 
 /// How long a stop waits for the cycle in flight (its PUTs finish, no new one starts).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -112,12 +114,14 @@ enum Next {
     NeedsAPerson,
 }
 
-/// Everything one cycle reads (the state file it reads itself, at its start).
+/// Everything one cycle reads (the state file it reads itself, at its start),
+/// and what it calls once it has planned, before it applies.
 struct CycleJob {
     settings: Arc<Settings>,
     client: Option<PodClient>,
     options: CycleOptions,
     stop: Shutdown,
+    on_planned: PlannedHook,
 }
 
 /// A cycle's work and its result.
@@ -146,8 +150,12 @@ struct Daemon {
     /// What `/plan` and `/plan.json` serve.
     plan: Arc<CurrentPlan>,
     notifier: Arc<Notifier>,
-    /// The plan text `run --dry-run` printed last.
-    last_printed: Option<String>,
+    /// `run --dry-run`'s printer of plans.
+    printer: PlanPrinter,
+    /// The drift `groupsync_drift_total` has counted (by the cycle task, once planned).
+    drift: Arc<Mutex<DriftTally>>,
+    /// Cycles started so far; the one running (or last run) is this number.
+    cycles_started: u64,
     /// When the pod last accepted a write, for the status line.
     last_change: Option<String>,
     consecutive_failures: u32,
@@ -195,22 +203,29 @@ impl Daemon {
             health: Arc::new(Health::new()),
             plan: Arc::new(CurrentPlan::new()),
             notifier: Arc::new(Notifier::from_env()),
-            last_printed: None,
+            printer: PlanPrinter::default(),
+            drift: Arc::default(),
+            cycles_started: 0,
             last_change: None,
             consecutive_failures: 0,
             stuck: false,
         })
     }
 
-    /// Serves the endpoints (which log their one start-up line).
+    /// Serves the endpoints (which log their one start-up line), `/plan`
+    /// behind the token of `plan_token_file`, if set.
     async fn serve_metrics(&self, stop: Shutdown) -> Result<()> {
         let Some(listen) = self.settings.metrics_listen else {
             return Ok(());
         };
+        let plan_token = (self.settings.plan_token_file.as_deref())
+            .map(PlanToken::read)
+            .transpose()?;
         let endpoints = Endpoints {
             metrics: self.metrics.clone(),
             health: self.health.clone(),
             plan: self.plan.clone(),
+            plan_token,
         };
         crate::service::metrics::serve(listen, endpoints, stop).await?;
         Ok(())
@@ -338,12 +353,16 @@ impl Daemon {
     }
 
     fn start_cycle(&mut self, reason: Reason, stop: Shutdown) -> JoinHandle<CycleDone> {
-        tracing::debug!(?reason, "cycle starting");
+        self.cycles_started += 1;
+        tracing::debug!(?reason, cycle = self.cycles_started, "cycle starting");
+        let options = self.cycle_options(reason);
+        let read_every_group = options.refresh == RefreshMode::Always;
         let job = CycleJob {
             settings: self.settings.clone(),
             client: self.client.clone(),
-            options: self.cycle_options(reason),
+            options,
             stop,
+            on_planned: drift_hook(self.drift.clone(), self.metrics.clone(), read_every_group),
         };
         let cycle = (self.cycle)(reason, job);
         self.health
@@ -377,212 +396,6 @@ impl Daemon {
             }
         };
         CycleOptions { mode, refresh }
-    }
-
-    /// Takes a finished cycle's results in, and says what it calls for.
-    fn finish_cycle(&mut self, joined: std::result::Result<CycleDone, JoinError>) -> Next {
-        self.health.cycle_ended();
-        if std::mem::take(&mut self.stuck) {
-            tracing::warn!("the stuck cycle has ended; groupsync is no longer stuck");
-        }
-        let done = match joined {
-            Ok(done) => done,
-            Err(err) => {
-                tracing::error!(
-                    "the cycle task ended abnormally ({err}); the next cycle reads the state file afresh"
-                );
-                self.metrics
-                    .observe_cycle(CycleResult::Failure, Duration::ZERO);
-                return Next::RetryWithBackoff;
-            }
-        };
-        if let Err(err) = &done.result {
-            self.metrics.count_cycle_failure(err.kind());
-        }
-        match done.result {
-            Ok(outcome) => self.cycle_completed(&outcome, done.duration),
-            Err(Error::Invalid(diagnostics)) => {
-                self.desired_state_invalid(&diagnostics, done.duration)
-            }
-            Err(err) => self.cycle_failed(&err, done.duration),
-        }
-    }
-
-    /// Nothing was written; the next file change tries again.
-    fn desired_state_invalid(&mut self, diagnostics: &Diagnostics, duration: Duration) -> Next {
-        let errors = counted(diagnostics.0.len(), "error");
-        tracing::error!(
-            "the desired state is invalid; nothing was written, fix the files and save ({errors}):\n{diagnostics}"
-        );
-        self.metrics.observe_cycle(CycleResult::Invalid, duration);
-        self.health.set_desired_valid(false);
-        self.plan.withdraw(format!(
-            "no plan: the desired state is invalid ({errors}), nothing would be written:\n{diagnostics}"
-        ));
-        self.notifier
-            .status(&format!("invalid desired state: {errors}, nothing written"));
-        Next::Wait
-    }
-
-    /// The cycle stopped on an error; the last good state is kept.
-    fn cycle_failed(&mut self, err: &Error, duration: Duration) -> Next {
-        tracing::error!("cycle failed, the last good state is kept: {}", err.chain());
-        self.metrics.observe_cycle(CycleResult::Failure, duration);
-        self.plan
-            .withdraw(format!("no plan: the last cycle failed: {}", err.chain()));
-        self.health.set_desired_valid(true);
-        self.notifier
-            .status(&format!("error: {}", one_line(&err.chain())));
-        self.consecutive_failures += 1;
-        match err {
-            Error::Refused { groups, .. } => {
-                self.plan_refused(*groups);
-                Next::NeedsAPerson
-            }
-            // Retried, it would fail the same way.
-            Error::StateOfAnotherPod { .. } => Next::NeedsAPerson,
-            _ => Next::RetryWithBackoff,
-        }
-    }
-
-    /// A safety limit refused the plan: its changes are pending, and not ready
-    /// until a person decides (a later cycle within the limits clears it).
-    fn plan_refused(&self, groups: GroupCounts) {
-        let GroupCounts {
-            in_sync,
-            pending,
-            failed,
-        } = groups;
-        self.metrics
-            .set_groups(in_sync as u64, pending as u64, failed as u64);
-        self.metrics
-            .set_desired_groups((in_sync + pending + failed) as u64);
-        self.health.set_refused(true);
-    }
-
-    /// The cycle ran to its end; a group whose PUT failed calls for a retry.
-    fn cycle_completed(&mut self, outcome: &CycleOutcome, duration: Duration) -> Next {
-        for warning in &outcome.refresh.warnings {
-            tracing::warn!("{warning}");
-        }
-        log_drift(outcome);
-        // A group that cannot be planned (a name several pod groups bear) waits for a person.
-        for error in &outcome.plan.errors {
-            tracing::error!("{error}");
-        }
-        let counts = outcome.group_counts();
-        let applied = outcome
-            .apply
-            .as_ref()
-            .map_or(0, |report| report.applied.len());
-        tracing::info!(
-            desired = outcome.desired_groups,
-            in_sync = counts.in_sync,
-            changes = outcome.plan.changes.len(),
-            applied,
-            failed = counts.failed,
-            drift = outcome.refresh.drift.len(),
-            duration_ms = duration.as_millis() as u64,
-            "cycle done"
-        );
-        if applied > 0 {
-            self.last_change = Some(chrono::Local::now().format("%H:%M:%S").to_string());
-        }
-        let text = self.publish_plan(outcome);
-        if self.dry_run() {
-            self.print_if_new(text);
-        }
-        let converged = counts.failed == 0;
-        self.record_metrics(outcome, duration, counts, converged);
-        self.notifier.status(&self.status_line(counts));
-        if converged {
-            self.consecutive_failures = 0;
-            Next::Wait
-        } else {
-            self.consecutive_failures += 1;
-            Next::RetryWithBackoff
-        }
-    }
-
-    fn record_metrics(
-        &self,
-        outcome: &CycleOutcome,
-        duration: Duration,
-        counts: GroupCounts,
-        converged: bool,
-    ) {
-        let result = if converged {
-            CycleResult::Success
-        } else {
-            CycleResult::Failure
-        };
-        self.metrics.observe_cycle(result, duration);
-        self.metrics
-            .set_desired_groups(outcome.desired_groups as u64);
-        self.metrics.set_groups(
-            counts.in_sync as u64,
-            counts.pending as u64,
-            counts.failed as u64,
-        );
-        self.metrics.add_drift(outcome.refresh.drift.len() as u64);
-        self.health.set_desired_valid(true);
-        self.health.set_refused(false);
-        if converged {
-            self.metrics.set_last_success(SystemTime::now());
-            self.health.set_ready(true);
-        }
-    }
-
-    fn status_line(&self, counts: GroupCounts) -> String {
-        let GroupCounts {
-            in_sync,
-            pending,
-            failed,
-        } = counts;
-        let last_change = self
-            .last_change
-            .as_deref()
-            .map_or("none yet".to_string(), str::to_string);
-        let groups = |count| counted(count, "group");
-        match (self.dry_run(), pending, failed) {
-            (true, 0, _) => format!("dry run, in sync: {}", groups(in_sync)),
-            (true, _, _) => format!(
-                "dry run: {} pending, {} in sync",
-                counted(pending, "change"),
-                groups(in_sync)
-            ),
-            (false, _, 0) => format!("in sync: {}; last change {last_change}", groups(in_sync)),
-            (false, _, _) => format!(
-                "{} failed to update, {in_sync} in sync; last change {last_change}",
-                groups(failed)
-            ),
-        }
-    }
-
-    /// Publishes what is left to do after `outcome` for `/plan` and
-    /// `/plan.json`, rendered as `groupsync plan` prints it; returns the text.
-    fn publish_plan(&self, outcome: &CycleOutcome) -> String {
-        let (plan, drift) = plan_left(outcome);
-        let report = Report {
-            plan: &plan,
-            drift: &drift,
-            apply: None,
-            ..outcome.report()
-        };
-        let text = render_text(&report, false);
-        self.plan.publish(text.clone(), render_json(&report));
-        text
-    }
-
-    /// `run --dry-run`: prints the plan when it differs from the last one printed.
-    fn print_if_new(&mut self, text: String) {
-        if self.last_printed.as_deref() != Some(text.as_str()) {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush());
-            self.last_printed = Some(text);
-        }
     }
 
     fn retry_delay(&self) -> Duration {
@@ -631,13 +444,17 @@ impl Daemon {
         took_effect
     }
 
-    /// Settings a running daemon cannot change: the metrics listener and the
-    /// logger. Say so rather than ignore them. (The state file can change: every
-    /// cycle opens it anew.)
+    /// Settings a running daemon cannot change: the metrics listener, the
+    /// plan's token and the logger. Say so rather than ignore them. (The state
+    /// file can change: every cycle opens it anew.)
     fn keep_restart_only_settings(&self, settings: &mut Settings) {
         if settings.metrics_listen != self.settings.metrics_listen {
             tracing::warn!("metrics_listen changed: restart groupsync to apply it");
             settings.metrics_listen = self.settings.metrics_listen;
+        }
+        if settings.plan_token_file != self.settings.plan_token_file {
+            tracing::warn!("plan_token_file changed: restart groupsync to apply it");
+            settings.plan_token_file = self.settings.plan_token_file.clone();
         }
         if settings.log != self.settings.log {
             tracing::warn!("log settings changed: restart groupsync to apply them");
@@ -673,13 +490,16 @@ fn pipeline_cycle(_reason: Reason, job: CycleJob) -> CycleFuture {
         client,
         options,
         stop,
+        on_planned,
     } = job;
     // A stop ends the cycle's waits for the pod too, not only its new PUTs.
     let client = client.map(|mut client| {
         client.set_shutdown(stop.clone());
         client
     });
-    Box::pin(async move { run_cycle(&settings, client.as_ref(), options, stop).await })
+    Box::pin(async move {
+        run_cycle_observed(&settings, client.as_ref(), options, stop, &*on_planned).await
+    })
 }
 
 /// Which groups a cycle reads from the pod: every declared group with
@@ -708,50 +528,6 @@ fn check_state_file(settings: &Settings) -> Result<()> {
         settings.pod_url.as_deref(),
     )?;
     Ok(())
-}
-
-/// What is left to do after a cycle, as `groupsync plan` would show it now:
-/// the plan less the changes the cycle applied, and the drift of the groups
-/// it did not put back in line. A cycle that did not write leaves it all.
-fn plan_left(outcome: &CycleOutcome) -> (Plan, Vec<Drift>) {
-    let Some(applied) = &outcome.apply else {
-        return (outcome.plan.clone(), outcome.refresh.drift.clone());
-    };
-    let applied_changes: Vec<usize> = applied.applied.iter().map(|done| done.change).collect();
-    let plan = Plan {
-        changes: (outcome.plan.changes.iter().enumerate())
-            .filter(|(index, _)| !applied_changes.contains(index))
-            .map(|(_, change)| change.clone())
-            .collect(),
-        unchanged: outcome.plan.unchanged + applied.applied.len(),
-        errors: outcome.plan.errors.clone(),
-    };
-    let was_applied = |id: &str| applied.applied.iter().any(|done| done.group_id == id);
-    let drift = (outcome.refresh.drift.iter())
-        .filter(|group| !was_applied(&group.group_id))
-        .cloned()
-        .collect();
-    (plan, drift)
-}
-
-/// One WARN line per group changed outside groupsync: its id, its file, and
-/// each field as `area "EMEA" -> "GLOBAL"`.
-fn log_drift(outcome: &CycleOutcome) {
-    for group in &outcome.refresh.drift {
-        let id = &group.group_id;
-        let fields = group.summary();
-        let change = (outcome.plan.changes.iter())
-            .find(|change| change.group_id.as_deref() == Some(id.as_str()));
-        match change {
-            Some(change) => tracing::warn!(
-                "drift: group {id} ({}) changed outside groupsync: {fields}",
-                change.source.display()
-            ),
-            None => tracing::warn!(
-                "drift: group {id} changed outside groupsync: {fields} (the plan has nothing to revert for it)"
-            ),
-        }
-    }
 }
 
 /// The pod client of `settings`, counting its requests in `metrics`.
@@ -807,14 +583,4 @@ async fn sleep_until_some(deadline: Option<Instant>) {
         Some(deadline) => sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// The first line of `text`, at most 200 characters (a STATUS= line).
-fn one_line(text: &str) -> String {
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect()
 }

@@ -334,3 +334,96 @@ impl Drop for FakeSystemd {
         }
     }
 }
+
+/// An HTTP answer as it came: status, headers (names lower-cased), body.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// `GET path` over a fresh connection with `headers` added, waiting up to
+/// `patience` for the whole answer; `None` when nothing answers in time (or
+/// the connection is refused).
+pub fn http_get_with(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    patience: Duration,
+) -> Option<HttpAnswer> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&address, patience).ok()?;
+    stream.set_read_timeout(Some(patience)).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).ok()?;
+    Some(parse_answer(&received))
+}
+
+/// A whole HTTP/1.1 answer with a `Content-Length` (the daemon's are).
+pub fn parse_answer(received: &[u8]) -> HttpAnswer {
+    let text = String::from_utf8(received.to_vec()).expect("a UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = (lines.next().expect("a status line").split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    let answer = HttpAnswer {
+        status,
+        headers,
+        body: body.to_string(),
+    };
+    let length: usize = (answer.header("content-length"))
+        .and_then(|length| length.parse().ok())
+        .expect("a Content-Length");
+    assert_eq!(answer.body.len(), length, "the whole body");
+    answer
+}
+
+impl Daemon {
+    /// Where this daemon serves `/metrics`.
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics.expect("this daemon serves /metrics")
+    }
+
+    /// `GET path` with `headers` on the metrics listener, as [`http_get_with`].
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Option<HttpAnswer> {
+        http_get_with(
+            self.metrics_address(),
+            path,
+            headers,
+            Duration::from_secs(5),
+        )
+    }
+
+    /// Waits for the first answer of `/metrics` (none until it listens) and returns it parsed.
+    #[track_caller]
+    pub fn first_scrape(&mut self) -> Vec<Sample> {
+        let mut first = None;
+        wait_until("/metrics answers", || {
+            self.assert_running();
+            first = self.scrape();
+            first.is_some()
+        });
+        first.unwrap()
+    }
+}

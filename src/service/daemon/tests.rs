@@ -15,12 +15,18 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
+use super::finish::one_line;
+use super::report::plan_left;
 use super::*;
 use crate::Diagnostic;
 use crate::error::PodError;
+use crate::error::{Diagnostics, Error};
+use crate::kinds::group::FieldChange;
 use crate::kinds::seam::Lookups;
-use crate::model::{DesiredGroup, DesiredState, UpdateMode};
+use crate::kinds::seam::{Drift, PartDrift};
+use crate::model::{DesiredGroup, DesiredState, Field, FieldValue, UpdateMode};
 use crate::pipeline::apply::{Applied, ApplyReport, Failure};
+use crate::pipeline::cycle::GroupCounts;
 use crate::pipeline::plan::{Plan, plan};
 use crate::service::metrics::LIVENESS_WINDOW;
 use crate::shutdown::{self, ReloadTrigger, ShutdownTrigger};
@@ -43,6 +49,8 @@ enum Act {
     Panic,
     /// Runs this long, then ends with every group in sync.
     SucceedAfter(Duration),
+    /// Ends at once, a dry run's: c3 found with this area on the pod, its change pending.
+    Drifted(&'static str),
 }
 
 impl Act {
@@ -78,6 +86,7 @@ impl Act {
                 tokio::time::sleep(duration).await;
                 Ok(in_sync())
             }
+            Act::Drifted(area) => Ok(drifted(area)),
         }
     }
 }
@@ -130,6 +139,23 @@ fn one_group_failed() -> CycleOutcome {
             save_error: None,
         }),
     }
+}
+
+/// A dry run's cycle: c3 changed to `area` on the pod, the change that
+/// reverts it planned and left pending.
+fn drifted(area: &str) -> CycleOutcome {
+    let mut outcome = CycleOutcome {
+        apply: None,
+        ..one_group_failed()
+    };
+    let mut drift = Drift::new("c3".to_string());
+    drift.add(PartDrift::Group(vec![FieldChange {
+        field: Field::Area,
+        from: Some(FieldValue::Text("EMEA".to_string())),
+        to: FieldValue::Text(area.to_string()),
+    }]));
+    outcome.refresh.drift.push(drift);
+    outcome
 }
 
 /// One cycle the fake was asked to run: why, and when (since the loop started).
@@ -191,6 +217,10 @@ impl FakeCycle {
         self.endings.lock().unwrap().push(ending);
         Box::pin(async move {
             let result = act.play().await;
+            // As the real cycle does once it has planned.
+            if let Ok(outcome) = &result {
+                (job.on_planned)(outcome);
+            }
             let _ = ended.send(());
             result
         })
@@ -478,7 +508,7 @@ async fn a_refused_plan_is_not_retried_it_waits_for_a_person() {
     daemon.run_until(1_000).await;
     assert_eq!(daemon.calls(), [call(Reason::Start, 0)]);
     assert_eq!(daemon.cycle_failures("refused"), Some(1.0));
-    assert_eq!(daemon.cycle_failures("pod"), None);
+    assert_eq!(daemon.cycle_failures("pod"), Some(0.0));
 
     // The loop still listens: a fixed file gets its cycle.
     daemon.file_changed();
@@ -525,7 +555,7 @@ async fn a_cycle_with_a_failed_put_is_retried_with_back_off() {
         Some(4.0)
     );
     // Not an error: the cycle ran to its end.
-    assert_eq!(daemon.cycle_failures("pod"), None);
+    assert_eq!(daemon.cycle_failures("pod"), Some(0.0));
     daemon.stop().await;
 }
 
@@ -1010,4 +1040,31 @@ fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
         }
     );
     assert!(drift.is_empty(), "reverted drift is no longer shown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_counts_drift_once_until_it_changes() {
+    let dry_run = DaemonOptions {
+        dry_run: true,
+        ..DaemonOptions::default()
+    };
+    let script = [
+        Act::Drifted("GLOBAL"),
+        Act::Drifted("GLOBAL"),
+        Act::Drifted("GLOBAL"),
+        Act::Drifted("APAC"),
+    ];
+    let daemon = Harness::start_with(dry_run, "interval: 10s\n", &script, Act::Succeed);
+    let drift = || daemon.metric("groupsync_drift_total");
+    daemon.run_until(1).await;
+    assert_eq!(drift(), Some(1.0), "seen at start");
+    daemon.run_until(25).await;
+    assert_eq!(
+        drift(),
+        Some(1.0),
+        "seen again on two scheduled cycles, not counted again"
+    );
+    daemon.run_until(35).await;
+    assert_eq!(drift(), Some(2.0), "drifted otherwise");
+    daemon.stop().await;
 }

@@ -60,6 +60,9 @@ struct ErrorKindLabel {
     kind: &'static str,
 }
 
+/// The methods the pod client sends (`groupsync_pod_requests_total{method}`).
+const POD_METHODS: [&str; 3] = ["GET", "PUT", "POST"];
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     method: &'static str,
@@ -114,14 +117,28 @@ impl Metrics {
         metrics.with_known_series().registered()
     }
 
-    /// Creates the series whose label values are known up front, so that a
-    /// scrape shows them at 0 rather than missing (`rate()` needs a start).
+    /// Creates every series whose label values are known up front, so that
+    /// the first scrape shows them at 0 rather than missing: `increase()` and
+    /// `rate()` need a start, and a dashboard panel a series. Those are the
+    /// cycle results, the kinds of error ([`crate::Error::KINDS`]), the group
+    /// states, and each method the pod client uses with the success code
+    /// (other codes are not known until the pod answers with them).
     fn with_known_series(self) -> Self {
         for result in CycleResult::ALL {
             let label = ResultLabel {
                 result: result.as_str(),
             };
             let _created = self.cycles.get_or_create(&label);
+        }
+        for kind in crate::Error::KINDS {
+            let _created = self.cycle_failures.get_or_create(&ErrorKindLabel { kind });
+        }
+        for method in POD_METHODS {
+            let labels = RequestLabels {
+                method,
+                code: "200".to_string(),
+            };
+            let _created = self.pod_requests.get_or_create(&labels);
         }
         self.set_groups(0, 0, 0);
         self
@@ -142,7 +159,10 @@ impl Metrics {
         );
         registry.register(
             "groupsync_cycle_failures",
-            "Cycles that ended in an error, by kind of error (invalid_input, config, auth, pod, state, state_locked, refused, timeout, io)",
+            format!(
+                "Cycles that ended in an error, by kind of error ({})",
+                crate::Error::KINDS.join(", ")
+            ),
             self.cycle_failures.clone(),
         );
         registry.register(
@@ -339,7 +359,41 @@ mod tests {
         assert_eq!(failures("pod"), Some(2.0));
         assert_eq!(failures("refused"), Some(1.0));
         assert_eq!(failures("invalid_input"), Some(1.0));
-        assert_eq!(failures("io"), None);
+        assert_eq!(failures("io"), Some(0.0));
+    }
+
+    #[test]
+    fn every_kind_an_error_names_is_a_known_series() {
+        use crate::error::PodError;
+        let errors = [
+            crate::Error::Invalid(crate::Diagnostics(Vec::new())),
+            crate::Error::NoPod,
+            crate::Error::NoCredentials {
+                pod_url: "https://pod".into(),
+            },
+            crate::Error::Pod(PodError::Setup("no TLS".into())),
+            crate::Error::StateLocked {
+                path: "state.json".into(),
+                holder: String::new(),
+                waited: None,
+            },
+            crate::Error::CycleTimeout(Duration::from_secs(1)),
+            crate::Error::io("cannot read", std::io::Error::other("gone")),
+        ];
+        let samples = parse(&Metrics::new().encode());
+        for error in errors {
+            let kind = error.kind();
+            assert!(crate::Error::KINDS.contains(&kind), "{kind}");
+            assert_eq!(
+                value(
+                    &samples,
+                    "groupsync_cycle_failures_total",
+                    &[("kind", kind)]
+                ),
+                Some(0.0),
+                "{kind}"
+            );
+        }
     }
 
     #[test]
@@ -364,7 +418,8 @@ mod tests {
         assert_eq!(requests("PUT", "200"), Some(2.0));
         assert_eq!(requests("GET", "429"), Some(1.0));
         assert_eq!(requests("PUT", "error"), Some(1.0));
-        assert_eq!(requests("GET", "200"), None);
+        assert_eq!(requests("POST", "200"), Some(0.0), "known from the start");
+        assert_eq!(requests("GET", "500"), None, "a code is known once seen");
     }
 
     #[test]
@@ -401,8 +456,6 @@ mod tests {
 
     #[test]
     fn a_fresh_registry_shows_every_family_at_zero() {
-        // Except groupsync_pod_requests and groupsync_cycle_failures: their
-        // labels come from the requests made and the errors met.
         let text = Metrics::new().encode();
         for family in [
             "# TYPE groupsync_cycles counter",
@@ -426,6 +479,16 @@ mod tests {
             Some(0.0)
         );
         assert_eq!(value(&samples, "groupsync_config_valid", &[]), Some(0.0));
+        for kind in crate::Error::KINDS {
+            let labels = [("kind", kind)];
+            let failures = value(&samples, "groupsync_cycle_failures_total", &labels);
+            assert_eq!(failures, Some(0.0), "{kind}");
+        }
+        for method in POD_METHODS {
+            let labels = [("method", method), ("code", "200")];
+            let requests = value(&samples, "groupsync_pod_requests_total", &labels);
+            assert_eq!(requests, Some(0.0), "{method}");
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The HTTP server of the endpoints: [`serve`] binds `metrics_listen`, runs
-//! its own accept loop (a connection cap, a header timeout, a lifetime per
-//! connection) and routes `/metrics`, `/healthz`, `/readyz`, `/plan` and
-//! `/plan.json` to their handlers, which live with what they show.
+//! its own accept loop (a connection cap that closes the oldest idle
+//! connection to let a new one in, a header timeout, a lifetime per
+//! connection, a bounded send buffer) and routes `/metrics`, `/healthz`,
+//! `/readyz`, `/plan` and `/plan.json` to their handlers, which live with
+//! what they show.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,42 +14,60 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
 use hyper::server::conn::http1;
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::error::ListenError;
+use crate::service::metrics::access::{PlanAccess, PlanToken};
+use crate::service::metrics::connections::{Admitted, Connections, Tracked};
 use crate::service::metrics::health::{Health, healthz_endpoint, readyz_endpoint};
 use crate::service::metrics::plan::{CurrentPlan, plan_json_endpoint, plan_text_endpoint};
 use crate::service::metrics::registry::{Metrics, metrics_endpoint};
 use crate::shutdown::Shutdown;
 
-/// What the endpoints read: the daemon's metrics, health and current plan.
-/// Each handler takes only its part (`State<Arc<Health>>`, ...).
+/// What the endpoints read: the daemon's metrics, health and current plan,
+/// and the token `/plan` asks for (from `plan_token_file`; `None`: only a
+/// loopback listener serves the plan).
 #[derive(Clone, Default)]
 pub struct Endpoints {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub plan: Arc<CurrentPlan>,
+    pub plan_token: Option<PlanToken>,
 }
 
-impl FromRef<Endpoints> for Arc<Metrics> {
-    fn from_ref(endpoints: &Endpoints) -> Self {
-        Arc::clone(&endpoints.metrics)
+/// The routes' state: the endpoints, and who may read the plan on this
+/// listener. Each handler takes only its part (`State<Arc<Health>>`, ...).
+#[derive(Clone)]
+struct Routes {
+    endpoints: Endpoints,
+    plan_access: Arc<PlanAccess>,
+}
+
+impl FromRef<Routes> for Arc<Metrics> {
+    fn from_ref(routes: &Routes) -> Self {
+        Arc::clone(&routes.endpoints.metrics)
     }
 }
 
-impl FromRef<Endpoints> for Arc<Health> {
-    fn from_ref(endpoints: &Endpoints) -> Self {
-        Arc::clone(&endpoints.health)
+impl FromRef<Routes> for Arc<Health> {
+    fn from_ref(routes: &Routes) -> Self {
+        Arc::clone(&routes.endpoints.health)
     }
 }
 
-impl FromRef<Endpoints> for Arc<CurrentPlan> {
-    fn from_ref(endpoints: &Endpoints) -> Self {
-        Arc::clone(&endpoints.plan)
+impl FromRef<Routes> for Arc<CurrentPlan> {
+    fn from_ref(routes: &Routes) -> Self {
+        Arc::clone(&routes.endpoints.plan)
+    }
+}
+
+impl FromRef<Routes> for Arc<PlanAccess> {
+    fn from_ref(routes: &Routes) -> Self {
+        Arc::clone(&routes.plan_access)
     }
 }
 
@@ -59,71 +80,93 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// the answer (or sends a body) a byte at a time cannot hold one for ever.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
-/// Connections served at once. More wait in the kernel's accept queue,
-/// holding none of the daemon's file descriptors.
-pub const MAX_CONNECTIONS: usize = 64;
+/// The kernel's send buffer of each connection (Linux doubles it), and
+/// hyper's buffer: what a connection holds of an answer its client has not
+/// read yet. Without it, the kernel grows each buffer up to megabytes, and
+/// slow readers of a large plan would hold that much each.
+const SEND_BUFFER_BYTES: u32 = 128 * 1024;
+const HYPER_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Binds `listen` and serves `/metrics`, `/healthz`, `/readyz`, `/plan` and
 /// `/plan.json` until `shutdown` fires. Returns the bound address (port 0
 /// picks one) and the server task, which ends once open connections have finished.
 ///
 /// Slow or half-open clients cannot starve it: see [`HEADER_READ_TIMEOUT`],
-/// [`CONNECTION_LIFETIME`] and [`MAX_CONNECTIONS`].
+/// [`CONNECTION_LIFETIME`] and [`MAX_CONNECTIONS`](super::MAX_CONNECTIONS).
+/// Who may read the plan is decided here, from the bound address and
+/// `endpoints.plan_token` ([`PlanAccess::decide`]).
 pub async fn serve(
     listen: SocketAddr,
     endpoints: Endpoints,
     shutdown: Shutdown,
 ) -> Result<(SocketAddr, JoinHandle<()>), ListenError> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| ListenError::Bind {
-            address: listen,
-            source,
-        })?;
+    let listener = bind(listen).map_err(|source| ListenError::Bind {
+        address: listen,
+        source,
+    })?;
     let bound = listener
         .local_addr()
         .map_err(|source| ListenError::LocalAddress {
             address: listen,
             source,
         })?;
-    let task = tokio::spawn(accept_connections(listener, router(endpoints), shutdown));
-    tracing::info!("serving /metrics, /healthz, /readyz, /plan and /plan.json on http://{bound}");
+    let plan_access = PlanAccess::decide(bound, endpoints.plan_token.clone());
+    tracing::info!(
+        "serving /metrics, /healthz, /readyz, /plan and /plan.json on http://{bound} ({})",
+        plan_access.describe()
+    );
+    let routes = Routes {
+        endpoints,
+        plan_access: Arc::new(plan_access),
+    };
+    let task = tokio::spawn(accept_connections(listener, router(routes), shutdown));
     Ok((bound, task))
 }
 
-/// Serves each connection on a task of its own, at most [`MAX_CONNECTIONS`]
-/// at once, until `shutdown`; then waits for those still open to finish.
+/// A listener on `listen` whose connections have a send buffer of
+/// [`SEND_BUFFER_BYTES`] (accepted sockets inherit it).
+fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
+    socket.bind(listen)?;
+    socket.listen(1024)
+}
+
+/// Serves each connection on a task of its own, each in a slot of
+/// [`Connections`], until `shutdown`; then waits for those still open to finish.
 async fn accept_connections(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Connections::new();
     loop {
-        let (stream, slot) = tokio::select! {
+        let stream = tokio::select! {
             () = shutdown.requested() => break,
-            accepted = accept_in_a_free_slot(&listener, &slots) => accepted,
+            stream = accept(&listener) => stream,
+        };
+        let admitted = tokio::select! {
+            () = shutdown.requested() => break,
+            admitted = connections.admit() => admitted,
         };
         tokio::spawn(serve_connection(
             stream,
             app.clone(),
             shutdown.clone(),
-            slot,
+            admitted,
         ));
     }
     drop(listener);
     // Each connection gives its slot back as it ends.
-    let _all = slots.acquire_many(MAX_CONNECTIONS as u32).await;
+    connections.all_closed().await;
 }
 
-/// Waits for a free slot, then for a connection.
-async fn accept_in_a_free_slot(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> (TcpStream, OwnedSemaphorePermit) {
-    let slot = Arc::clone(slots)
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
+/// The next connection.
+async fn accept(listener: &TcpListener) -> TcpStream {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => return (stream, slot),
+            Ok((stream, _)) => return stream,
             // The client gave up before it was accepted: nothing to say.
             Err(error) if is_connection_error(&error) => {}
             // Out of file descriptors, say: wait rather than spin.
@@ -144,18 +187,32 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 }
 
 /// Serves one connection (HTTP/1.1) until the client closes it, a timeout
-/// ends it, or a stop has let its request in flight finish. Holds `_slot`
-/// meanwhile.
+/// ends it, the accept loop needs its slot (while no request is in flight),
+/// or a stop has let its request in flight finish. Holds its slot meanwhile.
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
     mut shutdown: Shutdown,
-    _slot: OwnedSemaphorePermit,
+    admitted: Admitted,
 ) {
+    let tracked = Arc::clone(&admitted.connection);
+    let app = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |request| {
+        let in_flight = tracked.request_started();
+        let answer = app.call(request);
+        async move {
+            let response = answer.await?;
+            Ok::<_, Infallible>(response.map(|body| Tracked {
+                body,
+                _in_flight: in_flight,
+            }))
+        }
+    });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+        .max_buf_size(HYPER_BUFFER_BYTES)
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let lifetime = tokio::time::sleep(CONNECTION_LIFETIME);
     tokio::pin!(lifetime);
@@ -165,6 +222,7 @@ async fn serve_connection(
             // An error (a header timeout, a reset) only ends this connection.
             _ = connection.as_mut() => return,
             () = &mut lifetime => return,
+            () = admitted.connection.closing() => return,
             () = shutdown.requested(), if !stopping => {
                 connection.as_mut().graceful_shutdown();
                 stopping = true;
@@ -173,14 +231,14 @@ async fn serve_connection(
     }
 }
 
-fn router(endpoints: Endpoints) -> Router {
+fn router(routes: Routes) -> Router {
     Router::new()
         .route("/metrics", get(metrics_endpoint))
         .route("/healthz", get(healthz_endpoint))
         .route("/readyz", get(readyz_endpoint))
         .route("/plan", get(plan_text_endpoint))
         .route("/plan.json", get(plan_json_endpoint))
-        .with_state(endpoints)
+        .with_state(routes)
 }
 
 #[cfg(test)]
@@ -213,7 +271,7 @@ mod tests {
         let endpoints = Endpoints {
             metrics: metrics.clone(),
             health: health.clone(),
-            plan: Arc::default(),
+            ..Endpoints::default()
         };
         let (bound, server) = serve(listen, endpoints, shutdown)
             .await
