@@ -13,10 +13,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use groupsync::kinds::seam::Lookups;
 use groupsync::model::{
-    DesiredGroup, DesiredState, GroupKey, SourcePos, UpdateMode, UserGroupResponse, UserGroupUpdate,
+    DesiredGroup, DesiredState, GroupKey, SourcePos, UserGroupResponse, UserGroupUpdate,
 };
 use groupsync::pipeline::apply::{ApplyOptions, apply};
-use groupsync::pipeline::plan::plan;
+use groupsync::pipeline::plan::{PlanOptions, plan};
 use groupsync::shutdown::Shutdown;
 use groupsync::store::snapshot::Snapshot;
 use groupsync::store::state_file::StateFile;
@@ -84,7 +84,7 @@ fn apply_1000_changes(c: &mut Criterion) {
                     &desired_with_area(&format!("round-{round}")),
                     &snapshot,
                     &Lookups::default(),
-                    UpdateMode::Minimal,
+                    &PlanOptions::default(),
                 );
                 assert_eq!(planned.changes.len(), GROUPS);
                 emulator.clear_requests();

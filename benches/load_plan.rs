@@ -7,8 +7,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 use groupsync::desired as load;
 use groupsync::kinds::seam::Lookups;
-use groupsync::model::UpdateMode;
-use groupsync::pipeline::plan;
+use groupsync::pipeline::plan::{self, PlanOptions};
 use groupsync::store::state_file::StateFile;
 
 #[path = "support/fixture.rs"]
@@ -31,7 +30,8 @@ fn load_and_plan(c: &mut Criterion) {
                     let state = StateFile::open(&state_path).unwrap();
                     let snapshot = state.load().unwrap();
                     let lookups = Lookups::offline(&desired, &snapshot);
-                    let planned = plan::plan(&desired, &snapshot, &lookups, UpdateMode::Minimal);
+                    let planned =
+                        plan::plan(&desired, &snapshot, &lookups, &PlanOptions::default());
                     assert_eq!(planned.changes.len(), groups / 100);
                     planned
                 })

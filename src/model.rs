@@ -111,6 +111,16 @@ impl UserGroupUpdate {
         }
     }
 
+    /// Removes `field` (not declared, not sent).
+    pub fn clear(&mut self, field: Field) {
+        match field {
+            Field::Name => self.name = None,
+            Field::Area => self.area = None,
+            Field::Description => self.description = None,
+            Field::Active => self.active = None,
+        }
+    }
+
     /// True when no field is present (a PUT with this body would change nothing).
     pub fn is_empty(&self) -> bool {
         Field::ALL.iter().all(|field| self.field(*field).is_none())

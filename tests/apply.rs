@@ -216,7 +216,8 @@ fn a_429_is_waited_out_as_retry_after_asks() {
     write_config(&ws, &pod, FAST_RETRY);
     pod.emulator.fail_next(1, 429, Some("1"));
 
-    let output = run(&ws, &pod, &["apply"]);
+    // From the snapshot alone: the first call is a PUT.
+    let output = run(&ws, &pod, &["apply", "--refresh=false"]);
     assert_exit(&output, 0);
     let puts = pod.puts();
     assert_eq!(puts.len(), 4, "three PUTs and one repeat: {puts:#?}");
@@ -247,7 +248,8 @@ fn two_500s_are_retried_and_apply_succeeds() {
     write_config(&ws, &pod, FAST_RETRY);
     pod.emulator.fail_next(2, 500, None);
 
-    let output = run(&ws, &pod, &["apply"]);
+    // From the snapshot alone: the first calls are PUTs.
+    let output = run(&ws, &pod, &["apply", "--refresh=false"]);
     assert_exit(&output, 0);
     let statuses: Vec<u16> = pod.puts().iter().map(|put| put.status).collect();
     assert_eq!(
@@ -347,7 +349,7 @@ fn an_expired_session_costs_exactly_one_more_login() {
     );
     pod.emulator.clear_requests();
     pod.emulator.expire_sessions_at_next_call();
-    let output = run_bot(&ws, &pod, &["apply"]);
+    let output = run_bot(&ws, &pod, &["apply", "--refresh=false"]);
 
     assert_exit(&output, 0);
     let statuses: Vec<u16> = pod.puts().iter().map(|put| put.status).collect();
@@ -581,8 +583,8 @@ fn refresh_finds_drift_and_apply_refresh_reverts_it() {
     pod.emulator.set_group(changed);
     let converged_state = std::fs::read(ws.state_file()).unwrap();
 
-    // Without --refresh groupsync trusts its state file and sees nothing.
-    let plan = run(&ws, &pod, &["plan"]);
+    // With --refresh=false groupsync trusts its state file and sees nothing.
+    let plan = run(&ws, &pod, &["plan", "--refresh=false"]);
     assert_exit(&plan, 0);
     assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
 

@@ -91,7 +91,7 @@ fn a_group_without_id_is_created_with_exactly_its_declared_fields_once() {
 
     // The next cycle finds it by name in the snapshot: nothing to send at all.
     pod.emulator.clear_requests();
-    let again = run(&ws, &pod, &["apply"]);
+    let again = run(&ws, &pod, &["apply", "--refresh=false"]);
     assert_exit(&again, 0);
     assert!(
         stdout(&again).contains("No changes. 1 group in sync."),

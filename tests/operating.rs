@@ -61,7 +61,11 @@ fn sigint_during_a_long_retry_after_wait_exits_1_at_once_with_a_valid_state_file
     // 600 s, capped to 300 s by the client: far beyond the hang guard.
     pod.emulator.fail_next(1, 429, Some("600"));
 
-    let mut running = Running::spawn(command(&ws, &pod.emulator.pod_url(), &["apply"]));
+    let mut running = Running::spawn(command(
+        &ws,
+        &pod.emulator.pod_url(),
+        &["apply", "--refresh=false"],
+    ));
     wait_until("the PUT was throttled", || {
         pod.puts().iter().any(|put| put.status == 429)
     });

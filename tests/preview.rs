@@ -235,7 +235,7 @@ fn format_json_names_each_group_an_apply_could_not_update() {
     seed_state(&ws, &pod);
     pod.emulator.fail_next(1, 422, None);
 
-    let output = groupsync_on(&ws, &pod, &["apply", "--format", "json"]);
+    let output = groupsync_on(&ws, &pod, &["apply", "--refresh=false", "--format", "json"]);
 
     assert_exit(&output, 1);
     let document = one_json_object(&output);

@@ -9,6 +9,7 @@ mod docs;
 mod emulator;
 mod endpoints;
 mod escaping;
+mod git_truth;
 mod golden;
 mod hostile_settings;
 mod import;

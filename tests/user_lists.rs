@@ -180,7 +180,7 @@ fn a_user_made_again_under_a_new_id_is_looked_up_once_more_and_written() {
     let ws = workspace(&pod, "[alice]");
     write_state_file(&ws, &pod, &[], &[("alice", 7)]);
 
-    let apply = run_configured(&ws, &["apply"]);
+    let apply = run_configured(&ws, &["apply", "--refresh=false"]);
     assert_exit(&apply, 0);
     assert!(
         stdout(&apply).contains("members added \"alice\""),
@@ -200,7 +200,7 @@ fn a_user_made_again_under_a_new_id_is_looked_up_once_more_and_written() {
     assert_eq!(members.usernames(), ["alice"]);
     assert!(members.users.contains_key(&17));
 
-    let again = run_configured(&ws, &["apply"]);
+    let again = run_configured(&ws, &["apply", "--refresh=false"]);
     assert_exit(&again, 0);
     assert!(
         stdout(&again).contains("No changes."),
@@ -215,7 +215,7 @@ fn a_user_gone_from_the_pod_is_named_as_the_missing_one_and_forgotten() {
     let ws = workspace(&pod, "[alice]");
     write_state_file(&ws, &pod, &[], &[("alice", 7)]);
 
-    let apply = run_configured(&ws, &["apply"]);
+    let apply = run_configured(&ws, &["apply", "--refresh=false"]);
     assert_exit(&apply, 1);
     let text = everything(&apply);
     assert!(
@@ -251,7 +251,7 @@ fn one_users_failed_write_fails_that_user_alone_and_the_others_are_recorded() {
     ];
     write_state_file(&ws, &pod, &[], &known);
 
-    let apply = run_configured(&ws, &["apply"]);
+    let apply = run_configured(&ws, &["apply", "--refresh=false"]);
     assert_exit(&apply, 1);
     let text = everything(&apply);
     assert!(
@@ -267,7 +267,7 @@ fn one_users_failed_write_fails_that_user_alone_and_the_others_are_recorded() {
     let members = members.roster("g1", Roster::Members).unwrap();
     assert_eq!(members.usernames(), ["u1", "u2", "u4", "u5"]);
     // What is left to do is u3 alone.
-    let plan = run_configured(&ws, &["plan"]);
+    let plan = run_configured(&ws, &["plan", "--refresh=false"]);
     assert_exit(&plan, 2);
     let lines: Vec<String> = stdout(&plan)
         .lines()
@@ -334,14 +334,8 @@ fn a_state_file_that_cannot_be_saved_stops_new_writes_and_the_summary_says_why()
 
     let child = ws
         .groupsync_std()
-        .args([
-            "apply",
-            "--config",
-            "groupsync.yaml",
-            "--groups-dir",
-            "groups.d",
-        ])
-        .args(["--state", "state/state.json"])
+        .args(["apply", "--refresh=false", "--config", "groupsync.yaml"])
+        .args(["--groups-dir", "groups.d", "--state", "state/state.json"])
         .env("GROUPSYNC_SESSION_TOKEN", TOKEN)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -70,6 +70,14 @@ pub enum Command {
         #[arg(long)]
         active_only: bool,
     },
+    /// Stop managing groups (orphans, say) without touching the pod, as `terraform state rm` does
+    Forget {
+        /// The pod's groupIds of the groups to forget
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        lock: LockTimeout,
+    },
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
@@ -103,20 +111,43 @@ pub enum Command {
 /// takes no lock to wait for.
 #[derive(Args, Clone, Copy)]
 pub struct PlanArgs {
-    /// Read every declared group from the pod first, to see changes made outside groupsync
+    #[command(flatten)]
+    pub refresh: Refresh,
+    /// Plan the deactivation of every orphan still active (= prune: deactivate)
     #[arg(long)]
-    pub refresh: bool,
+    pub prune: bool,
 }
 
 #[derive(Args, Clone, Copy)]
 pub struct ApplyArgs {
-    /// Read every declared group from the pod first, to see changes made outside groupsync
+    #[command(flatten)]
+    pub refresh: Refresh,
+    /// Deactivate every orphan still active (= prune: deactivate)
     #[arg(long)]
-    pub refresh: bool,
+    pub prune: bool,
+    /// Write the drift `on_drift: hold` holds back, too: put the declared values back
+    #[arg(long)]
+    pub revert_drift: bool,
     #[arg(long, help = apply_force_help())]
     pub force: bool,
     #[command(flatten)]
     pub lock: LockTimeout,
+}
+
+/// `--refresh[=true|false]` of `plan` and `apply`.
+#[derive(Args, Clone, Copy)]
+pub struct Refresh {
+    /// Read every declared group and managed list from the pod first, as the
+    /// default does; `--refresh=false` plans from the state file's snapshot
+    /// alone (faster; it may not show the pod as it is)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub refresh: Option<bool>,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -130,6 +161,9 @@ pub struct RunArgs {
     /// Every cycle reads every declared group from the pod, whatever the config's `refresh:` says
     #[arg(long)]
     pub refresh: bool,
+    /// Deactivate every orphan still active (= prune: deactivate)
+    #[arg(long)]
+    pub prune: bool,
     #[command(flatten)]
     pub lock: LockTimeout,
     #[arg(long, conflicts_with = "dry_run", help = RUN_FORCE_HELP)]

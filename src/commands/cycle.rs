@@ -15,32 +15,45 @@ use crate::shutdown::{self, SecondSignalSender};
 
 /// The options of `plan`.
 pub fn plan_options(args: PlanArgs, settings: &Settings) -> CycleOptions {
-    CycleOptions::plan(refresh_mode(args.refresh, settings))
+    CycleOptions {
+        prune: args.prune,
+        ..CycleOptions::plan(refresh_mode(args.refresh.refresh, settings))
+    }
 }
 
 /// The options of `apply`.
 pub fn apply_options(args: ApplyArgs, settings: &Settings) -> CycleOptions {
-    writing(refresh_mode(args.refresh, settings), args.force, args.lock)
+    let refresh = refresh_mode(args.refresh.refresh, settings);
+    CycleOptions {
+        prune: args.prune,
+        revert_drift: args.revert_drift,
+        ..writing(refresh, args.force, args.lock)
+    }
 }
 
 /// The options of `run --once`: `apply`, or `plan` with `--dry-run` or
 /// `dry_run: true` in the config.
 pub fn once_options(args: RunArgs, settings: &Settings) -> CycleOptions {
-    let refresh = refresh_mode(args.refresh, settings);
-    if args.dry_run || settings.dry_run {
+    let refresh = refresh_mode(args.refresh.then_some(true), settings);
+    let options = if args.dry_run || settings.dry_run {
         CycleOptions::plan(refresh)
     } else {
         writing(refresh, args.force, args.lock)
+    };
+    CycleOptions {
+        prune: args.prune,
+        ..options
     }
 }
 
-/// Which groups one cycle reads: every declared group with `--refresh`; else
-/// the config's `refresh:`; else only those the snapshot does not know.
-fn refresh_mode(flag: bool, settings: &Settings) -> RefreshMode {
-    if flag {
-        RefreshMode::Always
-    } else {
-        settings.refresh.unwrap_or(RefreshMode::Missing)
+/// Which groups one cycle reads: as `--refresh[=BOOL]` says; else as the
+/// config's `refresh:` says; else every declared group and managed list, so
+/// that a plan shows the pod as it is (as Terraform refreshes by default).
+fn refresh_mode(flag: Option<bool>, settings: &Settings) -> RefreshMode {
+    match flag {
+        Some(true) => RefreshMode::Always,
+        Some(false) => RefreshMode::Missing,
+        None => settings.refresh.unwrap_or(RefreshMode::Always),
     }
 }
 
@@ -53,7 +66,7 @@ fn writing(refresh: RefreshMode, force: bool, lock: LockTimeout) -> CycleOptions
             // The summary on stdout says every change; the log need not say it again.
             log_changes: false,
         },
-        refresh,
+        ..CycleOptions::plan(refresh)
     }
 }
 

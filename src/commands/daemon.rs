@@ -20,6 +20,7 @@ pub async fn run(
         dry_run: args.dry_run,
         refresh_every_cycle: args.refresh,
         lock_timeout: args.lock.lock_timeout,
+        prune: args.prune,
     };
     let (stop_trigger, stop) = shutdown::channel();
     shutdown::trigger_on_signals(stop_trigger, second_signal)

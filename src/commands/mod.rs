@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod demo;
 pub mod docs;
 pub mod emulate;
+pub mod forget;
 pub mod import;
 pub mod manpage;
 pub mod outcome;
@@ -61,6 +62,7 @@ fn failure_document(cli: &Cli) -> Option<FailureDocument> {
         Command::Run(ref args) if args.once => JsonDocument::Plan,
         Command::Run(_)
         | Command::Import { .. }
+        | Command::Forget { .. }
         | Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }
@@ -129,6 +131,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             until_second_signal(runtime, |second| {
                 import::run(settings, options, out, second)
             })
+        }
+        Command::Forget { ids, lock } => {
+            runtime.block_on(forget::run(&settings, &ids, lock.lock_timeout))
         }
         Command::Emulate(_)
         | Command::Demo

@@ -20,9 +20,9 @@ use super::values::{
     CronSchedule, ProxyUrl, out_of_range, parse_duration_from, parse_http_url,
     parse_listen_address, parse_log_filter,
 };
-use super::{LogFormat, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, RefreshMode};
+use super::{LogFormat, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, PruneMode, RefreshMode};
 use crate::error::{ConfigError, Diagnostic, FileError, ValueError, with_causes};
-use crate::model::UpdateMode;
+use crate::model::{DriftPolicy, UpdateMode};
 
 /// The largest `concurrency` the file may set.
 const MAX_CONCURRENCY: u64 = 256;
@@ -108,6 +108,8 @@ pub(super) struct ConfigFile {
     pub(super) concurrency: Option<Bounded<1, MAX_CONCURRENCY>>,
     pub(super) update_mode: Option<UpdateMode>,
     pub(super) refresh: Option<RefreshMode>,
+    pub(super) prune: Option<PruneMode>,
+    pub(super) on_drift: Option<DriftPolicy>,
     pub(super) limits: Option<LimitsSection>,
     pub(super) retry: Option<RetrySection>,
     pub(super) metrics_listen: Option<ListenAddress>,
@@ -146,6 +148,7 @@ pub(super) struct LimitsSection {
     pub(super) max_changes: Option<usize>,
     pub(super) max_deactivations: Option<usize>,
     pub(super) max_member_removals: Option<usize>,
+    pub(super) max_prune_fraction: Option<Fraction>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +198,37 @@ pub(super) struct ListenAddress(pub(super) SocketAddr);
 /// An integer in `MIN..=MAX`.
 #[derive(Debug)]
 pub(super) struct Bounded<const MIN: u64, const MAX: u64>(pub(super) u64);
+
+/// A number from 0 to 1 (`0.5`, `1`).
+#[derive(Debug)]
+pub(super) struct Fraction(pub(super) f64);
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FractionVisitor;
+        impl Visitor<'_> for FractionVisitor {
+            type Value = f64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number from 0 to 1, e.g. 0.5")
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<f64, E> {
+                match (0.0..=1.0).contains(&value) {
+                    true => Ok(value),
+                    false => Err(E::custom(format!(
+                        "{value} is out of range; expected a number from 0 to 1, e.g. 0.5"
+                    ))),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<f64, E> {
+                self.visit_f64(value as f64)
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<f64, E> {
+                self.visit_f64(value as f64)
+            }
+        }
+        deserializer.deserialize_any(FractionVisitor).map(Fraction)
+    }
+}
 
 /// Deserializes a string scalar through `parse`. The error is raised inside
 /// the visitor, where serde_yaml still knows the scalar's position; serde

@@ -98,7 +98,7 @@ use self::settings::flag_label;
 use self::values::{duration_out_of_range, parse_log_filter};
 use crate::error;
 pub use crate::error::{BdkError, BdkProblem, ConfigError, FileError, RuleError, ValueError};
-use crate::model::UpdateMode;
+use crate::model::{DriftPolicy, UpdateMode};
 
 /// The config file read when neither `--config` nor `GROUPSYNC_CONFIG` names one (if it exists).
 pub const DEFAULT_CONFIG: &str = "/etc/groupsync/groupsync.yaml";
@@ -201,7 +201,13 @@ pub struct Settings {
     /// config says (`refresh:`); `None` leaves it to the command: `plan` and
     /// `apply` read only what the snapshot lacks, the daemon chooses per cycle.
     pub refresh: Option<RefreshMode>,
+    /// What becomes of an orphan, a managed group no file declares any more.
+    pub prune: PruneMode,
+    /// What drift calls for when a group says nothing (`on_drift:` in YAML wins).
+    pub on_drift: DriftPolicy,
     pub limits: Limits,
+    /// More than this share of the managed groups pruned at once needs `--force`.
+    pub max_prune_fraction: f64,
     pub retry: RetrySettings,
     /// Where `/metrics`, `/healthz`, `/readyz` and `/plan` are served (resolved at start-up).
     pub metrics_listen: Option<SocketAddr>,
@@ -285,6 +291,20 @@ pub enum RefreshMode {
     /// Every declared group, to find changes made outside groupsync (drift).
     Always,
 }
+
+/// What becomes of an orphan (`prune:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PruneMode {
+    /// Listed in every plan; nothing written.
+    #[default]
+    Off,
+    /// Deactivated (`PUT {"active": false}`), its members and assignees left as they are.
+    Deactivate,
+}
+
+/// The share of managed groups one cycle may prune without `--force`.
+pub const DEFAULT_MAX_PRUNE_FRACTION: f64 = 0.5;
 
 /// The shape of log lines on stderr.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -442,6 +462,12 @@ fn merge(
             .map_or(DEFAULT_CONCURRENCY, |concurrency| concurrency.0) as usize,
         update_mode: file.update_mode.unwrap_or_default(),
         refresh: file.refresh,
+        prune: file.prune.unwrap_or_default(),
+        on_drift: file.on_drift.unwrap_or_default(),
+        max_prune_fraction: limits
+            .max_prune_fraction
+            .as_ref()
+            .map_or(DEFAULT_MAX_PRUNE_FRACTION, |fraction| fraction.0),
         limits: Limits {
             max_changes: limits.max_changes.unwrap_or(Limits::default().max_changes),
             max_deactivations: limits

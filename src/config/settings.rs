@@ -15,8 +15,8 @@ use std::time::Duration;
 use super::limits::Limit;
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_CONFIG, DEFAULT_CYCLE_TIMEOUT, DEFAULT_DEBOUNCE,
-    DEFAULT_GROUPS_DIR, DEFAULT_INTERVAL, DEFAULT_LOG_LEVEL, DEFAULT_RETRY, DEFAULT_STATE_FILE,
-    MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, Overrides,
+    DEFAULT_GROUPS_DIR, DEFAULT_INTERVAL, DEFAULT_LOG_LEVEL, DEFAULT_MAX_PRUNE_FRACTION,
+    DEFAULT_RETRY, DEFAULT_STATE_FILE, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, Overrides,
 };
 
 /// One setting, as the docs show it.
@@ -277,9 +277,35 @@ pub const SETTINGS: &[SettingSpec] = &[
          `--refresh` (on `plan`, `apply`, `run`) wins. See \
          [Operating it](#operating-it-on-a-live-host) for the daemon's choice.",
     ),
+    SettingSpec::key(
+        "prune",
+        "`off` | `deactivate`",
+        DefaultValue::Text("off"),
+        "What becomes of an orphan, a group groupsync manages that no file declares any more: \
+         `off` lists it in every plan and writes nothing; `deactivate` plans `PUT {\"active\": \
+         false}` for each one still active (members and assignees left as they are). \
+         `--prune` (on `plan`, `apply`, `run`) turns it on. See \
+         [When a file goes away](#when-a-file-goes-away).",
+    ),
+    SettingSpec::key(
+        "on_drift",
+        "`revert` | `hold`",
+        DefaultValue::Text("revert"),
+        "What a change made on the pod outside groupsync calls for, while git still declares \
+         what was last applied: `revert` puts the declared value back; `hold` leaves it, shows \
+         it as held drift, and writes it only on `apply --revert-drift` or once a commit \
+         changes the declared value. A group's own `on_drift:` wins.",
+    ),
     SettingSpec::limit(Limit::Changes),
     SettingSpec::limit(Limit::Deactivations),
     SettingSpec::limit(Limit::MemberRemovals),
+    SettingSpec::key(
+        "limits.max_prune_fraction",
+        "number, 0 to 1",
+        DefaultValue::Number(DEFAULT_MAX_PRUNE_FRACTION),
+        "A cycle that would prune more than this share of the groups groupsync manages writes \
+         nothing unless `--force` (a groups dir checked out half-way, a bad merge).",
+    ),
     SettingSpec::key(
         "retry.max_attempts",
         "integer",

@@ -25,7 +25,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::kinds::core::{Action, Target};
+    use crate::kinds::core::{Action, DriftRule, Target};
     use crate::kinds::membership::MEMBERSHIPS;
     use crate::kinds::roster::{ListKind, plan};
     use crate::model::{DesiredGroup, UserGroupResponse};
@@ -43,9 +43,16 @@ mod tests {
             group_id: Some("g1"),
             recorded: snapshot.get("g1"),
         };
-        let change = plan(list, &group, &target, &snapshot, &Default::default())
-            .unwrap()
-            .unwrap();
+        let change = plan(
+            list,
+            &group,
+            &target,
+            &snapshot,
+            &Default::default(),
+            DriftRule::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(change.remove.len(), 1);
         change.warnings()
     }

@@ -12,6 +12,7 @@ use crate::model::{
     ActiveUpdate, DesiredState, Roster, UserGroupCreate, UserGroupResponse, UserGroupUpdate, UserId,
 };
 use crate::pod::{PodClient, PodError};
+use crate::store::snapshot::LastApplied;
 
 /// The resource kinds groupsync manages, in the order a change sends their
 /// requests: a group's own fields first (a create gives the others its id).
@@ -56,6 +57,19 @@ pub enum Action {
     Adopt,
     /// A group the snapshot knows: update it.
     Update,
+    /// A group groupsync manages that no file declares any more, still
+    /// active: deactivate it (`prune: deactivate`).
+    Prune,
+}
+
+/// How a change treats drift, a value changed on the pod outside groupsync:
+/// with `hold`, a difference whose declared value is the one last applied
+/// is held (shown, not written); any other is an ordinary change.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DriftRule<'a> {
+    pub hold: bool,
+    /// What git declared at the last apply, when groupsync manages the group.
+    pub applied: Option<&'a LastApplied>,
 }
 
 /// The pod group a declared group is bound to, as every kind plans against it.

@@ -13,7 +13,7 @@ use serde::ser::SerializeMap;
 use crate::config::Limit;
 
 use crate::kinds::assignment::ASSIGNMENTS;
-use crate::kinds::core::{Kind, ReadContext, Request, StepOutcome, Target};
+use crate::kinds::core::{DriftRule, Kind, ReadContext, Request, StepOutcome, Target};
 use crate::kinds::group::names::{Found, NameLookups};
 use crate::kinds::group::{self, FieldChange, GroupFields, JsonFields, field_changes};
 use crate::kinds::membership::MEMBERSHIPS;
@@ -157,20 +157,23 @@ pub fn plan_parts(
     snapshot: &Snapshot,
     lookups: &Lookups,
     mode: UpdateMode,
+    rule: DriftRule,
 ) -> Result<Option<Vec<Part>>, String> {
     let mut fields = None;
     let mut lists = Vec::new();
     for kind in Kind::ALL {
         match list_kind(kind) {
-            None => fields = group::plan(group, target, mode),
+            None => fields = group::plan(group, target, mode, rule),
             Some(list) => {
-                if let Some(change) = roster::plan(list, group, target, snapshot, &lookups.lists)? {
-                    lists.push(Part::List(change));
-                }
+                let change = roster::plan(list, group, target, snapshot, &lookups.lists, rule)?;
+                lists.extend(change.map(Part::List));
             }
         }
     }
-    if fields.is_none() && !lists.iter().any(Part::has_writes) {
+    let lists_matter = lists
+        .iter()
+        .any(|part| part.has_writes() || part.has_held());
+    if fields.is_none() && !lists_matter {
         return Ok(None);
     }
     let fields = fields.unwrap_or_else(|| group::unchanged(group, target));
@@ -268,6 +271,28 @@ impl Part {
         match self {
             Part::Group(fields) => fields.summary(),
             Part::List(list) => list.summary(),
+        }
+    }
+
+    /// True when the part holds drift back (`on_drift: hold`).
+    pub fn has_held(&self) -> bool {
+        self.held_summary().is_some()
+    }
+
+    /// The drift the part holds back, in words: `area "GLOBAL" on the pod,
+    /// "EMEA" in git`, `members "dave" added on the pod`.
+    pub fn held_summary(&self) -> Option<String> {
+        match self {
+            Part::Group(fields) => fields.held_summary(),
+            Part::List(list) => list.held_summary(),
+        }
+    }
+
+    /// The drift the part holds back, as its entry of a JSON held-drift record.
+    pub fn serialize_held_json<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        match self {
+            Part::Group(fields) => fields.serialize_held_json(map),
+            Part::List(list) => list.serialize_held_json(map),
         }
     }
 

@@ -141,11 +141,43 @@ pub struct ApplyOptions {
 
 /// Refuses a plan over `limits` (unless forced): the whole cycle then
 /// writes nothing. The limits are checked in the table's order; the first
-/// one exceeded is the one the refusal names.
-pub fn check_limits(plan: &Plan, limits: &Limits, force: bool) -> Result<(), Refusal> {
+/// one exceeded is the one the refusal names. Then the share of the managed
+/// groups pruned at once (`limits.max_prune_fraction`).
+pub fn check_limits(
+    plan: &Plan,
+    (limits, max_prune_fraction): (&Limits, f64),
+    force: bool,
+) -> Result<(), Refusal> {
     if force {
         return Ok(());
     }
+    check_table(plan, limits)?;
+    check_prune_fraction(plan, max_prune_fraction)
+}
+
+/// More than `max_fraction` of the managed groups pruned at once: most
+/// likely a groups dir checked out half-way, or a merge gone wrong.
+fn check_prune_fraction(plan: &Plan, max_fraction: f64) -> Result<(), Refusal> {
+    let prunes = plan.prunes();
+    if prunes == 0 || (prunes as f64) <= max_fraction * plan.managed as f64 {
+        return Ok(());
+    }
+    Err(Refusal {
+        limit: "limits.max_prune_fraction",
+        count: prunes,
+        max: (max_fraction * plan.managed as f64) as usize,
+        message: format!(
+            "refusing to apply: the plan prunes {} of the {} groups groupsync manages, more than \
+             limits.max_prune_fraction = {max_fraction}; nothing was written. Is the groups dir \
+             checked out half-way, or did a merge drop files? Review it with `groupsync plan`, \
+             then rerun with --force or raise the limit",
+            counted(prunes, "group"),
+            plan.managed
+        ),
+    })
+}
+
+fn check_table(plan: &Plan, limits: &Limits) -> Result<(), Refusal> {
     for spec in &LIMITS {
         let (count, max) = (plan.count(spec.limit), limits.value(spec));
         if count <= max {
@@ -362,6 +394,13 @@ fn step_done(
         change.group = Some(group.clone());
     }
     if let Some(failure) = outcome.failure {
+        // An orphan the pod no longer has: nothing to prune, nothing to manage.
+        if change.change.action == Action::Prune
+            && failure.error.status() == Some(404)
+            && let Some(id) = &change.group_id
+        {
+            snapshot.forget_managed(id);
+        }
         change.part_failed[at.part] = true;
         change.failures.push(failure);
     }
@@ -458,12 +497,13 @@ fn log_applied(change: &Change, group_id: &str, options: ApplyOptions) {
     }
 }
 
-/// `created`, `adopted`, `updated`.
+/// `created`, `adopted`, `updated`, `pruned`.
 pub fn past_tense(action: Action) -> &'static str {
     match action {
         Action::Create => "created",
         Action::Adopt => "adopted",
         Action::Update => "updated",
+        Action::Prune => "pruned",
     }
 }
 
@@ -471,6 +511,7 @@ fn change_noun(action: Action) -> &'static str {
     match action {
         Action::Create => "create",
         Action::Adopt | Action::Update => "update",
+        Action::Prune => "prune",
     }
 }
 
@@ -503,7 +544,11 @@ mod tests {
                 remove,
                 emptied_warning: None,
                 adds_first: false,
+                held_add: Vec::new(),
+                held_remove: Vec::new(),
             })],
+            declared: None,
+            notes: Vec::new(),
         }
     }
 
@@ -517,18 +562,20 @@ mod tests {
             changes: vec![change_removing(2), change_removing(2)],
             ..Plan::default()
         };
-        let refused = check_limits(&plan, &limits, false).unwrap_err().message;
+        let refused = check_limits(&plan, (&limits, 0.5), false)
+            .unwrap_err()
+            .message;
         assert!(
             refused.contains(
                 "removes 4 members and assignees, more than limits.max_member_removals = 3"
             ) && refused.contains("nothing was written"),
             "{refused}"
         );
-        assert_eq!(check_limits(&plan, &limits, true), Ok(()));
+        assert_eq!(check_limits(&plan, (&limits, 0.5), true), Ok(()));
         let within = Plan {
             changes: vec![change_removing(3)],
             ..Plan::default()
         };
-        assert_eq!(check_limits(&within, &limits, false), Ok(()));
+        assert_eq!(check_limits(&within, (&limits, 0.5), false), Ok(()));
     }
 }

@@ -10,13 +10,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{RefreshMode, Settings};
+use crate::config::{PruneMode, RefreshMode, Settings};
 use crate::desired::load_dir;
 use crate::error::{Error, Result};
 use crate::model::DesiredState;
 pub use crate::model::GroupCounts;
 use crate::pipeline::apply::{ApplyOptions, ApplyReport, apply, check_limits};
-use crate::pipeline::plan::{Plan, plan};
+use crate::pipeline::ownership;
+use crate::pipeline::plan::{Plan, PlanOptions, plan};
 use crate::pipeline::refresh::{RefreshReport, refresh};
 use crate::pipeline::render::Report;
 use crate::pod::auth::AuthSource;
@@ -35,6 +36,10 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct CycleOptions {
     pub mode: CycleMode,
     pub refresh: RefreshMode,
+    /// `--prune`: orphans still active are deactivated, whatever `prune:` says.
+    pub prune: bool,
+    /// `apply --revert-drift`: held drift is written like any change.
+    pub revert_drift: bool,
 }
 
 /// A plan, or an apply.
@@ -60,6 +65,8 @@ impl CycleOptions {
         CycleOptions {
             mode: CycleMode::Plan,
             refresh,
+            prune: false,
+            revert_drift: false,
         }
     }
 
@@ -71,7 +78,7 @@ impl CycleOptions {
                 force: false,
                 log_changes: false,
             },
-            refresh,
+            ..CycleOptions::plan(refresh)
         }
     }
 
@@ -192,7 +199,7 @@ async fn unbounded_cycle(
                 settings.concurrency,
             )
             .await?;
-            let outcome = planned(settings, &desired, &snapshot, refresh);
+            let outcome = planned(settings, &desired, &snapshot, refresh, options);
             on_planned(&outcome);
             Ok(outcome)
         }
@@ -215,24 +222,33 @@ async fn unbounded_cycle(
             if refresh.read > 0 || adopted {
                 state.save(&snapshot)?;
             }
-            let mut outcome = planned(settings, &desired, &snapshot, refresh);
+            let mut outcome = planned(settings, &desired, &snapshot, refresh, options);
             on_planned(&outcome);
-            if outcome.plan.is_empty() {
-                return Ok(outcome);
-            }
-            let client = client.ok_or(Error::NoPod)?;
-            check_limits(&outcome.plan, &settings.limits, force).map_err(|refusal| {
-                Error::Refused {
+            if !outcome.plan.is_empty() {
+                let client = client.ok_or(Error::NoPod)?;
+                let limits = (&settings.limits, settings.max_prune_fraction);
+                check_limits(&outcome.plan, limits, force).map_err(|refusal| Error::Refused {
                     refusal,
                     groups: outcome.group_counts(),
+                })?;
+                let options = ApplyOptions {
+                    concurrency: settings.concurrency,
+                    log_changes,
+                };
+                let report =
+                    apply(&outcome.plan, client, &state, &mut snapshot, options, stop).await?;
+                outcome.apply = Some(report);
+            }
+            let report = outcome.apply.as_ref();
+            if ownership::record(&desired, &outcome.plan, report, &mut snapshot)
+                && let Err(error) = state.save(&snapshot)
+            {
+                match &mut outcome.apply {
+                    Some(report) if report.save_error.is_none() => report.save_error = Some(error),
+                    Some(_) => {}
+                    None => return Err(error),
                 }
-            })?;
-            let options = ApplyOptions {
-                concurrency: settings.concurrency,
-                log_changes,
-            };
-            let report = apply(&outcome.plan, client, &state, &mut snapshot, options, stop).await?;
-            outcome.apply = Some(report);
+            }
             Ok(outcome)
         }
     }
@@ -276,8 +292,15 @@ fn planned(
     desired: &DesiredState,
     snapshot: &Snapshot,
     refresh: RefreshReport,
+    cycle: CycleOptions,
 ) -> CycleOutcome {
-    let plan = plan(desired, snapshot, &refresh.lookups, settings.update_mode);
+    let options = PlanOptions {
+        mode: settings.update_mode,
+        on_drift: settings.on_drift,
+        revert_drift: cycle.revert_drift,
+        prune: cycle.prune || settings.prune == PruneMode::Deactivate,
+    };
+    let plan = plan(desired, snapshot, &refresh.lookups, &options);
     CycleOutcome {
         desired_groups: desired.groups.len(),
         refresh,
@@ -302,6 +325,8 @@ mod tests {
             key: GroupKey::Id(group_id.to_string()),
             source: "groups.d/g.yaml".into(),
             parts: Vec::new(),
+            declared: None,
+            notes: Vec::new(),
         }
     }
 
@@ -313,7 +338,7 @@ mod tests {
             plan: Plan {
                 changes: vec![change("a"), change("b"), change("c")],
                 unchanged: 2,
-                errors: Vec::new(),
+                ..Plan::default()
             },
             apply,
         }

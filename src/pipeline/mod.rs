@@ -7,6 +7,8 @@
 pub mod apply;
 pub mod cycle;
 pub mod import;
+pub mod orphans;
+pub mod ownership;
 pub mod plan;
 pub mod refresh;
 pub mod render;

@@ -5,17 +5,20 @@
 //! is bound to its pod group ([`bind`]: by id, or by what refresh bound its
 //! name to), then every resource kind plans its part against it
 //! ([`plan_parts`]): an update, an adoption, a create, or an error for that
-//! group alone.
+//! group alone. Drift the group's `on_drift: hold` holds back is shown, not
+//! planned. Groups groupsync manages that no file declares any more are
+//! orphans ([`crate::pipeline::orphans`]): listed, and deactivated when pruning.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::config::Limit;
 use crate::error::Diagnostic;
-use crate::kinds::core::{Action, NEW_GROUP_PATH, Request};
+use crate::kinds::core::{Action, DriftRule, NEW_GROUP_PATH, Request};
 use crate::kinds::group::names::bind;
 use crate::kinds::seam::{Lookups, Part, plan_parts};
-use crate::model::{DesiredGroup, DesiredState, GroupKey, UpdateMode, group_path};
+use crate::model::{DesiredGroup, DesiredState, DriftPolicy, GroupKey, UpdateMode, group_path};
+use crate::pipeline::orphans::{Orphan, orphans_of, prune_part, rename_notes};
 use crate::store::snapshot::Snapshot;
 
 /// One group that needs requests: its pod group, and each kind's part.
@@ -31,6 +34,10 @@ pub struct Change {
     /// Each kind's part, in kind order: the group's own fields first, then
     /// each list the YAML manages (kept for the diff even without writes).
     pub parts: Vec<Part>,
+    /// The declared group's index in the desired state; `None` for a prune.
+    pub declared: Option<usize>,
+    /// What a reviewer may want to do about it (pin the id, add `previously:`).
+    pub notes: Vec<String>,
 }
 
 impl Change {
@@ -70,6 +77,11 @@ impl Change {
         self.parts.iter().flat_map(Part::warnings).collect()
     }
 
+    /// True when the change does something (a part that holds drift only does not).
+    pub fn writes(&self) -> bool {
+        self.parts.iter().any(Part::has_writes)
+    }
+
     /// The name the group is declared by, or else the one the pod has.
     pub fn name(&self) -> Option<&str> {
         self.parts.iter().find_map(Part::name)
@@ -84,6 +96,44 @@ pub struct Plan {
     pub unchanged: usize,
     /// One per group that cannot be planned; the other groups go on.
     pub errors: Vec<Diagnostic>,
+    /// Groups whose drift `on_drift: hold` holds back: shown, not written.
+    pub held: Vec<Held>,
+    /// Groups groupsync manages that no file declares any more.
+    pub orphans: Vec<Orphan>,
+    /// The pod group each declared group is bound to, by the group's index
+    /// in the desired state (a group to create, or one that could not be
+    /// planned, has none).
+    pub bound: Vec<(usize, String)>,
+    /// How many groups groupsync manages (declared or orphaned).
+    pub managed: usize,
+}
+
+/// A group whose drift is held: its parts that hold some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub group_id: String,
+    pub source: PathBuf,
+    pub parts: Vec<Part>,
+}
+
+impl Held {
+    /// `area "GLOBAL" on the pod, "EMEA" in git, members "dave" added on the pod`
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self.parts.iter().filter_map(Part::held_summary).collect();
+        parts.join(", ")
+    }
+}
+
+/// How a plan treats drift and orphans.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub mode: UpdateMode,
+    /// The config's `on_drift`; a group's own wins.
+    pub on_drift: DriftPolicy,
+    /// `apply --revert-drift`: held drift is planned like any change.
+    pub revert_drift: bool,
+    /// `prune: deactivate` / `--prune`: an orphan still active is deactivated.
+    pub prune: bool,
 }
 
 impl Plan {
@@ -109,6 +159,14 @@ impl Plan {
         self.count(Limit::Deactivations)
     }
 
+    /// How many changes deactivate an orphan.
+    pub fn prunes(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|change| change.action == Action::Prune)
+            .count()
+    }
+
     /// What the whole plan counts toward `limit`.
     pub fn count(&self, limit: Limit) -> usize {
         self.changes.iter().map(|change| change.count(limit)).sum()
@@ -117,12 +175,13 @@ impl Plan {
 
 /// Compares every desired group with the snapshot and plans the requests
 /// that converge them; `lookups` holds what refresh learnt (the names of
-/// groups declared without `id`, unknown users, unreadable lists).
+/// groups declared without `id`, unknown users, unreadable lists). Then the
+/// orphans: listed, and with `prune`, deactivated.
 pub fn plan(
     desired: &DesiredState,
     snapshot: &Snapshot,
     lookups: &Lookups,
-    mode: UpdateMode,
+    options: &PlanOptions,
 ) -> Plan {
     let mut result = Plan::default();
     let declared_ids: HashMap<&str, &DesiredGroup> = desired
@@ -130,47 +189,188 @@ pub fn plan(
         .iter()
         .filter_map(|group| Some((group.id()?, group)))
         .collect();
-    for group in &desired.groups {
-        match plan_group(group, snapshot, lookups, &declared_ids, mode) {
-            Ok(Some(change)) => result.changes.push(change),
-            Ok(None) => result.unchanged += 1,
-            Err(message) => result.errors.push(Diagnostic::at(
-                &group.source.path,
-                group.source.line,
-                group.source.column,
-                message,
-            )),
+    let mut unbound = false;
+    for (index, group) in desired.groups.iter().enumerate() {
+        match plan_group(group, snapshot, lookups, &declared_ids, options) {
+            Ok(planned) => planned.into_plan(&mut result, index),
+            Err(Unplanned { message, bound }) => {
+                unbound |= !bound;
+                result.errors.push(Diagnostic::at(
+                    &group.source.path,
+                    group.source.line,
+                    group.source.column,
+                    message,
+                ));
+            }
         }
     }
+    add_orphans(&mut result, snapshot, options.prune && !unbound);
     result
 }
 
-/// The change one declared group needs, `None` when the pod already matches it.
+/// The orphans of `snapshot`, into `plan`: listed; with `prune`, a
+/// deactivation for each one still active; and a note on each create that
+/// may be a rename missing `previously:`.
+fn add_orphans(plan: &mut Plan, snapshot: &Snapshot, prune: bool) {
+    let declared: HashSet<&str> = plan
+        .bound
+        .iter()
+        .map(|(_, id)| id.as_str())
+        .chain(
+            plan.changes
+                .iter()
+                .filter_map(|change| change.group_id.as_deref()),
+        )
+        .collect();
+    let (orphans, managed) = orphans_of(&declared, snapshot);
+    for change in plan.changes.iter_mut() {
+        if let (Action::Create, GroupKey::Name { group_type, name }) = (change.action, &change.key)
+        {
+            let file = change.source.display().to_string();
+            let notes = rename_notes(group_type, name, &file, &orphans, snapshot);
+            change.notes.extend(notes);
+        }
+    }
+    if prune {
+        for orphan in &orphans {
+            let Some(part) = prune_part(orphan, snapshot) else {
+                continue;
+            };
+            plan.changes.push(Change {
+                action: Action::Prune,
+                group_id: Some(orphan.group_id.clone()),
+                key: GroupKey::Id(orphan.group_id.clone()),
+                source: PathBuf::from(&orphan.last_file),
+                parts: vec![part],
+                declared: None,
+                notes: Vec::new(),
+            });
+        }
+    }
+    plan.orphans = orphans;
+    plan.managed = managed;
+}
+
+/// What planning one declared group came to.
+struct Planned {
+    target_id: Option<String>,
+    change: Option<Change>,
+    held: Option<Held>,
+}
+
+/// A group that cannot be planned: why, and whether its pod group is known.
+struct Unplanned {
+    message: String,
+    bound: bool,
+}
+
+impl Planned {
+    fn into_plan(self, plan: &mut Plan, index: usize) {
+        if let Some(id) = &self.target_id {
+            plan.bound.push((index, id.clone()));
+        }
+        if let Some(held) = self.held {
+            plan.held.push(held);
+        }
+        match self.change {
+            Some(change) => plan.changes.push(Change {
+                declared: Some(index),
+                ..change
+            }),
+            None => plan.unchanged += 1,
+        }
+    }
+}
+
+/// The change one declared group needs (none when the pod already matches
+/// it, or only held drift differs), and the drift it holds.
 fn plan_group(
     group: &DesiredGroup,
     snapshot: &Snapshot,
     lookups: &Lookups,
     declared_ids: &HashMap<&str, &DesiredGroup>,
-    mode: UpdateMode,
-) -> Result<Option<Change>, String> {
-    let target = bind(group, snapshot, &lookups.names, declared_ids)?;
-    let Some(parts) = plan_parts(group, &target, snapshot, lookups, mode)? else {
-        return Ok(None);
+    options: &PlanOptions,
+) -> Result<Planned, Unplanned> {
+    let target =
+        bind(group, snapshot, &lookups.names, declared_ids).map_err(|message| Unplanned {
+            message,
+            bound: false,
+        })?;
+    let target_id = target.group_id.map(str::to_string);
+    let policy = group.on_drift.unwrap_or(options.on_drift);
+    let rule = DriftRule {
+        hold: policy == DriftPolicy::Hold && !options.revert_drift,
+        applied: target
+            .group_id
+            .and_then(|id| snapshot.managed(id))
+            .map(|managed| &managed.applied),
     };
-    Ok(Some(Change {
+    let parts =
+        plan_parts(group, &target, snapshot, lookups, options.mode, rule).map_err(|message| {
+            Unplanned {
+                message,
+                bound: target_id.is_some(),
+            }
+        })?;
+    let Some(parts) = parts else {
+        return Ok(Planned {
+            target_id,
+            change: None,
+            held: None,
+        });
+    };
+    let held = match &target_id {
+        Some(id) if parts.iter().any(Part::has_held) => Some(Held {
+            group_id: id.clone(),
+            source: group.source.path.clone(),
+            parts: parts
+                .iter()
+                .filter(|part| part.has_held())
+                .cloned()
+                .collect(),
+        }),
+        _ => None,
+    };
+    let mut change = Change {
         action: target.action,
-        group_id: target.group_id.map(str::to_string),
+        group_id: target_id.clone(),
         key: group.key.clone(),
         source: group.source.path.clone(),
         parts,
-    }))
+        declared: None,
+        notes: Vec::new(),
+    };
+    let change = change.writes().then(|| {
+        change.notes.extend(pin_hint(group, target_id.as_deref()));
+        change
+    });
+    Ok(Planned {
+        target_id,
+        change,
+        held,
+    })
 }
 
+/// For a group declared without `id` whose id is known: how to pin it.
+fn pin_hint(group: &DesiredGroup, group_id: Option<&str>) -> Option<String> {
+    let id = group_id.filter(|_| group.id().is_none())?;
+    Some(format!(
+        "the pod's id of this group is {id}: add `id: \"{id}\"` to pin it"
+    ))
+}
 #[cfg(test)]
 fn fields_of(change: &Change) -> &crate::kinds::group::GroupFields {
     match &change.parts[0] {
         Part::Group(fields) => fields,
         other => panic!("the group's part comes first: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+fn options(mode: UpdateMode) -> PlanOptions {
+    PlanOptions {
+        mode,
+        ..PlanOptions::default()
     }
 }
 
@@ -210,7 +410,7 @@ mod tests {
         groups.sort_by(|a, b| a.key.cmp(&b.key));
         let desired = DesiredState { groups };
         let lookups = Lookups::offline(&desired, &snapshot);
-        plan(&desired, &snapshot, &lookups, mode)
+        plan(&desired, &snapshot, &lookups, &options(mode))
     }
 
     #[test]
@@ -446,7 +646,7 @@ mod tests {
                     lists: lookups.clone(),
                     ..Lookups::default()
                 },
-                UpdateMode::Minimal,
+                &options(UpdateMode::Minimal),
             )
         }
 
@@ -551,7 +751,7 @@ mod tests {
                 &desired,
                 &snapshot,
                 &Lookups::default(),
-                UpdateMode::Minimal,
+                &options(UpdateMode::Minimal),
             );
             let lines = request_lines(&plan.changes[0]);
             assert_eq!(lines.len(), 3, "{lines:?}");
@@ -579,7 +779,7 @@ mod tests {
                 &desired,
                 &snapshot,
                 &Lookups::default(),
-                UpdateMode::Minimal,
+                &options(UpdateMode::Minimal),
             );
             let change = &plan.changes[0];
             assert_eq!(change.removals(), 1);
@@ -626,7 +826,7 @@ mod named_groups {
             &desired,
             &Snapshot::default(),
             &Lookups::default(),
-            UpdateMode::Minimal,
+            &options(UpdateMode::Minimal),
         );
         let change = &plan.changes[0];
         assert_eq!(
@@ -669,7 +869,7 @@ mod named_groups {
             &desired,
             &snapshot,
             &with_names(&names),
-            UpdateMode::Minimal,
+            &options(UpdateMode::Minimal),
         );
 
         let actions: Vec<(Action, Option<&str>)> = plan
@@ -701,7 +901,7 @@ mod named_groups {
             &desired,
             &snapshot,
             &with_names(&names),
-            UpdateMode::Minimal,
+            &options(UpdateMode::Minimal),
         );
         assert!(plan.is_empty() && plan.errors.is_empty(), "{plan:?}");
         assert_eq!(plan.unchanged, 1);
@@ -728,7 +928,7 @@ mod named_groups {
             &desired,
             &snapshot,
             &with_names(&names),
-            UpdateMode::Minimal,
+            &options(UpdateMode::Minimal),
         );
 
         let errors: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
@@ -753,7 +953,7 @@ mod named_groups {
             &desired,
             &Snapshot::default(),
             &with_names(&names),
-            UpdateMode::Minimal,
+            &options(UpdateMode::Minimal),
         );
         assert!(plan.is_empty());
         assert!(
@@ -821,14 +1021,14 @@ mod properties {
     proptest! {
         #[test]
         fn applying_the_plan_converges((desired, snapshot, mode) in inputs()) {
-            let first = plan(&desired, &snapshot, &Lookups::default(), mode);
+            let first = plan(&desired, &snapshot, &Lookups::default(), &options(mode));
             let mut after = snapshot.clone();
             for change in &first.changes {
                 let id = change.group_id.as_deref().unwrap();
                 let base = after.get(id).cloned().unwrap_or_default();
                 after.record_write(id, base.with_update(&fields_of(change).body), 1);
             }
-            let second = plan(&desired, &after, &Lookups::default(), mode);
+            let second = plan(&desired, &after, &Lookups::default(), &options(mode));
             prop_assert!(second.is_empty(), "still planned: {:?}", second.changes);
             prop_assert_eq!(second.unchanged, desired.groups.len());
         }
@@ -836,12 +1036,12 @@ mod properties {
         #[test]
         fn planning_is_deterministic((desired, snapshot, mode) in inputs()) {
             let names = NameLookups::default();
-            prop_assert_eq!(plan(&desired, &snapshot, &with_names(&names), mode), plan(&desired, &snapshot, &with_names(&names), mode));
+            prop_assert_eq!(plan(&desired, &snapshot, &with_names(&names), &options(mode)), plan(&desired, &snapshot, &with_names(&names), &options(mode)));
         }
 
         #[test]
         fn minimal_bodies_hold_only_differing_fields((desired, snapshot, _mode) in inputs()) {
-            for change in plan(&desired, &snapshot, &Lookups::default(), UpdateMode::Minimal).changes {
+            for change in plan(&desired, &snapshot, &Lookups::default(), &options(UpdateMode::Minimal)).changes {
                 for field in Field::ALL {
                     let sent = fields_of(&change).body.get(field);
                     let recorded = change.group_id.as_deref().and_then(|id| snapshot.get(id)).and_then(|pod| pod.get(field));

@@ -79,6 +79,8 @@ pub struct DaemonOptions {
     pub refresh_every_cycle: bool,
     /// How long a writing cycle waits for another process's cycle to release the state file.
     pub lock_timeout: Duration,
+    /// `--prune`: orphans still active are deactivated, whatever `prune:` says.
+    pub prune: bool,
 }
 
 impl Default for DaemonOptions {
@@ -87,6 +89,7 @@ impl Default for DaemonOptions {
             dry_run: false,
             refresh_every_cycle: false,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            prune: false,
         }
     }
 }
@@ -395,7 +398,11 @@ impl Daemon {
                 log_changes: true,
             }
         };
-        CycleOptions { mode, refresh }
+        CycleOptions {
+            mode,
+            prune: self.options.prune,
+            ..CycleOptions::plan(refresh)
+        }
     }
 
     fn retry_delay(&self) -> Duration {

@@ -16,7 +16,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::{Roster, UserGroupResponse, UserId};
+use crate::model::{Roster, UserGroupResponse, UserGroupUpdate, UserId};
 
 use crate::error::{FormatError, STATE_FORMAT_VERSION as FORMAT_VERSION};
 
@@ -43,6 +43,48 @@ pub struct SnapshotEntry {
     pub written_at_ms: Option<i64>,
     /// The group's active users of each managed list, kept only while YAML manages it.
     pub lists: BTreeMap<Roster, RosterRecord>,
+    /// Set while groupsync manages the group: a group it manages that no file
+    /// declares any more is an orphan.
+    pub managed: Option<Managed>,
+}
+
+/// How groupsync came to manage a group, since when, and what git declared
+/// of it when it was last applied: the base of a three-way diff (as
+/// `kubectl apply` keeps its last-applied configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Managed {
+    pub how: ManagedHow,
+    /// Milliseconds since the Unix epoch.
+    pub since_ms: i64,
+    /// The file that declared the group at the last apply.
+    pub file: String,
+    /// The declared values at the last apply.
+    pub applied: LastApplied,
+}
+
+/// How groupsync came to manage a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedHow {
+    /// A file declared it and an apply put it in line (or found it so).
+    Declared,
+    /// groupsync created it.
+    Created,
+    /// `groupsync import` wrote it into a file.
+    Imported,
+}
+
+/// What git declared of a group when it was last applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LastApplied {
+    /// The declared fields (an omitted one is absent).
+    #[serde(default)]
+    pub fields: UserGroupUpdate,
+    /// The declared usernames of each list YAML managed, sorted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<Roster, Vec<String>>,
 }
 
 impl SnapshotEntry {
@@ -228,6 +270,59 @@ impl Snapshot {
         self.users.insert(username.to_string(), user_id);
     }
 
+    /// How groupsync manages group `id`, if it does.
+    pub fn managed(&self, id: &str) -> Option<&Managed> {
+        self.groups.get(id)?.managed.as_ref()
+    }
+
+    /// Every group groupsync manages, by id.
+    pub fn managed_groups(&self) -> impl Iterator<Item = (&str, &SnapshotEntry, &Managed)> {
+        self.groups
+            .iter()
+            .filter_map(|(id, entry)| Some((id.as_str(), entry, entry.managed.as_ref()?)))
+    }
+
+    /// Marks group `id` managed (since `at_ms`, as `how`, unless it already
+    /// was) with what `file` declared of it at this apply. Ignored for a group
+    /// the snapshot does not hold. True when that changed the snapshot.
+    pub fn mark_managed(
+        &mut self,
+        id: &str,
+        how: ManagedHow,
+        file: &str,
+        applied: LastApplied,
+        at_ms: i64,
+    ) -> bool {
+        let Some(entry) = self.groups.get_mut(id) else {
+            return false;
+        };
+        match &mut entry.managed {
+            Some(managed) if managed.file == file && managed.applied == applied => false,
+            Some(managed) => {
+                managed.file = file.to_string();
+                managed.applied = applied;
+                true
+            }
+            None => {
+                entry.managed = Some(Managed {
+                    how,
+                    since_ms: at_ms,
+                    file: file.to_string(),
+                    applied,
+                });
+                true
+            }
+        }
+    }
+
+    /// Stops managing group `id`, touching nothing else; false when it was not managed.
+    pub fn forget_managed(&mut self, id: &str) -> bool {
+        self.groups
+            .get_mut(id)
+            .and_then(|entry| entry.managed.take())
+            .is_some()
+    }
+
     /// Every known user's name, by id.
     pub fn usernames_by_id(&self) -> std::collections::HashMap<UserId, String> {
         self.users
@@ -337,6 +432,7 @@ struct VersionOnly {
 const POD: &str = "pod";
 const READ_AT: &str = "read_at_ms";
 const WRITTEN_AT: &str = "written_at_ms";
+const MANAGED: &str = "managed";
 
 /// `{"pod": ..., "read_at_ms": ..., "written_at_ms": ..., "<list key>": ...}`:
 /// the timestamps always (null when unknown), each recorded list by its key.
@@ -348,6 +444,9 @@ impl Serialize for SnapshotEntry {
         map.serialize_entry(WRITTEN_AT, &self.written_at_ms)?;
         for (roster, record) in &self.lists {
             map.serialize_entry(roster.key(), record)?;
+        }
+        if let Some(managed) = &self.managed {
+            map.serialize_entry(MANAGED, managed)?;
         }
         map.end()
     }
@@ -376,6 +475,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
                 POD => pod = Some(map.next_value()?),
                 READ_AT => entry.read_at_ms = map.next_value()?,
                 WRITTEN_AT => entry.written_at_ms = map.next_value()?,
+                MANAGED => entry.managed = map.next_value()?,
                 other => match Roster::from_key(other) {
                     Some(roster) => {
                         let record: Option<RosterRecord> = map.next_value()?;

@@ -50,7 +50,7 @@ impl Workspace {
             let id = group.id.as_deref().expect("a pod group has an id");
             snapshot.record_read(id, group.clone(), 1_700_000_000_000);
         }
-        let state = StateFile::open(&self.state_file()).expect("lock the state file");
+        let state = lock_released(&self.state_file()).expect("lock the state file");
         state.save(&snapshot).expect("save the state file");
     }
 
@@ -59,7 +59,7 @@ impl Workspace {
     #[track_caller]
     pub fn load_state(&self) -> Snapshot {
         assert!(self.state_file().exists(), "the state file exists");
-        StateFile::open(&self.state_file())
+        lock_released(&self.state_file())
             .expect("the lock was released")
             .load()
             .unwrap_or_else(|err| panic!("the state file is invalid: {err}"))
@@ -128,4 +128,19 @@ pub fn written_ids(snapshot: &Snapshot) -> BTreeSet<String> {
         .filter(|(_, entry)| entry.written_at_ms.is_some())
         .map(|(id, _)| id.clone())
         .collect()
+}
+
+/// The state file at `path`, locked: waiting a little while the lock is
+/// held, since a child process another test spawns keeps a copy of every
+/// open descriptor, this test's lock among them, from its fork to its exec.
+pub fn lock_released(path: &std::path::Path) -> groupsync::Result<StateFile> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match StateFile::open(path) {
+            Err(groupsync::Error::StateLocked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::kinds::core::{Action, Request, RequestBody, Target};
+use crate::kinds::core::{Action, DriftRule, Request, RequestBody, Target};
 use crate::model::{
     DesiredGroup, Field, FieldRef, FieldValue, GroupKey, USERGROUPS_PATH, UpdateMode,
     UserGroupCreate, UserGroupResponse, UserGroupUpdate,
@@ -48,11 +48,21 @@ pub struct GroupFields {
     pub body: UserGroupUpdate,
     /// A create's POST body.
     pub create: Option<UserGroupCreate>,
+    /// Fields that differ only by drift under `on_drift: hold`: shown, not
+    /// sent. `from` = the pod's value, `to` = the declared one.
+    pub held: Vec<FieldChange>,
 }
 
 /// The fields part `group` needs against `target`, or `None` when the pod
-/// already holds every declared field (see [`unchanged`]).
-pub fn plan(group: &DesiredGroup, target: &Target, mode: UpdateMode) -> Option<GroupFields> {
+/// already holds every declared field (see [`unchanged`]). Under `rule`,
+/// a field whose declared value is the one last applied, and which the pod
+/// no longer holds, is held rather than sent.
+pub fn plan(
+    group: &DesiredGroup,
+    target: &Target,
+    mode: UpdateMode,
+    rule: DriftRule,
+) -> Option<GroupFields> {
     if target.action == Action::Create {
         return Some(create(group));
     }
@@ -62,13 +72,17 @@ pub fn plan(group: &DesiredGroup, target: &Target, mode: UpdateMode) -> Option<G
     {
         return None;
     }
-    let fields = differing_fields(&group.fields, target.recorded);
-    if fields.is_empty() {
+    let differing = differing_fields(&group.fields, target.recorded);
+    if differing.is_empty() {
         return None;
     }
-    let body = match mode {
-        UpdateMode::Minimal => body_of(&fields),
-        UpdateMode::Full => group.fields.clone(),
+    let (held, fields): (Vec<FieldChange>, Vec<FieldChange>) = differing
+        .into_iter()
+        .partition(|change| is_held(change, &group.fields, rule));
+    let body = match (mode, fields.is_empty()) {
+        (_, true) => UserGroupUpdate::default(),
+        (UpdateMode::Minimal, false) => body_of(&fields),
+        (UpdateMode::Full, false) => without(&group.fields, &held),
     };
     Some(GroupFields {
         recorded: target.recorded.cloned(),
@@ -76,7 +90,42 @@ pub fn plan(group: &DesiredGroup, target: &Target, mode: UpdateMode) -> Option<G
         fields,
         body,
         create: None,
+        held,
     })
+}
+
+/// True when `change` is drift to hold: the rule holds, and what git
+/// declares now is what it declared when last applied.
+fn is_held(change: &FieldChange, declared: &UserGroupUpdate, rule: DriftRule) -> bool {
+    let Some(applied) = rule.applied.filter(|_| rule.hold) else {
+        return false;
+    };
+    applied.fields.field(change.field) == declared.field(change.field)
+}
+
+/// `declared` without the fields `held`.
+fn without(declared: &UserGroupUpdate, held: &[FieldChange]) -> UserGroupUpdate {
+    let mut body = declared.clone();
+    for change in held {
+        body.clear(change.field);
+    }
+    body
+}
+
+/// The part of a group no file declares any more, still active: deactivate it.
+pub fn prune(recorded: &UserGroupResponse) -> GroupFields {
+    let desired = UserGroupUpdate {
+        active: Some(false),
+        ..UserGroupUpdate::default()
+    };
+    GroupFields {
+        recorded: Some(recorded.clone()),
+        fields: differing_fields(&desired, Some(recorded)),
+        body: desired.clone(),
+        desired,
+        create: None,
+        held: Vec::new(),
+    }
 }
 
 /// The fields part of a group whose fields match, for a change its other
@@ -88,6 +137,7 @@ pub fn unchanged(group: &DesiredGroup, target: &Target) -> GroupFields {
         fields: Vec::new(),
         body: UserGroupUpdate::default(),
         create: None,
+        held: Vec::new(),
     }
 }
 
@@ -114,6 +164,7 @@ fn create(group: &DesiredGroup) -> GroupFields {
         fields: differing_fields(desired, None),
         body,
         create: Some(post),
+        held: Vec::new(),
     }
 }
 
@@ -177,7 +228,7 @@ impl GroupFields {
     }
 
     /// The fields as the pod will hold them after the requests: a new group
-    /// is active unless declared otherwise.
+    /// is active unless declared otherwise; a held field keeps the pod's value.
     pub fn yaml_after(&self, out: &mut String) {
         let base = match (&self.recorded, &self.create) {
             (Some(recorded), _) => recorded.clone(),
@@ -187,12 +238,55 @@ impl GroupFields {
             },
             (None, None) => UserGroupResponse::default(),
         };
-        yaml_block(out, &base.with_update(&self.desired));
+        yaml_block(out, &base.with_update(&without(&self.desired, &self.held)));
+    }
+
+    /// `area "GLOBAL" on the pod, "EMEA" in git`; `None` without held fields.
+    pub fn held_summary(&self) -> Option<String> {
+        (!self.held.is_empty()).then(|| {
+            let each: Vec<String> = self
+                .held
+                .iter()
+                .map(|change| {
+                    let pod = change
+                        .from
+                        .as_ref()
+                        .map_or("(unknown)".to_string(), quoted_value);
+                    format!(
+                        "{} {pod} on the pod, {} in git",
+                        change.field,
+                        quoted_value(&change.to)
+                    )
+                })
+                .collect();
+            each.join(", ")
+        })
     }
 
     /// `area "GLOBAL" -> "EMEA", active true -> false`; `None` without changed fields.
     pub fn summary(&self) -> Option<String> {
         (!self.fields.is_empty()).then(|| field_changes(&self.fields))
+    }
+
+    /// `"fields": {"area": {"pod": "GLOBAL", "git": "EMEA"}}`: the fields held back.
+    pub fn serialize_held_json<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        #[derive(Serialize)]
+        struct PodGit<'a> {
+            pod: &'a Option<FieldValue>,
+            git: &'a FieldValue,
+        }
+        let held: std::collections::BTreeMap<&str, PodGit> = self
+            .held
+            .iter()
+            .map(|change| {
+                let entry = PodGit {
+                    pod: &change.from,
+                    git: &change.to,
+                };
+                (change.field.key(), entry)
+            })
+            .collect();
+        map.serialize_entry("fields", &held)
     }
 
     /// `"fields": {"area": {"from": "EMEA-old", "to": "EMEA"}}`, always present.

@@ -35,34 +35,55 @@ pub enum Found {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameLookups {
     found: BTreeMap<GroupKey, Found>,
+    /// The former names (`previously:`) of each group that declares some.
+    previously: BTreeMap<GroupKey, Vec<String>>,
 }
 
 impl NameLookups {
     /// Binds each name declared without `id` to what the snapshot records:
     /// one group, several, or nothing (to be looked up on the pod).
+    ///
+    /// A name the snapshot does not know is tried under the group's former
+    /// names (`previously:`): a group renamed in git is renamed on the pod,
+    /// never created a second time.
     pub fn from_snapshot(desired: &DesiredState, snapshot: &Snapshot) -> NameLookups {
-        let mut found = BTreeMap::new();
-        let named: Vec<&GroupKey> = desired
+        let mut lookups = NameLookups::default();
+        let named: Vec<&DesiredGroup> = desired
             .groups
             .iter()
-            .map(|group| &group.key)
-            .filter(|key| matches!(key, GroupKey::Name { .. }))
+            .filter(|group| matches!(group.key, GroupKey::Name { .. }))
             .collect();
         if named.is_empty() {
-            return NameLookups { found };
+            return lookups;
         }
         let index = snapshot_index(snapshot);
-        for key in named {
-            let GroupKey::Name { group_type, name } = key else {
+        let ids_named = |group_type: &str, name: &str| {
+            index.get(&(group_type, name)).cloned().unwrap_or_default()
+        };
+        for group in named {
+            let GroupKey::Name { group_type, name } = &group.key else {
                 continue;
             };
-            let ids = index
-                .get(&(group_type.as_str(), name.as_str()))
-                .cloned()
-                .unwrap_or_default();
-            found.insert(key.clone(), found_among(ids));
+            let mut found = found_among(ids_named(group_type, name));
+            for old in &group.previously {
+                if found != Found::Nothing {
+                    break;
+                }
+                found = found_among(ids_named(group_type, old));
+            }
+            lookups.found.insert(group.key.clone(), found);
+            if !group.previously.is_empty() {
+                lookups
+                    .previously
+                    .insert(group.key.clone(), group.previously.clone());
+            }
         }
-        NameLookups { found }
+        lookups
+    }
+
+    /// The former names `key`'s group declares, to look up on the pod when its name finds nothing.
+    pub fn previously(&self, key: &GroupKey) -> &[String] {
+        self.previously.get(key).map_or(&[], Vec::as_slice)
     }
 
     /// What is known of `key`'s group; `Nothing` for a name never bound.
@@ -103,6 +124,15 @@ impl NameLookups {
             other => other,
         };
         self.set(group_type, name, found);
+    }
+
+    /// True when `group_type` + `name` is bound to nothing so far.
+    pub fn is_unbound(&self, group_type: &str, name: &str) -> bool {
+        let key = GroupKey::Name {
+            group_type: group_type.to_string(),
+            name: name.to_string(),
+        };
+        self.get(&key) == &Found::Nothing
     }
 
     /// The name could not be looked up, for `reason`.

@@ -22,7 +22,7 @@ use crate::config::RefreshMode;
 use crate::kinds::core::ReadContext;
 use crate::kinds::group::names::{NameLookups, is_named};
 use crate::kinds::group::{FieldChange, changed_fields};
-use crate::model::{ROLE_SCOPE, UserGroupResponse};
+use crate::model::{GroupKey, ROLE_SCOPE, UserGroupResponse};
 use crate::pod::{PodClient, PodError};
 use crate::store::snapshot::{Snapshot, now_ms};
 
@@ -52,7 +52,7 @@ pub async fn read(ctx: &ReadContext<'_>, snapshot: &mut Snapshot) -> Result<Grou
         ..GroupRead::default()
     };
     let mut seen = HashSet::new();
-    let wanted: Vec<String> = desired
+    let mut wanted: Vec<String> = desired
         .groups
         .iter()
         .filter_map(|group| group.id())
@@ -61,6 +61,18 @@ pub async fn read(ctx: &ReadContext<'_>, snapshot: &mut Snapshot) -> Result<Grou
         .filter(|id| seen.insert(*id))
         .map(str::to_string)
         .collect();
+    // Managed groups no file declares (orphans, or renamed): read too, so
+    // that a plan shows whether they are still active.
+    let orphans: Vec<String> = match mode {
+        RefreshMode::Always => snapshot
+            .managed_groups()
+            .map(|(id, _, _)| id)
+            .filter(|id| seen.insert(*id))
+            .map(str::to_string)
+            .collect(),
+        RefreshMode::Missing => Vec::new(),
+    };
+    wanted.extend(orphans.iter().cloned());
     let names: Vec<(String, String)> = report
         .names
         .unresolved()
@@ -86,12 +98,15 @@ pub async fn read(ctx: &ReadContext<'_>, snapshot: &mut Snapshot) -> Result<Grou
     };
     let reads = Reads {
         wanted: &wanted,
+        orphans: &orphans,
         names: &names,
         walk: walk.as_deref(),
     };
     if !read_groups(&mut report, snapshot, client, &reads).await? {
         return Ok(report);
     }
+    // No file declares an orphan: what changed of it on the pod is no drift of git's.
+    report.drift.retain(|(id, _)| !orphans.contains(id));
     look_up_names(&mut report, snapshot, client, &names, walk.as_deref()).await?;
     Ok(report)
 }
@@ -100,6 +115,8 @@ pub async fn read(ctx: &ReadContext<'_>, snapshot: &mut Snapshot) -> Result<Grou
 struct Reads<'a> {
     /// Group ids to read.
     wanted: &'a [String],
+    /// Those of them groupsync manages and no file declares.
+    orphans: &'a [String],
     /// Names (type, name) to look up afterwards.
     names: &'a [(String, String)],
     /// The list walk, when there was one.
@@ -140,11 +157,28 @@ async fn read_groups(
         }
     }
     // A list walk that answered shows the pod URL is right, whatever the GETs say.
+    let url_proven = walk.is_some() || not_found.len() < gets;
+    let (gone, not_found): (Vec<&str>, Vec<&str>) = not_found
+        .into_iter()
+        .partition(|id| reads.orphans.iter().any(|orphan| orphan == id));
+    if url_proven {
+        forget_gone(report, snapshot, &gone);
+    }
     let pod_url = walk.is_none().then(|| client.pod_url());
     report
         .warnings
         .extend(not_found_warnings(&not_found, gets, pod_url));
     Ok(true)
+}
+
+/// Orphans the pod no longer has: nothing to prune, nothing to manage.
+fn forget_gone(report: &mut GroupRead, snapshot: &mut Snapshot, gone: &[&str]) {
+    for id in gone {
+        snapshot.forget_managed(id);
+        report.warnings.push(format!(
+            "group {id}, which groupsync managed and no file declares any more, is gone from the pod (404): no longer managed"
+        ));
+    }
 }
 
 /// Looks up each of `names` (type, name): in `walk` for ROLE_SCOPE when there
@@ -157,26 +191,32 @@ async fn look_up_names(
     walk: Option<&[UserGroupResponse]>,
 ) -> Result<(), PodError> {
     for (index, (group_type, name)) in names.iter().enumerate() {
-        let matches = match walk.filter(|_| group_type == ROLE_SCOPE) {
-            Some(walk) => walk
-                .iter()
-                .filter(|pod| is_named(pod, group_type, name))
-                .cloned()
-                .collect(),
-            None => match client.list_named(group_type, name).await {
-                Ok(found) => found,
+        let key = GroupKey::Name {
+            group_type: group_type.clone(),
+            name: name.clone(),
+        };
+        // The name first, then each former name while nothing is found.
+        let mut candidates = vec![name.clone()];
+        candidates.extend(report.names.previously(&key).iter().cloned());
+        let mut matches = Vec::new();
+        for candidate in &candidates {
+            match named_on_pod(client, walk, group_type, candidate).await {
+                Ok(found) => matches = found,
                 Err(error) if error.is_forbidden() => {
                     cannot_read(report, &names[index..], &error);
                     return Ok(());
                 }
                 Err(error) => return Err(error),
-            },
-        };
-        // A pod applies its own filter; only exact matches of the type count.
-        let matches: Vec<UserGroupResponse> = matches
-            .into_iter()
-            .filter(|pod| is_named(pod, group_type, name))
-            .collect();
+            }
+            if !matches.is_empty() {
+                if candidate != name {
+                    tracing::info!(
+                        "{name:?} was {candidate:?} (previously): renaming it, not creating it"
+                    );
+                }
+                break;
+            }
+        }
         report.names.found_on_pod(group_type, name, &matches);
         if let [adopted] = matches.as_slice()
             && let Some(id) = adopted.id.as_deref()
@@ -189,6 +229,29 @@ async fn look_up_names(
         }
     }
     Ok(())
+}
+
+/// The pod's groups of `group_type` named exactly `name`: from the walk
+/// when there was one, else through the list's `name` filter.
+async fn named_on_pod(
+    client: &PodClient,
+    walk: Option<&[UserGroupResponse]>,
+    group_type: &str,
+    name: &str,
+) -> Result<Vec<UserGroupResponse>, PodError> {
+    let matches = match walk.filter(|_| group_type == ROLE_SCOPE) {
+        Some(walk) => walk
+            .iter()
+            .filter(|pod| is_named(pod, group_type, name))
+            .cloned()
+            .collect(),
+        None => client.list_named(group_type, name).await?,
+    };
+    // A pod applies its own filter; only exact matches of the type count.
+    Ok(matches
+        .into_iter()
+        .filter(|pod| is_named(pod, group_type, name))
+        .collect())
 }
 
 /// The pod refused reads (a 403 from a group endpoint, never the login's):

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::kinds::core::{Kind, Request, RequestBody, Target};
+use crate::kinds::core::{DriftRule, Kind, Request, RequestBody, Target};
 use crate::model::{ActiveUpdate, DesiredGroup, Roster, UserGroupResponse, UserId};
 use crate::store::snapshot::Snapshot;
 use crate::text::{quoted, yaml_scalar};
@@ -75,6 +75,11 @@ pub struct ListChange {
     pub emptied_warning: Option<&'static str>,
     /// Adds before removes (see [`ListKind::adds_first`]).
     pub adds_first: bool,
+    /// Drift held under `on_drift: hold`: users the pod dropped though git
+    /// still declares them as when last applied (not re-added)...
+    pub held_add: Vec<ListUser>,
+    /// ...and users the pod gained though git still leaves them out (not removed).
+    pub held_remove: Vec<ListUser>,
 }
 
 /// What refresh learnt about lists and users that the plan needs.
@@ -106,6 +111,7 @@ pub fn plan(
     target: &Target,
     snapshot: &Snapshot,
     lookups: &RosterLookups,
+    rule: DriftRule,
 ) -> Result<Option<ListChange>, String> {
     let Some(declared) = group.rosters.get(list.roster) else {
         return Ok(None);
@@ -134,7 +140,30 @@ pub fn plan(
     if target.recorded.is_none() {
         change.before = None;
     }
+    if let Some(applied) = rule.applied.filter(|_| rule.hold) {
+        hold_drift(&mut change, applied.lists.get(&list.roster));
+    }
     Ok(Some(change))
+}
+
+/// Moves the writes that only undo drift into the held lists: an add of a
+/// user git declared at the last apply too (the pod dropped it), a removal
+/// of one git left out then too (the pod gained it). A list YAML did not
+/// manage at the last apply has no drift: every write stays.
+fn hold_drift(change: &mut ListChange, applied: Option<&Vec<String>>) {
+    let Some(applied) = applied else {
+        return;
+    };
+    let applied: HashSet<String> = applied.iter().map(|name| name.to_lowercase()).collect();
+    let was_declared = |user: &ListUser| applied.contains(&user.username.to_lowercase());
+    let (held_add, add) = std::mem::take(&mut change.add)
+        .into_iter()
+        .partition(|user| was_declared(user));
+    let (held_remove, remove) = std::mem::take(&mut change.remove)
+        .into_iter()
+        .partition(|user| !was_declared(user));
+    (change.add, change.remove) = (add, remove);
+    (change.held_add, change.held_remove) = (held_add, held_remove);
 }
 
 /// Who to add and remove so that `recorded` becomes `declared`. A declared
@@ -188,6 +217,8 @@ fn list_change(
         remove,
         emptied_warning: list.emptied_warning,
         adds_first: list.adds_first,
+        held_add: Vec::new(),
+        held_remove: Vec::new(),
     }
 }
 
@@ -258,9 +289,46 @@ impl ListChange {
         }
     }
 
-    /// The list as declared, in the group's YAML block.
+    /// The list as it will be, in the group's YAML block: as declared, but
+    /// for the users whose drift is held.
     pub fn yaml_after(&self, out: &mut String) {
-        yaml_list(out, self.roster, &self.after);
+        if self.held_add.is_empty() && self.held_remove.is_empty() {
+            yaml_list(out, self.roster, &self.after);
+            return;
+        }
+        let dropped: HashSet<&str> = self
+            .held_add
+            .iter()
+            .map(|user| user.username.as_str())
+            .collect();
+        let mut after: Vec<String> = self
+            .after
+            .iter()
+            .filter(|user| !dropped.contains(user.as_str()))
+            .cloned()
+            .chain(self.held_remove.iter().map(|user| user.username.clone()))
+            .collect();
+        after.sort();
+        yaml_list(out, self.roster, &after);
+    }
+
+    /// `members "bob" removed on the pod, "dave" added on the pod`; `None` without held drift.
+    pub fn held_summary(&self) -> Option<String> {
+        let quoted_all = |users: &[ListUser]| {
+            let names: Vec<String> = users.iter().map(|user| quoted(&user.username)).collect();
+            names.join(", ")
+        };
+        let mut described = Vec::new();
+        if !self.held_add.is_empty() {
+            described.push(format!("{} removed on the pod", quoted_all(&self.held_add)));
+        }
+        if !self.held_remove.is_empty() {
+            described.push(format!(
+                "{} added on the pod",
+                quoted_all(&self.held_remove)
+            ));
+        }
+        (!described.is_empty()).then(|| format!("{} {}", self.roster, described.join(", ")))
     }
 
     /// `members added "carol", removed "bob"`; `None` without writes.
@@ -270,6 +338,23 @@ impl ListChange {
             let removed: Vec<&str> = shown_users(&self.remove);
             list_changes(self.roster, &added, &removed)
         })
+    }
+
+    /// `"members": {"removed_on_pod": [...], "added_on_pod": [...]}`: the users held back.
+    pub fn serialize_held_json<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        if self.held_add.is_empty() && self.held_remove.is_empty() {
+            return Ok(());
+        }
+        #[derive(Serialize)]
+        struct Held<'a> {
+            removed_on_pod: Vec<&'a str>,
+            added_on_pod: Vec<&'a str>,
+        }
+        let entry = Held {
+            removed_on_pod: shown_users(&self.held_add),
+            added_on_pod: shown_users(&self.held_remove),
+        };
+        map.serialize_entry(self.roster.key(), &entry)
     }
 
     /// `"members": {"add": [...], "remove": [...]}`.

@@ -101,6 +101,7 @@ pub fn applied_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
                     let name = change.name().unwrap_or_default();
                     format!("{name}; add id: \"{id}\" to pin it")
                 }
+                Action::Prune => "deactivated: no file declares it any more".to_string(),
             };
             format!("{verb} {id} ({source}): {what}")
         } else if let Some(failure) = failed.get(&index) {
@@ -134,10 +135,22 @@ pub fn apply_summary(applied: &ApplyReport, plan: &Plan) -> String {
     if creates > 0 {
         let _ = write!(out, "{created} created, ");
     }
+    let pruned = applied
+        .applied
+        .iter()
+        .filter(|applied| plan.changes[applied.change].action == Action::Prune)
+        .count();
     let _ = write!(
         out,
-        "{} updated, {} failed, {} unchanged.",
-        applied.applied.len() - created,
+        "{} updated, ",
+        applied.applied.len() - created - pruned
+    );
+    if plan.prunes() > 0 {
+        let _ = write!(out, "{pruned} pruned, ");
+    }
+    let _ = write!(
+        out,
+        "{} failed, {} unchanged.",
         applied.failed.len() + plan.errors.len(),
         plan.unchanged
     );
@@ -162,23 +175,83 @@ pub fn apply_error(applied: &ApplyReport) -> Option<String> {
     ))
 }
 
-/// `Plan: 1 to create, 2 to update, 118 unchanged.` (the create part only
-/// when there are creates) or `No changes. 119 groups in sync.`
+/// `Plan: 1 to create, 2 to update, 118 unchanged.` (the create and prune
+/// parts only when there are some) or `No changes. 119 groups in sync.`;
+/// held drift, when there is some, after it.
 pub fn summary_line(plan: &Plan) -> String {
+    let held = match plan.held.len() {
+        0 => String::new(),
+        held => format!(" {} held back (on_drift: hold).", counted(held, "group"),),
+    };
     if plan.is_empty() {
-        return format!("No changes. {} in sync.", counted(plan.unchanged, "group"));
+        let in_sync = counted(plan.unchanged, "group");
+        return format!("No changes. {in_sync} in sync.{held}");
     }
-    let creates = plan.creates();
+    let (creates, prunes) = (plan.creates(), plan.prunes());
     let create_part = match creates {
         0 => String::new(),
         creates => format!("{creates} to create, "),
     };
+    let prune_part = match prunes {
+        0 => String::new(),
+        prunes => format!("{prunes} to prune, "),
+    };
     format!(
-        "Plan: {create_part}{} to update, {} unchanged.",
-        plan.changes.len() - creates,
+        "Plan: {create_part}{} to update, {prune_part}{} unchanged.{held}",
+        plan.changes.len() - creates - prunes,
         plan.unchanged
     )
 }
+
+/// One line per orphan: what it is and what to do about it.
+pub fn orphan_lines(plan: &Plan) -> Vec<String> {
+    let pruning: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action == Action::Prune)
+        .filter_map(|change| change.group_id.as_deref())
+        .collect();
+    plan.orphans
+        .iter()
+        .map(|orphan| {
+            let name = orphan
+                .name
+                .as_deref()
+                .map(|name| format!(" {}", crate::text::quoted(name)))
+                .unwrap_or_default();
+            let what = if pruning.contains(&orphan.group_id.as_str()) {
+                "deactivated by this plan (prune)"
+            } else if !orphan.active {
+                "inactive already"
+            } else {
+                "still active: `--prune` (or `prune: deactivate`) deactivates it"
+            };
+            escaped(&format!(
+                "{}{name} (last declared in {}): {what}; `groupsync forget {}` stops managing it",
+                orphan.group_id, orphan.last_file, orphan.group_id
+            ))
+        })
+        .collect()
+}
+
+/// One line per group whose drift is held: what the pod has, what git says.
+pub fn held_lines(plan: &Plan) -> Vec<String> {
+    plan.held
+        .iter()
+        .map(|held| {
+            escaped(&format!(
+                "{} ({}): {}",
+                held.group_id,
+                held.source.display(),
+                held.summary()
+            ))
+        })
+        .collect()
+}
+
+/// What to do about held drift, once after its lines.
+pub const HELD_HINT: &str = "`groupsync apply --revert-drift` puts the declared values back; \
+     a commit that declares the pod's values keeps them";
 
 /// A group in a line of text: its id, or for a create that made none, its name.
 pub fn shown_group(change: &Change, group_id: Option<&str>) -> String {
@@ -217,7 +290,10 @@ pub fn unified_diff(change: &Change) -> String {
             ))
         }
     };
-    let new_header = escaped(&change.source.display().to_string());
+    let new_header = match change.action {
+        Action::Prune => escaped(&format!("{} (deleted)", change.source.display())),
+        _ => escaped(&change.source.display().to_string()),
+    };
     let diff = TextDiff::from_lines(&before, &after);
     diff.unified_diff()
         .context_radius(Field::ALL.len())

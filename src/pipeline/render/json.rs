@@ -7,7 +7,8 @@ use serde::ser::SerializeMap;
 use crate::error::Diagnostic;
 use crate::kinds::seam::Drift;
 use crate::pipeline::apply::Failure;
-use crate::pipeline::plan::Change;
+use crate::pipeline::orphans::Orphan;
+use crate::pipeline::plan::{Change, Held};
 use crate::pipeline::render::common::{Report, apply_error};
 use crate::text::counted;
 
@@ -21,6 +22,8 @@ pub fn render_json(report: &Report) -> String {
         errors: json_errors(report),
         drift: report.drift.iter().map(JsonDrift).collect(),
         warnings: report.warnings,
+        orphans: &report.plan.orphans,
+        held_drift: report.plan.held.iter().map(JsonHeld).collect(),
         applied: report.apply.map(|applied| {
             applied
                 .applied
@@ -122,6 +125,12 @@ struct JsonPlan<'a> {
     drift: Vec<JsonDrift<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
+    /// Groups groupsync manages that no file declares any more.
+    #[serde(skip_serializing_if = "<[Orphan]>::is_empty")]
+    orphans: &'a [Orphan],
+    /// Drift `on_drift: hold` holds back: shown, not written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held_drift: Vec<JsonHeld<'a>>,
     /// Only after an apply: the groups updated, those that failed, and those a stop left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     applied: Option<Vec<&'a str>>,
@@ -129,6 +138,23 @@ struct JsonPlan<'a> {
     failed: Option<Vec<JsonFailure<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     not_started: Option<usize>,
+}
+
+/// `{"group_id": ..., "source": ..., "fields": {"area": {"pod": ..., "git": ...}},
+/// "members": {"removed_on_pod": [...], "added_on_pod": [...]}}`
+struct JsonHeld<'a>(&'a Held);
+
+impl Serialize for JsonHeld<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let held = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("group_id", &held.group_id)?;
+        map.serialize_entry("source", &held.source.display().to_string())?;
+        for part in &held.parts {
+            part.serialize_held_json(&mut map)?;
+        }
+        map.end()
+    }
 }
 
 /// `{"group_id": ..., "fields": {...}, "members": {"added": [...], "removed": [...]}}`
@@ -187,6 +213,9 @@ impl Serialize for JsonChange<'_> {
         map.serialize_entry("requests", &requests)?;
         if !warnings.is_empty() {
             map.serialize_entry("warnings", &warnings)?;
+        }
+        if !change.notes.is_empty() {
+            map.serialize_entry("notes", &change.notes)?;
         }
         map.end()
     }

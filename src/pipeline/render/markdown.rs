@@ -17,8 +17,8 @@ use crate::kinds::core::Action;
 use crate::pipeline::apply::ApplyReport;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pipeline::render::common::{
-    Report, applied_lines, apply_error, apply_summary, drift_line, escaped, request_lines,
-    summary_line, unified_diff,
+    HELD_HINT, Report, applied_lines, apply_error, apply_summary, drift_line, escaped, held_lines,
+    orphan_lines, request_lines, summary_line, unified_diff,
 };
 use crate::text::counted;
 
@@ -34,6 +34,12 @@ pub fn render_markdown(report: &Report) -> String {
     }
     let drift: Vec<String> = report.drift.iter().map(drift_line).collect();
     section(&mut out, "Drift", &drift);
+    section(&mut out, "Orphans", &orphan_lines(report.plan));
+    let mut held = held_lines(report.plan);
+    if !held.is_empty() {
+        held.push(HELD_HINT.to_string());
+    }
+    section(&mut out, "Held drift", &held);
     section(&mut out, "Errors", &error_lines(report));
     one_newline_at_the_end(out)
 }
@@ -110,10 +116,10 @@ fn planned_title(change: &Change) -> String {
             format!("create {} ({source})", escaped(&change.key.to_string()))
         }
         (action, Some(id)) => {
-            let verb = if action == Action::Adopt {
-                "adopt"
-            } else {
-                "update"
+            let verb = match action {
+                Action::Adopt => "adopt",
+                Action::Prune => "prune",
+                _ => "update",
             };
             match change.name() {
                 Some(name) => format!("{verb} {} {} ({source})", escaped(id), quoted(name)),
@@ -136,6 +142,12 @@ fn render_change(out: &mut String, change: &Change, title: &str) {
             .warnings()
             .iter()
             .map(|warning| escaped(&format!("warning: {warning}"))),
+    );
+    requests.extend(
+        change
+            .notes
+            .iter()
+            .map(|note| escaped(&format!("note: {note}"))),
     );
     out.push('\n');
     out.push_str(&fenced("text", &lines_of(&requests)));

@@ -8,8 +8,8 @@ use crate::kinds::seam::Drift;
 use crate::pipeline::apply::ApplyReport;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pipeline::render::common::{
-    Report, applied_lines, apply_error, apply_summary, drift_line, escaped, line, request_lines,
-    summary_line, unified_diff,
+    HELD_HINT, Report, applied_lines, apply_error, apply_summary, drift_line, escaped, held_lines,
+    line, orphan_lines, request_lines, summary_line, unified_diff,
 };
 
 /// ANSI styles for a terminal; all empty when colour is off.
@@ -69,11 +69,32 @@ pub fn render_text(report: &Report, color: bool) -> String {
                 render_change(&mut out, change, palette);
                 out.push('\n');
             }
+            render_sections(&mut out, report.plan);
             out.push_str(&summary_line(report.plan));
         }
     }
     out.push('\n');
     out
+}
+
+/// The orphans and the held drift, each a titled block of lines.
+fn render_sections(out: &mut String, plan: &Plan) {
+    let orphans = orphan_lines(plan);
+    if !orphans.is_empty() {
+        out.push_str("Orphans (groupsync manages them; no file declares them any more):\n");
+        for orphan in orphans {
+            let _ = writeln!(out, "  {orphan}");
+        }
+        out.push('\n');
+    }
+    let held = held_lines(plan);
+    if !held.is_empty() {
+        out.push_str("Held drift (on_drift: hold; not written):\n");
+        for held in held {
+            let _ = writeln!(out, "  {held}");
+        }
+        let _ = writeln!(out, "  {HELD_HINT}\n");
+    }
 }
 
 /// `Drift: ID changed outside groupsync: area "GLOBAL" -> "EMEA", members
@@ -94,6 +115,10 @@ fn render_apply(out: &mut String, applied: &ApplyReport, plan: &Plan) {
     }
     if let Some(error) = apply_error(applied) {
         line(out, &format!("error: {error}"));
+    }
+    if !plan.orphans.is_empty() || !plan.held.is_empty() {
+        out.push('\n');
+        render_sections(out, plan);
     }
     out.push_str(&apply_summary(applied, plan));
 }
@@ -119,6 +144,9 @@ fn render_change(out: &mut String, change: &Change, palette: Palette) {
     }
     for warning in change.warnings() {
         line(out, &format!("warning: {warning}"));
+    }
+    for note in &change.notes {
+        line(out, &format!("note: {note}"));
     }
 }
 
@@ -154,6 +182,8 @@ mod tests {
             }],
             emptied_warning: None,
             adds_first: false,
+            held_add: Vec::new(),
+            held_remove: Vec::new(),
         };
         let change = Change {
             action: Action::Update,
@@ -164,6 +194,8 @@ mod tests {
                 Part::Group(Box::new(crate::kinds::group::unchanged(&group, &target))),
                 Part::List(members),
             ],
+            declared: Some(0),
+            notes: Vec::new(),
         };
         let plan = Plan {
             changes: vec![change],

@@ -166,6 +166,10 @@ impl Daemon {
         self.metrics.observe_cycle(result, duration);
         self.metrics
             .set_desired_groups(outcome.desired_groups as u64);
+        self.metrics.set_plan_findings(
+            outcome.plan.orphans.len() as u64,
+            outcome.plan.held.len() as u64,
+        );
         self.metrics.set_groups(
             counts.in_sync as u64,
             counts.pending as u64,

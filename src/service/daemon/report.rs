@@ -119,7 +119,7 @@ pub(super) fn plan_left(outcome: &CycleOutcome) -> (Plan, Vec<Drift>) {
             .map(|(_, change)| change.clone())
             .collect(),
         unchanged: outcome.plan.unchanged + applied.applied.len(),
-        errors: outcome.plan.errors.clone(),
+        ..outcome.plan.clone()
     };
     let was_applied = |id: &str| applied.applied.iter().any(|done| done.group_id == id);
     let drift = (outcome.refresh.drift.iter())
@@ -192,6 +192,8 @@ mod tests {
             key: GroupKey::Id(id.to_string()),
             source: "groups.d/g.yaml".into(),
             parts: Vec::new(),
+            declared: None,
+            notes: Vec::new(),
         };
         Plan {
             changes: ids.iter().map(|id| change(id)).collect(),

@@ -24,10 +24,10 @@ use crate::error::{Diagnostics, Error};
 use crate::kinds::group::FieldChange;
 use crate::kinds::seam::Lookups;
 use crate::kinds::seam::{Drift, PartDrift};
-use crate::model::{DesiredGroup, DesiredState, Field, FieldValue, UpdateMode};
+use crate::model::{DesiredGroup, DesiredState, Field, FieldValue};
 use crate::pipeline::apply::{Applied, ApplyReport, Failure};
 use crate::pipeline::cycle::GroupCounts;
-use crate::pipeline::plan::{Plan, plan};
+use crate::pipeline::plan::{Plan, PlanOptions, plan};
 use crate::service::metrics::LIVENESS_WINDOW;
 use crate::shutdown::{self, ReloadTrigger, ShutdownTrigger};
 use crate::store::snapshot::Snapshot;
@@ -115,7 +115,7 @@ fn one_group_failed() -> CycleOutcome {
     };
     let snapshot = Snapshot::default();
     let lookups = Lookups::offline(&desired, &snapshot);
-    let change = plan(&desired, &snapshot, &lookups, UpdateMode::Minimal)
+    let change = plan(&desired, &snapshot, &lookups, &PlanOptions::default())
         .changes
         .remove(0);
     let failure = Failure {
@@ -130,7 +130,7 @@ fn one_group_failed() -> CycleOutcome {
         plan: Plan {
             changes: vec![change],
             unchanged: 2,
-            errors: Vec::new(),
+            ..Plan::default()
         },
         apply: Some(ApplyReport {
             applied: Vec::new(),
@@ -1036,7 +1036,7 @@ fn the_plan_left_after_a_write_is_what_did_not_get_applied() {
         Plan {
             changes: Vec::new(),
             unchanged: 3,
-            errors: Vec::new(),
+            ..applied.plan.clone()
         }
     );
     assert!(drift.is_empty(), "reverted drift is no longer shown");

@@ -92,6 +92,8 @@ pub struct Metrics {
     last_success: FloatGauge,
     desired_groups: CountGauge,
     config_valid: CountGauge,
+    orphans: CountGauge,
+    held_drift: CountGauge,
 }
 
 impl Default for Metrics {
@@ -113,6 +115,8 @@ impl Metrics {
             last_success: FloatGauge::default(),
             desired_groups: CountGauge::default(),
             config_valid: CountGauge::default(),
+            orphans: CountGauge::default(),
+            held_drift: CountGauge::default(),
         };
         metrics.with_known_series().registered()
     }
@@ -192,6 +196,16 @@ impl Metrics {
             self.desired_groups.clone(),
         );
         registry.register(
+            "groupsync_orphans",
+            "Groups groupsync manages that no file declares any more, at the last plan",
+            self.orphans.clone(),
+        );
+        registry.register(
+            "groupsync_held_drift",
+            "Groups whose drift on_drift: hold holds back (shown, not written), at the last plan",
+            self.held_drift.clone(),
+        );
+        registry.register(
             "groupsync_config_valid",
             "1 when the last config load succeeded, 0 after a refused reload (the previous config stays in force)",
             self.config_valid.clone(),
@@ -255,6 +269,12 @@ impl Metrics {
 
     pub fn set_desired_groups(&self, count: u64) {
         self.desired_groups.set(count);
+    }
+
+    /// The orphans and the groups with held drift of the last plan.
+    pub fn set_plan_findings(&self, orphans: u64, held_drift: u64) {
+        self.orphans.set(orphans);
+        self.held_drift.set(held_drift);
     }
 
     pub fn set_config_valid(&self, valid: bool) {
