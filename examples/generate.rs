@@ -11,10 +11,13 @@ mod fixture;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(dir), Some(groups)) = (args.next(), args.next()) else {
-        eprintln!("usage: generate DIR GROUPS   (files of 100 groups, 1% changed)");
+        eprintln!("usage: generate DIR GROUPS [PER_FILE]   (files of 100 groups by default, 1% changed)");
         std::process::exit(1);
     };
     let groups: usize = groups.parse().expect("GROUPS must be a number");
-    fixture::write_fixture(std::path::Path::new(&dir), groups, 100, 100);
+    let per_file: usize = args
+        .next()
+        .map_or(100, |text| text.parse().expect("PER_FILE must be a number"));
+    fixture::write_fixture(std::path::Path::new(&dir), groups, per_file, 100);
     println!("wrote {groups} groups under {dir}/groups.d and {dir}/state.json");
 }

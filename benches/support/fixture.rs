@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use groupsync::store::snapshot::Snapshot;
+use groupsync::model::UserGroupUpdate;
+use groupsync::store::snapshot::{LastApplied, ManagedHow, Snapshot};
 use groupsync::store::state_file::StateFile;
 
 #[path = "../../tests/util/pod_seed.rs"]
@@ -13,13 +14,18 @@ use pod_seed::PodGroup;
 
 /// Writes `groups` groups into `dir/groups.d` (files of `per_file` groups, in
 /// folders of 50 files) and a state file at `dir/state.json` in which one group
-/// in `changed_every` differs from the YAML.
+/// in `changed_every` differs from the YAML, every group managed with its
+/// last-applied values, as a state file is after applies.
 pub fn write_fixture(dir: &Path, groups: usize, per_file: usize, changed_every: usize) {
     let groups_dir = dir.join("groups.d");
     let mut snapshot = Snapshot::default();
     for (file_index, first) in (0..groups).step_by(per_file).enumerate() {
         let folder = groups_dir.join(format!("region-{:03}", file_index / 50));
         std::fs::create_dir_all(&folder).unwrap();
+        let file = format!(
+            "groups.d/region-{:03}/scopes-{file_index:05}.yaml",
+            file_index / 50
+        );
         let mut yaml = String::from("groups:\n");
         for index in first..(first + per_file).min(groups) {
             let id = group_id(index);
@@ -38,6 +44,16 @@ pub fn write_fixture(dir: &Path, groups: usize, per_file: usize, changed_every: 
                 .description(format!("Compliance scope number {index}"))
                 .build();
             snapshot.record_read(&id, pod, 1_700_000_000_000);
+            let applied = LastApplied {
+                fields: UserGroupUpdate {
+                    name: Some(format!("Scope {index}")),
+                    area: Some(format!("AREA-{}", index % 7)),
+                    description: Some(format!("Compliance scope number {index}")),
+                    active: Some(true),
+                },
+                lists: Default::default(),
+            };
+            snapshot.mark_managed(&id, ManagedHow::Declared, &file, applied, 1_700_000_000_000);
         }
         std::fs::write(folder.join(format!("scopes-{file_index:05}.yaml")), yaml).unwrap();
     }

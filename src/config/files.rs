@@ -15,7 +15,7 @@
 //! And [`real_path`]: where a path leads, every link on it followed, even
 //! one whose target does not exist yet.
 
-use std::fs::{self, Metadata, OpenOptions};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -35,15 +35,7 @@ pub const STATE_FILE_CAP: u64 = 512 * 1024 * 1024;
 /// refuses a FIFO, a device, a socket or a directory without blocking on it,
 /// and a file larger than `cap`.
 pub fn read_regular_file(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
-    // Checked before opening: opening some devices does something already.
-    check_regular(&fs::metadata(path).map_err(FileError::Io)?, cap)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(FileError::Io)?;
-    // What was opened may not be what was looked at a moment ago.
-    let size = check_regular(&file.metadata().map_err(FileError::Io)?, cap)?;
+    let (file, size) = open_regular_file(path, cap)?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or_default());
     file.take(cap + 1)
         .read_to_end(&mut bytes)
@@ -56,6 +48,21 @@ pub fn read_regular_file(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
         });
     }
     Ok(bytes)
+}
+
+/// The regular file at `path`, opened for reading without blocking on a
+/// FIFO, and its size (no more than `cap`); read it no further than `cap`.
+pub fn open_regular_file(path: &Path, cap: u64) -> Result<(File, u64), FileError> {
+    // Checked before opening: opening some devices does something already.
+    check_regular(&fs::metadata(path).map_err(FileError::Io)?, cap)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(FileError::Io)?;
+    // What was opened may not be what was looked at a moment ago.
+    let size = check_regular(&file.metadata().map_err(FileError::Io)?, cap)?;
+    Ok((file, size))
 }
 
 /// [`read_regular_file`] as UTF-8 text; text that is not UTF-8 is an

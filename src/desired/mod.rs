@@ -65,7 +65,7 @@ pub fn load_dir_or_empty(groups_dir: &Path) -> crate::Result<DesiredState> {
 /// Every group of the tree sorted by key, or every problem found.
 fn load_groups(groups_dir: &Path) -> crate::Result<Vec<DesiredGroup>> {
     let found = walk::walk(groups_dir).map_err(|problem| invalid(vec![problem]))?;
-    let mut files: Vec<FileReport> = found.into_iter().map(FileReport::from_found).collect();
+    let mut files = read_files(found);
     report_duplicates(&mut files);
     let problems: Vec<Diagnostic> = files
         .iter_mut()
@@ -75,6 +75,43 @@ fn load_groups(groups_dir: &Path) -> crate::Result<Vec<DesiredGroup>> {
         return Err(invalid(problems));
     }
     Ok(sorted_groups(files))
+}
+
+/// Reads and parses every file found, in order, on as many threads as the
+/// machine has cores: the files are independent, and a large tree is
+/// mostly parsing.
+fn read_files(found: Vec<Found>) -> Vec<FileReport> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    if workers < 2 || found.len() < 2 * workers {
+        return found.into_iter().map(FileReport::from_found).collect();
+    }
+    let per_worker = found.len().div_ceil(workers);
+    let mut chunks: Vec<Vec<Found>> = Vec::with_capacity(workers);
+    let mut found = found.into_iter();
+    loop {
+        let chunk: Vec<Found> = found.by_ref().take(per_worker).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    std::thread::scope(|scope| {
+        let parsers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(FileReport::from_found)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parsers
+            .into_iter()
+            .flat_map(|parser| parser.join().expect("parsing a file never panics"))
+            .collect()
+    })
 }
 
 /// Every group of every file, sorted by key.

@@ -66,4 +66,7 @@ pub enum FormatError {
         "\"version\" must be the whole number {STATE_FORMAT_VERSION}, not {0}; this is not a groupsync state file"
     )]
     VersionNotANumber(&'static str),
+    /// It did not parse as it was read, and did once read again whole.
+    #[error("it changed while it was being read; run again")]
+    Changed,
 }

@@ -185,11 +185,16 @@ async fn unbounded_cycle(
     stop: Shutdown,
     on_planned: OnPlanned<'_>,
 ) -> Result<CycleOutcome> {
-    let desired = load_dir(&settings.groups_dir)?;
     let path = settings.state_file.as_path();
     match options.mode {
         CycleMode::Plan => {
-            let mut snapshot = read_unlocked(path)?;
+            // Both at once: a large tree is mostly parsing, a large state file too.
+            let (desired, snapshot) = std::thread::scope(|scope| {
+                let snapshot = scope.spawn(|| read_unlocked(path));
+                let desired = load_dir(&settings.groups_dir);
+                (desired, snapshot.join().expect("reading the state file never panics"))
+            });
+            let (desired, mut snapshot) = (desired?, snapshot?);
             tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
             let refresh = refresh_from_pod(
                 &desired,
@@ -201,6 +206,7 @@ async fn unbounded_cycle(
             .await?;
             let outcome = planned(settings, &desired, &snapshot, refresh, options);
             on_planned(&outcome);
+            drop_aside((desired, snapshot));
             Ok(outcome)
         }
         CycleMode::Apply {
@@ -208,6 +214,8 @@ async fn unbounded_cycle(
             force,
             log_changes,
         } => {
+            // Before the lock: a tree that does not load fails at once.
+            let desired = load_dir(&settings.groups_dir)?;
             let state = StateFile::lock_within(path, lock_timeout, &stop).await?;
             let mut snapshot = state.load()?;
             let adopted = tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
@@ -251,6 +259,19 @@ async fn unbounded_cycle(
             }
             Ok(outcome)
         }
+    }
+}
+
+/// Frees `value` on a thread of its own: a large tree and snapshot take a
+/// while to free, and nothing waits for it (a command that exits first
+/// leaves it to the operating system).
+fn drop_aside<T: Send + 'static>(value: T) {
+    let freed = std::thread::Builder::new()
+        .name("groupsync-free".to_string())
+        .spawn(move || drop(value));
+    // No thread to be had: free it here.
+    if let Err(error) = freed {
+        tracing::debug!("freeing in place: {error}");
     }
 }
 

@@ -369,10 +369,32 @@ impl Snapshot {
         }
     }
 
-    /// Parses the state file's text; the error says what is wrong, not where the file is.
+    /// Parses the state file's text; the error says what is wrong, not where
+    /// the file is. One pass: only a document that does not parse is read
+    /// again for its version, so that a newer format is reported as such
+    /// rather than as whatever its first unfamiliar field happens to be.
     pub fn from_json(text: &str) -> Result<Snapshot, FormatError> {
-        check_version(text)?;
-        let document: DocumentIn = serde_json::from_str(text).map_err(FormatError::Json)?;
+        let document: DocumentIn = match serde_json::from_str(text) {
+            Ok(document) => document,
+            Err(error) => {
+                check_version(text)?;
+                return Err(FormatError::Json(error));
+            }
+        };
+        check_version_value(document.version.as_ref())?;
+        Ok(Snapshot {
+            pod_url: document.pod_url,
+            groups: document.groups,
+            users: document.users,
+        })
+    }
+
+    /// Parses the state file as it is read, without holding its text: a
+    /// document that does not parse, or of another version, is an error
+    /// (see [`Snapshot::from_json`] for what exactly is wrong).
+    pub fn from_reader(reader: impl std::io::Read) -> Result<Snapshot, FormatError> {
+        let document: DocumentIn = serde_json::from_reader(reader).map_err(FormatError::Json)?;
+        check_version_value(document.version.as_ref())?;
         Ok(Snapshot {
             pod_url: document.pod_url,
             groups: document.groups,
@@ -411,9 +433,9 @@ struct DocumentOut<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DocumentIn {
-    /// Checked beforehand by `VersionOnly`.
-    #[serde(rename = "version")]
-    _version: serde::de::IgnoredAny,
+    /// Checked once the document is read.
+    #[serde(default)]
+    version: Option<serde_json::Value>,
     #[serde(default)]
     pod_url: Option<String>,
     groups: BTreeMap<String, SnapshotEntry>,
@@ -507,14 +529,18 @@ fn entry_fields() -> &'static [&'static str] {
 /// Fails unless the document's `version` is the one this groupsync reads.
 fn check_version(text: &str) -> Result<(), FormatError> {
     let header: VersionOnly = serde_json::from_str(text).map_err(FormatError::Json)?;
-    let Some(version) = header.version else {
+    check_version_value(header.version.as_ref())
+}
+
+fn check_version_value(version: Option<&serde_json::Value>) -> Result<(), FormatError> {
+    let Some(version) = version else {
         return Err(FormatError::NoVersion);
     };
     match version.as_u64() {
         Some(FORMAT_VERSION) => Ok(()),
         Some(newer) if newer > FORMAT_VERSION => Err(FormatError::Newer(newer)),
         Some(older) => Err(FormatError::Older(older)),
-        None => Err(FormatError::VersionNotANumber(json_type(&version))),
+        None => Err(FormatError::VersionNotANumber(json_type(version))),
     }
 }
 

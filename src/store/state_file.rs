@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::config::files::{STATE_FILE_CAP, read_regular_file};
+use crate::config::files::{STATE_FILE_CAP, open_regular_file, read_regular_file};
 use crate::error::{Error, FileError, StateProblem};
 use crate::shutdown::Shutdown;
 use crate::store::snapshot::Snapshot;
@@ -62,19 +62,47 @@ fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
         path: path.to_path_buf(),
         problem,
     };
+    let file = match open_regular_file(path, STATE_FILE_CAP) {
+        Ok((file, _)) => file,
+        Err(failure) if failure.is_not_found() => return Ok(Snapshot::default()),
+        Err(failure) => return Err(error(not_opened(failure))),
+    };
+    // Streamed: a large snapshot never sits in memory twice, as text and as values.
+    let reader = std::io::BufReader::with_capacity(1 << 20, file.take(STATE_FILE_CAP));
+    match Snapshot::from_reader(reader) {
+        Ok(snapshot) => Ok(snapshot),
+        // Read again, whole, only to say exactly what is wrong with it.
+        Err(_) => Err(error(explain_unreadable(path))),
+    }
+}
+
+/// Why the state file could not be opened (it is there: a missing file is
+/// an empty snapshot).
+fn not_opened(failure: FileError) -> StateProblem {
+    match failure {
+        FileError::NotRegular {
+            kind: "a directory",
+        } => StateProblem::IsADirectory,
+        FileError::Io(failure) => StateProblem::Unreadable(failure),
+        refused => StateProblem::NotRead(refused),
+    }
+}
+
+/// What is wrong with a state file that did not parse: not UTF-8, another
+/// format version, or the JSON error itself.
+fn explain_unreadable(path: &Path) -> StateProblem {
     let bytes = match read_regular_file(path, STATE_FILE_CAP) {
         Ok(bytes) => bytes,
-        Err(failure) if failure.is_not_found() => return Ok(Snapshot::default()),
-        Err(FileError::NotRegular {
-            kind: "a directory",
-        }) => {
-            return Err(error(StateProblem::IsADirectory));
-        }
-        Err(FileError::Io(failure)) => return Err(error(StateProblem::Unreadable(failure))),
-        Err(refused) => return Err(error(StateProblem::NotRead(refused))),
+        Err(failure) => return not_opened(failure),
     };
-    let text = std::str::from_utf8(&bytes).map_err(|_| error(StateProblem::NotUtf8))?;
-    Snapshot::from_json(text).map_err(|problem| error(StateProblem::Format(problem)))
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return StateProblem::NotUtf8;
+    };
+    match Snapshot::from_json(text) {
+        Err(problem) => StateProblem::Format(problem),
+        // It parses now: it changed between the two reads.
+        Ok(_) => StateProblem::Format(crate::error::FormatError::Changed),
+    }
 }
 
 /// How often a writer waiting for the lock tries again.
