@@ -1,11 +1,15 @@
 //! `groupsync demo`: the whole story against an in-process pod emulator, with
 //! the example tree and pod built into the binary, so it runs anywhere.
 //!
-//! plan -> apply -> plan (nothing left) -> a change behind groupsync's back ->
-//! plan --refresh (drift) -> apply --refresh (reverted) -> a new group
-//! declared without `id`, with members and an assignee -> plan (a create) ->
-//! apply (created, then one PUT per user) -> plan (nothing left) -> a member
-//! swapped in a pull request -> plan (one `+`, one `-`) -> apply (two PUTs).
+//! Every step runs what its command line says, and, as `plan` and `apply`
+//! do by default, reads every declared group from the pod first:
+//! plan -> apply -> plan (nothing left) -> a change behind groupsync's back
+//! -> plan (drift) -> apply (reverted) -> a new group declared without `id`,
+//! with members and an assignee -> plan (a create) -> apply (created, then
+//! one PUT per user) -> plan (nothing left) -> a member swapped in a pull
+//! request -> plan (one `+`, one `-`) -> apply (two PUTs) -> a file deleted
+//! -> plan (its group listed as an orphan, nothing written) -> apply
+//! --prune (deactivated) -> plan --prune (nothing left).
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -37,6 +41,9 @@ const EXAMPLE_TREE: &[(&str, &str)] = &[
 const NEW_GROUP: &str = "# A new group, declared without `id`: groupsync creates it, then knows it by its name.\n\
 name: EMEA rates\narea: EMEA\ndescription: Rates desks in London\n\
 members: [alice.smith, bob.jones]\nassignees: [olga.officer]\n";
+
+/// The file a pull request deletes, leaving its group an orphan.
+const DELETED_FILE: &str = "groups.d/americas/us-equities-research.yaml";
 
 /// The pod the demo starts from: the same groups, a few of them different.
 const DEMO_POD: &str = include_str!("../examples/demo-pod.json");
@@ -75,17 +82,16 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
     writeln!(
         out,
         "groupsync demo: a pod emulator at {} holding {} groups, and the example groups.d/ ({} files).\n\
-         The state file starts empty, so groupsync first reads the groups it does not know.\n",
+         The state file starts empty. Like plan and apply, every step first reads each declared group from the pod.\n",
         emulator.pod_url(),
         emulator.groups().len(),
         EXAMPLE_TREE.len()
     )?;
-    demo.plan_then_apply(out, RefreshMode::Missing).await?;
+    demo.plan_then_apply(out).await?;
     demo.step(
         out,
         "$ groupsync plan        # right after: nothing left to do",
-        false,
-        RefreshMode::Missing,
+        PLAN,
     )
     .await?;
 
@@ -98,7 +104,7 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
         out,
         "An admin changes the area of 6543a1f0c2 in the portal, behind groupsync's back.\n"
     )?;
-    demo.plan_then_apply(out, RefreshMode::Always).await?;
+    demo.plan_then_apply(out).await?;
 
     std::fs::write("groups.d/emea-rates.yaml", NEW_GROUP)?;
     writeln!(
@@ -106,12 +112,11 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
         "A new group goes through a pull request: groups.d/emea-rates.yaml declares it by its name, without an id,\n\
          with two members and an assignee.\n"
     )?;
-    demo.plan_then_apply(out, RefreshMode::Missing).await?;
+    demo.plan_then_apply(out).await?;
     demo.step(
         out,
         "$ groupsync plan        # the new group is known by its name now: nothing to do",
-        false,
-        RefreshMode::Missing,
+        PLAN,
     )
     .await?;
 
@@ -122,7 +127,35 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
         out,
         "Another pull request swaps bob.jones for carol.white in the members of EMEA rates.\n"
     )?;
-    demo.plan_then_apply(out, RefreshMode::Missing).await?;
+    demo.plan_then_apply(out).await?;
+
+    // A pull request that deletes a file: its group becomes an orphan.
+    std::fs::remove_file(DELETED_FILE)?;
+    writeln!(
+        out,
+        "A third pull request deletes {DELETED_FILE}. groupsync still manages its group,\n\
+         which no file declares now: an orphan.\n"
+    )?;
+    demo.step(
+        out,
+        "$ groupsync plan        # the orphan is listed; nothing is written for it unless asked",
+        PLAN,
+    )
+    .await?;
+    let prune = Step {
+        prune: true,
+        ..APPLY
+    };
+    demo.step(out, "$ groupsync apply --prune", prune).await?;
+    demo.step(
+        out,
+        "$ groupsync plan --prune        # the orphan is inactive now: nothing left to do",
+        Step {
+            prune: true,
+            ..PLAN
+        },
+    )
+    .await?;
 
     let requests = emulator.requests();
     let count = |method: &str, matches: &dyn Fn(&str) -> bool| {
@@ -141,42 +174,57 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
     writeln!(
         out,
         "The pod received {group_puts} group PUTs, each carrying only the fields that differed, {posts} POST,\n\
-         and {user_puts} PUTs of one member or assignee each (never the bulk membership replace)."
+         and {user_puts} PUTs of one member or assignee each (never the bulk membership replace).\n\
+         `groupsync forget ID` would stop listing the orphan, touching nothing on the pod."
     )?;
     emulator.shutdown().await;
     Ok(())
 }
 
+/// What one step of the story runs.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    write: bool,
+    /// `--prune`.
+    prune: bool,
+}
+
+/// `groupsync plan`.
+const PLAN: Step = Step {
+    write: false,
+    prune: false,
+};
+
+/// `groupsync apply`.
+const APPLY: Step = Step {
+    write: true,
+    prune: false,
+};
+
 impl Demo {
-    /// `groupsync plan`, then `groupsync apply` (both with `--refresh` for
-    /// [`RefreshMode::Always`]).
-    async fn plan_then_apply(
-        &mut self,
-        out: &mut dyn Write,
-        refresh: RefreshMode,
-    ) -> anyhow::Result<()> {
-        let flag = match refresh {
-            RefreshMode::Always => " --refresh",
-            RefreshMode::Missing => "",
-        };
-        self.step(out, &format!("$ groupsync plan{flag}"), false, refresh)
-            .await?;
-        self.step(out, &format!("$ groupsync apply{flag}"), true, refresh)
-            .await?;
+    /// `groupsync plan`, then `groupsync apply`.
+    async fn plan_then_apply(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
+        self.step(out, "$ groupsync plan", PLAN).await?;
+        self.step(out, "$ groupsync apply", APPLY).await?;
         Ok(())
     }
 
+    /// Runs `step` as the command does by default (reading every declared
+    /// group from the pod first) and prints `title`, then what it printed.
     async fn step(
         &mut self,
         out: &mut dyn Write,
         title: &str,
-        write: bool,
-        refresh: RefreshMode,
+        step: Step,
     ) -> anyhow::Result<CycleOutcome> {
-        let options = if write {
-            CycleOptions::apply(refresh)
-        } else {
-            CycleOptions::plan(refresh)
+        let refresh = RefreshMode::Always;
+        let options = match step.write {
+            true => CycleOptions::apply(refresh),
+            false => CycleOptions::plan(refresh),
+        };
+        let options = CycleOptions {
+            prune: step.prune,
+            ..options
         };
         let outcome = run_cycle(
             &self.settings,

@@ -534,3 +534,58 @@ fn the_demo_creates_a_group_and_then_has_nothing_to_do() {
         "{swap}"
     );
 }
+
+#[test]
+fn the_demo_reads_the_pod_by_default_and_prunes_the_group_of_a_deleted_file() {
+    let ws = Workspace::new();
+    let output = ws.groupsync_std().arg("demo").output().unwrap();
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(
+        !text.contains("--refresh"),
+        "plan and apply read by default: {text}"
+    );
+    // A plain plan, right after the change in the portal, shows the drift.
+    let drift = text
+        .split_once("behind groupsync's back.\n\n$ groupsync plan\nDrift: 6543a1f0c2 changed outside groupsync")
+        .is_some();
+    assert!(drift, "{text}");
+
+    let story = text
+        .split_once("deletes groups.d/americas/us-equities-research.yaml")
+        .expect("the demo deletes a file")
+        .1;
+    let steps: Vec<&str> = story.split("\n$ groupsync ").skip(1).collect();
+    assert_eq!(steps.len(), 3, "plan, apply --prune, plan --prune: {story}");
+    let orphan = "65e4f7a2b8 \"US equities research\" (last declared in groups.d/americas/us-equities-research.yaml): ";
+    // Listed, nothing written.
+    assert!(
+        steps[0].starts_with("plan ")
+            && steps[0]
+                .contains("Orphans (groupsync manages them; no file declares them any more):")
+            && steps[0].contains(&format!("{orphan}still active"))
+            && steps[0].contains("No changes. 12 groups in sync.")
+            && !steps[0].contains("PUT "),
+        "{}",
+        steps[0]
+    );
+    // Pruned: one deactivation.
+    assert!(
+        steps[1].starts_with("apply --prune\n")
+            && steps[1].contains(
+                "pruned 65e4f7a2b8 (groups.d/americas/us-equities-research.yaml): deactivated"
+            )
+            && steps[1].contains("Apply: 0 updated, 1 pruned, 0 failed, 12 unchanged."),
+        "{}",
+        steps[1]
+    );
+    // Then nothing left to do, even with --prune.
+    assert!(
+        steps[2].starts_with("plan --prune ")
+            && steps[2].contains(&format!("{orphan}inactive already"))
+            && steps[2].contains("No changes. 12 groups in sync."),
+        "{}",
+        steps[2]
+    );
+    assert!(story.contains("The pod received 7 group PUTs"), "{story}");
+}
