@@ -11,6 +11,7 @@ mod escaping;
 mod golden;
 mod hostile_settings;
 mod import;
+mod import_lists;
 mod integrations;
 mod invisible;
 mod layers;
