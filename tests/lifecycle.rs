@@ -408,9 +408,11 @@ fn import_writes_the_undeclared_groups_and_plan_then_has_nothing_to_do() {
     let body = yaml.split_once("groups:\n").unwrap().1;
     assert_eq!(
         body,
-        "  - id: \"b2\"\n    name: \"APAC: wealth\"\n    area: APAC\n    description: Singapore \"desk\"\n    active: true\n\
-         \x20 - id: \"d4\"\n    name: Old desk\n    area: APAC\n    description: \"\"\n    active: false\n",
-        "sorted by area then name; b2 before d4 only by name"
+        "  - id: \"b2\"\n    name: \"APAC: wealth\"\n    area: APAC\n    description: Singapore \"desk\"\n    active: true\n    \
+         members: []\n    assignees: []\n\
+         \x20 - id: \"d4\"\n    name: Old desk\n    area: APAC\n    description: \"\"\n    active: false\n    \
+         members: []\n    assignees: []\n",
+        "sorted by area then name; b2 before d4 only by name; their lists, empty on the pod"
     );
     assert!(
         yaml.starts_with(&format!(

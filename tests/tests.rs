@@ -13,6 +13,7 @@ mod git_truth;
 mod golden;
 mod hostile_settings;
 mod import;
+mod import_lists;
 mod integrations;
 mod invisible;
 mod layers;

@@ -69,6 +69,9 @@ pub enum Command {
         /// Only active groups
         #[arg(long)]
         active_only: bool,
+        /// Leave out each group's members and assignees (imported by default, as sorted usernames)
+        #[arg(long)]
+        no_members: bool,
     },
     /// Stop managing groups (orphans, say) without touching the pod, as `terraform state rm` does
     Forget {

@@ -36,6 +36,7 @@ pub async fn run(
         options: &options,
         read_at: &read_at,
         timeout: settings.cycle_timeout,
+        concurrency: settings.concurrency,
         stop,
     };
     let imported = import::import(&run, &client).await.map_err(|error| match error {
@@ -50,7 +51,8 @@ pub async fn run(
     Ok(Outcome::Clean)
 }
 
-/// The YAML meant for stdout, then on stderr each group left out and the summary.
+/// The YAML meant for stdout, then on stderr each group left out, each list
+/// left out or user not written, and the summary.
 fn report(imported: &Imported) -> anyhow::Result<()> {
     for file in imported.files.iter().filter(|file| file.path.is_none()) {
         print_stdout(&file.yaml)?;
@@ -58,6 +60,9 @@ fn report(imported: &Imported) -> anyhow::Result<()> {
     let mut text = String::new();
     for left_out in &imported.left_out {
         text.push_str(&format!("left out {left_out}\n"));
+    }
+    for warning in imported.lists.warnings() {
+        text.push_str(&format!("{warning}\n"));
     }
     let written: Vec<String> = imported
         .files

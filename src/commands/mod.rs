@@ -126,8 +126,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             out,
             area,
             active_only,
+            no_members,
         } => {
-            let options = ImportOptions { area, active_only };
+            let options = ImportOptions {
+                area,
+                active_only,
+                members: !no_members,
+            };
             until_second_signal(runtime, |second| {
                 import::run(settings, options, out, second)
             })

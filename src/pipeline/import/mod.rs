@@ -9,11 +9,15 @@
 //! - leave out the groups `groups.d/` declares already (by id, or by the name
 //!   of a group declared without one), and, with the reason, every group
 //!   the loader would refuse ([`screen`]);
+//! - read the members and assignees of the rest, unless `--no-members`
+//!   ([`lists`]), each written as sorted usernames;
 //! - render the rest as YAML files the loader reads ([`render`]): one
 //!   `groups:` list sorted by area then name, split into several files when
 //!   one would be too large, each file checked with the loader itself;
-//! - lock the state file only to record what it read, then write the files.
+//! - lock the state file only to record what it read (the lists too, with
+//!   their users' ids), then write the files.
 
+mod lists;
 mod output;
 mod render;
 mod screen;
@@ -24,25 +28,40 @@ use std::time::Duration;
 
 use crate::desired::load_dir_or_empty;
 use crate::error::{Error, Result};
-use crate::model::{DesiredState, GroupKey, ROLE_SCOPE, UserGroupResponse};
+use crate::model::{DesiredState, GroupKey, ROLE_SCOPE, Roster, UserGroupResponse, UserId};
 use crate::pipeline::cycle::{DEFAULT_LOCK_TIMEOUT, tie_to_pod};
 use crate::pod::{ListFilter, PodClient};
 use crate::shutdown::Shutdown;
-use crate::store::snapshot::now_ms;
+use crate::store::snapshot::{Snapshot, now_ms};
 use crate::store::state_file::{StateFile, read_unlocked};
-use crate::text::counted;
+use crate::text::{counted, escaped};
+
+use self::lists::{GroupLists, ImportedList};
 
 pub use self::output::Destination;
 pub use self::render::File;
 pub use self::screen::LeftOut;
 
 /// What to import.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportOptions {
     /// Only groups of this area (`--area`).
     pub area: Option<String>,
     /// Only active groups (`--active-only`).
     pub active_only: bool,
+    /// Each group's members and assignees too (`--no-members`: false).
+    pub members: bool,
+}
+
+/// Every group, with its members and assignees.
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            area: None,
+            active_only: false,
+            members: true,
+        }
+    }
 }
 
 /// Where and how an import runs, besides the pod it reads.
@@ -56,6 +75,8 @@ pub struct ImportRun<'a> {
     pub read_at: &'a str,
     /// The whole import, reading and locking included, fails past this (`cycle_timeout`).
     pub timeout: Duration,
+    /// Lists read at once (`concurrency`).
+    pub concurrency: usize,
     /// Ends the wait for the state file's lock.
     pub stop: Shutdown,
 }
@@ -72,6 +93,8 @@ pub struct Imported {
     pub already_declared: usize,
     /// Groups read but left out because the loader would refuse them.
     pub left_out: Vec<LeftOut>,
+    /// Lists left out, and users on lists that could not be written.
+    pub lists: ListsReport,
 }
 
 impl Imported {
@@ -96,6 +119,64 @@ impl Imported {
     }
 }
 
+/// The most lists left out that stderr names one by one.
+const MAX_WARNED: usize = 20;
+
+/// A list an import left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListLeftOut {
+    pub group_id: String,
+    pub name: Option<String>,
+    pub roster: Roster,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an import's lists came to, for stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListsReport {
+    /// Each list left out (its key left out of its group's entry).
+    pub left_out: Vec<ListLeftOut>,
+    /// Users on lists written who are not written (a comment each).
+    pub unwritten: usize,
+}
+
+impl ListsReport {
+    /// The warnings to print before the summary, one a line.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for list in self.left_out.iter().take(MAX_WARNED) {
+            let name = list
+                .name
+                .as_deref()
+                .map(|name| format!(" (name {})", render::shown(name)))
+                .unwrap_or_default();
+            warnings.push(format!(
+                "warning: the {roster} of id {}{name} are left out: {}; groupsync leaves that list alone \
+                 (declare it by hand to manage it)",
+                render::shown(&list.group_id),
+                escaped(&list.reason),
+                roster = list.roster,
+            ));
+        }
+        if self.left_out.len() > MAX_WARNED {
+            warnings.push(format!(
+                "warning: and {} more left out, each a comment in the file",
+                counted(self.left_out.len() - MAX_WARNED, "list")
+            ));
+        }
+        if self.unwritten > 0 {
+            warnings.push(format!(
+                "warning: {} on the lists imported cannot be written as a username (no username: a deleted \
+                 account?; or one groupsync cannot load): each is a comment beside its list, and the next \
+                 plan shows its removal from the list",
+                counted(self.unwritten, "user")
+            ));
+        }
+        warnings
+    }
+}
+
 /// Reads the pod's groups and writes those `run.groups_dir` does not
 /// declare to `run.destination`, recording what it read in the state file.
 /// Fails before any request when the destination or the state file is
@@ -104,12 +185,10 @@ pub async fn import(run: &ImportRun<'_>, client: &PodClient) -> Result<Imported>
     run.destination.check()?;
     let desired = load_dir_or_empty(run.groups_dir)?;
     // Fails early on a state file that cannot be read or describes another pod.
-    tie_to_pod(
-        &mut read_unlocked(run.state_path)?,
-        run.state_path,
-        Some(client.pod_url()),
-    )?;
-    tokio::time::timeout(run.timeout, read_and_write(run, client, &desired))
+    let mut recorded = read_unlocked(run.state_path)?;
+    tie_to_pod(&mut recorded, run.state_path, Some(client.pod_url()))?;
+    let known = recorded.usernames_by_id();
+    tokio::time::timeout(run.timeout, read_and_write(run, client, &desired, known))
         .await
         .unwrap_or(Err(Error::CycleTimeout(run.timeout)))
 }
@@ -119,6 +198,7 @@ async fn read_and_write(
     run: &ImportRun<'_>,
     client: &PodClient,
     desired: &DesiredState,
+    known: HashMap<UserId, String>,
 ) -> Result<Imported> {
     let filter = ListFilter {
         area: run.options.area.clone(),
@@ -127,7 +207,17 @@ async fn read_and_write(
     };
     let read = client.list_matching(ROLE_SCOPE, &filter).await?;
     let sorted = Sorted::of(read, &Declared::of(desired));
-    let screened = screen::screen(sorted.new);
+    let mut screened = screen::screen(sorted.new);
+    let mut lists = Vec::new();
+    if run.options.members {
+        let groups: Vec<&UserGroupResponse> =
+            screened.kept.iter().map(|(group, _)| group).collect();
+        lists = lists::read(client, &groups, run.concurrency, known).await?;
+        for ((_, entry), lists) in screened.kept.iter_mut().zip(&mut lists) {
+            *entry = render::with_lists(entry, lists);
+        }
+    }
+    let report = lists_report(&screened.kept, &lists);
     let header = render::Header {
         pod_url: client.pod_url(),
         read_at: run.read_at,
@@ -147,6 +237,9 @@ async fn read_and_write(
             snapshot.record_read(id, group.clone(), at);
         }
     }
+    for (group, lists) in rendered.groups.iter().zip(&lists) {
+        record_lists(&mut snapshot, group, lists, at);
+    }
     state.save(&snapshot)?;
     drop(state);
 
@@ -156,7 +249,48 @@ async fn read_and_write(
         imported: rendered.groups.len(),
         already_declared: sorted.declared.len(),
         left_out: screened.left_out,
+        lists: report,
     })
+}
+
+/// Records each list of `group` that was read, with its users by id (`#<id>`
+/// for a user without a username, as a refresh records it).
+fn record_lists(snapshot: &mut Snapshot, group: &UserGroupResponse, lists: &GroupLists, at: i64) {
+    let Some(id) = group.id.as_deref() else {
+        return;
+    };
+    for (roster, list) in lists {
+        if let ImportedList::Read(read) = list {
+            let users = read
+                .users
+                .iter()
+                .map(|(user_id, username)| {
+                    let username = username.clone().unwrap_or_else(|| format!("#{user_id}"));
+                    (*user_id, username)
+                })
+                .collect();
+            snapshot.record_roster(id, *roster, users, Some(at));
+        }
+    }
+}
+
+/// What stderr says of the lists of the groups `kept`.
+fn lists_report(kept: &[(UserGroupResponse, String)], lists: &[GroupLists]) -> ListsReport {
+    let mut report = ListsReport::default();
+    for ((group, _), lists) in kept.iter().zip(lists) {
+        for (roster, list) in lists {
+            match list {
+                ImportedList::Read(read) => report.unwritten += read.unwritten.len(),
+                ImportedList::LeftOut(reason) => report.left_out.push(ListLeftOut {
+                    group_id: group.id.clone().unwrap_or_default(),
+                    name: group.name.clone(),
+                    roster: *roster,
+                    reason: reason.clone(),
+                }),
+            }
+        }
+    }
+    report
 }
 
 /// The groups read, sorted out: declared already, or new (with the reason

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::desired::{MAX_FILE_BYTES, parse_file};
 use crate::error::{Error, Result};
-use crate::model::UserGroupResponse;
+use crate::model::{Roster, UserGroupResponse};
 use crate::text::{counted, escaped, yaml_quoted, yaml_scalar};
+
+use super::lists::{GroupLists, ImportedList, ReadList, Unwritten, list_yaml};
 
 /// The groups of one file take at most this many bytes: half of what the
 /// loader reads, so that a file has room to grow by hand (members lists).
@@ -122,6 +124,81 @@ pub(super) fn entry(group: &UserGroupResponse) -> String {
         let _ = writeln!(yaml, "    active: {active}");
     }
     yaml
+}
+
+/// `entry` (a group's fields, from [`entry`]) followed by its lists: each
+/// list read as its sorted usernames, with a comment above it for each
+/// user that cannot be written; each list left out as a comment. A list
+/// that makes the entry larger than a file may hold is left out instead
+/// (the longest first), and `lists` says so.
+pub(super) fn with_lists(entry: &str, lists: &mut GroupLists) -> String {
+    loop {
+        let mut yaml = entry.to_string();
+        for (roster, list) in lists.iter() {
+            push_list(&mut yaml, *roster, list);
+        }
+        if yaml.len() <= MAX_ENTRY_BYTES {
+            return yaml;
+        }
+        let longest = lists
+            .iter()
+            .filter_map(|(roster, list)| match list {
+                ImportedList::Read(read) => Some((*roster, read.users.len())),
+                ImportedList::LeftOut(_) => None,
+            })
+            .max_by_key(|(_, users)| *users);
+        let Some((roster, users)) = longest else {
+            return yaml;
+        };
+        let reason = format!(
+            "its {} make the group's YAML larger than a groups file may hold ({})",
+            counted(users, "user"),
+            shown_size(MAX_FILE_BYTES as usize)
+        );
+        lists.insert(roster, ImportedList::LeftOut(reason));
+    }
+}
+
+/// One list of a group's entry, as [`with_lists`] writes it.
+fn push_list(yaml: &mut String, roster: Roster, list: &ImportedList) {
+    let key = roster.key();
+    match list {
+        ImportedList::LeftOut(reason) => {
+            let _ = writeln!(
+                yaml,
+                "    # {key}: not imported, so groupsync leaves them alone: {}",
+                cut(&escaped(reason), MAX_LINE)
+            );
+        }
+        ImportedList::Read(ReadList {
+            written, unwritten, ..
+        }) => {
+            for user in unwritten {
+                let _ = writeln!(yaml, "    # {key}: {}", unwritten_comment(user));
+            }
+            yaml.push_str(&list_yaml(roster, written));
+        }
+    }
+}
+
+/// Why a user on a list is not written, and what follows.
+fn unwritten_comment(user: &Unwritten) -> String {
+    let follows = "`apply` removes it from the pod's list";
+    match &user.username {
+        Some(username) => format!(
+            "user {} ({}) cannot be listed here, as groupsync cannot load its name ({}); {follows}",
+            user.user_id,
+            shown(username),
+            cut(
+                &escaped(user.problem.as_deref().unwrap_or_default()),
+                MAX_LINE
+            )
+        ),
+        None => format!(
+            "user {} has no username (a deleted account?), so it cannot be listed here; {follows}",
+            user.user_id
+        ),
+    }
 }
 
 /// As [`yaml_scalar`], with each `\r\n` written `\r\n` rather than `\u000d\n`.

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -414,4 +415,199 @@ fn a_new_file_is_written_once_and_never_replaced() {
     assert_eq!(fs::read_to_string(&path).unwrap(), "first\n");
     let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "no temporary file is left behind");
+}
+
+// ---------------------------------------------------------------------------
+// Members and assignees
+// ---------------------------------------------------------------------------
+
+use std::collections::BTreeMap;
+
+use crate::model::{Membership, Roster, UserId, UserRef};
+
+use super::lists::{self, GroupLists, ImportedList};
+
+/// A list read whole holding `usernames` (ids from 1), sorted out as an import does.
+fn read_list(usernames: &[&str]) -> ImportedList {
+    let rows: Vec<Membership> = usernames
+        .iter()
+        .enumerate()
+        .map(|(index, username)| member(index as UserId + 1, Some(username)))
+        .collect();
+    lists::sorted_out(&rows, &HashMap::new())
+}
+
+fn member(user_id: UserId, username: Option<&str>) -> Membership {
+    Membership {
+        user_id: Some(user_id),
+        user: username.map(|username| UserRef {
+            id: Some(user_id),
+            username: Some(username.to_string()),
+            ..UserRef::default()
+        }),
+        active: Some(true),
+        ..Membership::default()
+    }
+}
+
+fn written(list: &ImportedList) -> Vec<&str> {
+    match list {
+        ImportedList::Read(read) => read.written.iter().map(String::as_str).collect(),
+        ImportedList::LeftOut(reason) => panic!("left out: {reason}"),
+    }
+}
+
+#[test]
+fn usernames_yaml_would_misread_are_written_so_that_the_loader_reads_them_back() {
+    let tricky = [
+        "true", "null", "123", "- dash", "a: b", "#hash", "x #y", "'quoted'", "ünï", "O'Brien",
+    ];
+    let list = read_list(&tricky);
+    let mut expected: Vec<&str> = tricky.to_vec();
+    expected.sort();
+    assert_eq!(written(&list), expected);
+    let mut lists = GroupLists::from([(Roster::Members, list)]);
+    let yaml = render::with_lists(&render::entry(&group("g1", "G", None)), &mut lists);
+    let (parsed, problems) = parse_file(Path::new("x.yaml"), &format!("groups:\n{yaml}"));
+    assert_eq!(problems, [], "{yaml}");
+    let read: Vec<&str> = parsed[0]
+        .rosters
+        .members
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(read, expected, "{yaml}");
+}
+
+#[test]
+fn a_username_the_loader_refuses_is_a_comment_and_the_rest_are_written() {
+    let list = read_list(&["bob", "eve\u{200B}", " spaced", "", "alice"]);
+    assert_eq!(written(&list), ["alice", "bob"]);
+    let ImportedList::Read(read) = &list else {
+        unreachable!()
+    };
+    let refused: Vec<UserId> = read.unwritten.iter().map(|user| user.user_id).collect();
+    assert_eq!(refused, [2, 3, 4]);
+    assert_eq!(read.users.len(), 5, "the state file records all five");
+    let mut lists = GroupLists::from([(Roster::Assignees, list)]);
+    let yaml = render::with_lists("", &mut lists);
+    assert!(
+        yaml.starts_with(
+            "    # assignees: user 2 (\"eve\\u{200b}\") cannot be listed here, as groupsync cannot load its name"
+        ),
+        "{yaml}"
+    );
+    assert!(
+        yaml.ends_with("    assignees:\n      - alice\n      - bob\n"),
+        "{yaml}"
+    );
+    assert_eq!(
+        yaml.lines()
+            .filter(|line| line.starts_with("    #"))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn users_are_keyed_by_id_named_by_lookup_and_inactive_rows_left_out() {
+    let mut gone = member(5, Some("gone"));
+    gone.active = Some(false);
+    let rows = vec![
+        member(1, Some("alice")),
+        member(2, None),
+        member(3, None),
+        gone,
+        member(1, Some("alice")),
+        member(6, Some("alice")),
+    ];
+    let known = HashMap::from([(2, "bob".to_string())]);
+    let ImportedList::Read(read) = lists::sorted_out(&rows, &known) else {
+        unreachable!()
+    };
+    assert_eq!(
+        read.users,
+        BTreeMap::from([
+            (1, Some("alice".to_string())),
+            (2, Some("bob".to_string())),
+            (3, None),
+            (6, Some("alice".to_string())),
+        ])
+    );
+    assert_eq!(
+        read.written,
+        ["alice", "bob"],
+        "two users who share a name: one line"
+    );
+    assert_eq!(read.unwritten.len(), 1);
+    assert_eq!(read.unwritten[0].user_id, 3);
+}
+
+#[test]
+fn long_lists_are_split_into_files_the_loader_reads_and_one_too_long_for_any_file_is_left_out() {
+    let names: Vec<String> = (0..5000)
+        .map(|index| format!("trader.{index:05}"))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut groups: Vec<(UserGroupResponse, String)> = Vec::new();
+    let mut all_lists = Vec::new();
+    for index in 0..30 {
+        let group = group(
+            &format!("g{index:02}"),
+            &format!("Desk {index:02}"),
+            Some("EMEA"),
+        );
+        let mut lists = GroupLists::from([
+            (Roster::Members, read_list(&names)),
+            (Roster::Assignees, read_list(&["olga"])),
+        ]);
+        let yaml = render::with_lists(&render::entry(&group), &mut lists);
+        groups.push((group, yaml));
+        all_lists.push(lists);
+    }
+    let many: Vec<String> = (0..60_000)
+        .map(|index| format!("member.{index:06}"))
+        .collect();
+    let huge = group("huge", "Everyone", Some("ZZZ"));
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut lists = GroupLists::from([
+        (Roster::Members, read_list(&many)),
+        (Roster::Assignees, read_list(&["olga"])),
+    ]);
+    let yaml = render::with_lists(&render::entry(&huge), &mut lists);
+    assert!(
+        yaml.contains(
+            "    # members: not imported, so groupsync leaves them alone: its 60000 users make"
+        ),
+        "{}",
+        &yaml[..yaml.len().min(2000)]
+    );
+    assert!(!yaml.contains("members:\n") && yaml.contains("assignees:\n      - olga\n"));
+    groups.push((huge, yaml));
+
+    let rendered = render::render(&HEADER, groups, &[]).unwrap();
+
+    assert!(rendered.files.len() > 5, "{}", rendered.files.len());
+    let mut seen = 0;
+    for file in &rendered.files {
+        assert!(
+            file.yaml.len() <= MAX_FILE_BYTES as usize,
+            "{}",
+            file.yaml.len()
+        );
+        let (parsed, problems) = parse_file(Path::new("part.yaml"), &file.yaml);
+        assert_eq!(problems, []);
+        for group in &parsed {
+            if group.id() != Some("huge") {
+                assert_eq!(
+                    group.rosters.members.as_ref().map(|set| set.len()),
+                    Some(5000)
+                );
+            }
+        }
+        seen += parsed.len();
+    }
+    assert_eq!(seen, 31);
 }
