@@ -11,7 +11,9 @@ mod fixture;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(dir), Some(groups)) = (args.next(), args.next()) else {
-        eprintln!("usage: generate DIR GROUPS [PER_FILE]   (files of 100 groups by default, 1% changed)");
+        eprintln!(
+            "usage: generate DIR GROUPS [PER_FILE]   (files of 100 groups by default, 1% changed)"
+        );
         std::process::exit(1);
     };
     let groups: usize = groups.parse().expect("GROUPS must be a number");

@@ -101,7 +101,7 @@ fn pruning_most_managed_groups_at_once_needs_force() {
     let refused = pod.run(&ws, &["apply", "--prune"]);
     assert_exit(&refused, 1);
     assert!(
-        stderr(&refused).contains("prunes 3 groups of the 4 groups groupsync manages")
+        stderr(&refused).contains("prunes 3 of the 4 groups groupsync manages")
             && stderr(&refused).contains("limits.max_prune_fraction"),
         "{}",
         stderr(&refused)

@@ -20,8 +20,8 @@ offline from the state file.";
 /// `apply --force`: every safety limit it overrides, from the limits table.
 pub fn apply_force_help() -> String {
     format!(
-        "Apply even when the plan exceeds {} (this run only)",
-        limit_keys(" or ")
+        "Apply even when the plan exceeds {} or limits.max_prune_fraction (this run only)",
+        limit_keys(", ")
     )
 }
 
@@ -32,7 +32,7 @@ pub const RUN_FORCE_HELP: &str = "Only with --once (= apply --force); refused fo
 pub fn daemon_force_refused() -> String {
     format!(
         "--force is refused for the daemon: a daemon never overrides its own safety limits \
-         ({}). Review the plan with `groupsync plan`, \
+         ({}, limits.max_prune_fraction). Review the plan with `groupsync plan`, \
          then override them for one run with `groupsync apply --force`, or raise the limits",
         limit_keys(", ")
     )

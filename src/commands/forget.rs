@@ -42,6 +42,18 @@ pub async fn run(
         }
     }
     state.save(&snapshot)?;
+    let declared = crate::desired::load_dir_or_empty(&settings.groups_dir).unwrap_or_default();
+    for id in ids {
+        if let Some(group) = declared.groups.iter().find(|group| group.id() == Some(id)) {
+            eprintln!(
+                "{}",
+                escaped(&format!(
+                    "warning: {} still declares {id}: the next apply manages it again",
+                    group.source
+                ))
+            );
+        }
+    }
     for (id, name) in forgotten {
         let named = name.map(|name| format!(" ({name:?})")).unwrap_or_default();
         println!(

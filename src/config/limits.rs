@@ -45,7 +45,7 @@ pub const LIMITS: [LimitSpec; 3] = [
     LimitSpec {
         limit: Limit::Changes,
         key: "limits.max_changes",
-        counts: "groups changed (updated, adopted or created)",
+        counts: "groups changed (updated, adopted, created or pruned)",
         detail: "a group whose only change is in its members or assignees counts as one",
         default: 100,
         verb: "updates",

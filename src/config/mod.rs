@@ -199,7 +199,7 @@ pub struct Settings {
     pub update_mode: UpdateMode,
     /// Which groups a cycle reads from the pod before planning, when the
     /// config says (`refresh:`); `None` leaves it to the command: `plan` and
-    /// `apply` read only what the snapshot lacks, the daemon chooses per cycle.
+    /// `apply` read every declared group, the daemon chooses per cycle.
     pub refresh: Option<RefreshMode>,
     /// What becomes of an orphan, a managed group no file declares any more.
     pub prune: PruneMode,

@@ -270,11 +270,12 @@ pub const SETTINGS: &[SettingSpec] = &[
         "refresh",
         "`missing` | `always`",
         DefaultValue::Note(
-            "none: `plan` and `apply` read what the snapshot lacks; the daemon chooses per cycle",
+            "none: `plan` and `apply` read every declared group; the daemon chooses per cycle",
         ),
         "Which declared groups (and managed lists) a cycle reads from the pod first: those the \
-         snapshot lacks, or all (finds drift), for every command and every daemon cycle. \
-         `--refresh` (on `plan`, `apply`, `run`) wins. See \
+         snapshot lacks (`missing`, fast, may not show the pod as it is), or all (`always`, \
+         finds drift), for every command and every daemon cycle. `--refresh[=false]` (on \
+         `plan`, `apply`) and `--refresh` (on `run`) win. See \
          [Operating it](#operating-it-on-a-live-host) for the daemon's choice.",
     ),
     SettingSpec::key(

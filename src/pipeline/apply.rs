@@ -167,11 +167,10 @@ fn check_prune_fraction(plan: &Plan, max_fraction: f64) -> Result<(), Refusal> {
         count: prunes,
         max: (max_fraction * plan.managed as f64) as usize,
         message: format!(
-            "refusing to apply: the plan prunes {} of the {} groups groupsync manages, more than \
-             limits.max_prune_fraction = {max_fraction}; nothing was written. Is the groups dir \
-             checked out half-way, or did a merge drop files? Review it with `groupsync plan`, \
+            "refusing to apply: the plan prunes {prunes} of the {} groups groupsync manages, more \
+             than limits.max_prune_fraction = {max_fraction}; nothing was written. Is the groups \
+             dir checked out half-way, or did a merge drop files? Review it with `groupsync plan`, \
              then rerun with --force or raise the limit",
-            counted(prunes, "group"),
             plan.managed
         ),
     })

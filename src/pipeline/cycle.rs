@@ -192,7 +192,12 @@ async fn unbounded_cycle(
             let (desired, snapshot) = std::thread::scope(|scope| {
                 let snapshot = scope.spawn(|| read_unlocked(path));
                 let desired = load_dir(&settings.groups_dir);
-                (desired, snapshot.join().expect("reading the state file never panics"))
+                (
+                    desired,
+                    snapshot
+                        .join()
+                        .expect("reading the state file never panics"),
+                )
             });
             let (desired, mut snapshot) = (desired?, snapshot?);
             tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;

@@ -106,6 +106,9 @@ pub struct Plan {
     pub bound: Vec<(usize, String)>,
     /// How many groups groupsync manages (declared or orphaned).
     pub managed: usize,
+    /// Pruning was asked for and held back: a declared group could not be
+    /// bound to its pod group, so which groups are orphans is not sure.
+    pub prune_withheld: bool,
 }
 
 /// A group whose drift is held: its parts that hold some.
@@ -205,6 +208,7 @@ pub fn plan(
         }
     }
     add_orphans(&mut result, snapshot, options.prune && !unbound);
+    result.prune_withheld = options.prune && unbound && !result.orphans.is_empty();
     result
 }
 

@@ -32,7 +32,7 @@ use crate::model::{DesiredState, GroupKey, ROLE_SCOPE, Roster, UserGroupResponse
 use crate::pipeline::cycle::{DEFAULT_LOCK_TIMEOUT, tie_to_pod};
 use crate::pod::{ListFilter, PodClient};
 use crate::shutdown::Shutdown;
-use crate::store::snapshot::{Snapshot, now_ms};
+use crate::store::snapshot::{LastApplied, ManagedHow, Snapshot, now_ms};
 use crate::store::state_file::{StateFile, read_unlocked};
 use crate::text::{counted, escaped};
 
@@ -240,6 +240,7 @@ async fn read_and_write(
     for (group, lists) in rendered.groups.iter().zip(&lists) {
         record_lists(&mut snapshot, group, lists, at);
     }
+    mark_imported(&mut snapshot, &rendered, &lists, &paths, at);
     state.save(&snapshot)?;
     drop(state);
 
@@ -251,6 +252,49 @@ async fn read_and_write(
         left_out: screened.left_out,
         lists: report,
     })
+}
+
+/// Marks each group written into a file as managed (`imported`), with the
+/// values its file declares as last applied: from now on, a group the file
+/// no longer declares is an orphan. YAML on stdout is not in git yet, so
+/// nothing is marked for it.
+fn mark_imported(
+    snapshot: &mut Snapshot,
+    rendered: &render::Rendered,
+    lists: &[GroupLists],
+    paths: &[Option<std::path::PathBuf>],
+    at: i64,
+) {
+    let mut groups = rendered.groups.iter().enumerate();
+    for (file, path) in rendered.files.iter().zip(paths) {
+        let in_file: Vec<(usize, &UserGroupResponse)> = groups.by_ref().take(file.groups).collect();
+        let Some(path) = path else {
+            continue;
+        };
+        let shown = path.display().to_string();
+        for (index, group) in in_file {
+            let Some(id) = group.id.as_deref() else {
+                continue;
+            };
+            let fields = crate::model::UserGroupUpdate {
+                name: group.name.clone(),
+                area: group.area.clone(),
+                description: group.description.clone(),
+                active: group.active,
+            };
+            let lists = lists
+                .get(index)
+                .into_iter()
+                .flatten()
+                .filter_map(|(roster, list)| match list {
+                    ImportedList::Read(read) => Some((*roster, read.written.clone())),
+                    ImportedList::LeftOut(_) => None,
+                })
+                .collect();
+            let applied = LastApplied { fields, lists };
+            snapshot.mark_managed(id, ManagedHow::Imported, &shown, applied, at);
+        }
+    }
 }
 
 /// Records each list of `group` that was read, with its users by id (`#<id>`

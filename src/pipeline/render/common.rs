@@ -223,6 +223,9 @@ pub fn orphan_lines(plan: &Plan) -> Vec<String> {
                 "deactivated by this plan (prune)"
             } else if !orphan.active {
                 "inactive already"
+            } else if plan.prune_withheld {
+                "still active, and not pruned: a declared group could not be bound to its pod \
+                 group (see the errors), so which groups are orphans is not sure"
             } else {
                 "still active: `--prune` (or `prune: deactivate`) deactivates it"
             };
