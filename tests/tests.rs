@@ -13,6 +13,7 @@ mod hostile_settings;
 mod import;
 mod integrations;
 mod invisible;
+mod journal;
 mod layers;
 mod lifecycle;
 mod log_lines;

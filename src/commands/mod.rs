@@ -8,6 +8,7 @@
 //! - [`cycle`]    — `plan`, `apply` and `run --once`: one cycle, rendered.
 //! - [`daemon`]   — `groupsync run`: the daemon, with its signals.
 //! - [`import`]   — `groupsync import`.
+//! - [`journal`]  — `groupsync journal verify` and `groupsync history`: the journal, read back.
 //! - [`emulate`]  — `groupsync emulate`.
 //! - [`demo`]     — `groupsync demo`.
 //! - [`docs`]     — `help`, `completions` and `schema`: texts of the program's own.
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod docs;
 pub mod emulate;
 pub mod import;
+pub mod journal;
 pub mod manpage;
 pub mod outcome;
 pub mod output;
@@ -33,7 +35,7 @@ use anyhow::Context;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
-use crate::cli::args::{Cli, Command, OutputFormat};
+use crate::cli::args::{Cli, Command, JournalCommand, OutputFormat};
 use crate::commands::outcome::Outcome;
 use crate::commands::output::FailureDocument;
 use crate::config::Settings;
@@ -61,6 +63,8 @@ fn failure_document(cli: &Cli) -> Option<FailureDocument> {
         Command::Run(ref args) if args.once => JsonDocument::Plan,
         Command::Run(_)
         | Command::Import { .. }
+        | Command::Journal { .. }
+        | Command::History(_)
         | Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }
@@ -130,6 +134,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 import::run(settings, options, out, second)
             })
         }
+        Command::Journal {
+            command: JournalCommand::Verify,
+        } => journal::verify(&settings, format),
+        Command::History(args) => journal::history(&settings, &args, format),
         Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }

@@ -98,7 +98,7 @@ pub struct ExitStatus {
 }
 
 /// The exit codes of every command.
-pub const EXIT_STATUS: [ExitStatus; 5] = [
+pub const EXIT_STATUS: [ExitStatus; 7] = [
     ExitStatus {
         commands: &["validate"],
         clean: "valid",
@@ -121,6 +121,18 @@ pub const EXIT_STATUS: [ExitStatus; 5] = [
         commands: &["import"],
         clean: "written (groups the loader would refuse left out, each named on stderr)",
         failed: "any error (an existing `--out` file, a missing directory, an import too large for stdout, `cycle_timeout` included)",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["journal verify"],
+        clean: "the chain is intact (a partial last line from a crash is a warning)",
+        failed: "a line changed, removed or moved (named `FILE:LINE: ...`), no journal, or any error",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["history"],
+        clean: "printed (no records is no error)",
+        failed: "any error (a journal file that cannot be read)",
         pending: None,
     },
     ExitStatus {
