@@ -39,6 +39,8 @@
 //!   - [`pod::client`] — one method per endpoint, retries, re-login on 401.
 //!   - [`pod::auth`]   — session tokens and RSA bot login (JWT RS512).
 //!   - [`pod::retry`]  — back-off between pod attempts, honouring `Retry-After`.
+//! - [`store`] — what is kept between cycles: [`store::snapshot`], [`store::state_file`], and
+//!   [`store::journal`], the hash-chained record of every write (append, rotate, verify, history).
 //! - [`desired`] — the **load** stage: `groups.d/` -> `DesiredState` (walk, tree, groups),
 //!   every error at once; and [`desired::schema`], the JSON Schema of a file, from the same keys.
 //! - [`config`] — flags, environment and config file merged into `Settings`, and
@@ -52,6 +54,8 @@
 //!   - [`text`]     — text from files and the pod made safe to show (escapes control and bidi characters).
 //!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by), the second
 //!     stop signal that ends the process, and reload requests.
+//!   - [`revision`] — the git revision of the groups dir (commit, dirty, author, subject), or
+//!     the one `--revision` gives.
 //!
 //! The contract the program keeps with its users and with the pod is written
 //! down in `docs/` (`docs/interface.md`, `docs/pod-api.md`).
@@ -67,6 +71,7 @@ pub mod kinds;
 pub mod model;
 pub mod pipeline;
 pub mod pod;
+pub mod revision;
 pub mod service;
 pub mod shutdown;
 pub mod store;

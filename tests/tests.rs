@@ -16,6 +16,7 @@ mod import;
 mod import_lists;
 mod integrations;
 mod invisible;
+mod journal;
 mod layers;
 mod lifecycle;
 mod log_lines;

@@ -23,7 +23,7 @@ pub struct Cli {
     // Every setting's flag, declared once in the config layer.
     #[command(flatten)]
     pub overrides: Overrides,
-    /// Output format of validate, plan and apply
+    /// Output format of validate, plan, apply, journal verify and history
     // In --help, after --bdk-config (4th of Overrides) and, as a tie sorts by name,
     // before --log-format (5th): where it has always been.
     #[arg(
@@ -81,6 +81,13 @@ pub enum Command {
         #[command(flatten)]
         lock: LockTimeout,
     },
+    /// The journal of every write: `journal verify` checks its hash chain
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+    /// Print the journal's records, one line per write (all groups, or one)
+    History(HistoryArgs),
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
@@ -108,6 +115,25 @@ pub enum Command {
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+}
+
+/// What `groupsync journal` does.
+#[derive(Subcommand, Clone, Copy)]
+pub enum JournalCommand {
+    /// Walk the journal's hash chain, rotated files included: exit 1 naming the first line
+    /// changed, removed or moved (a partial last line from a crash is a warning)
+    Verify,
+}
+
+/// The arguments of `history`.
+#[derive(Args, Clone)]
+pub struct HistoryArgs {
+    /// Only the records of this group
+    #[arg(value_name = "GROUP_ID")]
+    pub group: Option<String>,
+    /// Only the records written within this long before now (e.g. 30m, 24h, 720h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
 }
 
 /// The flags of `plan`: it never writes, so it has nothing to force and

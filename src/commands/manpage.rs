@@ -246,6 +246,13 @@ fn files_section() -> String {
         out.push_str(&tagged(&bold(path), &text));
     }
     out.push_str(&tagged(
+        &bold(&format!("STATE{}", crate::config::JOURNAL_SUFFIX)),
+        "The journal: one hash-chained record per write, beside the state file and named after \
+         it (the packaged service: /var/lib/groupsync/state.journal.jsonl), with its rotated \
+         files .1, .2, ... beside it. Another one is named by --journal, GROUPSYNC_JOURNAL or \
+         journal_file in the config file.",
+    ));
+    out.push_str(&tagged(
         &bold("$CREDENTIALS_DIRECTORY/session-token"),
         "Under systemd, the session token the unit passes with \
          LoadCredential=session-token:FILE (the packaged unit: /etc/groupsync/session-token), \
@@ -288,6 +295,7 @@ fn default_text(default: DefaultValue) -> Option<String> {
         DefaultValue::Note(note) => Some(plain(note)),
         DefaultValue::Path(text) | DefaultValue::Text(text) => Some(text.to_string()),
         DefaultValue::Duration(duration) => Some(short_duration(duration)),
+        DefaultValue::Size(size) => Some(crate::config::format_size(size)),
         DefaultValue::Count(count) => Some(count.to_string()),
         DefaultValue::Number(number) => Some(number.to_string()),
         DefaultValue::Bool(value) => Some(value.to_string()),

@@ -8,6 +8,7 @@
 //! - [`cycle`]    — `plan`, `apply` and `run --once`: one cycle, rendered.
 //! - [`daemon`]   — `groupsync run`: the daemon, with its signals.
 //! - [`import`]   — `groupsync import`.
+//! - [`journal`]  — `groupsync journal verify` and `groupsync history`: the journal, read back.
 //! - [`emulate`]  — `groupsync emulate`.
 //! - [`demo`]     — `groupsync demo`.
 //! - [`docs`]     — `help`, `completions` and `schema`: texts of the program's own.
@@ -23,6 +24,7 @@ pub mod docs;
 pub mod emulate;
 pub mod forget;
 pub mod import;
+pub mod journal;
 pub mod manpage;
 pub mod outcome;
 pub mod output;
@@ -34,7 +36,7 @@ use anyhow::Context;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
-use crate::cli::args::{Cli, Command, OutputFormat};
+use crate::cli::args::{Cli, Command, JournalCommand, OutputFormat};
 use crate::commands::outcome::Outcome;
 use crate::commands::output::FailureDocument;
 use crate::config::Settings;
@@ -63,6 +65,8 @@ fn failure_document(cli: &Cli) -> Option<FailureDocument> {
         Command::Run(_)
         | Command::Import { .. }
         | Command::Forget { .. }
+        | Command::Journal { .. }
+        | Command::History(_)
         | Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }
@@ -140,6 +144,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Forget { ids, lock } => {
             runtime.block_on(forget::run(&settings, &ids, lock.lock_timeout))
         }
+        Command::Journal {
+            command: JournalCommand::Verify,
+        } => journal::verify(&settings, format),
+        Command::History(args) => journal::history(&settings, &args, format),
         Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }

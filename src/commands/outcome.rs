@@ -98,7 +98,7 @@ pub struct ExitStatus {
 }
 
 /// The exit codes of every command.
-pub const EXIT_STATUS: [ExitStatus; 6] = [
+pub const EXIT_STATUS: [ExitStatus; 8] = [
     ExitStatus {
         commands: &["validate"],
         clean: "valid",
@@ -127,6 +127,18 @@ pub const EXIT_STATUS: [ExitStatus; 6] = [
         commands: &["forget"],
         clean: "forgotten",
         failed: "any error (an id groupsync does not manage included: nothing forgotten)",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["journal verify"],
+        clean: "the chain is intact (a partial last line from a crash is a warning)",
+        failed: "a line changed, removed or moved (named `FILE:LINE: ...`), no journal, or any error",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["history"],
+        clean: "printed (no records is no error)",
+        failed: "any error (a journal file that cannot be read)",
         pending: None,
     },
     ExitStatus {

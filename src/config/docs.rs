@@ -4,10 +4,10 @@
 //! ([`limits_markdown`], from [`LIMITS`]). A test in `tests/docs.rs` fails
 //! when the file's tables differ, and rewrites them when asked to.
 
-use super::MAX_DURATION;
 use super::limits::{LIMITS, LimitSpec};
 use super::settings::{DefaultValue, SETTINGS, SettingSpec, override_flags};
-use crate::error::short_duration;
+use super::{MAX_DURATION, MAX_JOURNAL_SIZE, MIN_JOURNAL_SIZE};
+use crate::error::{format_size, short_duration};
 
 /// The settings table, one row a setting, as Markdown (ending in a newline).
 pub fn settings_markdown() -> String {
@@ -73,6 +73,12 @@ fn kind_cell(spec: &SettingSpec) -> String {
             code(&short_duration(spec.min)),
             code(&short_duration(MAX_DURATION))
         ),
+        // The one size setting, `journal.max_size`.
+        "size" => format!(
+            "size, {} to {}",
+            code(&format_size(MIN_JOURNAL_SIZE)),
+            code(&format_size(MAX_JOURNAL_SIZE))
+        ),
         kind => kind.to_string(),
     }
 }
@@ -124,6 +130,7 @@ fn default_cell(default: DefaultValue) -> String {
         DefaultValue::Path(path) => code(&format!("./{path}")),
         DefaultValue::Text(text) => code(text),
         DefaultValue::Duration(duration) => code(&short_duration(duration)),
+        DefaultValue::Size(size) => code(&format_size(size)),
         DefaultValue::Count(count) => code(&count.to_string()),
         DefaultValue::Number(number) => code(&number.to_string()),
         DefaultValue::Bool(value) => code(&value.to_string()),

@@ -18,9 +18,12 @@ use serde::de::{self, Deserializer, Visitor};
 use super::files::{SMALL_FILE_CAP, read_regular_text};
 use super::values::{
     CronSchedule, ProxyUrl, out_of_range, parse_duration_from, parse_http_url,
-    parse_listen_address, parse_log_filter,
+    parse_listen_address, parse_log_filter, parse_size_within,
 };
-use super::{LogFormat, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, PruneMode, RefreshMode};
+use super::{
+    LogFormat, MAX_JOURNAL_SIZE, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, MIN_JOURNAL_SIZE,
+    PruneMode, RefreshMode,
+};
 use crate::error::{ConfigError, Diagnostic, FileError, ValueError, with_causes};
 use crate::model::{DriftPolicy, UpdateMode};
 
@@ -101,6 +104,8 @@ pub(super) struct ConfigFile {
     pub(super) auth: Option<AuthSection>,
     pub(super) groups_dir: Option<PathBuf>,
     pub(super) state_file: Option<PathBuf>,
+    pub(super) journal_file: Option<PathBuf>,
+    pub(super) journal: Option<JournalSection>,
     pub(super) schedule: Option<CronSchedule>,
     pub(super) interval: Option<ConfigDuration<{ millis(MIN_INTERVAL) }>>,
     pub(super) debounce: Option<ConfigDuration<{ millis(MIN_DEBOUNCE) }>>,
@@ -149,6 +154,12 @@ pub(super) struct LimitsSection {
     pub(super) max_deactivations: Option<usize>,
     pub(super) max_member_removals: Option<usize>,
     pub(super) max_prune_fraction: Option<Fraction>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JournalSection {
+    pub(super) max_size: Option<ConfigSize<MIN_JOURNAL_SIZE, MAX_JOURNAL_SIZE>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,6 +241,11 @@ impl<'de> Deserialize<'de> for Fraction {
     }
 }
 
+/// A size in bytes from `MIN` to `MAX`: a number of bytes, or text with a
+/// unit (see [`parse_size_within`]).
+#[derive(Debug)]
+pub(super) struct ConfigSize<const MIN: u64, const MAX: u64>(pub(super) u64);
+
 /// Deserializes a string scalar through `parse`. The error is raised inside
 /// the visitor, where serde_yaml still knows the scalar's position; serde
 /// keeps only its text, so the text carries its causes too.
@@ -302,6 +318,30 @@ impl<'de> Deserialize<'de> for ListenAddress {
 impl<'de> Deserialize<'de> for CronSchedule {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserialize_parsed(deserializer, "a 5-field cron schedule", CronSchedule::parse)
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for ConfigSize<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor<const MIN: u64, const MAX: u64>;
+        impl<const MIN: u64, const MAX: u64> Visitor<'_> for SizeVisitor<MIN, MAX> {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as `64MiB`")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
+                parse_size_within(text, MIN, MAX).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+                self.visit_str(&value.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+                self.visit_str(&value.to_string())
+            }
+        }
+        deserializer
+            .deserialize_any(SizeVisitor::<MIN, MAX>)
+            .map(ConfigSize)
     }
 }
 

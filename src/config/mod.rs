@@ -21,6 +21,8 @@
 //! - [`limits`] — [`LIMITS`], the safety limits as one table: key, what it
 //!   counts, default, refusal.
 //! - [`docs`] — both tables as the Markdown of `docs/interface.md`.
+//! - `journal.rs` — where the journal goes (beside the state file unless
+//!   `journal_file` says), the checks on its path, and `--revision`.
 //! - `access.rs` — where the pod is and how to log in to it: the pod URL,
 //!   CA file and proxy, and the credentials.
 //! - [`bdk`] — the official SDK's `config.yaml`.
@@ -81,10 +83,12 @@ pub mod bdk;
 pub mod docs;
 mod file;
 pub mod files;
+mod journal;
 pub mod limits;
 pub mod settings;
 mod values;
 
+pub use self::journal::{JOURNAL_SUFFIX, JournalSettings};
 pub use self::limits::{LIMITS, Limit, LimitSpec, limit_keys};
 pub use self::settings::{DefaultValue, SETTINGS, SettingSpec};
 pub use self::values::{
@@ -94,10 +98,13 @@ pub use self::values::{
 use self::access::{auth_settings, bdk_config, check_files, network_settings, pod_url};
 use self::file::{ConfigFile, LogFilter, RetrySection, read_config_file};
 use self::files::real_path;
+use self::journal::{journal_settings, revision};
 use self::settings::flag_label;
 use self::values::{duration_out_of_range, parse_log_filter};
 use crate::error;
-pub use crate::error::{BdkError, BdkProblem, ConfigError, FileError, RuleError, ValueError};
+pub use crate::error::{
+    BdkError, BdkProblem, ConfigError, FileError, RuleError, ValueError, format_size,
+};
 use crate::model::{DriftPolicy, UpdateMode};
 
 /// The config file read when neither `--config` nor `GROUPSYNC_CONFIG` names one (if it exists).
@@ -121,6 +128,12 @@ pub const MIN_DEBOUNCE: Duration = Duration::from_millis(100);
 /// The shortest `cycle_timeout`.
 pub const MIN_CYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_CONCURRENCY: u64 = 4;
+/// `journal.max_size`: the size at which the journal rotates.
+pub const DEFAULT_JOURNAL_MAX_SIZE: u64 = 64 * 1024 * 1024;
+/// The smallest `journal.max_size` (a file then holds a record or two).
+pub const MIN_JOURNAL_SIZE: u64 = 1024;
+/// The largest `journal.max_size`.
+pub const MAX_JOURNAL_SIZE: u64 = 64 * 1024 * 1024 * 1024;
 const DEFAULT_LOG_LEVEL: &str = "info";
 
 /// What flags and environment variables say (clap lets a flag win over its
@@ -173,6 +186,17 @@ pub struct Overrides {
         value_parser = parse_duration
     )]
     pub cycle_timeout: Option<Duration>,
+    /// Journal: one hash-chained record per write [default: beside the state file, STATE.journal.jsonl]
+    #[arg(
+        long = "journal",
+        global = true,
+        env = "GROUPSYNC_JOURNAL",
+        value_name = "FILE"
+    )]
+    pub journal_file: Option<PathBuf>,
+    /// The revision of the groups dir, instead of the git commit it is at (e.g. a CI build's commit)
+    #[arg(long, global = true, env = "GROUPSYNC_REVISION", value_name = "TEXT")]
+    pub revision: Option<String>,
 }
 
 /// Every setting, resolved and validated.
@@ -184,6 +208,13 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     pub groups_dir: PathBuf,
     pub state_file: PathBuf,
+    /// The journal: one hash-chained record per write (a regular file or
+    /// none yet; not a symlink, not the state file, not inside `groups_dir`).
+    pub journal_file: PathBuf,
+    pub journal: JournalSettings,
+    /// The revision `--revision` / `GROUPSYNC_REVISION` gives, replacing
+    /// the one read from git; one line of visible text.
+    pub revision: Option<String>,
     /// `http(s)://host[:port][/path]`, without a trailing `/`.
     pub pod_url: Option<String>,
     pub auth: AuthSettings,
@@ -445,9 +476,20 @@ fn merge(
     );
     refuse_state_file_inside(&groups_dir, &state_file)?;
     check_files(&state_file, &auth, &network, bdk.as_ref())?;
+    let (journal_file, journal) = journal_settings(
+        overrides.journal_file.as_ref(),
+        file.journal_file,
+        file.journal.and_then(|journal| journal.max_size),
+        base_dir,
+        &state_file,
+        &groups_dir,
+    )?;
     Ok(Settings {
         groups_dir,
         state_file,
+        journal_file,
+        journal,
+        revision: revision(overrides.revision.as_deref())?,
         config_file,
         pod_url,
         auth,
@@ -688,6 +730,8 @@ mod tests {
             assert_eq!(overrides.log_format, None, "{args:?}");
             assert_eq!(overrides.log_level, None, "{args:?}");
             assert_eq!(overrides.cycle_timeout, None, "{args:?}");
+            assert_eq!(overrides.journal_file, None, "{args:?}");
+            assert_eq!(overrides.revision, None, "{args:?}");
         }
         let overrides = parse_without_env(&["groupsync", "--log-format", "json", "plan"]);
         assert_eq!(overrides.log_format, Some(LogFormat::Json));
@@ -720,6 +764,12 @@ mod tests {
         assert_eq!(settings.config_file, None);
         assert_eq!(settings.groups_dir, Path::new("groups.d"));
         assert_eq!(settings.state_file, Path::new("groupsync.state.json"));
+        assert_eq!(
+            settings.journal_file,
+            Path::new("groupsync.state.journal.jsonl")
+        );
+        assert_eq!(settings.journal.max_size, 64 * 1024 * 1024);
+        assert_eq!(settings.revision, None);
         assert_eq!(settings.pod_url, None);
         assert_eq!(settings.auth, AuthSettings::default());
         assert!(
@@ -754,6 +804,7 @@ mod tests {
             let value = match spec.default {
                 DefaultValue::Text(text) => text.to_string(),
                 DefaultValue::Duration(duration) => crate::error::short_duration(duration),
+                DefaultValue::Size(size) => format_size(size),
                 DefaultValue::Count(count) => count.to_string(),
                 DefaultValue::Number(number) => number.to_string(),
                 DefaultValue::Bool(value) => value.to_string(),
@@ -788,6 +839,8 @@ mod tests {
              auth:\n  bot_username: bot\n  private_key_file: /keys/bot.pem\n\
              groups_dir: /etc/groupsync/groups.d\n\
              state_file: /var/lib/groupsync/state.json\n\
+             journal_file: /var/log/groupsync/journal.jsonl\n\
+             journal: {max_size: 1MiB}\n\
              schedule: \"*/5 * * * 7\"\n\
              debounce: 250ms\n\
              cycle_timeout: 90s\n\
@@ -825,6 +878,11 @@ mod tests {
             settings.state_file,
             Path::new("/var/lib/groupsync/state.json")
         );
+        assert_eq!(
+            settings.journal_file,
+            Path::new("/var/log/groupsync/journal.jsonl")
+        );
+        assert_eq!(settings.journal.max_size, 1024 * 1024);
         assert!(
             matches!(&settings.trigger, Trigger::Cron(schedule) if schedule.as_str() == "*/5 * * * 7")
         );
@@ -1275,5 +1333,104 @@ mod tests {
             std::fs::create_dir(config.dir.path().join("groups.d")).unwrap();
             assert!(config.resolve().is_ok(), "{state_file}");
         }
+    }
+
+    #[test]
+    fn the_journal_follows_the_state_file_unless_set_and_the_flag_wins() {
+        let config = ConfigDir::with("state_file: var/acme.json\n");
+        let dir = config.dir.path();
+        assert_eq!(
+            config.resolve().unwrap().journal_file,
+            dir.join("var/acme.journal.jsonl")
+        );
+        std::fs::write(config.path(), "journal_file: audit/j.jsonl\n").unwrap();
+        assert_eq!(
+            config.resolve().unwrap().journal_file,
+            dir.join("audit/j.jsonl")
+        );
+        let flagged = Overrides {
+            journal_file: Some("flag.jsonl".into()),
+            ..config.overrides()
+        };
+        let settings = resolve_with(&flagged, no_default()).unwrap();
+        assert_eq!(settings.journal_file, Path::new("flag.jsonl"));
+    }
+
+    #[test]
+    fn a_journal_that_is_a_link_a_folder_the_state_file_or_in_the_groups_dir_is_refused() {
+        let config = ConfigDir::with("");
+        let dir = config.dir.path();
+        std::fs::create_dir(dir.join("groups.d")).unwrap();
+        std::fs::create_dir(dir.join("folder")).unwrap();
+        std::fs::write(dir.join("target.jsonl"), "").unwrap();
+        std::os::unix::fs::symlink("target.jsonl", dir.join("link.jsonl")).unwrap();
+        std::os::unix::fs::symlink("groups.d", dir.join("into")).unwrap();
+        let setting = "(journal_file / --journal / GROUPSYNC_JOURNAL)";
+        for (journal, expected) in [
+            ("link.jsonl", "it is a symbolic link; name the file itself"),
+            ("folder", "it is a directory, not a regular file"),
+            (
+                "state.json",
+                "it is the state file; give the journal a file of its own",
+            ),
+            (
+                "groups.d/.journal.jsonl",
+                "it is inside the groups directory",
+            ),
+            ("into/j.jsonl", "it is inside the groups directory"),
+        ] {
+            let text =
+                format!("groups_dir: groups.d\nstate_file: state.json\njournal_file: {journal}\n");
+            std::fs::write(config.path(), &text).unwrap();
+            let error = config.error();
+            let path = dir.join(journal);
+            assert!(
+                error.starts_with(&format!("the journal {} {setting}: ", path.display())),
+                "{journal}: {error}"
+            );
+            assert!(error.contains(expected), "{journal}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_journal_size_takes_units_and_a_bad_one_is_named_at_its_place() {
+        let config = ConfigDir::with("journal: {max_size: 512 KiB}\n");
+        assert_eq!(config.resolve().unwrap().journal.max_size, 512 * 1024);
+        let config = ConfigDir::with("journal: {max_size: 4096}\n");
+        assert_eq!(config.resolve().unwrap().journal.max_size, 4096);
+        let error = ConfigDir::with("journal: {max_size: 10}\n").error();
+        assert!(
+            error.contains(
+                ":1:21: journal.max_size: `10` is out of range; expected a size from 1KiB to 64GiB"
+            ),
+            "{error}"
+        );
+        let error = ConfigDir::with("journal: {max_size: big}\n").error();
+        assert!(error.contains("`big` is not a size"), "{error}");
+        let error = ConfigDir::with("journal: {max_sise: 1MiB}\n").error();
+        assert!(error.contains("did you mean `max_size`"), "{error}");
+    }
+
+    #[test]
+    fn the_revision_comes_from_its_flag_or_variable_only_and_is_checked() {
+        let overrides = parse_without_env(&["groupsync", "--revision", " 4f2c1e9 ", "plan"]);
+        let settings = resolve_with(&overrides, no_default()).unwrap();
+        assert_eq!(settings.revision.as_deref(), Some("4f2c1e9"));
+        let empty = Overrides {
+            revision: Some(String::new()),
+            ..Overrides::default()
+        };
+        assert_eq!(resolve_with(&empty, no_default()).unwrap().revision, None);
+        let bad = Overrides {
+            revision: Some("a\u{1b}[2J".to_string()),
+            ..Overrides::default()
+        };
+        let error = resolve_with(&bad, no_default()).unwrap_err().chain();
+        assert!(
+            error.starts_with("--revision / GROUPSYNC_REVISION: a revision is one line"),
+            "{error}"
+        );
+        let error = ConfigDir::with("revision: abc\n").error();
+        assert!(error.contains("unknown field `revision`"), "{error}");
     }
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 use super::limits::Limit;
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_CONFIG, DEFAULT_CYCLE_TIMEOUT, DEFAULT_DEBOUNCE,
-    DEFAULT_GROUPS_DIR, DEFAULT_INTERVAL, DEFAULT_LOG_LEVEL, DEFAULT_MAX_PRUNE_FRACTION,
+    DEFAULT_GROUPS_DIR, DEFAULT_INTERVAL, DEFAULT_JOURNAL_MAX_SIZE, DEFAULT_LOG_LEVEL,
+    DEFAULT_MAX_PRUNE_FRACTION,
     DEFAULT_RETRY, DEFAULT_STATE_FILE, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, Overrides,
 };
 
@@ -55,6 +56,8 @@ pub enum DefaultValue {
     /// A word as the config file writes it (`minimal`).
     Text(&'static str),
     Duration(Duration),
+    /// A size in bytes, shown in its largest whole binary unit (`64MiB`).
+    Size(u64),
     Count(u64),
     Number(f64),
     Bool(bool),
@@ -142,6 +145,40 @@ pub const SETTINGS: &[SettingSpec] = &[
          both paths, since each save would start another cycle.",
     )
     .with_flag("state_file"),
+    SettingSpec::key(
+        "journal_file",
+        "path",
+        DefaultValue::Note(
+            "beside the state file, named after it: `state.json` -> `state.journal.jsonl`",
+        ),
+        "The journal: one hash-chained JSON line per write to the pod (see \
+         [The journal](#the-journal)); created with mode 0600. A regular file or none yet: a \
+         symlink, a directory, the state file itself, or a path inside `groups_dir` is refused \
+         at start-up, on reload and by `validate`.",
+    )
+    .with_flag("journal_file"),
+    SettingSpec::key(
+        "journal.max_size",
+        "size",
+        DefaultValue::Size(DEFAULT_JOURNAL_MAX_SIZE),
+        "When a record would take the journal past this size, the file is renamed \
+         `JOURNAL.1` (then `.2`, ...) and a new one starts, chained to it. A whole number of \
+         bytes, or with a unit: `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`).",
+    ),
+    SettingSpec {
+        key: None,
+        flag: Some("revision"),
+        env: None,
+        kind: "text",
+        default: DefaultValue::Note("the git commit the groups dir is at"),
+        doc: "The revision of the groups dir, instead of the one read from git (see \
+              [The revision](#the-revision)): for a tree that is not a git work tree, e.g. \
+              `GROUPSYNC_REVISION=$CI_COMMIT_SHA`. One line, at most 200 characters, no \
+              control or invisible characters; empty counts as not set. No config file key: a \
+              revision written into a file would outlive the tree it names.",
+        limit: None,
+        min: Duration::ZERO,
+    },
     SettingSpec::key(
         "pod.url",
         "URL",
@@ -491,10 +528,11 @@ mod tests {
     #[test]
     fn the_table_has_exactly_the_keys_the_config_file_accepts() {
         use super::super::file::{
-            AuthSection, ConfigFile, LimitsSection, LogSection, PodSection, ProxySection,
-            RetrySection,
+            AuthSection, ConfigFile, JournalSection, LimitsSection, LogSection, PodSection,
+            ProxySection, RetrySection,
         };
         let sections = [
+            ("journal", fields_of::<JournalSection>()),
             ("pod", fields_of::<PodSection>()),
             ("proxy", fields_of::<ProxySection>()),
             ("auth", fields_of::<AuthSection>()),

@@ -324,6 +324,64 @@ pub fn default_login_url(pod_url: &str) -> String {
     format!("{}/login", &pod_url[..origin_end])
 }
 
+/// The units a size may be written in, and how many bytes each is.
+const SIZE_UNITS: [(&str, u64); 9] = [
+    ("b", 1),
+    ("kib", 1 << 10),
+    ("mib", 1 << 20),
+    ("gib", 1 << 30),
+    ("tib", 1 << 40),
+    ("kb", 1_000),
+    ("mb", 1_000_000),
+    ("gb", 1_000_000_000),
+    ("tb", 1_000_000_000_000),
+];
+
+/// Parses a size in bytes: a whole number, then optionally a unit (`B`,
+/// `KiB`, `MiB`, `GiB`, `TiB`, or the decimal `KB`, `MB`, `GB`, `TB`; in
+/// any case, a space before it allowed), within `min..=max`.
+pub fn parse_size_within(text: &str, min: u64, max: u64) -> Result<u64, ValueError> {
+    let not_a_size = || ValueError::NotASize {
+        text: text.to_string(),
+    };
+    let trimmed = text.trim();
+    let digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = trimmed.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| not_a_size())?;
+    let unit = unit.trim_start().to_ascii_lowercase();
+    let factor = match unit.as_str() {
+        "" => 1,
+        unit => SIZE_UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|(_, factor)| *factor)
+            .ok_or_else(not_a_size)?,
+    };
+    match number.checked_mul(factor) {
+        Some(size) if (min..=max).contains(&size) => Ok(size),
+        _ => Err(ValueError::SizeOutOfRange {
+            text: text.to_string(),
+            min,
+            max,
+        }),
+    }
+}
+
+/// A revision given by hand (`--revision` / `GROUPSYNC_REVISION`): one
+/// line of visible text, at most [`MAX_GIVEN`](crate::revision::MAX_GIVEN)
+/// characters; empty counts as not given.
+pub fn parse_revision(text: &str) -> Result<Option<String>, ValueError> {
+    let max = crate::revision::MAX_GIVEN;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.chars().count() > max || text.chars().any(crate::text::needs_escape) {
+        return Err(ValueError::NotARevision);
+    }
+    Ok(Some(text.to_string()))
+}
+
 /// The error for an integer outside `min..=max`.
 pub(super) fn out_of_range(value: impl fmt::Display, min: u64, max: u64) -> ValueError {
     ValueError::OutOfRange {
@@ -363,6 +421,7 @@ pub fn parse_log_filter(text: &str) -> Result<String, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::format_size;
 
     #[test]
     fn log_levels_and_filters_are_checked() {
@@ -582,5 +641,62 @@ mod tests {
             default_login_url("http://127.0.0.1:8080"),
             "http://127.0.0.1:8080/login"
         );
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units_within_their_range() {
+        let size = |text| parse_size_within(text, 1024, 1 << 32);
+        for (text, bytes) in [
+            ("64MiB", 64 << 20),
+            ("64 mib", 64 << 20),
+            ("1KiB", 1024),
+            ("4GiB", 1 << 32),
+            ("10MB", 10_000_000),
+            ("2048", 2048),
+            ("2048B", 2048),
+        ] {
+            assert_eq!(size(text).unwrap(), bytes, "{text}");
+        }
+        for bad in ["", "MiB", "1.5MiB", "-1KiB", "64 megabytes", "1 KiB extra"] {
+            let error = size(bad).unwrap_err().to_string();
+            assert!(
+                error.ends_with(
+                    "is not a size; write e.g. `64MiB`, `512KiB`, `1GiB` or a number of bytes"
+                ),
+                "{bad}: {error}"
+            );
+        }
+        for out in [
+            "1023",
+            "5GiB",
+            "99999999999999999999TiB",
+            "18446744073709551615TiB",
+        ] {
+            let error = size(out).unwrap_err().to_string();
+            assert!(
+                error.ends_with("is out of range; expected a size from 1KiB to 4GiB")
+                    || error.contains("is not a size"),
+                "{out}: {error}"
+            );
+        }
+        assert_eq!(format_size(64 << 20), "64MiB");
+        assert_eq!(format_size(1500), "1500B");
+        assert_eq!(format_size(0), "0B");
+    }
+
+    #[test]
+    fn a_given_revision_is_one_visible_line() {
+        assert_eq!(
+            parse_revision(" 4f2c1e9 ").unwrap().as_deref(),
+            Some("4f2c1e9")
+        );
+        assert_eq!(parse_revision("  ").unwrap(), None);
+        for bad in ["a\nb", "x\u{1b}[2J", "\u{202e}abc", &"x".repeat(201)] {
+            let error = parse_revision(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with("a revision is one line of at most 200"),
+                "{error}"
+            );
+        }
     }
 }

@@ -23,6 +23,8 @@ use super::Diagnostic;
 
 /// What `parse_duration` suggests after every complaint.
 const DURATION_EXAMPLES: &str = "write e.g. `500ms`, `30s`, `5m`, `1h` or `1m30s`";
+/// What `parse_size` suggests after every complaint.
+const SIZE_EXAMPLES: &str = "write e.g. `64MiB`, `512KiB`, `1GiB` or a number of bytes";
 /// What the proxy URL checks suggest.
 const PROXY_EXAMPLE: &str = "write e.g. http://proxy.example.com:3128";
 /// What the listen address checks suggest.
@@ -95,6 +97,15 @@ pub enum ConfigError {
         groups_dir: PathBuf,
     },
 
+    /// The journal file cannot be where the settings put it: a symlink, the
+    /// state file itself, or inside the groups dir.
+    #[error("the journal {} ({setting}): {problem}", .path.display())]
+    JournalFile {
+        path: PathBuf,
+        setting: String,
+        problem: JournalPlacement,
+    },
+
     /// A file a setting names is there but cannot be what the setting takes:
     /// a FIFO, a device, a directory, or far too large. Checked without
     /// opening it, so that `validate` and start-up fail at once instead of
@@ -126,8 +137,27 @@ impl ConfigError {
             ConfigError::Rule { .. } => "config_rule",
             ConfigError::StateFileInsideGroupsDir { .. } => "state_file_placement",
             ConfigError::FileSetting { .. } => "file_setting",
+            ConfigError::JournalFile { .. } => "journal_placement",
         }
     }
+}
+
+/// Why the journal file cannot be where the settings put it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalPlacement {
+    #[error(
+        "it is a symbolic link; name the file itself: a link could send the record of every \
+         write elsewhere"
+    )]
+    Symlink,
+    #[error("it is the state file; give the journal a file of its own")]
+    StateFile,
+    #[error(
+        "it is inside the groups directory {}: each record would count as a change to the \
+         groups and start another cycle. Keep the journal outside the groups directory",
+        .groups_dir.display()
+    )]
+    InsideGroupsDir { groups_dir: PathBuf },
 }
 
 /// `PATH: ` when the values came from a config file, else nothing.
@@ -228,6 +258,24 @@ pub enum ValueError {
     #[error("{value} is out of range; expected an integer from {min} to {max}")]
     OutOfRange { value: String, min: u64, max: u64 },
 
+    #[error("`{text}` is not a size; {SIZE_EXAMPLES}")]
+    NotASize { text: String },
+    /// A size outside what its setting allows, `min..=max` bytes.
+    #[error(
+        "`{text}` is out of range; expected a size from {} to {}",
+        format_size(*.min),
+        format_size(*.max)
+    )]
+    SizeOutOfRange { text: String, min: u64, max: u64 },
+
+    /// A revision given by hand that is too long or not one line of visible text.
+    #[error(
+        "a revision is one line of at most {} characters without control or invisible \
+         characters, e.g. a commit hash or a build id",
+        crate::revision::MAX_GIVEN
+    )]
+    NotARevision,
+
     /// A word where a log level belongs; `levels` lists the levels, comma-separated.
     #[error(
         "`{level}` is not a log level; use one of {levels}, or target=level directives such as groupsync=debug,reqwest=warn"
@@ -315,6 +363,24 @@ impl FileError {
     /// True when there is no file at all (a state file not written yet).
     pub fn is_not_found(&self) -> bool {
         matches!(self, FileError::Io(error) if error.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// A size as the settings write it: in the largest binary unit that
+/// divides it (`64MiB`, `1KiB`), else in bytes (`1500B`).
+pub fn format_size(bytes: u64) -> String {
+    let units = [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    match units
+        .iter()
+        .find(|(_, factor)| bytes > 0 && bytes.is_multiple_of(*factor))
+    {
+        Some((unit, factor)) => format!("{}{unit}", bytes / factor),
+        None => format!("{bytes}B"),
     }
 }
 

@@ -12,7 +12,10 @@ mod config;
 mod listen;
 mod pod;
 mod state;
-pub use config::{BdkError, BdkProblem, ConfigError, FileError, RuleError, ValueError};
+pub use config::{
+    BdkError, BdkProblem, ConfigError, FileError, JournalPlacement, RuleError, ValueError,
+    format_size,
+};
 pub use listen::ListenError;
 pub use pod::{AuthError, PodError, TransportKind};
 pub use state::{FormatError, STATE_FORMAT_VERSION, StateProblem};

@@ -4,6 +4,9 @@
 //!   lists, user ids) and the state file's JSON format.
 //! - [`state_file`] — the state file on disk: read without a lock, locked by
 //!   writing cycles, replaced atomically, never replaced when unreadable.
+//! - [`journal`]    — the journal: one hash-chained JSON line per write,
+//!   appended, rotated, verified, read back as history.
 
+pub mod journal;
 pub mod snapshot;
 pub mod state_file;
