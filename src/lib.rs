@@ -65,6 +65,7 @@ pub mod emulator;
 pub mod error;
 pub mod kinds;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod pod;
 pub mod service;

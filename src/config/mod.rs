@@ -82,10 +82,12 @@ pub mod docs;
 mod file;
 pub mod files;
 pub mod limits;
+pub mod notify;
 pub mod settings;
 mod values;
 
 pub use self::limits::{LIMITS, Limit, LimitSpec, limit_keys};
+pub use self::notify::{Destination, EventKind, NotifySettings, Room, TargetSettings};
 pub use self::settings::{DefaultValue, SETTINGS, SettingSpec};
 pub use self::values::{
     CronSchedule, MAX_DURATION, ProxyUrl, default_login_url, parse_duration, parse_listen_address,
@@ -94,6 +96,7 @@ pub use self::values::{
 use self::access::{auth_settings, bdk_config, check_files, network_settings, pod_url};
 use self::file::{ConfigFile, LogFilter, RetrySection, read_config_file};
 use self::files::real_path;
+use self::notify::{AgentKeys, notify_settings};
 use self::settings::flag_label;
 use self::values::{duration_out_of_range, parse_log_filter};
 use crate::error;
@@ -210,6 +213,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `dry_run: true`: the daemon (`run`, `run --once`) never writes, as with `--dry-run`.
     pub dry_run: bool,
+    /// `notify:` and `notify_settings:`, and where the agent is.
+    pub notify: NotifySettings,
 }
 
 /// How groupsync authenticates to the pod: a session token file, an RSA bot, or
@@ -385,9 +390,14 @@ fn merge(
         file: config_file.clone(),
         rule,
     };
-    let auth_section = file.auth.unwrap_or_default();
+    let mut auth_section = file.auth.unwrap_or_default();
     let bdk = bdk_config(overrides, &auth_section, base_dir)?;
-    let pod_section = file.pod.unwrap_or_default();
+    let mut pod_section = file.pod.unwrap_or_default();
+    let agent_keys = AgentKeys {
+        agent_url: pod_section.agent_url.take(),
+        key_manager_url: pod_section.key_manager_url.take(),
+        key_manager_token_file: auth_section.key_manager_token_file.take(),
+    };
     let network = network_settings(
         overrides,
         pod_section.ca_file.as_deref(),
@@ -425,6 +435,13 @@ fn merge(
     );
     refuse_state_file_inside(&groups_dir, &state_file)?;
     check_files(&state_file, &auth, &network, bdk.as_ref())?;
+    let notify = notify_settings(
+        file.notify,
+        file.notify_settings,
+        agent_keys,
+        base_dir,
+        pod_url.as_deref(),
+    );
     Ok(Settings {
         groups_dir,
         state_file,
@@ -459,6 +476,7 @@ fn merge(
             level: log_level(overrides.log_level.as_deref(), log.level)?,
         },
         dry_run: file.dry_run.unwrap_or(false),
+        notify,
     })
 }
 

@@ -125,7 +125,10 @@ fn group() -> Json {
             "then",
             object([(
                 "properties",
-                object([("type", Json::Flag(false)), ("previously", Json::Flag(false))]),
+                object([
+                    ("type", Json::Flag(false)),
+                    ("previously", Json::Flag(false)),
+                ]),
             )]),
         ),
     ])
@@ -145,10 +148,7 @@ fn key_schema(value: KeyValue, description: &str) -> Json {
         KeyValue::Type | KeyValue::Field(Field::Name) => {
             vec![("type", text_types()), ("minLength", Json::Number(1))]
         }
-        KeyValue::OnDrift => vec![(
-            "enum",
-            list(DriftPolicy::NAMES.map(text)),
-        )],
+        KeyValue::OnDrift => vec![("enum", list(DriftPolicy::NAMES.map(text)))],
         KeyValue::Previously => vec![
             ("type", text("array")),
             (

@@ -40,7 +40,9 @@ pub(super) fn read_on_drift(value: Node, problems: &mut Problems) -> Option<Drif
                 at,
                 format!(
                     "`on_drift` must be one of {}, not {found}",
-                    DriftPolicy::NAMES.map(|name| format!("`{name}`")).join(" or ")
+                    DriftPolicy::NAMES
+                        .map(|name| format!("`{name}`"))
+                        .join(" or ")
                 ),
             );
             None
@@ -77,7 +79,10 @@ pub(super) fn read_previously(value: Node, problems: &mut Problems) -> Vec<Strin
         } else if names.contains(&name) {
             problems.at(
                 at,
-                format!("`{}` is listed twice in `previously`; remove one", excerpt(&name)),
+                format!(
+                    "`{}` is listed twice in `previously`; remove one",
+                    excerpt(&name)
+                ),
             );
         } else {
             names.push(name);

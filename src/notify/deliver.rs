@@ -1,0 +1,246 @@
+//! One target ([`Target`]) and the delivery of one message to it: rendered
+//! for its kind (MessageML into a room, signed JSON to a webhook), sent,
+//! and sent again after 429, 5xx or no answer, with back-off and
+//! `Retry-After` ([`deliver`]); 400, 403, 451 and the like are final.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use serde_json::{Value, json};
+
+use super::event::Event;
+use super::memory::Memory;
+use super::render::Rendering;
+use super::webhook::Webhook;
+use crate::config::{Destination, EventKind, Room};
+use crate::pod::agent::{AgentClient, AgentError};
+use crate::pod::retry::RetryPolicy;
+use crate::shutdown::Shutdown;
+
+/// Why one attempt did not deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    /// The answer's status, `None` when nothing answered.
+    pub status: Option<u16>,
+    pub message: String,
+    /// 429, 5xx, no answer: another attempt may do.
+    pub retryable: bool,
+    pub retry_after: Option<Duration>,
+}
+
+impl DeliveryError {
+    /// An answer with an error `status`.
+    pub fn status(status: u16, message: String, retry_after: Option<Duration>) -> DeliveryError {
+        DeliveryError {
+            status: Some(status),
+            message,
+            retryable: status == 429 || status >= 500,
+            retry_after,
+        }
+    }
+
+    /// No answer from `url`: connection refused, timed out, broken.
+    pub fn no_answer(url: &str, error: &reqwest::Error) -> DeliveryError {
+        let what = if error.is_timeout() {
+            "no answer in time"
+        } else if error.is_connect() {
+            "cannot connect"
+        } else {
+            "the connection failed"
+        };
+        DeliveryError {
+            status: None,
+            message: format!("POST {url}: {what}"),
+            retryable: true,
+            retry_after: None,
+        }
+    }
+
+    /// A failure no attempt can mend (a room that cannot be found, a setup error).
+    pub fn final_error(message: String) -> DeliveryError {
+        DeliveryError {
+            status: None,
+            message,
+            retryable: false,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<AgentError> for DeliveryError {
+    fn from(error: AgentError) -> DeliveryError {
+        DeliveryError {
+            status: error.status(),
+            retryable: error.is_retryable(),
+            retry_after: error.retry_after(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// What every delivery shares: the memory, how messages are signed off and
+/// where the whole plan is.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub memory: Arc<Mutex<Memory>>,
+    pub plan_url: Option<String>,
+    /// `groupsync on <host>`.
+    pub sender: String,
+    /// The pod the messages are about (webhooks carry it).
+    pub pod_url: Option<String>,
+    pub dedupe: Duration,
+    pub policy: RetryPolicy,
+}
+
+/// One target of `notify:`.
+#[derive(Debug)]
+pub struct Target {
+    /// `symphony stream_id ...`, `webhook https://...`: how logs, metrics and `notify test` name it.
+    pub label: String,
+    pub events: Vec<EventKind>,
+    channel: Channel,
+}
+
+#[derive(Debug)]
+enum Channel {
+    Symphony { agent: AgentClient, room: Room },
+    Webhook(Webhook),
+}
+
+impl Target {
+    /// A Symphony target posting through `agent`.
+    pub fn symphony(
+        destination: &Destination,
+        events: Vec<EventKind>,
+        agent: AgentClient,
+        room: Room,
+    ) -> Target {
+        Target {
+            label: destination.to_string(),
+            events,
+            channel: Channel::Symphony { agent, room },
+        }
+    }
+
+    pub fn webhook(destination: &Destination, events: Vec<EventKind>, webhook: Webhook) -> Target {
+        Target {
+            label: destination.to_string(),
+            events,
+            channel: Channel::Webhook(webhook),
+        }
+    }
+
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.events.contains(&kind)
+    }
+
+    /// One attempt to deliver `event`.
+    pub async fn send_once(&self, event: &Event, context: &Context) -> Result<(), DeliveryError> {
+        let rendering = Rendering {
+            event,
+            plan_url: context.plan_url.as_deref(),
+            sender: &context.sender,
+        };
+        let (messageml, text) = rendering.render();
+        match &self.channel {
+            Channel::Symphony { agent, room } => {
+                let stream_id = stream_id(agent, room, context).await?;
+                agent.post_message(&stream_id, &messageml, None).await?;
+                Ok(())
+            }
+            Channel::Webhook(webhook) => webhook.post(webhook_body(event, &text, context)).await,
+        }
+    }
+}
+
+/// The stream of `room`: as configured, else as resolved before, else as room search finds it now.
+async fn stream_id(
+    agent: &AgentClient,
+    room: &Room,
+    context: &Context,
+) -> Result<String, DeliveryError> {
+    let name = match room {
+        Room::StreamId(id) => return Ok(id.clone()),
+        Room::Name(name) => name,
+    };
+    let known = context
+        .memory
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .room(name);
+    if let Some(id) = known {
+        return Ok(id);
+    }
+    let id = agent.find_room(name).await?;
+    (context.memory.lock().unwrap_or_else(|e| e.into_inner())).set_room(name, &id);
+    Ok(id)
+}
+
+/// A webhook's JSON body: `{event, text, title, fingerprint, pod, groups, ...}`
+/// and the event's own fields.
+pub fn webhook_body(event: &Event, text: &str, context: &Context) -> Vec<u8> {
+    let mut body = serde_json::Map::new();
+    body.insert("event".into(), json!(event.kind.as_str()));
+    body.insert("text".into(), json!(text));
+    body.insert("title".into(), json!(event.title));
+    body.insert("fingerprint".into(), json!(event.fingerprint));
+    body.insert("pod".into(), json!(context.pod_url));
+    body.insert("groups".into(), event.groups_json());
+    for (key, value) in &event.fields {
+        body.insert(key.clone(), value.clone());
+    }
+    serde_json::to_vec(&Value::Object(body)).expect("a JSON map serializes")
+}
+
+/// Delivers `event` to `target`: attempts until one succeeds, one fails for
+/// good, the policy's attempts are spent, or a stop is requested (no new
+/// attempt then). Retries honour `Retry-After`.
+pub async fn deliver(
+    target: &Target,
+    event: &Event,
+    context: &Context,
+    stop: &Shutdown,
+) -> Result<(), DeliveryError> {
+    let policy = context.policy;
+    let mut waits = policy.backoff().build();
+    let mut attempt = 1;
+    loop {
+        let error = match target.send_once(event, context).await {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let wait = waits
+            .next()
+            .filter(|_| error.retryable && !stop.is_requested());
+        let Some(backoff) = wait else {
+            return Err(match (error.retryable, attempt) {
+                (true, attempts) if attempts > 1 => DeliveryError {
+                    message: format!("gave up after {attempts} attempts: {}", error.message),
+                    ..error
+                },
+                _ => error,
+            });
+        };
+        let wait = policy.wait(backoff, error.retry_after);
+        tracing::debug!(
+            target = %target.label,
+            "notification not delivered: {}; trying again in {wait:?}",
+            error.message
+        );
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = until_stopped(stop) => {}
+        }
+        attempt += 1;
+    }
+}
+
+/// Completes once a stop is requested; never when its trigger is gone without firing.
+pub async fn until_stopped(stop: &Shutdown) {
+    let mut stop = stop.clone();
+    stop.requested().await;
+    if !stop.is_requested() {
+        std::future::pending::<()>().await;
+    }
+}
