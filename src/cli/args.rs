@@ -70,6 +70,9 @@ pub enum Command {
         #[arg(long)]
         active_only: bool,
     },
+    /// Notifications: `notify test` sends a test message to every target of `notify:`
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
@@ -97,6 +100,13 @@ pub enum Command {
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+}
+
+/// What `groupsync notify` does.
+#[derive(Subcommand, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// Send one test message to every target of `notify:` and say how each went (exit 1 if any failed)
+    Test,
 }
 
 /// The flags of `plan`: it never writes, so it has nothing to force and

@@ -8,6 +8,7 @@
 //! - [`cycle`]    — `plan`, `apply` and `run --once`: one cycle, rendered.
 //! - [`daemon`]   — `groupsync run`: the daemon, with its signals.
 //! - [`import`]   — `groupsync import`.
+//! - [`notify`]   — `groupsync notify test`.
 //! - [`emulate`]  — `groupsync emulate`.
 //! - [`demo`]     — `groupsync demo`.
 //! - [`docs`]     — `help`, `completions` and `schema`: texts of the program's own.
@@ -23,6 +24,7 @@ pub mod docs;
 pub mod emulate;
 pub mod import;
 pub mod manpage;
+pub mod notify;
 pub mod outcome;
 pub mod output;
 pub mod validate;
@@ -61,6 +63,7 @@ fn failure_document(cli: &Cli) -> Option<FailureDocument> {
         Command::Run(ref args) if args.once => JsonDocument::Plan,
         Command::Run(_)
         | Command::Import { .. }
+        | Command::Notify(_)
         | Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }
@@ -130,6 +133,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 import::run(settings, options, out, second)
             })
         }
+        Command::Notify(command) => runtime.block_on(notify::run(settings, command)),
         Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::files::{SMALL_FILE_CAP, read_regular_text};
-use super::notify::{NotifySettingsSection, TargetEntry, reading_from};
+use super::notify::{MIN_REPEAT, TargetEntry, reading_from};
 use super::values::{
     CronSchedule, ProxyUrl, out_of_range, parse_duration_from, parse_http_url,
     parse_listen_address, parse_log_filter,
@@ -164,6 +164,16 @@ pub(super) struct RetrySection {
     pub(super) initial_interval: Option<ConfigDuration>,
     pub(super) multiplier: Option<f64>,
     pub(super) max_interval: Option<ConfigDuration>,
+}
+
+/// `notify_settings:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NotifySettingsSection {
+    pub(super) dedupe: Option<ConfigDuration>,
+    pub(super) repeat: Option<ConfigDuration<{ millis(MIN_REPEAT) }>>,
+    pub(super) flush_timeout: Option<ConfigDuration>,
+    pub(super) plan_url: Option<HttpUrl>,
 }
 
 #[derive(Debug, Default, Deserialize)]

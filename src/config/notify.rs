@@ -18,8 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::access::systemd_credential;
-use super::file::{ConfigDuration, HttpUrl};
+use super::values::parse_http_url;
 
 /// `notify_settings.dedupe`: a message with the same fingerprint sent this recently is not sent again.
 pub const DEFAULT_DEDUPE: Duration = Duration::from_secs(60 * 60);
@@ -158,68 +157,6 @@ impl fmt::Display for Destination {
     }
 }
 
-/// `notify_settings:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NotifySettingsSection {
-    pub(super) dedupe: Option<ConfigDuration>,
-    pub(super) repeat: Option<ConfigDuration<{ MIN_REPEAT.as_millis() as u64 }>>,
-    pub(super) flush_timeout: Option<ConfigDuration>,
-    pub(super) plan_url: Option<HttpUrl>,
-}
-
-/// The pieces of other sections that notifications use.
-pub(super) struct AgentKeys {
-    pub(super) agent_url: Option<HttpUrl>,
-    pub(super) key_manager_url: Option<HttpUrl>,
-    pub(super) key_manager_token_file: Option<PathBuf>,
-}
-
-/// The notification settings from the file's sections; the agent and the
-/// key manager default to the pod's origin + `/agent` and `/relay`.
-pub(super) fn notify_settings(
-    targets: Option<Vec<TargetEntry>>,
-    section: Option<NotifySettingsSection>,
-    keys: AgentKeys,
-    base_dir: &Path,
-    pod_url: Option<&str>,
-) -> NotifySettings {
-    let section = section.unwrap_or_default();
-    let origin_plus = |path: &str| pod_url.map(|url| format!("{}{path}", origin(url)));
-    let targets = targets
-        .unwrap_or_default()
-        .into_iter()
-        .map(|entry| entry.resolved(base_dir))
-        .collect();
-    NotifySettings {
-        targets,
-        dedupe: section.dedupe.map_or(DEFAULT_DEDUPE, |value| value.0),
-        repeat: section.repeat.map_or(DEFAULT_REPEAT, |value| value.0),
-        flush_timeout: section
-            .flush_timeout
-            .map_or(DEFAULT_FLUSH_TIMEOUT, |value| value.0),
-        plan_url: section.plan_url.map(|url| url.0),
-        agent_url: keys.agent_url.map(|url| url.0).or(origin_plus("/agent")),
-        key_manager_url: keys
-            .key_manager_url
-            .map(|url| url.0)
-            .or(origin_plus("/relay")),
-        key_manager_token_file: keys
-            .key_manager_token_file
-            .map(|path| base_dir.join(path))
-            .or_else(|| systemd_credential(KEY_MANAGER_TOKEN_CREDENTIAL)),
-    }
-}
-
-/// `https://acme.symphony.com` of `https://acme.symphony.com/pod`.
-fn origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |index| index + 3);
-    let end = url[after_scheme..]
-        .find('/')
-        .map_or(url.len(), |index| after_scheme + index);
-    &url[..end]
-}
-
 // ---------------------------------------------------------------------------
 // One target as written.
 
@@ -232,7 +169,7 @@ pub(super) struct TargetEntry {
 
 impl TargetEntry {
     /// The target, its secret file relative to `base_dir`.
-    fn resolved(self, base_dir: &Path) -> TargetSettings {
+    pub(super) fn resolved(self, base_dir: &Path) -> TargetSettings {
         let destination = match self.destination {
             Destination::Webhook { url, secret_file } => Destination::Webhook {
                 url,
@@ -286,7 +223,7 @@ struct Written {
     kind: Option<TargetKind>,
     stream_id: Option<StreamId>,
     room_name: Option<RoomName>,
-    url: Option<HttpUrl>,
+    url: Option<WebhookUrl>,
     secret_file: Option<SecretFile>,
     events: Option<Vec<EventKind>>,
     keys: Vec<&'static str>,
@@ -432,6 +369,18 @@ impl<'de> Deserialize<'de> for RoomName {
     }
 }
 
+/// A webhook's URL: http(s), no credentials, query or fragment.
+struct WebhookUrl(String);
+
+impl<'de> Deserialize<'de> for WebhookUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_http_url(&text)
+            .map(WebhookUrl)
+            .map_err(|error| de::Error::custom(error.to_string()))
+    }
+}
+
 /// A webhook's secret file, as written; checked (relative to the config
 /// file's folder) while it is read.
 struct SecretFile(PathBuf);
@@ -501,16 +450,6 @@ mod tests {
         for bad in ["", "a", "not base64!", "ab=", "ab===", "é", "abcde"] {
             assert!(url_safe_stream_id(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn the_origin_is_scheme_host_and_port() {
-        assert_eq!(
-            origin("https://acme.symphony.com/pod"),
-            "https://acme.symphony.com"
-        );
-        assert_eq!(origin("http://127.0.0.1:8080/pod"), "http://127.0.0.1:8080");
-        assert_eq!(origin("https://acme"), "https://acme");
     }
 
     #[test]

@@ -532,10 +532,9 @@ mod tests {
     #[test]
     fn the_table_has_exactly_the_keys_the_config_file_accepts() {
         use super::super::file::{
-            AuthSection, ConfigFile, LimitsSection, LogSection, PodSection, ProxySection,
-            RetrySection,
+            AuthSection, ConfigFile, LimitsSection, LogSection, NotifySettingsSection, PodSection,
+            ProxySection, RetrySection,
         };
-        use super::super::notify::NotifySettingsSection;
         let sections = [
             ("pod", fields_of::<PodSection>()),
             ("proxy", fields_of::<ProxySection>()),

@@ -20,7 +20,8 @@
 //!   `cycle_failing` / `recovered` (and `notify_settings.repeat`), flush, stop, `notify test`.
 //! - [`outbox`]  — one target's bounded queue and the task that sends from it; dedupe.
 //! - [`deliver`] — a target, one delivery to it, retries with back-off and `Retry-After`.
-//! - [`webhook`] — a webhook's JSON, its HMAC-SHA256 signature, its bounded POST.
+//! - [`webhook`] — a webhook's HMAC-SHA256 signature, its bounded POST.
+//! - [`failure`] — why one attempt did not deliver, and whether another may.
 //! - [`render`]  — an event as MessageML and as plain text, escaped, cut under the limits.
 //! - [`memory`]  — what is remembered between runs beside the state file: dedupe, rooms, failing.
 //! - [`event`]   — the events a cycle gives, and their fingerprints.
@@ -29,6 +30,7 @@
 
 pub mod deliver;
 pub mod event;
+pub mod failure;
 pub mod memory;
 pub mod outbox;
 pub mod render;
@@ -37,7 +39,7 @@ pub mod webhook;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use self::deliver::DeliveryError;
+pub use self::failure::DeliveryError;
 pub use self::event::{Event, Planned, Row};
 pub use crate::config::EventKind;
 

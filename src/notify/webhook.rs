@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
-use super::deliver::DeliveryError;
+use super::failure::DeliveryError;
 use super::event::hex;
 use crate::config::files::{SMALL_FILE_CAP, read_regular_file};
 use crate::pod::USER_AGENT;

@@ -14,7 +14,8 @@
 //! has planned, before it applies, its drift is logged and counted (once:
 //! `daemon/report.rs`); after it, `daemon/finish.rs` takes its result in and
 //! publishes the plan left to do for `/plan` and `/plan.json` (a dry run
-//! prints it too, under a dated header).
+//! prints it too, under a dated header). Notifications are told of the
+//! cycle at both points and sent by tasks of their own (`daemon/notifications.rs`).
 //!
 //! The daemon holds no state file between cycles: every cycle reads it anew,
 //! and a writing cycle locks it only while it runs, so `plan` and `apply`
@@ -39,6 +40,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Overrides, RefreshMode, Settings, Trigger};
 use crate::error::{Result, short_duration};
+use crate::notify::Notifications;
 use crate::pipeline::cycle::{
     CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, pod_client, run_cycle_observed,
     tie_to_pod,
@@ -52,10 +54,12 @@ use crate::shutdown::{Reloads, Shutdown};
 use crate::store::state_file::read_unlocked;
 
 mod finish;
+mod notifications;
 mod report;
 #[cfg(test)]
 mod tests;
 
+use notifications::{start_notifications, stop_notifications, with_notifications};
 use report::{DriftTally, PlanPrinter, PlannedHook, drift_hook};
 
 /// How long a stop waits for the cycle in flight (its PUTs finish, no new one starts).
@@ -150,6 +154,8 @@ struct Daemon {
     /// What `/plan` and `/plan.json` serve.
     plan: Arc<CurrentPlan>,
     notifier: Arc<Notifier>,
+    /// `notify:`: messages to rooms and webhooks.
+    notifications: Notifications,
     /// `run --dry-run`'s printer of plans.
     printer: PlanPrinter,
     /// The drift `groupsync_drift_total` has counted (by the cycle task, once planned).
@@ -191,6 +197,7 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         check_state_file(&settings)?;
         let client = observed_client(&settings, &metrics)?;
+        let notifications = start_notifications(&settings, client.as_ref(), &metrics)?;
         metrics.set_config_valid(true);
         Ok(Daemon {
             overrides,
@@ -203,6 +210,7 @@ impl Daemon {
             health: Arc::new(Health::new()),
             plan: Arc::new(CurrentPlan::new()),
             notifier: Arc::new(Notifier::from_env()),
+            notifications,
             printer: PlanPrinter::default(),
             drift: Arc::default(),
             cycles_started: 0,
@@ -322,6 +330,7 @@ impl Daemon {
         self.notifier.stopping();
         drop(watch);
         self.stop_cycle(running).await;
+        stop_notifications(&self.notifications);
     }
 
     fn watch(&self) -> Option<DirWatch> {
@@ -362,7 +371,10 @@ impl Daemon {
             client: self.client.clone(),
             options,
             stop,
-            on_planned: drift_hook(self.drift.clone(), self.metrics.clone(), read_every_group),
+            on_planned: with_notifications(
+                drift_hook(self.drift.clone(), self.metrics.clone(), read_every_group),
+                self.notifications.clone(),
+            ),
         };
         let cycle = (self.cycle)(reason, job);
         self.health
@@ -410,10 +422,12 @@ impl Daemon {
         self.notifier.reloading();
         let reloaded = Settings::resolve(&self.overrides).and_then(|settings| {
             check_state_file(&settings)?;
-            Ok((observed_client(&settings, &self.metrics)?, settings))
+            let client = observed_client(&settings, &self.metrics)?;
+            let notifications = start_notifications(&settings, client.as_ref(), &self.metrics)?;
+            Ok((client, notifications, settings))
         });
         let took_effect = match reloaded {
-            Ok((client, mut settings)) => {
+            Ok((client, notifications, mut settings)) => {
                 self.keep_restart_only_settings(&mut settings);
                 if settings.dry_run != self.settings.dry_run && !self.options.dry_run {
                     tracing::info!(
@@ -427,6 +441,8 @@ impl Daemon {
                 }
                 self.settings = Arc::new(settings);
                 self.client = client;
+                // The old outboxes send what they hold, then end.
+                self.notifications = notifications;
                 self.metrics.set_config_valid(true);
                 tracing::info!("configuration reloaded");
                 true
