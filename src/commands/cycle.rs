@@ -10,7 +10,9 @@ use crate::commands::outcome::Outcome;
 use crate::commands::output::{print_diagnostics, print_stdout};
 use crate::config::{RefreshMode, Settings};
 use crate::notify::Notifications;
-use crate::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle_observed};
+use crate::pipeline::cycle::{
+    CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle_observed,
+};
 use crate::pipeline::plan::Plan;
 use crate::pipeline::render::{self, Report, markdown};
 use crate::pod::auth::SESSION_TOKEN_ENV;

@@ -33,10 +33,7 @@ async fn test(settings: Settings) -> anyhow::Result<Outcome> {
             Ok(()) => text.push_str(&format!("ok      {target}\n")),
             Err(error) => {
                 failed += 1;
-                text.push_str(&format!(
-                    "FAILED  {target}: {}\n",
-                    escaped(&error.message)
-                ));
+                text.push_str(&format!("FAILED  {target}: {}\n", escaped(&error.message)));
             }
         }
     }

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use super::bdk::{BdkConfig, read_bdk_config};
 use super::file::{AuthSection, HttpUrl, NotifySettingsSection, PodSection, ProxySection};
+use super::files::{SMALL_FILE_CAP, STATE_FILE_CAP, check_file_setting};
 use super::notify::{
     DEFAULT_DEDUPE, DEFAULT_FLUSH_TIMEOUT, DEFAULT_REPEAT, KEY_MANAGER_TOKEN_CREDENTIAL,
     NotifySettings, TargetEntry,
 };
-use super::files::{SMALL_FILE_CAP, STATE_FILE_CAP, check_file_setting};
 use super::settings::flag_label;
 use super::values::{default_login_url, parse_http_url};
 use super::{AuthSettings, BotAuth, NetworkSettings, Overrides};
@@ -227,5 +227,4 @@ mod tests {
         assert_eq!(origin("http://127.0.0.1:8080/pod"), "http://127.0.0.1:8080");
         assert_eq!(origin("https://acme"), "https://acme");
     }
-
 }

@@ -93,11 +93,11 @@ pub use self::values::{
     CronSchedule, MAX_DURATION, ProxyUrl, default_login_url, parse_duration, parse_listen_address,
 };
 
-use self::file::{ConfigFile, LogFilter, RetrySection, read_config_file};
-use self::files::real_path;
 use self::access::{
     AgentKeys, auth_settings, bdk_config, check_files, network_settings, notify_settings, pod_url,
 };
+use self::file::{ConfigFile, LogFilter, RetrySection, read_config_file};
+use self::files::real_path;
 use self::settings::flag_label;
 use self::values::{duration_out_of_range, parse_log_filter};
 use crate::error;

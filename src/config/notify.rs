@@ -146,12 +146,12 @@ pub enum Room {
 }
 
 impl fmt::Display for Destination {
-    /// `symphony stream_id cmVhbGx5X2Ffcm9vbQ`, `symphony room_name "Compliance"`,
+    /// `symphony stream_id cmVhbGx5X2Ffcm9vbQ`, `symphony room_name Compliance EMEA`,
     /// `webhook https://hooks.acme.test/groupsync`: how messages and metrics name a target.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Destination::Symphony(Room::StreamId(id)) => write!(f, "symphony stream_id {id}"),
-            Destination::Symphony(Room::Name(name)) => write!(f, "symphony room_name {name:?}"),
+            Destination::Symphony(Room::Name(name)) => write!(f, "symphony room_name {name}"),
             Destination::Webhook { url, .. } => write!(f, "webhook {url}"),
         }
     }
@@ -455,7 +455,7 @@ mod tests {
     #[test]
     fn a_target_is_named_by_kind_and_what_it_points_at() {
         let room = Destination::Symphony(Room::Name("Compliance EMEA".into()));
-        assert_eq!(room.to_string(), "symphony room_name \"Compliance EMEA\"");
+        assert_eq!(room.to_string(), "symphony room_name Compliance EMEA");
         let hook = Destination::Webhook {
             url: "https://h/x".into(),
             secret_file: "/s".into(),

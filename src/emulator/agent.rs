@@ -94,7 +94,9 @@ pub(super) fn agent_call(
     if let Some(data) = &data
         && !serde_json::from_str::<serde_json::Value>(data).is_ok_and(|value| value.is_object())
     {
-        return Err(Failure::bad_request("data must be a JSON object (EntityJSON)"));
+        return Err(Failure::bad_request(
+            "data must be a JSON object (EntityJSON)",
+        ));
     }
     let posted = PostedMessage {
         message_id: random_hex(22),

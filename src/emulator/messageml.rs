@@ -27,7 +27,10 @@ pub(super) fn check_messageml(text: &str) -> Result<(), String> {
     }
     reader.skip_space();
     if reader.at != text.len() {
-        return Err(format!("content after the root element at byte {}", reader.at));
+        return Err(format!(
+            "content after the root element at byte {}",
+            reader.at
+        ));
     }
     Ok(())
 }
@@ -91,7 +94,10 @@ impl<'a> Reader<'a> {
         loop {
             let rest = self.rest();
             if rest.is_empty() {
-                return self.error(&format!("<{}> is never closed", self.open.last().unwrap_or(&"?")));
+                return self.error(&format!(
+                    "<{}> is never closed",
+                    self.open.last().unwrap_or(&"?")
+                ));
             }
             if rest.starts_with("</") {
                 return Ok(());
@@ -104,7 +110,9 @@ impl<'a> Reader<'a> {
             match c {
                 '&' => self.reference()?,
                 '>' => return self.error("a bare `>` in text"),
-                c if !xml_char(c) => return self.error(&format!("U+{:04X} cannot be in XML", u32::from(c))),
+                c if !xml_char(c) => {
+                    return self.error(&format!("U+{:04X} cannot be in XML", u32::from(c)));
+                }
                 c => self.at += c.len_utf8(),
             }
         }

@@ -8,10 +8,11 @@ pub(super) fn form_fields(
     body: &[u8],
 ) -> Result<Vec<(String, String)>, String> {
     let content_type = content_type.unwrap_or_default();
-    let (media_type, parameters) = content_type
-        .split_once(';')
-        .unwrap_or((content_type, ""));
-    if !media_type.trim().eq_ignore_ascii_case("multipart/form-data") {
+    let (media_type, parameters) = content_type.split_once(';').unwrap_or((content_type, ""));
+    if !media_type
+        .trim()
+        .eq_ignore_ascii_case("multipart/form-data")
+    {
         return Err(format!(
             "expected a multipart/form-data body, not {:?}",
             media_type.trim()
@@ -82,7 +83,10 @@ mod tests {
         assert_eq!(
             fields,
             [
-                ("message".to_string(), "<messageML>a\r\nb</messageML>".to_string()),
+                (
+                    "message".to_string(),
+                    "<messageML>a\r\nb</messageML>".to_string()
+                ),
                 ("data".to_string(), "{}".to_string())
             ]
         );

@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 
 use crate::model::{LoginRequest, LoginResponse, SESSION_TOKEN_HEADER};
 
+use super::agent::{AGENT_PREFIX, RELAY_LOGIN_PATH, agent_call, relay_login, search_rooms};
 use super::answer::{Failure, json_response};
 use super::faults::{Fault, failure_response, next_fault};
 use super::journal::Arrival;
 use super::parse::parse_body;
 use super::routes::{Access, LOGIN_PATH, Operation, pod_relative};
 use super::shared::{Shared, lock};
-use super::agent::{AGENT_PREFIX, RELAY_LOGIN_PATH, agent_call, relay_login, search_rooms};
 use super::{group_endpoints, list_endpoints, user_endpoints};
 
 /// Bodies larger than this are refused with 413; groupsync's are tiny.

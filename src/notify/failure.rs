@@ -65,4 +65,3 @@ impl From<AgentError> for DeliveryError {
         }
     }
 }
-

@@ -74,6 +74,11 @@ impl Memory {
         }
     }
 
+    /// Where the memory is kept.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// True when `fingerprint` went to `target` less than `window` ago.
     pub fn recently_sent(
         &self,

@@ -39,8 +39,8 @@ pub mod webhook;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use self::failure::DeliveryError;
 pub use self::event::{Event, Planned, Row};
+pub use self::failure::DeliveryError;
 pub use crate::config::EventKind;
 
 use self::deliver::{Context, Target};
@@ -142,6 +142,18 @@ impl Notifications {
         client: Option<&PodClient>,
         observer: Option<DeliveryObserver>,
     ) -> Result<Notifications, NotifyError> {
+        Notifications::none().restarted(settings, client, observer)
+    }
+
+    /// [`Notifications::start`] after a reload: the new targets share this
+    /// one's memory (while the state file stays where it was), so that the
+    /// outboxes of both, the old one sending what it holds, keep one record.
+    pub fn restarted(
+        &self,
+        settings: &Settings,
+        client: Option<&PodClient>,
+        observer: Option<DeliveryObserver>,
+    ) -> Result<Notifications, NotifyError> {
         let notify = &settings.notify;
         if notify.targets.is_empty() {
             return Ok(Notifications::none());
@@ -166,9 +178,16 @@ impl Notifications {
             };
             outboxes.push(Outbox::new(target));
         }
-        let memory = Memory::open(Some(memory_path(&settings.state_file)));
+        let path = memory_path(&settings.state_file);
+        let kept = (self.inner.as_ref())
+            .map(|inner| &inner.context.memory)
+            .filter(|memory| locked(memory).path() == Some(path.as_path()));
+        let memory = match kept {
+            Some(memory) => memory.clone(),
+            None => Arc::new(Mutex::new(Memory::open(Some(path)))),
+        };
         let context = Context {
-            memory: Arc::new(Mutex::new(memory)),
+            memory,
             plan_url: notify.plan_url.clone(),
             sender: format!("groupsync on {}", host_name()),
             pod_url: settings.pod_url.clone(),

@@ -556,4 +556,137 @@ mod tests {
         assert!(!error.is_retryable());
         assert!(error.to_string().contains("compliance blocked"), "{error}");
     }
+
+    // -- Against the emulator's agent --------------------------------------
+
+    use crate::emulator::{Emulator, EmulatorConfig, Entitlements, SeedRoom};
+    use crate::pod::Timeouts;
+    use crate::pod::auth::{AuthSource, SessionToken};
+    use crate::pod::retry::RetryPolicy;
+
+    const BOT_KEY: &[u8] = include_bytes!("../../tests/fixtures/bot-key.pem");
+    const BOT_PUBLIC_KEY: &str = include_str!("../../tests/fixtures/bot-key.pub.pem");
+    const MESSAGE: &str = "<messageML>hello</messageML>";
+
+    /// An emulator with a room, a session token `t` and a key manager token `k`, and the bot `bot`.
+    async fn agent_pod() -> (Emulator, SeedRoom) {
+        let room = SeedRoom::named("Compliance EMEA");
+        let config = EmulatorConfig {
+            session_tokens: vec![("t".into(), Entitlements::ALL)],
+            key_manager_tokens: vec!["k".into()],
+            bots: vec![("bot".into(), BOT_PUBLIC_KEY.into())],
+            rooms: vec![room.clone()],
+            ..Default::default()
+        };
+        let pod = Emulator::start("127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .unwrap();
+        (pod, room)
+    }
+
+    fn agent(pod: &Emulator, auth: AuthSource, token: Option<&str>) -> AgentClient {
+        let client = PodClient::new(
+            &pod.pod_url(),
+            auth,
+            RetryPolicy::no_retries(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let token = token.map(KeyManagerToken::new);
+        AgentClient::new(&client, &pod.agent_url(), &pod.key_manager_url(), token).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bot_logs_in_to_the_key_manager_and_again_after_a_401() {
+        let (pod, room) = agent_pod().await;
+        let auth = AuthSource::Bot {
+            username: "bot".into(),
+            key: jsonwebtoken::EncodingKey::from_rsa_pem(BOT_KEY).unwrap(),
+            login_url: pod.login_url(),
+        };
+        let agent = agent(&pod, auth, None);
+        let posted = agent
+            .post_message(&room.url_safe_id(), MESSAGE, None)
+            .await
+            .unwrap();
+        assert_eq!(posted.stream.stream_id, room.url_safe_id());
+        assert_eq!(pod.count("POST", "/relay/pubkey/authenticate"), 1);
+
+        pod.expire_key_manager_tokens();
+        agent
+            .post_message(&room.url_safe_id(), MESSAGE, None)
+            .await
+            .unwrap();
+        assert_eq!(pod.count("POST", "/relay/pubkey/authenticate"), 2);
+        assert_eq!(pod.messages().len(), 2);
+        // The relay's JWT is never recorded.
+        for request in pod.requests() {
+            assert!(!request.raw_body.contains("eyJ"), "{request:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_agent_answers_as_the_spec_says() {
+        let (pod, room) = agent_pod().await;
+        let token = || AuthSource::Token(SessionToken::new("t"));
+        let sid = room.url_safe_id();
+        let status = |result: Result<V4Message, AgentError>| result.unwrap_err().status();
+
+        let wrong_key = agent(&pod, token(), Some("wrong-key"));
+        let error = wrong_key
+            .post_message(&sid, MESSAGE, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AgentError::Rejected { .. }), "{error:?}");
+        assert!(
+            !format!("{error} {error:?}").contains("wrong-key"),
+            "{error}"
+        );
+
+        let agent = agent(&pod, token(), Some("k"));
+        let malformed = agent
+            .post_message(&sid, "<messageML>a & b</messageML>", None)
+            .await;
+        assert_eq!(status(malformed), Some(400));
+        let freemarker = agent
+            .post_message(&sid, "<messageML>${x}</messageML>", None)
+            .await;
+        assert_eq!(status(freemarker), Some(400));
+        let bad_data = agent.post_message(&sid, MESSAGE, Some("[1]")).await;
+        assert_eq!(status(bad_data), Some(400));
+        let unknown = agent.post_message("bm90LWEtcm9vbQ", MESSAGE, None).await;
+        assert_eq!(status(unknown), Some(403));
+        pod.fail_agent_next(1, 451, None);
+        let blocked = agent.post_message(&sid, MESSAGE, None).await.unwrap_err();
+        assert_eq!(blocked.status(), Some(451));
+        assert!(!blocked.is_retryable());
+        pod.fail_agent_next(1, 429, Some("7"));
+        let throttled = agent.post_message(&sid, MESSAGE, None).await.unwrap_err();
+        assert!(throttled.is_retryable());
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(7)));
+        assert!(pod.messages().is_empty());
+
+        agent.post_message(&sid, MESSAGE, Some("{}")).await.unwrap();
+        assert_eq!(pod.messages()[0].data.as_deref(), Some("{}"));
+    }
+
+    #[tokio::test]
+    async fn a_room_is_found_by_its_exact_name_in_its_url_form() {
+        let (pod, room) = agent_pod().await;
+        pod.add_room("Compliance EMEA archive");
+        let agent = agent(&pod, AuthSource::Token(SessionToken::new("t")), Some("k"));
+        assert_eq!(
+            agent.find_room("Compliance EMEA").await.unwrap(),
+            room.url_safe_id()
+        );
+        assert!(!room.url_safe_id().contains(['+', '/', '=']));
+        let missing = agent.find_room("Compliance").await.unwrap_err();
+        assert!(matches!(missing, AgentError::NoRoom { .. }), "{missing:?}");
+        pod.add_room("Compliance EMEA");
+        let twice = agent.find_room("Compliance EMEA").await.unwrap_err();
+        assert!(
+            matches!(twice, AgentError::SeveralRooms { .. }),
+            "{twice:?}"
+        );
+    }
 }

@@ -197,7 +197,8 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         check_state_file(&settings)?;
         let client = observed_client(&settings, &metrics)?;
-        let notifications = start_notifications(&settings, client.as_ref(), &metrics)?;
+        let none = Notifications::none();
+        let notifications = start_notifications(&none, &settings, client.as_ref(), &metrics)?;
         metrics.set_config_valid(true);
         Ok(Daemon {
             overrides,
@@ -423,7 +424,12 @@ impl Daemon {
         let reloaded = Settings::resolve(&self.overrides).and_then(|settings| {
             check_state_file(&settings)?;
             let client = observed_client(&settings, &self.metrics)?;
-            let notifications = start_notifications(&settings, client.as_ref(), &self.metrics)?;
+            let notifications = start_notifications(
+                &self.notifications,
+                &settings,
+                client.as_ref(),
+                &self.metrics,
+            )?;
             Ok((client, notifications, settings))
         });
         let took_effect = match reloaded {

@@ -13,21 +13,23 @@ use crate::pipeline::cycle::CycleOutcome;
 use crate::pod::PodClient;
 use crate::service::metrics::Metrics;
 
-/// The notifications `settings` configure, each outcome counted in `metrics`
-/// (and every known series shown at 0).
+/// The notifications `settings` configure, after `previous` (whose memory
+/// they share), each outcome counted in `metrics` (and every known series
+/// shown at 0).
 pub(super) fn start_notifications(
+    previous: &Notifications,
     settings: &Settings,
     client: Option<&PodClient>,
     metrics: &Arc<Metrics>,
 ) -> Result<Notifications> {
-    let notifications =
-        Notifications::start(settings, client, Some(metrics.notification_observer()))
-            .map_err(|error| {
-                Error::io(
-                    error.to_string(),
-                    std::io::Error::other("notifications cannot be set up"),
-                )
-            })?;
+    let notifications = previous
+        .restarted(settings, client, Some(metrics.notification_observer()))
+        .map_err(|error| {
+            Error::io(
+                error.to_string(),
+                std::io::Error::other("notifications cannot be set up"),
+            )
+        })?;
     metrics.know_notification_targets(&notifications.targets());
     Ok(notifications)
 }

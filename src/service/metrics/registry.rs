@@ -548,10 +548,17 @@ mod tests {
         metrics.know_notification_targets(&[(target.clone(), vec![EventKind::Applied])]);
         metrics.count_notification(&target, EventKind::Applied, Delivery::Sent);
         let text = metrics.encode();
-        assert!(text.contains("# TYPE groupsync_notifications counter"), "{text}");
+        assert!(
+            text.contains("# TYPE groupsync_notifications counter"),
+            "{text}"
+        );
         let samples = parse(&text);
         let count = |result| {
-            let labels = [("target", target.as_str()), ("event", "applied"), ("result", result)];
+            let labels = [
+                ("target", target.as_str()),
+                ("event", "applied"),
+                ("result", result),
+            ];
             value(&samples, "groupsync_notifications_total", &labels)
         };
         assert_eq!(count("sent"), Some(1.0));
