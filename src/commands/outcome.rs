@@ -98,7 +98,7 @@ pub struct ExitStatus {
 }
 
 /// The exit codes of every command.
-pub const EXIT_STATUS: [ExitStatus; 5] = [
+pub const EXIT_STATUS: [ExitStatus; 6] = [
     ExitStatus {
         commands: &["validate"],
         clean: "valid",
@@ -121,6 +121,12 @@ pub const EXIT_STATUS: [ExitStatus; 5] = [
         commands: &["import"],
         clean: "written (groups the loader would refuse left out, each named on stderr)",
         failed: "any error (an existing `--out` file, a missing directory, an import too large for stdout, `cycle_timeout` included)",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["notify test"],
+        clean: "every target took its test message",
+        failed: "a target failed (each is named), `notify:` lists none, or any other error",
         pending: None,
     },
     ExitStatus {

@@ -340,7 +340,7 @@ pub fn url_safe_stream_id(id: &str) -> Result<String, String> {
         || !bare.chars().all(base64_char)
         || bare.len() % 4 == 1
         || padding > 2
-        || (padding > 0 && id.len() % 4 != 0)
+        || (padding > 0 && !id.len().is_multiple_of(4))
     {
         return Err(format!(
             "`{}` is not a stream id: expected base64, as the room's settings show it",

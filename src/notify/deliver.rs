@@ -45,7 +45,7 @@ pub struct Target {
 
 #[derive(Debug)]
 enum Channel {
-    Symphony { agent: AgentClient, room: Room },
+    Symphony { agent: Box<AgentClient>, room: Room },
     Webhook(Webhook),
 }
 
@@ -60,7 +60,10 @@ impl Target {
         Target {
             label: destination.to_string(),
             events,
-            channel: Channel::Symphony { agent, room },
+            channel: Channel::Symphony {
+                agent: Box::new(agent),
+                room,
+            },
         }
     }
 

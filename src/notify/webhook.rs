@@ -127,12 +127,13 @@ impl Webhook {
         let text = self.secret.redact(&String::from_utf8_lossy(&answer));
         let excerpt: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let excerpt: String = excerpt.chars().take(200).collect();
+        let said = match excerpt.is_empty() {
+            true => String::new(),
+            false => format!(": {excerpt}"),
+        };
         Err(DeliveryError::status(
             status.as_u16(),
-            format!(
-                "POST {}: the webhook answered {status}: {excerpt}",
-                self.url
-            ),
+            format!("POST {}: the webhook answered {status}{said}", self.url),
             retry_after,
         ))
     }

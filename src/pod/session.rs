@@ -98,10 +98,7 @@ impl Session {
         let bot = self.bot.as_ref()?;
         Some(
             bot_jwt(&bot.username, &bot.key, SystemTime::now())
-                .map(|jwt| {
-                    issue_jwt(secrets, &jwt);
-                    jwt
-                })
+                .inspect(|jwt| issue_jwt(secrets, jwt))
                 .map_err(PodError::from),
         )
     }
