@@ -777,8 +777,10 @@ mod tests {
     fn every_key_is_read() {
         let config = ConfigDir::with(
             "pod:\n  url: https://acme.symphony.com/pod/\n  ca_file: certs/acme-ca.pem\n\
+             \x20 agent_url: https://agent.acme.com/agent\n  key_manager_url: https://km.acme.com/relay\n\
              proxy: {url: \"http://proxy.acme.com:3128\"}\n\
              auth:\n  bot_username: bot\n  private_key_file: /keys/bot.pem\n\
+             \x20 key_manager_token_file: km-token\n\
              groups_dir: /etc/groupsync/groups.d\n\
              state_file: /var/lib/groupsync/state.json\n\
              schedule: \"*/5 * * * 7\"\n\
@@ -791,9 +793,43 @@ mod tests {
              retry: {max_attempts: 3, initial_interval: 1s, multiplier: 1.5, max_interval: 1m}\n\
              metrics_listen: 127.0.0.1:9464\n\
              log: {format: json, level: debug}\n\
-             dry_run: true\n",
+             dry_run: true\n\
+             notify:\n  - {kind: symphony, room_name: Compliance EMEA, events: [refused, applied]}\n\
+             \x20 - {kind: webhook, url: \"https://hooks.acme.test/g\", secret_file: hook.secret}\n\
+             notify_settings: {dedupe: 2h, repeat: 12h, flush_timeout: 3s, plan_url: \"https://g.acme/plan\"}\n",
         );
+        let secret = config.dir.path().join("hook.secret");
+        std::fs::write(&secret, "s\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
         let settings = config.resolve().unwrap();
+        let notify = &settings.notify;
+        assert_eq!(
+            notify.targets,
+            [
+                TargetSettings {
+                    destination: Destination::Symphony(Room::Name("Compliance EMEA".into())),
+                    events: vec![EventKind::Applied, EventKind::Refused],
+                },
+                TargetSettings {
+                    destination: Destination::Webhook {
+                        url: "https://hooks.acme.test/g".into(),
+                        secret_file: secret.clone(),
+                    },
+                    events: EventKind::ALL.to_vec(),
+                },
+            ]
+        );
+        assert_eq!(notify.dedupe, Duration::from_secs(2 * 3600));
+        assert_eq!(notify.repeat, Duration::from_secs(12 * 3600));
+        assert_eq!(notify.flush_timeout, Duration::from_secs(3));
+        assert_eq!(notify.plan_url.as_deref(), Some("https://g.acme/plan"));
+        assert_eq!(notify.agent_url.as_deref(), Some("https://agent.acme.com/agent"));
+        assert_eq!(notify.key_manager_url.as_deref(), Some("https://km.acme.com/relay"));
+        assert_eq!(
+            notify.key_manager_token_file,
+            Some(config.dir.path().join("km-token"))
+        );
         assert_eq!(
             settings.pod_url.as_deref(),
             Some("https://acme.symphony.com/pod")
@@ -1160,8 +1196,8 @@ mod tests {
             checked += 1;
         }
         assert_eq!(
-            checked, 5,
-            "interval, debounce, cycle_timeout and the two retry waits"
+            checked, 8,
+            "interval, debounce, cycle_timeout, the two retry waits and the three of notify_settings"
         );
     }
 

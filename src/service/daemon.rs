@@ -42,25 +42,24 @@ use crate::config::{Overrides, RefreshMode, Settings, Trigger};
 use crate::error::{Result, short_duration};
 use crate::notify::Notifications;
 use crate::pipeline::cycle::{
-    CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, pod_client, run_cycle_observed,
-    tie_to_pod,
+    CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, run_cycle_observed,
 };
 use crate::pod::PodClient;
-use crate::pod::auth::SESSION_TOKEN_ENV;
 use crate::service::metrics::{CurrentPlan, Endpoints, Health, Metrics, PlanToken};
 use crate::service::systemd::Notifier;
 use crate::service::watch::{DirWatch, watch_dir};
 use crate::shutdown::{Reloads, Shutdown};
-use crate::store::state_file::read_unlocked;
 
 mod finish;
 mod notifications;
 mod report;
+mod setup;
 #[cfg(test)]
 mod tests;
 
 use notifications::{start_notifications, stop_notifications, with_notifications};
 use report::{DriftTally, PlanPrinter, PlannedHook, drift_hook};
+use setup::{check_state_file, observed_client};
 
 /// How long a stop waits for the cycle in flight (its PUTs finish, no new one starts).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -537,28 +536,6 @@ fn refresh_mode(reason: Reason, configured: Option<RefreshMode>, every_cycle: bo
         Reason::FileChange => RefreshMode::Missing,
         Reason::Start | Reason::Schedule | Reason::Reload | Reason::Retry => RefreshMode::Always,
     })
-}
-
-/// Fails unless the state file of `settings` can be read and describes the
-/// configured pod (or none yet): a daemon started on a wrong one stops at
-/// once rather than failing every cycle. Reads without a lock; writes nothing.
-fn check_state_file(settings: &Settings) -> Result<()> {
-    let mut snapshot = read_unlocked(&settings.state_file)?;
-    tie_to_pod(
-        &mut snapshot,
-        &settings.state_file,
-        settings.pod_url.as_deref(),
-    )?;
-    Ok(())
-}
-
-/// The pod client of `settings`, counting its requests in `metrics`.
-fn observed_client(settings: &Settings, metrics: &Arc<Metrics>) -> Result<Option<PodClient>> {
-    let Some(mut client) = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())? else {
-        return Ok(None);
-    };
-    client.set_observer(metrics.request_observer());
-    Ok(Some(client))
 }
 
 /// When the schedule next fires: the cron expression's next time in the local
