@@ -824,8 +824,14 @@ mod tests {
         assert_eq!(notify.repeat, Duration::from_secs(12 * 3600));
         assert_eq!(notify.flush_timeout, Duration::from_secs(3));
         assert_eq!(notify.plan_url.as_deref(), Some("https://g.acme/plan"));
-        assert_eq!(notify.agent_url.as_deref(), Some("https://agent.acme.com/agent"));
-        assert_eq!(notify.key_manager_url.as_deref(), Some("https://km.acme.com/relay"));
+        assert_eq!(
+            notify.agent_url.as_deref(),
+            Some("https://agent.acme.com/agent")
+        );
+        assert_eq!(
+            notify.key_manager_url.as_deref(),
+            Some("https://km.acme.com/relay")
+        );
         assert_eq!(
             notify.key_manager_token_file,
             Some(config.dir.path().join("km-token"))

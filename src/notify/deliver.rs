@@ -90,7 +90,14 @@ impl Target {
         match &self.channel {
             Channel::Symphony { agent, room } => {
                 let stream_id = stream_id(agent, room, context).await?;
-                agent.post_message(&stream_id, &messageml, None).await?;
+                let posted = agent.post_message(&stream_id, &messageml, None).await;
+                if let (Err(error), Room::Name(name)) = (&posted, room)
+                    && matches!(error.status(), Some(400 | 403 | 404))
+                {
+                    // The room may be gone or renamed: looked up again next time.
+                    lock(&context.memory).forget_room(name);
+                }
+                posted?;
                 Ok(())
             }
             Channel::Webhook(webhook) => webhook.post(webhook_body(event, &text, context)).await,
@@ -108,24 +115,26 @@ async fn stream_id(
         Room::StreamId(id) => return Ok(id.clone()),
         Room::Name(name) => name,
     };
-    let known = context
-        .memory
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .room(name);
+    let known = lock(&context.memory).room(name);
     if let Some(id) = known {
         return Ok(id);
     }
     let id = agent.find_room(name).await?;
-    (context.memory.lock().unwrap_or_else(|e| e.into_inner())).set_room(name, &id);
+    lock(&context.memory).set_room(name, &id);
     Ok(id)
+}
+
+fn lock(memory: &Mutex<Memory>) -> std::sync::MutexGuard<'_, Memory> {
+    memory
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A webhook's JSON body: `{event, text, title, fingerprint, pod, groups, ...}`
 /// and the event's own fields.
 pub fn webhook_body(event: &Event, text: &str, context: &Context) -> Vec<u8> {
     let mut body = serde_json::Map::new();
-    body.insert("event".into(), json!(event.kind.as_str()));
+    body.insert("event".into(), json!(event.name()));
     body.insert("text".into(), json!(text));
     body.insert("title".into(), json!(event.title));
     body.insert("fingerprint".into(), json!(event.fingerprint));

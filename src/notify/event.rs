@@ -53,6 +53,15 @@ pub struct Row {
 }
 
 impl Event {
+    /// The event's name in a message and a webhook's `event`: its kind's, or
+    /// `test` for the message of `groupsync notify test`.
+    pub fn name(&self) -> &'static str {
+        match self.fields.contains_key("test") {
+            true => "test",
+            false => self.kind.as_str(),
+        }
+    }
+
     fn new(kind: EventKind, title: String, lead: String, rows: Vec<Row>) -> Event {
         let mut event = Event {
             kind,

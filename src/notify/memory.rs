@@ -1,6 +1,6 @@
 //! What notifications remember between cycles and runs, in a small JSON
 //! file beside the state file (`<state file>.notify`, mode 0600, replaced
-//! atomically): which fingerprint went to which target when (for
+//! by a rename): which fingerprint went to which target when (for
 //! `notify_settings.dedupe`), the stream id each `room_name` resolved to, and
 //! since when cycles fail (for `cycle_failing`, `recovered` and
 //! `notify_settings.repeat`). So a one-shot `apply` in CI dedupes and says
@@ -110,6 +110,13 @@ impl Memory {
         self.stored.rooms.get(room).cloned()
     }
 
+    /// Forgets what `room` resolved to (it may be gone or renamed).
+    pub fn forget_room(&mut self, room: &str) {
+        if self.stored.rooms.remove(room).is_some() {
+            self.save();
+        }
+    }
+
     pub fn set_room(&mut self, room: &str, stream_id: &str) {
         self.stored
             .rooms
@@ -128,7 +135,9 @@ impl Memory {
         }
     }
 
-    /// Writes the file: a temporary file beside it (0600), synced, renamed over it.
+    /// Writes the file: a temporary file beside it (0600), renamed over it. Not
+    /// synced: a crash may lose the last records, which costs a message sent
+    /// again, and a write here must never wait on a slow disk.
     fn save(&mut self) {
         let Some(path) = &self.path else {
             return;
@@ -195,7 +204,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(&temporary)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    drop(file);
     std::fs::rename(&temporary, path)
 }
 

@@ -25,6 +25,8 @@ pub const MAX_CHARS: usize = 50_000;
 pub const MAX_TOKENS: usize = 2_000;
 /// The longest a table cell (a group's change) is shown, in characters.
 pub const MAX_CELL_CHARS: usize = 1_000;
+/// The longest the lead sentence or a note is shown (an error's text may be long).
+pub const MAX_TEXT_CHARS: usize = 4_000;
 
 /// An event as shown: how many of its rows fit, and where the rest is.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +76,7 @@ impl Rendering<'_> {
             "<messageML><card accent=\"{}\"><header><b>{}</b></header><body><p>{}</p>",
             accent(event.kind),
             xml_text(&event.title),
-            xml_text(&event.lead)
+            xml_text(&cut(&event.lead, MAX_TEXT_CHARS))
         );
         if !event.rows.is_empty() {
             xml.push_str(
@@ -93,13 +95,13 @@ impl Rendering<'_> {
             xml.push_str("</p>");
         }
         for note in &event.notes {
-            let _ = write!(xml, "<p>{}</p>", xml_text(note));
+            let _ = write!(xml, "<p>{}</p>", xml_text(&cut(note, MAX_TEXT_CHARS)));
         }
         let _ = write!(
             xml,
             "<p><i>{} · {} · {}</i></p></body></card></messageML>",
             xml_text(self.sender),
-            event.kind,
+            event.name(),
             &event.fingerprint[..12.min(event.fingerprint.len())]
         );
         xml
@@ -110,7 +112,7 @@ impl Rendering<'_> {
         let mut text = format!(
             "groupsync: {}\n{}\n",
             escaped(&event.title),
-            escaped(&event.lead)
+            escaped(&cut(&event.lead, MAX_TEXT_CHARS))
         );
         for row in &event.rows[..rows] {
             let _ = writeln!(
@@ -132,7 +134,7 @@ impl Rendering<'_> {
             }
         }
         for note in &event.notes {
-            let _ = writeln!(text, "{}", escaped(note));
+            let _ = writeln!(text, "{}", escaped(&cut(note, MAX_TEXT_CHARS)));
         }
         text
     }
@@ -168,7 +170,12 @@ fn row_words(row: &Row) -> String {
 
 /// A cell's text, cut after [`MAX_CELL_CHARS`] with `…`.
 fn cell(text: &str) -> String {
-    match text.char_indices().nth(MAX_CELL_CHARS) {
+    cut(text, MAX_CELL_CHARS)
+}
+
+/// `text`, cut after `max` characters with `…`.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
     }
