@@ -154,6 +154,61 @@ fn drift_in_a_daemon_is_one_message_and_the_next_cycle_adds_none() {
 }
 
 #[test]
+fn the_same_drift_found_again_by_a_dry_run_is_not_sent_again() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", "id: a1\narea: EMEA\n");
+    let pod = notify_pod(vec![PodGroup::new("a1").area("EMEA").build()]);
+    // What a dry run reads is never saved: each cycle finds the same drift.
+    ws.write_state(&[PodGroup::new("a1").area("EMEA").build()]);
+    change_on_pod(&pod, "a1", |group| group.area = Some("GLOBAL".into()));
+    let hook = Hook::answering("200 OK");
+    let secret = secret_file(&ws, "s3cr3t-hook");
+    let extra = format!(
+        "notify:\n  - {{kind: webhook, url: \"{}\", secret_file: \"{}\"}}\n",
+        hook.url(),
+        secret.display()
+    );
+    let metrics = write_daemon_config(&ws, true, &extra);
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &["--dry-run"]);
+    daemon.wait_cycles("success", 1.0);
+    daemon.signal("HUP");
+    daemon.wait_cycles("success", 2.0);
+    let target = format!("webhook {}", hook.url());
+    let count = |result: &str| {
+        let labels = [
+            ("target", target.as_str()),
+            ("event", "drift_found"),
+            ("result", result),
+        ];
+        daemon
+            .metric("groupsync_notifications_total", &labels)
+            .unwrap_or(0.0)
+    };
+    wait_until("the second drift_found is deduplicated", || {
+        count("deduplicated") >= 1.0
+    });
+    // Other news is sent, right after the first message.
+    change_on_pod(&pod, "a1", |group| group.area = Some("APAC".into()));
+    daemon.signal("HUP");
+    wait_until("the new drift's message", || hook.received().len() >= 2);
+    let events: Vec<String> = (hook.received().iter())
+        .map(|post| {
+            post.json()["groups"][0]["change"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        events,
+        ["area \"EMEA\" -> \"GLOBAL\"", "area \"EMEA\" -> \"APAC\""]
+    );
+    wait_until("both counted as sent", || count("sent") == 2.0);
+    assert!(pod.puts().is_empty(), "a dry run never writes");
+    daemon.stop();
+}
+
+#[test]
 fn an_apply_posts_one_message_listing_each_change_and_signs_the_webhook() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", "id: a1\nname: EMEA trading\narea: EMEA\n");

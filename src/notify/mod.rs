@@ -348,30 +348,77 @@ impl Inner {
     /// `repeat` has passed since it was said; `recovered` on the first
     /// success after it was said. A refusal is neither: a person decides.
     fn failing_or_recovered(&self, result: Result<&CycleOutcome, &Error>) {
-        let now = now_ms();
+        let ended = match result {
+            Ok(_) => Ended::Succeeded,
+            Err(Error::Refused { .. }) => Ended::Refused,
+            Err(_) => Ended::Failed,
+        };
         let mut memory = locked(&self.context.memory);
-        match result {
-            Err(Error::Refused { .. }) => {}
-            Err(error) => {
-                let mut failing = memory.failing().unwrap_or(Failing {
-                    since_ms: now,
-                    said_ms: None,
-                });
-                let repeat = i64::try_from(self.repeat.as_millis()).unwrap_or(i64::MAX);
-                if failing.said_ms.is_none_or(|said| now - said >= repeat) {
-                    failing.said_ms = Some(now);
-                    self.dispatch(cycle_failing_event(error, &utc(failing.since_ms)));
-                }
-                memory.set_failing(Some(failing));
+        let (failing, say) = next_failing(memory.failing(), ended, now_ms(), self.repeat);
+        memory.set_failing(failing);
+        drop(memory);
+        match (say, result) {
+            (Some(Say::Failing { since_ms }), Err(error)) => {
+                self.dispatch(cycle_failing_event(error, &utc(since_ms)));
             }
-            Ok(_) => {
-                if let Some(failing) = memory.failing() {
-                    if failing.said_ms.is_some() {
-                        self.dispatch(recovered_event(&utc(failing.since_ms)));
-                    }
-                    memory.set_failing(None);
-                }
+            (Some(Say::Recovered { since_ms }), _) => {
+                self.dispatch(recovered_event(&utc(since_ms)));
             }
+            _ => {}
+        }
+    }
+}
+
+/// How a cycle ended, for `cycle_failing` and `recovered`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Succeeded,
+    Failed,
+    /// A safety limit refused the plan: neither failing nor recovered, a person decides.
+    Refused,
+}
+
+/// What to say about cycles failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Say {
+    Failing { since_ms: i64 },
+    Recovered { since_ms: i64 },
+}
+
+/// Cycles failing since `failing` (or not), a cycle that `ended` at `now`:
+/// what to remember, and what to say. `cycle_failing` on the first failure
+/// after a success, and again once `repeat` has passed since it was said;
+/// `recovered` on the first success after it was said.
+fn next_failing(
+    failing: Option<Failing>,
+    ended: Ended,
+    now: i64,
+    repeat: Duration,
+) -> (Option<Failing>, Option<Say>) {
+    match ended {
+        Ended::Refused => (failing, None),
+        Ended::Succeeded => {
+            let said = failing.filter(|failing| failing.said_ms.is_some());
+            let say = said.map(|failing| Say::Recovered {
+                since_ms: failing.since_ms,
+            });
+            (None, say)
+        }
+        Ended::Failed => {
+            let mut failing = failing.unwrap_or(Failing {
+                since_ms: now,
+                said_ms: None,
+            });
+            let repeat = i64::try_from(repeat.as_millis()).unwrap_or(i64::MAX);
+            let due = failing
+                .said_ms
+                .is_none_or(|said| now.saturating_sub(said) >= repeat);
+            if !due {
+                return (Some(failing), None);
+            }
+            failing.said_ms = Some(now);
+            let since_ms = failing.since_ms;
+            (Some(failing), Some(Say::Failing { since_ms }))
         }
     }
 }
@@ -417,4 +464,39 @@ fn host_name() -> String {
         .filter(|name| !name.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "this host".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn failing_is_said_once_then_after_repeat_then_recovered() {
+        let repeat = Duration::from_secs(6 * 3600);
+        let (failing, say) = next_failing(None, Ended::Failed, 0, repeat);
+        assert_eq!(say, Some(Say::Failing { since_ms: 0 }));
+        let (failing, say) = next_failing(failing, Ended::Failed, 5 * HOUR, repeat);
+        assert_eq!(say, None, "within repeat");
+        let (failing, say) = next_failing(failing, Ended::Refused, 5 * HOUR, repeat);
+        assert_eq!(say, None, "a refusal says nothing");
+        let (failing, say) = next_failing(failing, Ended::Failed, 6 * HOUR, repeat);
+        assert_eq!(
+            say,
+            Some(Say::Failing { since_ms: 0 }),
+            "said again, same since"
+        );
+        let (failing, say) = next_failing(failing, Ended::Succeeded, 7 * HOUR, repeat);
+        assert_eq!(say, Some(Say::Recovered { since_ms: 0 }));
+        assert_eq!(failing, None);
+        let (_, say) = next_failing(None, Ended::Succeeded, 8 * HOUR, repeat);
+        assert_eq!(say, None, "nothing to recover from");
+    }
+
+    #[test]
+    fn every_delivery_result_has_its_label() {
+        let labels: Vec<&str> = Delivery::ALL.iter().map(|result| result.as_str()).collect();
+        assert_eq!(labels, ["sent", "failed", "dropped", "deduplicated"]);
+    }
 }

@@ -169,3 +169,42 @@ impl Outbox {
 fn memory(context: &Context) -> MutexGuard<'_, super::memory::Memory> {
     locked(&context.memory)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Destination, EventKind};
+    use crate::notify::event::test_event;
+    use crate::notify::webhook::{Secret, Webhook};
+
+    #[test]
+    fn a_full_outbox_drops_its_oldest_message() {
+        let destination = Destination::Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret_file: "/nonexistent".into(),
+        };
+        let webhook = Webhook::new("http://127.0.0.1:9/hook", Secret::new(b"s".to_vec())).unwrap();
+        let outbox = Outbox::new(Target::webhook(
+            &destination,
+            EventKind::ALL.to_vec(),
+            webhook,
+        ));
+        let numbered = |index: usize| {
+            let mut event = test_event("host");
+            event.title = format!("message {index}");
+            Arc::new(event)
+        };
+        for index in 0..CAPACITY {
+            assert!(outbox.push(numbered(index)).is_none());
+        }
+        let dropped = outbox
+            .push(numbered(CAPACITY))
+            .expect("the oldest is dropped");
+        assert_eq!(dropped.title, "message 0");
+        assert_eq!(outbox.pending(), CAPACITY);
+        let left = outbox.take_all();
+        assert_eq!(left.first().unwrap().title, "message 1");
+        assert_eq!(left.last().unwrap().title, format!("message {CAPACITY}"));
+        assert_eq!(outbox.pending(), 0);
+    }
+}
