@@ -525,3 +525,36 @@ fn notify_test_names_each_target_and_fails_when_one_does() {
     assert_eq!(pod.emulator.messages().len(), 1);
     assert!(!text.contains("s3cr3t"), "{text}");
 }
+
+#[test]
+fn an_agent_answering_without_end_is_read_no_further_than_the_cap() {
+    let ws = Workspace::new();
+    ws.write_group_file("emea.yaml", "id: a1\n");
+    let pod = notify_pod(vec![PodGroup::new("a1").build()]);
+    let agent = RawServer::start(|request, stream| {
+        drain_request_body(request, stream);
+        write_endless_body(stream, "200 OK");
+    });
+    let extra = format!(
+        "pod: {{agent_url: \"{}/agent\"}}\n{}",
+        agent.origin(),
+        room_target()
+    );
+    write_config(&ws, &extra);
+    let output = run_within_guard({
+        let mut command = ws.groupsync_std();
+        command
+            .args(["--config", "groupsync.yaml", "notify", "test"])
+            .env("GROUPSYNC_POD_URL", pod.emulator.pod_url())
+            .env("GROUPSYNC_SESSION_TOKEN", TOKEN)
+            .env("GROUPSYNC_KEY_MANAGER_TOKEN", KEY_MANAGER_TOKEN);
+        command
+    });
+    assert_eq!(output.code, Some(1), "{}", output.everything());
+    assert!(
+        output.stdout.contains("larger than 4 MiB"),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(agent.requests().len(), 1);
+}
