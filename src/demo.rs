@@ -9,15 +9,20 @@
 //! one PUT per user) -> plan (nothing left) -> a member swapped in a pull
 //! request -> plan (one `+`, one `-`) -> apply (two PUTs) -> a file deleted
 //! -> plan (its group listed as an orphan, nothing written) -> apply
-//! --prune (deactivated) -> plan --prune (nothing left).
+//! --prune (deactivated) -> plan --prune (nothing left) -> what the
+//! compliance room saw: the messages each apply posted to it through the
+//! emulator's agent (`notify:` with a `room_name`).
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-use crate::config::{Overrides, RefreshMode, Settings};
-use crate::emulator::{Emulator, Entitlements, parse_seed};
-use crate::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle};
+use crate::config::{
+    Destination, EventKind, Overrides, RefreshMode, Room, Settings, TargetSettings,
+};
+use crate::emulator::{Emulator, Entitlements, PostedMessage, parse_seed};
+use crate::notify::Notifications;
+use crate::pipeline::cycle::{CycleOptions, CycleOutcome, pod_client, run_cycle_observed};
 use crate::pipeline::render::render_text;
 use crate::pod::PodClient;
 use crate::shutdown::Shutdown;
@@ -48,10 +53,14 @@ const DELETED_FILE: &str = "groups.d/americas/us-equities-research.yaml";
 /// The pod the demo starts from: the same groups, a few of them different.
 const DEMO_POD: &str = include_str!("../examples/demo-pod.json");
 
+/// The room the demo's notifications go to.
+const ROOM: &str = "Compliance EMEA";
+
 /// Everything the demo needs at hand between its steps.
 struct Demo {
     settings: Settings,
     client: PodClient,
+    notifications: Notifications,
     color: bool,
 }
 
@@ -71,11 +80,14 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
         pod_url: Some(emulator.pod_url()),
         ..Overrides::default()
     };
-    let settings = Settings::from_overrides(&overrides)?;
+    let mut settings = Settings::from_overrides(&overrides)?;
+    notify_the_room(&mut settings, &emulator)?;
     let client = pod_client(&settings, Some(token))?.expect("the demo always has a pod URL");
+    let notifications = Notifications::start(&settings, Some(&client), None)?;
     let mut demo = Demo {
         settings,
         client,
+        notifications,
         color,
     };
 
@@ -177,6 +189,7 @@ pub async fn run(workdir: &Path, out: &mut dyn Write, color: bool) -> anyhow::Re
          and {user_puts} PUTs of one member or assignee each (never the bulk membership replace).\n\
          `groupsync forget ID` would stop listing the orphan, touching nothing on the pod."
     )?;
+    show_the_room(out, &emulator.messages())?;
     emulator.shutdown().await;
     Ok(())
 }
@@ -200,6 +213,74 @@ const APPLY: Step = Step {
     write: true,
     prune: false,
 };
+
+/// `notify: [{kind: symphony, room_name: Compliance EMEA}]`, a room the
+/// emulator holds, and a key manager token for it in a file.
+fn notify_the_room(settings: &mut Settings, emulator: &Emulator) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    emulator.add_room(ROOM);
+    let token_file = Path::new("key-manager-token");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(token_file)?;
+    file.write_all(emulator.add_key_manager_token().as_bytes())?;
+    let notify = &mut settings.notify;
+    notify.targets = vec![TargetSettings {
+        destination: Destination::Symphony(Room::Name(ROOM.to_string())),
+        events: EventKind::ALL.to_vec(),
+    }];
+    notify.agent_url = Some(emulator.agent_url());
+    notify.key_manager_url = Some(emulator.key_manager_url());
+    notify.key_manager_token_file = Some(token_file.to_path_buf());
+    Ok(())
+}
+
+/// What the compliance room saw: each message the agent took, as text.
+fn show_the_room(out: &mut dyn Write, messages: &[PostedMessage]) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\nMeanwhile, in the Symphony room \"{ROOM}\" (notify: kind: symphony), the bot posted {} messages:",
+        messages.len()
+    )?;
+    for message in messages {
+        writeln!(out, "\n{}", room_text(&message.message))?;
+    }
+    Ok(())
+}
+
+/// MessageML as a room shows it, roughly: one line a paragraph or table
+/// row, cells apart, tags left out, entities read.
+fn room_text(messageml: &str) -> String {
+    let mut text = String::new();
+    let mut rest = messageml;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        let close = rest[open..]
+            .find('>')
+            .map_or(rest.len(), |at| open + at + 1);
+        match &rest[open..close] {
+            "</p>" | "</header>" | "</tr>" => text.push('\n'),
+            "</td>" | "</th>" => text.push_str(" | "),
+            _ => {}
+        }
+        rest = &rest[close..];
+    }
+    text.push_str(rest);
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#123;", "{")
+        .replace("&amp;", "&");
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| format!("  | {}", line.trim_end_matches(" | ")))
+        .collect();
+    lines.join("\n")
+}
 
 impl Demo {
     /// `groupsync plan`, then `groupsync apply`.
@@ -226,13 +307,23 @@ impl Demo {
             prune: step.prune,
             ..options
         };
-        let outcome = run_cycle(
+        // Only a cycle that writes notifies, as `apply` does.
+        let notifications = match step.write {
+            true => self.notifications.clone(),
+            false => Notifications::none(),
+        };
+        let notify = |outcome: &CycleOutcome| notifications.planned(outcome);
+        let result = run_cycle_observed(
             &self.settings,
             Some(&self.client),
             options,
             Shutdown::never(),
+            &notify,
         )
-        .await?;
+        .await;
+        notifications.finished(result.as_ref());
+        notifications.flush().await;
+        let outcome = result?;
         let report = outcome.report();
         writeln!(out, "{title}\n{}", render_text(&report, self.color))?;
         Ok(outcome)

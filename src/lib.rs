@@ -22,6 +22,9 @@
 //!     - [`service::metrics::connections`] — the connection cap; the oldest idle connection makes room.
 //!     - [`service::metrics::server`]   — the listener, its accept loop and the routes.
 //!   - [`service::logging`] — tracing to stderr, text or JSON, journal-aware.
+//! - [`notify`] — notifications: what a cycle found and did, to Symphony rooms (through
+//!   [`pod::agent`]) and webhooks; events and fingerprints, MessageML, one bounded outbox
+//!   and task per target, so that delivery never delays a cycle.
 //! - [`pipeline`] — one module per stage:
 //!   - [`pipeline::cycle`]   — one cycle, load -> refresh -> plan -> apply, shared by every command.
 //!   - [`pipeline::refresh`] — before planning, read declared groups from the pod; report drift;
@@ -37,6 +40,7 @@
 //!   - [`pipeline::state`]   — the state file: the stored snapshot of the pod, locked and written atomically.
 //! - [`pod`] — the pod client:
 //!   - [`pod::client`] — one method per endpoint, retries, re-login on 401.
+//!   - [`pod::agent`]  — the agent and the key manager: a message posted into a room, room search.
 //!   - [`pod::auth`]   — session tokens and RSA bot login (JWT RS512).
 //!   - [`pod::retry`]  — back-off between pod attempts, honouring `Retry-After`.
 //! - [`store`] — what is kept between cycles: [`store::snapshot`], [`store::state_file`], and
@@ -69,6 +73,7 @@ pub mod emulator;
 pub mod error;
 pub mod kinds;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod pod;
 pub mod revision;

@@ -2,13 +2,15 @@
 //! the pod says it is (`UserGroupResponse`), and what a PUT carries
 //! (`UserGroupUpdate`). The pod types mirror `docs/pod-api.md` field for field;
 //! the client and the emulator both use them, so they cannot drift apart.
-//! A group's members and assignees, and their pod types, are in [`roster`].
+//! A group's members and assignees, and their pod types, are in [`roster`];
+//! the agent's messages and room search, in [`agent`].
 
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub mod agent;
 pub mod roster;
 #[cfg(test)]
 mod testing;

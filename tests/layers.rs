@@ -55,6 +55,7 @@ const LAYERS: &[&[&str]] = &[
     &["pod", "store"],
     &["kinds"],
     &["pipeline"],
+    &["notify"],
     &["service"],
     &["demo"],
     &["cli"],

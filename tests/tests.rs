@@ -25,6 +25,7 @@ mod markdown;
 mod markdown_on_failure;
 mod members;
 mod noise;
+mod notifications;
 mod operating;
 mod plan;
 mod pod_client;

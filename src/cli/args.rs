@@ -88,6 +88,9 @@ pub enum Command {
     },
     /// Print the journal's records, one line per write (all groups, or one)
     History(HistoryArgs),
+    /// Notifications: `notify test` sends a test message to every target of `notify:`
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Serve the bundled pod emulator (for trying things without a pod)
     Emulate(EmulateArgs),
     /// The whole story against an in-process emulator, no set-up needed
@@ -134,6 +137,13 @@ pub struct HistoryArgs {
     /// Only the records written within this long before now (e.g. 30m, 24h, 720h)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<Duration>,
+}
+
+/// What `groupsync notify` does.
+#[derive(Subcommand, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// Send one test message to every target of `notify:` and say how each went (exit 1 if any failed)
+    Test,
 }
 
 /// The flags of `plan`: it never writes, so it has nothing to force and

@@ -1,5 +1,7 @@
 //! `groupsync plan`, `apply` and `run --once`: one cycle, rendered in the
 //! chosen format, with its outcome (changes pending, converged, failed).
+//! A cycle that writes notifies (`notify:`) and waits for its messages
+//! before it exits, at most `notify_settings.flush_timeout`; a plan never notifies.
 
 use crate::Diagnostic;
 use crate::Error;
@@ -7,11 +9,14 @@ use crate::cli::args::{ApplyArgs, LockTimeout, OutputFormat, PlanArgs, RunArgs};
 use crate::commands::outcome::Outcome;
 use crate::commands::output::{print_diagnostics, print_stdout};
 use crate::config::{RefreshMode, Settings};
-use crate::pipeline::cycle::{CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle};
+use crate::notify::Notifications;
+use crate::pipeline::cycle::{
+    CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle_observed,
+};
 use crate::pipeline::plan::Plan;
 use crate::pipeline::render::{self, Report, markdown};
 use crate::pod::auth::SESSION_TOKEN_ENV;
-use crate::shutdown::{self, SecondSignalSender};
+use crate::shutdown::{self, SecondSignalSender, Shutdown};
 
 /// The options of `plan`.
 pub fn plan_options(args: PlanArgs, settings: &Settings) -> CycleOptions {
@@ -85,7 +90,37 @@ pub async fn run(
     if let Some(client) = client.as_mut() {
         client.set_shutdown(stop.clone());
     }
-    let outcome = match run_cycle(&settings, client.as_ref(), options, stop).await {
+    let notifications = match options.writes() {
+        true => Notifications::start(&settings, client.as_ref(), None)?,
+        false => Notifications::none(),
+    };
+    let notify = |outcome: &CycleOutcome| notifications.planned(outcome);
+    let result =
+        run_cycle_observed(&settings, client.as_ref(), options, stop.clone(), &notify).await;
+    notifications.finished(result.as_ref());
+    let ended = report(result, format, options);
+    flush(&notifications, stop).await;
+    ended
+}
+
+/// Waits for the notifications, at most `notify_settings.flush_timeout`;
+/// a stop request ends the wait at once.
+async fn flush(notifications: &Notifications, mut stop: Shutdown) {
+    tokio::select! {
+        _left = notifications.flush() => {}
+        () = stop.requested() => {
+            notifications.stop();
+        }
+    }
+}
+
+/// Prints the cycle's outcome, and says how the command ended.
+fn report(
+    result: crate::Result<CycleOutcome>,
+    format: OutputFormat,
+    options: CycleOptions,
+) -> anyhow::Result<Outcome> {
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err(Error::Invalid(diagnostics)) => return report_invalid(&diagnostics.0, format),
         Err(other) => return Err(other.into()),

@@ -9,6 +9,7 @@
 //! - [`daemon`]   — `groupsync run`: the daemon, with its signals.
 //! - [`import`]   — `groupsync import`.
 //! - [`journal`]  — `groupsync journal verify` and `groupsync history`: the journal, read back.
+//! - [`notify`]   — `groupsync notify test`.
 //! - [`emulate`]  — `groupsync emulate`.
 //! - [`demo`]     — `groupsync demo`.
 //! - [`docs`]     — `help`, `completions` and `schema`: texts of the program's own.
@@ -26,6 +27,7 @@ pub mod forget;
 pub mod import;
 pub mod journal;
 pub mod manpage;
+pub mod notify;
 pub mod outcome;
 pub mod output;
 pub mod validate;
@@ -67,6 +69,7 @@ fn failure_document(cli: &Cli) -> Option<FailureDocument> {
         | Command::Forget { .. }
         | Command::Journal { .. }
         | Command::History(_)
+        | Command::Notify(_)
         | Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }
@@ -148,6 +151,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             command: JournalCommand::Verify,
         } => journal::verify(&settings, format),
         Command::History(args) => journal::history(&settings, &args, format),
+        Command::Notify(command) => runtime.block_on(notify::run(settings, command)),
         Command::Emulate(_)
         | Command::Demo
         | Command::Help { .. }

@@ -98,7 +98,7 @@ pub struct ExitStatus {
 }
 
 /// The exit codes of every command.
-pub const EXIT_STATUS: [ExitStatus; 8] = [
+pub const EXIT_STATUS: [ExitStatus; 9] = [
     ExitStatus {
         commands: &["validate"],
         clean: "valid",
@@ -139,6 +139,12 @@ pub const EXIT_STATUS: [ExitStatus; 8] = [
         commands: &["history"],
         clean: "printed (no records is no error)",
         failed: "any error (a journal file that cannot be read)",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["notify test"],
+        clean: "every target took its test message",
+        failed: "a target failed (each is named), `notify:` lists none, or any other error",
         pending: None,
     },
     ExitStatus {

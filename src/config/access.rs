@@ -7,8 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use super::bdk::{BdkConfig, read_bdk_config};
-use super::file::{AuthSection, PodSection, ProxySection};
+use super::file::{AuthSection, HttpUrl, NotifySettingsSection, PodSection, ProxySection};
 use super::files::{SMALL_FILE_CAP, STATE_FILE_CAP, check_file_setting};
+use super::notify::{
+    DEFAULT_DEDUPE, DEFAULT_FLUSH_TIMEOUT, DEFAULT_REPEAT, KEY_MANAGER_TOKEN_CREDENTIAL,
+    NotifySettings, TargetEntry,
+};
 use super::settings::flag_label;
 use super::values::{default_login_url, parse_http_url};
 use super::{AuthSettings, BotAuth, NetworkSettings, Overrides};
@@ -149,6 +153,58 @@ pub(super) fn check_files(
     Ok(())
 }
 
+/// The pieces of other sections that notifications use.
+pub(super) struct AgentKeys {
+    pub(super) agent_url: Option<HttpUrl>,
+    pub(super) key_manager_url: Option<HttpUrl>,
+    pub(super) key_manager_token_file: Option<PathBuf>,
+}
+
+/// The notification settings from the file's sections; the agent and the
+/// key manager default to the pod's origin + `/agent` and `/relay`.
+pub(super) fn notify_settings(
+    targets: Option<Vec<TargetEntry>>,
+    section: Option<NotifySettingsSection>,
+    keys: AgentKeys,
+    base_dir: &Path,
+    pod_url: Option<&str>,
+) -> NotifySettings {
+    let section = section.unwrap_or_default();
+    let origin_plus = |path: &str| pod_url.map(|url| format!("{}{path}", origin(url)));
+    let targets = targets
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| entry.resolved(base_dir))
+        .collect();
+    NotifySettings {
+        targets,
+        dedupe: section.dedupe.map_or(DEFAULT_DEDUPE, |value| value.0),
+        repeat: section.repeat.map_or(DEFAULT_REPEAT, |value| value.0),
+        flush_timeout: section
+            .flush_timeout
+            .map_or(DEFAULT_FLUSH_TIMEOUT, |value| value.0),
+        plan_url: section.plan_url.map(|url| url.0),
+        agent_url: keys.agent_url.map(|url| url.0).or(origin_plus("/agent")),
+        key_manager_url: keys
+            .key_manager_url
+            .map(|url| url.0)
+            .or(origin_plus("/relay")),
+        key_manager_token_file: keys
+            .key_manager_token_file
+            .map(|path| base_dir.join(path))
+            .or_else(|| systemd_credential(KEY_MANAGER_TOKEN_CREDENTIAL)),
+    }
+}
+
+/// `https://acme.symphony.com` of `https://acme.symphony.com/pod`.
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |index| index + 3);
+    let end = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |index| after_scheme + index);
+    &url[..end]
+}
+
 /// The name of the session token among systemd's credentials (`LoadCredential=session-token:...`).
 pub const SESSION_TOKEN_CREDENTIAL: &str = "session-token";
 
@@ -156,4 +212,19 @@ pub const SESSION_TOKEN_CREDENTIAL: &str = "session-token";
 pub(super) fn systemd_credential(name: &str) -> Option<PathBuf> {
     let path = Path::new(&std::env::var_os("CREDENTIALS_DIRECTORY")?).join(name);
     path.is_file().then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin("https://acme.symphony.com/pod"),
+            "https://acme.symphony.com"
+        );
+        assert_eq!(origin("http://127.0.0.1:8080/pod"), "http://127.0.0.1:8080");
+        assert_eq!(origin("https://acme"), "https://acme");
+    }
 }

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::files::{SMALL_FILE_CAP, read_regular_text};
+use super::notify::{MIN_REPEAT, TargetEntry, reading_from};
 use super::values::{
     CronSchedule, ProxyUrl, out_of_range, parse_duration_from, parse_http_url,
     parse_listen_address, parse_log_filter, parse_size_within,
@@ -48,8 +49,11 @@ fn read_failure(path: &Path, source: FileError) -> ConfigError {
 }
 
 /// Parses the YAML text of the config file at `path`; an empty file means all defaults.
+/// Relative secret files are looked at from the file's folder.
 fn parse_config_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-    match serde_yaml::from_str::<Option<ConfigFile>>(text) {
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let parsed = reading_from(folder, || serde_yaml::from_str::<Option<ConfigFile>>(text));
+    match parsed {
         Ok(file) => Ok(file.unwrap_or_default()),
         Err(error) => Err(ConfigError::Syntax(yaml_diagnostic(path, &error))),
     }
@@ -122,6 +126,8 @@ pub(super) struct ConfigFile {
     pub(super) log: Option<LogSection>,
     pub(super) dry_run: Option<bool>,
     pub(super) proxy: Option<ProxySection>,
+    pub(super) notify: Option<Vec<TargetEntry>>,
+    pub(super) notify_settings: Option<NotifySettingsSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +135,8 @@ pub(super) struct ConfigFile {
 pub(super) struct PodSection {
     pub(super) url: Option<HttpUrl>,
     pub(super) ca_file: Option<PathBuf>,
+    pub(super) agent_url: Option<HttpUrl>,
+    pub(super) key_manager_url: Option<HttpUrl>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +153,7 @@ pub(super) struct AuthSection {
     pub(super) private_key_file: Option<PathBuf>,
     pub(super) login_url: Option<HttpUrl>,
     pub(super) bdk_config: Option<PathBuf>,
+    pub(super) key_manager_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +178,16 @@ pub(super) struct RetrySection {
     pub(super) initial_interval: Option<ConfigDuration>,
     pub(super) multiplier: Option<f64>,
     pub(super) max_interval: Option<ConfigDuration>,
+}
+
+/// `notify_settings:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NotifySettingsSection {
+    pub(super) dedupe: Option<ConfigDuration>,
+    pub(super) repeat: Option<ConfigDuration<{ millis(MIN_REPEAT) }>>,
+    pub(super) flush_timeout: Option<ConfigDuration>,
+    pub(super) plan_url: Option<HttpUrl>,
 }
 
 #[derive(Debug, Default, Deserialize)]

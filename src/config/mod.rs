@@ -85,17 +85,21 @@ mod file;
 pub mod files;
 mod journal;
 pub mod limits;
+pub mod notify;
 pub mod settings;
 mod values;
 
 pub use self::journal::{JOURNAL_SUFFIX, JournalSettings};
 pub use self::limits::{LIMITS, Limit, LimitSpec, limit_keys};
+pub use self::notify::{Destination, EventKind, NotifySettings, Room, TargetSettings};
 pub use self::settings::{DefaultValue, SETTINGS, SettingSpec};
 pub use self::values::{
     CronSchedule, MAX_DURATION, ProxyUrl, default_login_url, parse_duration, parse_listen_address,
 };
 
-use self::access::{auth_settings, bdk_config, check_files, network_settings, pod_url};
+use self::access::{
+    AgentKeys, auth_settings, bdk_config, check_files, network_settings, notify_settings, pod_url,
+};
 use self::file::{ConfigFile, LogFilter, RetrySection, read_config_file};
 use self::files::real_path;
 use self::journal::{journal_settings, revision};
@@ -247,6 +251,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `dry_run: true`: the daemon (`run`, `run --once`) never writes, as with `--dry-run`.
     pub dry_run: bool,
+    /// `notify:` and `notify_settings:`, and where the agent is.
+    pub notify: NotifySettings,
 }
 
 /// How groupsync authenticates to the pod: a session token file, an RSA bot, or
@@ -436,9 +442,14 @@ fn merge(
         file: config_file.clone(),
         rule,
     };
-    let auth_section = file.auth.unwrap_or_default();
+    let mut auth_section = file.auth.unwrap_or_default();
     let bdk = bdk_config(overrides, &auth_section, base_dir)?;
-    let pod_section = file.pod.unwrap_or_default();
+    let mut pod_section = file.pod.unwrap_or_default();
+    let agent_keys = AgentKeys {
+        agent_url: pod_section.agent_url.take(),
+        key_manager_url: pod_section.key_manager_url.take(),
+        key_manager_token_file: auth_section.key_manager_token_file.take(),
+    };
     let network = network_settings(
         overrides,
         pod_section.ca_file.as_deref(),
@@ -484,6 +495,13 @@ fn merge(
         &state_file,
         &groups_dir,
     )?;
+    let notify = notify_settings(
+        file.notify,
+        file.notify_settings,
+        agent_keys,
+        base_dir,
+        pod_url.as_deref(),
+    );
     Ok(Settings {
         groups_dir,
         state_file,
@@ -527,6 +545,7 @@ fn merge(
             level: log_level(overrides.log_level.as_deref(), log.level)?,
         },
         dry_run: file.dry_run.unwrap_or(false),
+        notify,
     })
 }
 
@@ -835,8 +854,10 @@ mod tests {
     fn every_key_is_read() {
         let config = ConfigDir::with(
             "pod:\n  url: https://acme.symphony.com/pod/\n  ca_file: certs/acme-ca.pem\n\
+             \x20 agent_url: https://agent.acme.com/agent\n  key_manager_url: https://km.acme.com/relay\n\
              proxy: {url: \"http://proxy.acme.com:3128\"}\n\
              auth:\n  bot_username: bot\n  private_key_file: /keys/bot.pem\n\
+             \x20 key_manager_token_file: km-token\n\
              groups_dir: /etc/groupsync/groups.d\n\
              state_file: /var/lib/groupsync/state.json\n\
              journal_file: /var/log/groupsync/journal.jsonl\n\
@@ -851,9 +872,49 @@ mod tests {
              retry: {max_attempts: 3, initial_interval: 1s, multiplier: 1.5, max_interval: 1m}\n\
              metrics_listen: 127.0.0.1:9464\n\
              log: {format: json, level: debug}\n\
-             dry_run: true\n",
+             dry_run: true\n\
+             notify:\n  - {kind: symphony, room_name: Compliance EMEA, events: [refused, applied]}\n\
+             \x20 - {kind: webhook, url: \"https://hooks.acme.test/g\", secret_file: hook.secret}\n\
+             notify_settings: {dedupe: 2h, repeat: 12h, flush_timeout: 3s, plan_url: \"https://g.acme/plan\"}\n",
         );
+        let secret = config.dir.path().join("hook.secret");
+        std::fs::write(&secret, "s\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
         let settings = config.resolve().unwrap();
+        let notify = &settings.notify;
+        assert_eq!(
+            notify.targets,
+            [
+                TargetSettings {
+                    destination: Destination::Symphony(Room::Name("Compliance EMEA".into())),
+                    events: vec![EventKind::Applied, EventKind::Refused],
+                },
+                TargetSettings {
+                    destination: Destination::Webhook {
+                        url: "https://hooks.acme.test/g".into(),
+                        secret_file: secret.clone(),
+                    },
+                    events: EventKind::ALL.to_vec(),
+                },
+            ]
+        );
+        assert_eq!(notify.dedupe, Duration::from_secs(2 * 3600));
+        assert_eq!(notify.repeat, Duration::from_secs(12 * 3600));
+        assert_eq!(notify.flush_timeout, Duration::from_secs(3));
+        assert_eq!(notify.plan_url.as_deref(), Some("https://g.acme/plan"));
+        assert_eq!(
+            notify.agent_url.as_deref(),
+            Some("https://agent.acme.com/agent")
+        );
+        assert_eq!(
+            notify.key_manager_url.as_deref(),
+            Some("https://km.acme.com/relay")
+        );
+        assert_eq!(
+            notify.key_manager_token_file,
+            Some(config.dir.path().join("km-token"))
+        );
         assert_eq!(
             settings.pod_url.as_deref(),
             Some("https://acme.symphony.com/pod")
@@ -1225,8 +1286,8 @@ mod tests {
             checked += 1;
         }
         assert_eq!(
-            checked, 5,
-            "interval, debounce, cycle_timeout and the two retry waits"
+            checked, 8,
+            "interval, debounce, cycle_timeout, the two retry waits and the three of notify_settings"
         );
     }
 

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use super::limits::Limit;
+use super::notify::{DEFAULT_DEDUPE, DEFAULT_FLUSH_TIMEOUT, DEFAULT_REPEAT, MIN_REPEAT};
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_CONFIG, DEFAULT_CYCLE_TIMEOUT, DEFAULT_DEBOUNCE,
     DEFAULT_GROUPS_DIR, DEFAULT_INTERVAL, DEFAULT_JOURNAL_MAX_SIZE, DEFAULT_LOG_LEVEL,
@@ -413,6 +414,73 @@ pub const SETTINGS: &[SettingSpec] = &[
          on; `--dry-run` on the command line cannot be turned off by the config. `plan`, `apply` \
          and `validate` do not read it.",
     ),
+    SettingSpec::key(
+        "pod.agent_url",
+        "URL",
+        DefaultValue::Note("the pod URL's origin + `/agent`"),
+        "The agent notifications to Symphony rooms are posted through \
+         (`{agent_url}/v4/stream/{sid}/message/create`). See [Notifications](#notifications).",
+    ),
+    SettingSpec::key(
+        "pod.key_manager_url",
+        "URL",
+        DefaultValue::Note("the pod URL's origin + `/relay`"),
+        "The key manager an RSA bot logs in to for the agent's `keyManagerToken` \
+         (`{key_manager_url}/pubkey/authenticate`, with the same JWT as the pod login).",
+    ),
+    SettingSpec::key(
+        "auth.key_manager_token_file",
+        "path",
+        DefaultValue::Note("`$CREDENTIALS_DIRECTORY/key-manager-token` if systemd passed one"),
+        "A file holding a key manager token, for Symphony targets when groupsync logs in with a \
+         session token (an RSA bot logs in to the key manager by itself).",
+    ),
+    SettingSpec {
+        key: None,
+        flag: None,
+        env: Some("GROUPSYNC_KEY_MANAGER_TOKEN"),
+        kind: "key manager token",
+        default: DefaultValue::None,
+        doc: "A key manager token in the environment; wins over `auth.key_manager_token_file`.",
+        limit: None,
+        min: Duration::ZERO,
+    },
+    SettingSpec::key(
+        "notify",
+        "list of targets",
+        DefaultValue::Note("none: no notifications"),
+        "Where to tell people what groupsync found and did: `{kind: symphony, stream_id | \
+         room_name, events}` or `{kind: webhook, url, secret_file, events}`; `events` defaults to \
+         every event. See [Notifications](#notifications).",
+    ),
+    SettingSpec::key(
+        "notify_settings.dedupe",
+        "duration",
+        DefaultValue::Duration(DEFAULT_DEDUPE),
+        "A message whose fingerprint (its event, groups and values; never a time or a count) \
+         went to a target this recently is not sent to it again. `0s`: no deduplication.",
+    ),
+    SettingSpec::key(
+        "notify_settings.repeat",
+        "duration",
+        DefaultValue::Duration(DEFAULT_REPEAT),
+        "While cycles keep failing, `cycle_failing` is said again this often.",
+    )
+    .at_least(MIN_REPEAT),
+    SettingSpec::key(
+        "notify_settings.flush_timeout",
+        "duration",
+        DefaultValue::Duration(DEFAULT_FLUSH_TIMEOUT),
+        "How long `apply` and `run --once` wait, before they exit, for their notifications to be \
+         delivered. The daemon never waits for them.",
+    ),
+    SettingSpec::key(
+        "notify_settings.plan_url",
+        "URL",
+        DefaultValue::None,
+        "Where people can read the whole plan (the daemon's `/plan`, as they reach it); a message \
+         cut short to stay within Symphony's limits links to it.",
+    ),
     SettingSpec {
         key: None,
         flag: None,
@@ -528,7 +596,8 @@ mod tests {
     #[test]
     fn the_table_has_exactly_the_keys_the_config_file_accepts() {
         use super::super::file::{
-            AuthSection, ConfigFile, JournalSection, LimitsSection, LogSection, PodSection,
+            AuthSection, ConfigFile, JournalSection, LimitsSection, LogSection, NotifySettingsSection,
+            PodSection,
             ProxySection, RetrySection,
         };
         let sections = [
@@ -539,6 +608,7 @@ mod tests {
             ("limits", fields_of::<LimitsSection>()),
             ("retry", fields_of::<RetrySection>()),
             ("log", fields_of::<LogSection>()),
+            ("notify_settings", fields_of::<NotifySettingsSection>()),
         ];
         let mut accepted = BTreeSet::new();
         for key in fields_of::<ConfigFile>() {

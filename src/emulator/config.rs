@@ -5,6 +5,7 @@ use std::fmt;
 use crate::model::UserGroupResponse;
 
 use super::people::SeedUser;
+use super::rooms::SeedRoom;
 use super::sessions::Entitlements;
 
 /// How an emulator starts. `Default` is an empty pod, no users, no
@@ -29,6 +30,10 @@ pub struct EmulatorConfig {
     pub bot_entitlements: Entitlements,
     /// Raw records per list page (and the most a `limit` may ask for).
     pub page_size: usize,
+    /// The rooms messages may be posted into, and room search finds.
+    pub rooms: Vec<SeedRoom>,
+    /// Key manager tokens the agent accepts from the start.
+    pub key_manager_tokens: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -42,6 +47,8 @@ impl Default for EmulatorConfig {
             bots: Vec::new(),
             bot_entitlements: Entitlements::ALL,
             page_size: 100,
+            rooms: Vec::new(),
+            key_manager_tokens: Vec::new(),
         }
     }
 }
@@ -68,6 +75,11 @@ impl fmt::Debug for EmulatorConfig {
             .field("bots", &bot_names)
             .field("bot_entitlements", &self.bot_entitlements)
             .field("page_size", &self.page_size)
+            .field("rooms", &self.rooms)
+            .field(
+                "key_manager_tokens",
+                &format_args!("<{} redacted>", self.key_manager_tokens.len()),
+            )
             .finish()
     }
 }

@@ -87,11 +87,12 @@ impl Journal {
     }
 }
 
-/// The body as JSON (if it is) and as text. A login body holds a JWT, a
+/// The body as JSON (if it is) and as text. A login body (the pod's or the
+/// key manager's) holds a JWT, a
 /// secret: its `token` is replaced, and a login body that is not JSON is not kept.
 fn recorded_body(path: &str, bytes: &[u8]) -> (Option<Value>, String) {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
-    if !path.starts_with("/login") {
+    if !path.starts_with("/login") && !path.starts_with("/relay") {
         return (parsed, String::from_utf8_lossy(bytes).into_owned());
     }
     match parsed {

@@ -36,6 +36,13 @@
 //!   records, whatever the seed said; a list write never moves `modifiedDate`.
 //! - `POST /login/pubkey/authenticate` — RSA bot login: an RS512 JWT whose
 //!   `exp` is at most 300 s ahead, checked against the bot's public key.
+//! - The agent and the key manager, for notifications (`emulator/agent.rs`):
+//!   `POST /agent/v4/stream/{sid}/message/create` (multipart MessageML,
+//!   checked as the agent does: 400 when malformed, 401 without both tokens,
+//!   403 for a stream it does not know), `POST /relay/pubkey/authenticate`
+//!   (a key manager token for a bot), and `POST /pod/v3/room/search`. The
+//!   messages it takes are kept ([`Emulator::messages`]); failures can be
+//!   injected into the agent's next answers ([`Emulator::fail_agent_next`]).
 //! - Session tokens (401) and the VIEW_ROLE_SCOPES / MANAGE_ROLE_SCOPES
 //!   entitlements (403: reads need VIEW, writes MANAGE); malformed, mistyped
 //!   or unknown body fields (400); unknown routes (404) and methods (405).
@@ -59,6 +66,9 @@
 //! - `mod.rs` — the [`Emulator`] handle: start, inspect, inject, stop.
 //! - `server` — HTTP: records each request, waits the latency, applies the
 //!   injected faults, checks the session, dispatches; the bot login.
+//! - `agent` — the agent's message endpoint, the key manager login, room search.
+//! - `multipart` — a `multipart/form-data` body's fields; `messageml` — the
+//!   agent's check of a message (well-formed XML, its root, Freemarker markers).
 //! - `group_endpoints`, `list_endpoints`, `user_endpoints` — the groups',
 //!   the lists' and the users lookup's endpoints: queries, bodies, statuses, answers.
 //! - `routes` — method and path to operation, and the entitlement it needs.
@@ -72,6 +82,7 @@
 //! - `store` — the groups: PUT, POST, admin changes, dates and counts.
 //! - `group_pages` — how the group list pages; `rosters` — membership and
 //!   assignment records, and how they page.
+//! - `rooms` — rooms, messages posted, key manager tokens.
 //! - `people` — the user directory; `sessions` — tokens and [`Entitlements`];
 //!   `login` — JWT checks; `journal` — recorded requests.
 //! - `cursor` — opaque paging cursors; `random` — tokens and ids.
@@ -90,6 +101,7 @@
 //!   - {id: 2001, username: olga, roles: [COMPLIANCE_OFFICER]}
 //! ```
 
+mod agent;
 mod answer;
 mod config;
 mod cursor;
@@ -100,9 +112,12 @@ mod journal;
 mod list_endpoints;
 mod lists;
 mod login;
+mod messageml;
+mod multipart;
 mod parse;
 mod people;
 mod random;
+mod rooms;
 mod rosters;
 mod routes;
 mod seed;
@@ -128,9 +143,11 @@ use crate::model::{Membership, Roster, UserGroupResponse};
 use self::faults::Fault;
 use self::shared::{Shared, lock};
 
+pub use self::agent::{AGENT_PREFIX, RELAY_LOGIN_PATH};
 pub use self::config::EmulatorConfig;
 pub use self::journal::RecordedRequest;
 pub use self::people::{COMPLIANCE_OFFICER, SUPER_COMPLIANCE_OFFICER, SeedUser};
+pub use self::rooms::{PostedMessage, SeedRoom};
 pub use self::routes::{LOGIN_PATH, POD_PREFIX};
 pub use self::seed::{load_seed, parse_seed};
 pub use self::sessions::Entitlements;
@@ -243,6 +260,49 @@ impl Emulator {
             retry_after: retry_after.and_then(|value| HeaderValue::from_str(value).ok()),
         };
         lock(&self.shared.faults).extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// The next `count` calls to the agent (`/agent/...`) answer `status`
+    /// (a `V2Error` body) and `Retry-After: <value>` when given: `500` then
+    /// a normal answer for a retry, `451` for a message compliance blocks.
+    pub fn fail_agent_next(&self, count: usize, status: u16, retry_after: Option<&str>) {
+        let fault = Fault::Fail {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            retry_after: retry_after.and_then(|value| HeaderValue::from_str(value).ok()),
+        };
+        lock(&self.shared.agent_faults).extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Every message the agent took, in arrival order.
+    pub fn messages(&self) -> Vec<PostedMessage> {
+        lock(&self.shared.rooms).messages.clone()
+    }
+
+    /// A new active room named `name`; bots may post into it.
+    pub fn add_room(&self, name: &str) -> SeedRoom {
+        let room = SeedRoom::named(name);
+        lock(&self.shared.rooms).rooms.push(room.clone());
+        room
+    }
+
+    /// A new valid key manager token.
+    pub fn add_key_manager_token(&self) -> String {
+        lock(&self.shared.rooms).issue_key_manager_token()
+    }
+
+    /// Every key manager token issued or configured so far answers 401 from now on.
+    pub fn expire_key_manager_tokens(&self) {
+        lock(&self.shared.rooms).expire_key_manager_tokens();
+    }
+
+    /// The agent URL a client is configured with: `{base}/agent`.
+    pub fn agent_url(&self) -> String {
+        format!("{}{AGENT_PREFIX}", self.base_url())
+    }
+
+    /// The key manager URL a client is configured with: `{base}/relay`.
+    pub fn key_manager_url(&self) -> String {
+        format!("{}/relay", self.base_url())
     }
 
     /// Expires every session just before the next pod call (after the

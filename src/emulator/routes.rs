@@ -3,6 +3,7 @@
 
 use percent_encoding::percent_decode_str;
 
+use crate::model::agent::ROOM_SEARCH_PATH;
 use crate::model::{Roster, USERGROUPS_PATH, USERS_PATH, UserId};
 
 use super::answer::Failure;
@@ -27,6 +28,8 @@ pub(super) enum Operation {
     ReplaceMembers(String),
     /// `GET /v3/users`.
     LookupUsers,
+    /// `POST /v3/room/search`.
+    SearchRooms,
 }
 
 /// What a session needs for an operation.
@@ -45,6 +48,12 @@ impl Operation {
     pub(super) fn parse(method: &str, path: &str) -> Result<Operation, Failure> {
         let no_such_endpoint =
             || Failure::not_found(format!("no such endpoint: {POD_PREFIX}{path}"));
+        if path == ROOM_SEARCH_PATH {
+            return match method {
+                "POST" => Ok(Operation::SearchRooms),
+                _ => Err(Failure::method_not_allowed("POST")),
+            };
+        }
         if path == USERS_PATH {
             return match method {
                 "GET" => Ok(Operation::LookupUsers),
@@ -105,7 +114,7 @@ impl Operation {
     /// users up, any session.
     pub(super) fn access(&self) -> Access {
         match self {
-            Operation::LookupUsers => Access::Session,
+            Operation::LookupUsers | Operation::SearchRooms => Access::Session,
             Operation::List | Operation::Get(_) | Operation::ListRoster(..) => Access::View,
             Operation::Create
             | Operation::Update(_)

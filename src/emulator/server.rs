@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::model::{LoginRequest, LoginResponse, SESSION_TOKEN_HEADER};
 
+use super::agent::{AGENT_PREFIX, RELAY_LOGIN_PATH, agent_call, relay_login, search_rooms};
 use super::answer::{Failure, json_response};
 use super::faults::{Fault, failure_response, next_fault};
 use super::journal::Arrival;
@@ -94,6 +95,18 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> Option<Response> {
             None => {}
         }
         pod_call(shared, parts, method, pod_path, body)
+    } else if let Some(agent_path) = path.strip_prefix(AGENT_PREFIX) {
+        let fault = lock(&shared.agent_faults).pop_front();
+        if let Some(Fault::Fail {
+            status,
+            retry_after,
+        }) = fault
+        {
+            return Some(failure_response(status, retry_after));
+        }
+        agent_call(shared, parts, agent_path, body)
+    } else if path == RELAY_LOGIN_PATH {
+        relay_login(shared, method, body)
     } else if path == LOGIN_PATH {
         login(shared, method, body)
     } else {
@@ -124,6 +137,7 @@ fn pod_call(
         }
         Operation::ReplaceMembers(id) => list_endpoints::replace_members(shared, &id, body),
         Operation::LookupUsers => user_endpoints::lookup_users(shared, &parts.uri),
+        Operation::SearchRooms => search_rooms(shared, &parts.uri, body),
     }
 }
 

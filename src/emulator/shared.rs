@@ -9,6 +9,7 @@ use super::config::EmulatorConfig;
 use super::faults::Fault;
 use super::journal::Journal;
 use super::login::BotKeys;
+use super::rooms::Rooms;
 use super::seed::seeded_store;
 use super::sessions::{Entitlements, Sessions};
 use super::store::Store;
@@ -18,6 +19,9 @@ pub(super) struct Shared {
     pub(super) store: Mutex<Store>,
     pub(super) sessions: Mutex<Sessions>,
     pub(super) faults: Mutex<VecDeque<Fault>>,
+    /// Injected into the next calls under `/agent`.
+    pub(super) agent_faults: Mutex<VecDeque<Fault>>,
+    pub(super) rooms: Mutex<Rooms>,
     pub(super) latency: Mutex<Duration>,
     pub(super) journal: Mutex<Journal>,
     pub(super) bots: BotKeys,
@@ -31,6 +35,8 @@ impl Shared {
             store: Mutex::new(seeded_store(&config)?),
             sessions: Mutex::new(Sessions::new(&config.session_tokens)),
             faults: Mutex::new(VecDeque::new()),
+            agent_faults: Mutex::new(VecDeque::new()),
+            rooms: Mutex::new(Rooms::new(config.rooms.clone(), &config.key_manager_tokens)),
             latency: Mutex::new(Duration::ZERO),
             journal: Mutex::new(Journal::default()),
             bots: BotKeys::new(&config.bots)?,

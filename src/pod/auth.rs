@@ -140,7 +140,7 @@ fn read_token_file(path: &Path) -> Result<SessionToken, AuthError> {
 }
 
 /// A token as given, trimmed; refused when empty or not fit for an HTTP header.
-fn checked_token(text: &str, origin: String) -> Result<SessionToken, AuthError> {
+pub(super) fn checked_token(text: &str, origin: String) -> Result<SessionToken, AuthError> {
     let token = text.trim();
     if token.is_empty() {
         return Err(AuthError::EmptyToken { origin });

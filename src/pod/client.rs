@@ -122,8 +122,18 @@ impl PodClient {
         self.transport.base_url()
     }
 
+    /// How requests reach the pod (and the agent): shared by every clone.
+    pub(super) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The session every clone shares.
+    pub(super) fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// The retry policy every call of this client follows.
-    pub(super) fn policy(&self) -> RetryPolicy {
+    pub fn policy(&self) -> RetryPolicy {
         self.policy
     }
 

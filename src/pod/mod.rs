@@ -1,6 +1,7 @@
 //! The **pod** layer: everything that talks HTTP to a Symphony pod. Each file
 //! uses only the ones listed below it:
 //!
+//! - [`agent`]     — the agent and the key manager: a message posted into a room, room search.
 //! - [`lists`]     — a group's members and assignees: read the active list, add or remove one user.
 //! - [`groups`]    — group endpoints: get, list (all, filtered, by name), update, create, create once (adopting only an exact namesake).
 //! - [`users`]     — the users lookup by username or by id, its answers checked before they are believed.
@@ -19,6 +20,7 @@
 //! Its errors ([`PodError`], [`AuthError`]) live on the ground floor, in
 //! [`crate::error`], so the crate's one error type can carry them.
 
+pub mod agent;
 pub mod answer;
 pub mod auth;
 pub mod client;

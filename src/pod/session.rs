@@ -92,6 +92,17 @@ impl Session {
         self.bot.as_ref().map(|bot| &bot.authenticate_url)
     }
 
+    /// A fresh login JWT of the bot (held among `secrets`), for the key
+    /// manager's login; `None` for a static token.
+    pub(super) fn bot_jwt(&self, secrets: &Secrets) -> Option<Result<String, PodError>> {
+        let bot = self.bot.as_ref()?;
+        Some(
+            bot_jwt(&bot.username, &bot.key, SystemTime::now())
+                .inspect(|jwt| issue_jwt(secrets, jwt))
+                .map_err(PodError::from),
+        )
+    }
+
     /// True when a refused session can be renewed by logging in (a bot).
     pub(super) fn can_log_in(&self) -> bool {
         self.bot.is_some()
@@ -155,10 +166,7 @@ impl Session {
 /// secrets, so that no answer echoing them gets them shown.
 async fn login(bot: &BotLogin, transport: &Transport) -> Result<SessionToken, PodError> {
     let jwt = bot_jwt(&bot.username, &bot.key, SystemTime::now())?;
-    transport.secrets().issued(&jwt);
-    if let Some(signature) = jwt.rsplit('.').next().filter(|part| !part.is_empty()) {
-        transport.secrets().issued(signature);
-    }
+    issue_jwt(transport.secrets(), &jwt);
     let body = serde_json::to_vec(&LoginRequest { token: jwt.clone() })
         .expect("a login request serializes to JSON");
     let url = &bot.authenticate_url;
@@ -181,6 +189,14 @@ async fn login(bot: &BotLogin, transport: &Transport) -> Result<SessionToken, Po
         _ => Err(PodError::LoginFailed(Box::new(status_error(
             verb, shown_url, reply,
         )))),
+    }
+}
+
+/// Holds `jwt`, and its signature alone, among `secrets`.
+fn issue_jwt(secrets: &Secrets, jwt: &str) {
+    secrets.issued(jwt);
+    if let Some(signature) = jwt.rsplit('.').next().filter(|part| !part.is_empty()) {
+        secrets.issued(signature);
     }
 }
 

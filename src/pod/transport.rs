@@ -173,6 +173,23 @@ impl Transport {
             .await
     }
 
+    /// `POST url` with `body` and `headers` (marked sensitive where they hold
+    /// a token), to a URL outside the pod's (the agent, the key manager),
+    /// shown in logs and errors as `shown_url`. Never traced: the request
+    /// carries tokens, and the answer may.
+    pub(super) async fn post_to(
+        &self,
+        url: &Url,
+        shown_url: &str,
+        template: &'static str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Reply, PodError> {
+        let request = self.http.post(url.clone()).headers(headers).body(body);
+        self.exchange(request, Verb::Post, shown_url, template, url)
+            .await
+    }
+
     /// Sends `request`, reads the whole answer, logs it and tells the observer.
     /// Sends nothing once a stop is requested; a stop during the exchange
     /// leaves it [`STOP_GRACE_IN_FLIGHT`] to finish.

@@ -14,7 +14,8 @@
 //! has planned, before it applies, its drift is logged and counted (once:
 //! `daemon/report.rs`); after it, `daemon/finish.rs` takes its result in and
 //! publishes the plan left to do for `/plan` and `/plan.json` (a dry run
-//! prints it too, under a dated header).
+//! prints it too, under a dated header). Notifications are told of the
+//! cycle at both points and sent by tasks of their own (`daemon/notifications.rs`).
 //!
 //! The daemon holds no state file between cycles: every cycle reads it anew,
 //! and a writing cycle locks it only while it runs, so `plan` and `apply`
@@ -39,24 +40,26 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Overrides, RefreshMode, Settings, Trigger};
 use crate::error::{Result, short_duration};
+use crate::notify::Notifications;
 use crate::pipeline::cycle::{
-    CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, pod_client, run_cycle_observed,
-    tie_to_pod,
+    CycleMode, CycleOptions, CycleOutcome, DEFAULT_LOCK_TIMEOUT, run_cycle_observed,
 };
 use crate::pod::PodClient;
-use crate::pod::auth::SESSION_TOKEN_ENV;
 use crate::service::metrics::{CurrentPlan, Endpoints, Health, Metrics, PlanToken};
 use crate::service::systemd::Notifier;
 use crate::service::watch::{DirWatch, watch_dir};
 use crate::shutdown::{Reloads, Shutdown};
-use crate::store::state_file::read_unlocked;
 
 mod finish;
+mod notifications;
 mod report;
+mod setup;
 #[cfg(test)]
 mod tests;
 
+use notifications::{start_notifications, stop_notifications, with_notifications};
 use report::{DriftTally, PlanPrinter, PlannedHook, drift_hook};
+use setup::{check_state_file, observed_client};
 
 /// How long a stop waits for the cycle in flight (its PUTs finish, no new one starts).
 pub const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -153,6 +156,8 @@ struct Daemon {
     /// What `/plan` and `/plan.json` serve.
     plan: Arc<CurrentPlan>,
     notifier: Arc<Notifier>,
+    /// `notify:`: messages to rooms and webhooks.
+    notifications: Notifications,
     /// `run --dry-run`'s printer of plans.
     printer: PlanPrinter,
     /// The drift `groupsync_drift_total` has counted (by the cycle task, once planned).
@@ -194,6 +199,8 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         check_state_file(&settings)?;
         let client = observed_client(&settings, &metrics)?;
+        let none = Notifications::none();
+        let notifications = start_notifications(&none, &settings, client.as_ref(), &metrics)?;
         metrics.set_config_valid(true);
         Ok(Daemon {
             overrides,
@@ -206,6 +213,7 @@ impl Daemon {
             health: Arc::new(Health::new()),
             plan: Arc::new(CurrentPlan::new()),
             notifier: Arc::new(Notifier::from_env()),
+            notifications,
             printer: PlanPrinter::default(),
             drift: Arc::default(),
             cycles_started: 0,
@@ -325,6 +333,7 @@ impl Daemon {
         self.notifier.stopping();
         drop(watch);
         self.stop_cycle(running).await;
+        stop_notifications(&self.notifications);
     }
 
     fn watch(&self) -> Option<DirWatch> {
@@ -365,7 +374,10 @@ impl Daemon {
             client: self.client.clone(),
             options,
             stop,
-            on_planned: drift_hook(self.drift.clone(), self.metrics.clone(), read_every_group),
+            on_planned: with_notifications(
+                drift_hook(self.drift.clone(), self.metrics.clone(), read_every_group),
+                self.notifications.clone(),
+            ),
         };
         let cycle = (self.cycle)(reason, job);
         self.health
@@ -417,10 +429,17 @@ impl Daemon {
         self.notifier.reloading();
         let reloaded = Settings::resolve(&self.overrides).and_then(|settings| {
             check_state_file(&settings)?;
-            Ok((observed_client(&settings, &self.metrics)?, settings))
+            let client = observed_client(&settings, &self.metrics)?;
+            let notifications = start_notifications(
+                &self.notifications,
+                &settings,
+                client.as_ref(),
+                &self.metrics,
+            )?;
+            Ok((client, notifications, settings))
         });
         let took_effect = match reloaded {
-            Ok((client, mut settings)) => {
+            Ok((client, notifications, mut settings)) => {
                 self.keep_restart_only_settings(&mut settings);
                 if settings.dry_run != self.settings.dry_run && !self.options.dry_run {
                     tracing::info!(
@@ -434,6 +453,8 @@ impl Daemon {
                 }
                 self.settings = Arc::new(settings);
                 self.client = client;
+                // The old outboxes send what they hold, then end.
+                self.notifications = notifications;
                 self.metrics.set_config_valid(true);
                 tracing::info!("configuration reloaded");
                 true
@@ -522,28 +543,6 @@ fn refresh_mode(reason: Reason, configured: Option<RefreshMode>, every_cycle: bo
         Reason::FileChange => RefreshMode::Missing,
         Reason::Start | Reason::Schedule | Reason::Reload | Reason::Retry => RefreshMode::Always,
     })
-}
-
-/// Fails unless the state file of `settings` can be read and describes the
-/// configured pod (or none yet): a daemon started on a wrong one stops at
-/// once rather than failing every cycle. Reads without a lock; writes nothing.
-fn check_state_file(settings: &Settings) -> Result<()> {
-    let mut snapshot = read_unlocked(&settings.state_file)?;
-    tie_to_pod(
-        &mut snapshot,
-        &settings.state_file,
-        settings.pod_url.as_deref(),
-    )?;
-    Ok(())
-}
-
-/// The pod client of `settings`, counting its requests in `metrics`.
-fn observed_client(settings: &Settings, metrics: &Arc<Metrics>) -> Result<Option<PodClient>> {
-    let Some(mut client) = pod_client(settings, std::env::var(SESSION_TOKEN_ENV).ok())? else {
-        return Ok(None);
-    };
-    client.set_observer(metrics.request_observer());
-    Ok(Some(client))
 }
 
 /// When the schedule next fires: the cron expression's next time in the local

@@ -21,11 +21,13 @@
 //! - [`pod`]: the emulator on 127.0.0.1 ([`token_pod`], [`PodSeed`]) and the PUTs it saw.
 //! - [`pod_seed`]: [`TOKEN`] and the [`PodGroup`] fixture, shared with the benches.
 //! - [`daemon`]: `groupsync run` behind a guard that kills it on drop; a fake systemd.
+//! - [`hook`]: a webhook receiver that keeps what it is sent, or never answers.
 //! - [`http`], [`metrics`]: a plain HTTP GET and an OpenMetrics parser for `/metrics`.
 //! - [`raw`]: a raw HTTP server for answers no real server gives, and a proxy's view of requests.
 //! - [`scripted`]: a pod scripted answer by answer on that server, and `groupsync` pointed at it.
 
 pub mod daemon;
+pub mod hook;
 pub mod http;
 pub mod metrics;
 pub mod pod;
@@ -36,6 +38,7 @@ pub mod scripted;
 pub mod workspace;
 
 pub use daemon::*;
+pub use hook::*;
 pub use http::*;
 pub use metrics::*;
 pub use pod::*;

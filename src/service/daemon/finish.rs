@@ -39,6 +39,7 @@ impl Daemon {
         if let Err(err) = &done.result {
             self.metrics.count_cycle_failure(err.kind());
         }
+        self.notifications.finished(done.result.as_ref());
         match done.result {
             Ok(outcome) => self.cycle_completed(&outcome, done.duration),
             Err(Error::Invalid(diagnostics)) => {

@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::notify::{Delivery, DeliveryObserver, EventKind};
 use crate::pod::{Observer, RequestOutcome};
 
 /// The content type of `/metrics`, as the OpenMetrics spec names it.
@@ -69,6 +70,14 @@ struct RequestLabels {
     code: String,
 }
 
+/// A notification's target (`symphony stream_id ...`, `webhook https://...`), event and end.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct NotificationLabels {
+    target: String,
+    event: &'static str,
+    result: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct GroupStateLabel {
     state: &'static str,
@@ -87,6 +96,7 @@ pub struct Metrics {
     cycle_duration: Histogram,
     cycle_failures: Family<ErrorKindLabel, Counter>,
     pod_requests: Family<RequestLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
     groups: Family<GroupStateLabel, CountGauge>,
     drift: Counter,
     last_success: FloatGauge,
@@ -110,6 +120,7 @@ impl Metrics {
             cycle_duration: Histogram::new(cycle_duration_buckets()),
             cycle_failures: Family::default(),
             pod_requests: Family::default(),
+            notifications: Family::default(),
             groups: Family::default(),
             drift: Counter::default(),
             last_success: FloatGauge::default(),
@@ -173,6 +184,11 @@ impl Metrics {
             "groupsync_pod_requests",
             "HTTP requests to the pod, by method and status code (\"error\": no answer)",
             self.pod_requests.clone(),
+        );
+        registry.register(
+            "groupsync_notifications",
+            "Notifications, by target, event and how they ended (sent, failed, dropped, deduplicated)",
+            self.notifications.clone(),
         );
         registry.register(
             "groupsync_groups",
@@ -242,6 +258,40 @@ impl Metrics {
     pub fn request_observer(self: &Arc<Self>) -> Observer {
         let metrics = Arc::clone(self);
         Arc::new(move |outcome: &RequestOutcome| metrics.observe_request(outcome))
+    }
+
+    /// Counts one notification to `target` about `event` that ended as `result`.
+    pub fn count_notification(&self, target: &str, event: EventKind, result: Delivery) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                target: target.to_string(),
+                event: event.as_str(),
+                result: result.as_str(),
+            })
+            .inc();
+    }
+
+    /// Shows every series of `targets` (label, events) at 0: each result of each event each wants.
+    pub fn know_notification_targets(&self, targets: &[(String, Vec<EventKind>)]) {
+        for (target, events) in targets {
+            for event in events {
+                for result in Delivery::ALL {
+                    let _created = self.notifications.get_or_create(&NotificationLabels {
+                        target: target.clone(),
+                        event: event.as_str(),
+                        result: result.as_str(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// An observer for [`crate::notify::Notifications::start`] that counts every notification.
+    pub fn notification_observer(self: &Arc<Self>) -> DeliveryObserver {
+        let metrics = Arc::clone(self);
+        Arc::new(move |target: &str, event: EventKind, result: Delivery| {
+            metrics.count_notification(target, event, result);
+        })
     }
 
     pub fn set_groups(&self, in_sync: u64, pending: u64, failed: u64) {
@@ -509,6 +559,32 @@ mod tests {
             let requests = value(&samples, "groupsync_pod_requests_total", &labels);
             assert_eq!(requests, Some(0.0), "{method}");
         }
+    }
+
+    #[test]
+    fn notifications_are_counted_and_known_series_start_at_zero() {
+        let metrics = Metrics::new();
+        let target = "webhook https://hooks.acme.test/groupsync".to_string();
+        metrics.know_notification_targets(&[(target.clone(), vec![EventKind::Applied])]);
+        metrics.count_notification(&target, EventKind::Applied, Delivery::Sent);
+        let text = metrics.encode();
+        assert!(
+            text.contains("# TYPE groupsync_notifications counter"),
+            "{text}"
+        );
+        let samples = parse(&text);
+        let count = |result| {
+            let labels = [
+                ("target", target.as_str()),
+                ("event", "applied"),
+                ("result", result),
+            ];
+            value(&samples, "groupsync_notifications_total", &labels)
+        };
+        assert_eq!(count("sent"), Some(1.0));
+        assert_eq!(count("failed"), Some(0.0));
+        assert_eq!(count("dropped"), Some(0.0));
+        assert_eq!(count("deduplicated"), Some(0.0));
     }
 
     #[test]

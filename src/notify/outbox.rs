@@ -1,0 +1,210 @@
+//! One target's outbox: a bounded queue ([`CAPACITY`]; when full, the
+//! oldest message is dropped and counted) and the task that sends from it,
+//! one message at a time, so that a target that is down or slow holds up
+//! nothing but its own messages: never a cycle, a stop or a reload, nor
+//! another target.
+//!
+//! Before sending, the task skips a message whose fingerprint went to this
+//! target within `notify_settings.dedupe`; after sending, it records it.
+//! A final failure is logged once per target and status, until a message
+//! gets through again.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{Notify, watch};
+
+use super::deliver::{Context, Target, deliver, until_stopped};
+use super::event::Event;
+use super::memory::now_ms;
+use super::{Delivery, DeliveryObserver};
+use crate::shutdown::Shutdown;
+
+/// The most messages waiting for one target.
+pub const CAPACITY: usize = 1_000;
+
+/// A target's queue, and what its task and the flush watch.
+pub struct Outbox {
+    pub target: Target,
+    queue: Mutex<VecDeque<Arc<Event>>>,
+    wake: Notify,
+    /// Messages queued or in flight.
+    pending: watch::Sender<usize>,
+    /// Set when the notifications are dropped: the task sends what is queued, then ends.
+    closed: std::sync::atomic::AtomicBool,
+    /// The final failure said last (by status), until a success.
+    said: Mutex<Option<Option<u16>>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Outbox {
+    pub fn new(target: Target) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            target,
+            queue: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            pending: watch::Sender::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            said: Mutex::new(None),
+        })
+    }
+
+    /// Queues `event`; returns the oldest message when the queue was full (it is dropped).
+    pub fn push(&self, event: Arc<Event>) -> Option<Arc<Event>> {
+        let dropped = {
+            let mut queue = locked(&self.queue);
+            let dropped = (queue.len() >= CAPACITY)
+                .then(|| queue.pop_front())
+                .flatten();
+            queue.push_back(event);
+            dropped
+        };
+        if dropped.is_none() {
+            self.pending.send_modify(|pending| *pending += 1);
+        }
+        self.wake.notify_one();
+        dropped
+    }
+
+    /// Messages queued or in flight.
+    pub fn pending(&self) -> usize {
+        *self.pending.borrow()
+    }
+
+    /// Waits until nothing is queued or in flight.
+    pub async fn drained(&self) {
+        let mut pending = self.pending.subscribe();
+        let _ = pending.wait_for(|pending| *pending == 0).await;
+    }
+
+    /// Lets the task end once its queue is empty.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Takes every queued message out (a stop: they will not be sent).
+    pub fn take_all(&self) -> Vec<Arc<Event>> {
+        let taken: Vec<Arc<Event>> = locked(&self.queue).drain(..).collect();
+        self.pending
+            .send_modify(|pending| *pending = pending.saturating_sub(taken.len()));
+        taken
+    }
+
+    /// Sends what comes, one message at a time, until closed and empty.
+    pub async fn run(
+        self: Arc<Outbox>,
+        context: Context,
+        observer: Option<DeliveryObserver>,
+        stop: Shutdown,
+    ) {
+        loop {
+            let next = locked(&self.queue).pop_front();
+            let Some(event) = next else {
+                if self.closed.load(std::sync::atomic::Ordering::SeqCst) || stop.is_requested() {
+                    return;
+                }
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = until_stopped(&stop) => {}
+                }
+                continue;
+            };
+            let result = self.send(&event, &context, &stop).await;
+            if let Some(observer) = &observer {
+                observer(&self.target.label, event.kind, result);
+            }
+            self.pending
+                .send_modify(|pending| *pending = pending.saturating_sub(1));
+        }
+    }
+
+    /// Sends one message unless its fingerprint went here within the dedupe window.
+    async fn send(&self, event: &Event, context: &Context, stop: &Shutdown) -> Delivery {
+        let label = &self.target.label;
+        let deduped = event.dedupe && !context.dedupe.is_zero();
+        if deduped
+            && memory(context).recently_sent(label, &event.fingerprint, context.dedupe, now_ms())
+        {
+            tracing::debug!(target = %label, event = %event.kind, "already sent within notify_settings.dedupe: not sent again");
+            return Delivery::Deduplicated;
+        }
+        match deliver(&self.target, event, context, stop).await {
+            Ok(()) => {
+                if deduped {
+                    memory(context).record_sent(
+                        label,
+                        &event.fingerprint,
+                        context.dedupe,
+                        now_ms(),
+                    );
+                }
+                if locked(&self.said).take().is_some() {
+                    tracing::info!(target = %label, "notifications are delivered again");
+                }
+                tracing::debug!(target = %label, event = %event.kind, "notification delivered");
+                Delivery::Sent
+            }
+            Err(error) => {
+                let mut said = locked(&self.said);
+                if *said != Some(error.status) {
+                    *said = Some(error.status);
+                    tracing::warn!(
+                        "notification {} to {label} not delivered: {} (said once until one gets through)",
+                        event.kind,
+                        crate::text::escaped(&error.message)
+                    );
+                }
+                Delivery::Failed
+            }
+        }
+    }
+}
+
+fn memory(context: &Context) -> MutexGuard<'_, super::memory::Memory> {
+    locked(&context.memory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Destination, EventKind};
+    use crate::notify::event::test_event;
+    use crate::notify::webhook::{Secret, Webhook};
+
+    #[test]
+    fn a_full_outbox_drops_its_oldest_message() {
+        let destination = Destination::Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret_file: "/nonexistent".into(),
+        };
+        let webhook = Webhook::new("http://127.0.0.1:9/hook", Secret::new(b"s".to_vec())).unwrap();
+        let outbox = Outbox::new(Target::webhook(
+            &destination,
+            EventKind::ALL.to_vec(),
+            webhook,
+        ));
+        let numbered = |index: usize| {
+            let mut event = test_event("host");
+            event.title = format!("message {index}");
+            Arc::new(event)
+        };
+        for index in 0..CAPACITY {
+            assert!(outbox.push(numbered(index)).is_none());
+        }
+        let dropped = outbox
+            .push(numbered(CAPACITY))
+            .expect("the oldest is dropped");
+        assert_eq!(dropped.title, "message 0");
+        assert_eq!(outbox.pending(), CAPACITY);
+        let left = outbox.take_all();
+        assert_eq!(left.first().unwrap().title, "message 1");
+        assert_eq!(left.last().unwrap().title, format!("message {CAPACITY}"));
+        assert_eq!(outbox.pending(), 0);
+    }
+}
