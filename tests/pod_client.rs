@@ -247,8 +247,8 @@ async fn put_sends_only_the_declared_fields_with_every_header() {
 
     let answer = pod.client().update("a b/ç", &body).await.unwrap();
 
-    assert_eq!(answer.id.as_deref(), Some("a b/ç"));
-    assert_eq!(answer.member_count, Some(3));
+    assert_eq!(answer.body.id.as_deref(), Some("a b/ç"));
+    assert_eq!(answer.body.member_count, Some(3));
     let [put] = pod.requests().try_into().unwrap();
     assert_eq!(put.method, "PUT");
     assert_eq!(put.path, "/pod/v2/admin/usergroups/a%20b%2F%C3%A7");
@@ -292,7 +292,7 @@ async fn create_posts_name_and_type_and_leaves_out_the_rest() {
 
     let created = pod.client().create(&body).await.unwrap();
 
-    assert_eq!(created.id.as_deref(), Some("new"));
+    assert_eq!(created.body.id.as_deref(), Some("new"));
     let [post] = pod.requests().try_into().unwrap();
     assert_eq!(
         (post.method.as_str(), post.path.as_str()),

@@ -179,6 +179,8 @@ impl fmt::Display for StepFailure {
 pub struct Written {
     pub kind: Kind,
     pub request: Request,
+    /// The answer's HTTP status (0: a create whose answer was lost, its group found by name).
+    pub status: u16,
     pub answer: Answer,
 }
 

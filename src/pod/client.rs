@@ -70,6 +70,13 @@ struct CallState {
     login_failed: AtomicBool,
 }
 
+/// A write's decoded answer and its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered<T> {
+    pub status: u16,
+    pub body: T,
+}
+
 impl PodClient {
     /// A client for the pod at `pod_url` (e.g. `https://acme.symphony.com/pod`),
     /// trusting the system's CAs and taking proxies from the environment.
@@ -117,6 +124,15 @@ impl PodClient {
         self.transport.set_shutdown(shutdown);
     }
 
+    /// Who writes as this client, as the journal names it: `bot USERNAME`,
+    /// or `session token`.
+    pub fn actor(&self) -> String {
+        match self.session.bot_username() {
+            Some(username) => crate::store::journal::bot_actor(username),
+            None => crate::store::journal::SESSION_TOKEN_ACTOR.to_string(),
+        }
+    }
+
     /// The pod URL requests go under, without a trailing `/`.
     pub fn pod_url(&self) -> &str {
         self.transport.base_url()
@@ -149,8 +165,21 @@ impl PodClient {
 
     /// Runs `call` with retries and decodes the answer.
     pub(super) async fn call_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, PodError> {
+        Ok(self.call_answered(call).await?.body)
+    }
+
+    /// [`PodClient::call_json`], with the answer's HTTP status (a write's
+    /// journal record names it: an assignment answers 200 or 201).
+    pub(super) async fn call_answered<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+    ) -> Result<Answered<T>, PodError> {
         let reply = self.call_with_retries(call).await?;
-        decode_answer(call, &reply)
+        let body = decode_answer(call, &reply)?;
+        Ok(Answered {
+            status: reply.status.as_u16(),
+            body,
+        })
     }
 
     /// Runs `call` until it succeeds, fails for good, or the policy's attempts are spent.

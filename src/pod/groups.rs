@@ -5,7 +5,7 @@
 use backon::BackoffBuilder;
 use tracing::warn;
 
-use super::client::PodClient;
+use super::client::{Answered, PodClient};
 use super::request::{Call, Verb};
 use super::retry::shown_wait;
 use crate::error::PodError;
@@ -28,7 +28,7 @@ pub struct ListFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
     /// The pod answered the POST with the new group.
-    New(UserGroupResponse),
+    New(Answered<UserGroupResponse>),
     /// The POST's answer was lost, and the name's lookup found the group it
     /// made: the one group of exactly the name and type sent.
     FoundAfterFailure(UserGroupResponse),
@@ -38,7 +38,18 @@ impl Created {
     /// The group, however it was learnt.
     pub fn group(&self) -> &UserGroupResponse {
         match self {
-            Created::New(group) | Created::FoundAfterFailure(group) => group,
+            Created::New(Answered { body: group, .. }) | Created::FoundAfterFailure(group) => {
+                group
+            }
+        }
+    }
+
+    /// The POST's HTTP status; 0 when its answer was lost and the group was
+    /// found by its name afterwards.
+    pub fn status(&self) -> u16 {
+        match self {
+            Created::New(answered) => answered.status,
+            Created::FoundAfterFailure(_) => 0,
         }
     }
 }
@@ -49,14 +60,14 @@ impl PodClient {
         &self,
         group_id: &str,
         body: &UserGroupUpdate,
-    ) -> Result<UserGroupResponse, PodError> {
+    ) -> Result<Answered<UserGroupResponse>, PodError> {
         let call = Call::new(
             Verb::Put,
             checked_group_path(group_id)?,
             GROUP_PATH_TEMPLATE,
         )
         .with_json(body);
-        self.call_json(&call).await
+        self.call_answered(&call).await
     }
 
     /// `GET /v2/admin/usergroups/{groupId}`.
@@ -99,10 +110,13 @@ impl PodClient {
     }
 
     /// `POST /v2/admin/usergroups`: creates a group.
-    pub async fn create(&self, body: &UserGroupCreate) -> Result<UserGroupResponse, PodError> {
+    pub async fn create(
+        &self,
+        body: &UserGroupCreate,
+    ) -> Result<Answered<UserGroupResponse>, PodError> {
         let call =
             Call::new(Verb::Post, USERGROUPS_PATH.to_string(), USERGROUPS_PATH).with_json(body);
-        self.call_json(&call).await
+        self.call_answered(&call).await
     }
 
     /// Creates a group without ever making two: POST is not idempotent and
@@ -119,7 +133,7 @@ impl PodClient {
         let mut waits = policy.backoff().build();
         loop {
             let error = match self.create(body).await {
-                Ok(group) => return Ok(Created::New(group)),
+                Ok(answered) => return Ok(Created::New(answered)),
                 Err(error) if error.may_have_been_processed() && !self.stopping() => error,
                 Err(error) => return Err(error),
             };

@@ -2,7 +2,7 @@
 //! (`/v2/admin/usergroups/{groupId}/memberships` and `/assignments`): read
 //! the active list, and add or remove one user.
 
-use super::client::PodClient;
+use super::client::{Answered, PodClient};
 use super::groups::checked_group_path;
 use super::request::{Call, Verb};
 use crate::error::PodError;
@@ -92,7 +92,7 @@ impl PodClient {
         roster: Roster,
         user_id: UserId,
         active: bool,
-    ) -> Result<(), PodError> {
+    ) -> Result<u16, PodError> {
         let path = format!(
             "{}/{}/{user_id}",
             checked_group_path(group_id)?,
@@ -106,7 +106,8 @@ impl PodClient {
             active: Some(active),
         };
         let call = Call::new(Verb::Put, path, template).with_json(&body);
-        let _answer: serde_json::Value = self.call_json(&call).await?;
-        Ok(())
+        // The body's shape differs between the two lists; only the status is kept.
+        let answer: Answered<serde_json::Value> = self.call_answered(&call).await?;
+        Ok(answer.status)
     }
 }

@@ -6,7 +6,7 @@
 use crate::kinds::core::{Answer, Kind, Request, RequestBody, StepFailure, StepOutcome, Written};
 use crate::kinds::group::{GroupFields, minimal_body};
 use crate::model::{Field, USERGROUPS_PATH, UserGroupResponse, UserGroupUpdate, group_path};
-use crate::pod::{Created, PodClient, PodError};
+use crate::pod::{Answered, Created, PodClient, PodError};
 use crate::store::snapshot::{Snapshot, now_ms};
 
 impl GroupFields {
@@ -29,8 +29,8 @@ impl GroupFields {
             (None, Some(id)) if !self.body.is_empty() => {
                 put_verified(client, id, &self.body, self.recorded.as_ref())
                     .await
-                    .map(|answer| {
-                        let written = group_written("PUT", group_path(id), &self.body, answer);
+                    .map(|answered| {
+                        let written = group_written(group_path(id), &self.body, answered);
                         outcome.written.push(written);
                     })
             }
@@ -88,6 +88,7 @@ async fn create(
             body: RequestBody::Create(post.clone()),
             user: None,
         },
+        status: created.status(),
         answer: Answer::Group(group.clone()),
     });
     let follow_up = minimal_body(&part.desired, &group);
@@ -97,25 +98,22 @@ async fn create(
     let updated = put_verified(client, &id, &follow_up, Some(&group)).await?;
     outcome
         .written
-        .push(group_written("PUT", group_path(&id), &follow_up, updated));
+        .push(group_written(group_path(&id), &follow_up, updated));
     Ok(())
 }
 
-fn group_written(
-    method: &'static str,
-    path: String,
-    body: &UserGroupUpdate,
-    answer: UserGroupResponse,
-) -> Written {
+/// A group PUT the pod took.
+fn group_written(path: String, body: &UserGroupUpdate, answered: Answered<UserGroupResponse>) -> Written {
     Written {
         kind: Kind::Group,
         request: Request {
-            method,
+            method: "PUT",
             path,
             body: RequestBody::Update(body.clone()),
             user: None,
         },
-        answer: Answer::Group(answer),
+        status: answered.status,
+        answer: Answer::Group(answered.body),
     }
 }
 
@@ -129,11 +127,12 @@ async fn put_verified(
     id: &str,
     body: &UserGroupUpdate,
     before: Option<&UserGroupResponse>,
-) -> Result<UserGroupResponse, PodError> {
-    let answer = client.update(id, body).await?;
-    answer_is_for(id, &answer, "PUT")?;
-    if shows(&answer, body) {
-        return Ok(answer);
+) -> Result<Answered<UserGroupResponse>, PodError> {
+    let answered = client.update(id, body).await?;
+    let status = answered.status;
+    answer_is_for(id, &answered.body, "PUT")?;
+    if shows(&answered.body, body) {
+        return Ok(answered);
     }
     tracing::warn!(
         group_id = id,
@@ -142,7 +141,7 @@ async fn put_verified(
     match client.get(id).await {
         Ok(read) => {
             answer_is_for(id, &read, "GET")?;
-            Ok(read)
+            Ok(Answered { status, body: read })
         }
         Err(error) => {
             tracing::warn!(
@@ -151,7 +150,7 @@ async fn put_verified(
             );
             let mut sent = before.cloned().unwrap_or_default().with_update(body);
             sent.id = Some(id.to_string());
-            Ok(sent)
+            Ok(Answered { status, body: sent })
         }
     }
 }

@@ -78,10 +78,10 @@ impl ListChange {
             .set_roster_user(group_id, self.roster, user_id, active)
             .await
         {
-            Ok(()) => {
+            Ok(status) => {
                 outcome
                     .written
-                    .push(self.written(group_id, user, user_id, active));
+                    .push(self.written(group_id, user, (user_id, status), active));
                 return Ok(());
             }
             Err(error) if error.status() == Some(404) && active => error,
@@ -114,12 +114,12 @@ impl ListChange {
             Some(same) if same == user_id => Err(error),
             Some(new_id) => {
                 outcome.users.push((user.username.clone(), Some(new_id)));
-                client
+                let status = client
                     .set_roster_user(group_id, self.roster, new_id, active)
                     .await?;
                 outcome
                     .written
-                    .push(self.written(group_id, user, new_id, active));
+                    .push(self.written(group_id, user, (new_id, status), active));
                 Ok(())
             }
         }
@@ -133,7 +133,14 @@ impl ListChange {
         )
     }
 
-    fn written(&self, group_id: &str, user: &ListUser, user_id: UserId, active: bool) -> Written {
+    /// The write the pod took for `user`, under `user_id`, answering `status`.
+    fn written(
+        &self,
+        group_id: &str,
+        user: &ListUser,
+        (user_id, status): (UserId, u16),
+        active: bool,
+    ) -> Written {
         let request = user_request(
             &group_path(group_id),
             self.roster,
@@ -144,6 +151,7 @@ impl ListChange {
         Written {
             kind: self.kind,
             request,
+            status,
             answer: Answer::User(UserWrite {
                 roster: self.roster,
                 username: user.username.clone(),
