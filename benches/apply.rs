@@ -15,9 +15,11 @@ use groupsync::kinds::seam::Lookups;
 use groupsync::model::{
     DesiredGroup, DesiredState, GroupKey, SourcePos, UserGroupResponse, UserGroupUpdate,
 };
-use groupsync::pipeline::apply::{ApplyOptions, apply};
+use groupsync::pipeline::apply::{ApplyOptions, Records, apply};
+use groupsync::pipeline::journaling::Recorder;
 use groupsync::pipeline::plan::{PlanOptions, plan};
 use groupsync::shutdown::Shutdown;
+use groupsync::store::journal::Journal;
 use groupsync::store::snapshot::Snapshot;
 use groupsync::store::state_file::StateFile;
 
@@ -88,13 +90,19 @@ fn apply_1000_changes(c: &mut Criterion) {
                 );
                 assert_eq!(planned.changes.len(), GROUPS);
                 emulator.clear_requests();
+                let journal = Journal::open(&dir.path().join("journal.jsonl"), 64 << 20).unwrap();
+                let mut journal = Recorder::new(journal, &client, None, None);
                 let started = Instant::now();
+                let records = Records {
+                    state: &state,
+                    snapshot: &mut snapshot,
+                    journal: &mut journal,
+                };
                 let report = runtime
                     .block_on(apply(
                         &planned,
                         &client,
-                        &state,
-                        &mut snapshot,
+                        records,
                         ApplyOptions {
                             concurrency: CONCURRENCY,
                             log_changes: false,

@@ -8,9 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use groupsync::store::journal::{
-    Journal, JournalEntry, JournalRequest, WriteKind, bot_actor, now, verify,
-};
+use groupsync::store::journal::{Journal, JournalEntry, JournalRequest, WriteKind, now, verify};
 use serde_json::json;
 
 const WRITES: usize = 1_000;
@@ -35,7 +33,7 @@ fn write_of(index: usize) -> JournalEntry {
         revision: Some("4f2c1e9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e".to_string()),
         author: Some("Jane Doe <jane@acme.test>".to_string()),
         plan_digest: Some("sha256:9b1f0c".to_string()),
-        actor: bot_actor("groupsync-bot"),
+        actor: "bot groupsync-bot".to_string(),
         host: "build-01".to_string(),
     }
 }

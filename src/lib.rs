@@ -25,23 +25,32 @@
 //! - [`notify`] — notifications: what a cycle found and did, to Symphony rooms (through
 //!   [`pod::agent`]) and webhooks; events and fingerprints, MessageML, one bounded outbox
 //!   and task per target, so that delivery never delays a cycle.
-//! - [`pipeline`] — one module per stage:
-//!   - [`pipeline::cycle`]   — one cycle, load -> refresh -> plan -> apply, shared by every command.
-//!   - [`pipeline::refresh`] — before planning, read declared groups from the pod; report drift;
-//!     look up the names of groups declared without `id`.
-//!   - [`pipeline::names`]   — which pod group each group declared without `id` is.
-//!   - [`pipeline::plan`]    — desired state + snapshot -> per group an update, an adoption or a create (pure).
-//!   - [`pipeline::roster`]  — members and assignees, the second resource kind, through refresh, plan
-//!     and apply: list reads, user-id lookups, one PUT per user added or removed.
+//! - [`pipeline`] — one module per stage, each looping over the resource kinds:
+//!   - [`pipeline::cycle`]   — one cycle, load -> refresh -> plan -> apply, shared by every
+//!     command; and `apply FILE`, a saved plan carried out exactly.
+//!   - [`pipeline::refresh`] — before planning, read declared groups and lists from the pod;
+//!     report drift; look up the names of groups declared without `id`.
+//!   - [`pipeline::plan`]    — desired state + snapshot -> per group an update, an adoption, a
+//!     create or a prune, each a list of kind parts (pure).
+//!   - [`pipeline::orphans`], [`pipeline::ownership`] — groups no file declares any more, and
+//!     which groups groupsync manages (with what git last declared of them).
 //!   - [`pipeline::render`]  — a plan as a unified diff (text), as JSON, or as Markdown for a pull request.
-//!   - [`pipeline::apply`]   — a plan's requests, `concurrency` groups at a time, each answer into the snapshot;
-//!     a create is never sent twice.
+//!   - [`pipeline::apply`]   — a plan's requests, `concurrency` at a time, each answer into the
+//!     journal, then the snapshot; a create is never sent twice.
+//!   - [`pipeline::journaling`] — one journal record per write, with the revision and plan digest.
+//!   - [`pipeline::saved`]   — change control: a plan's digest, the plan file `plan --out`
+//!     writes, and the fingerprints that make a stale plan refuse to apply.
+//!   - [`pipeline::approval`] — a plan held over its limits, and its approval (`groupsync approve`).
 //!   - [`pipeline::import`]  — `groupsync import`: the pod's undeclared groups as groups.d YAML.
-//!   - [`pipeline::state`]   — the state file: the stored snapshot of the pod, locked and written atomically.
-//! - [`pod`] — the pod client:
-//!   - [`pod::client`] — one method per endpoint, retries, re-login on 401.
+//! - [`kinds`] — the resource kinds, one module each behind one seam ([`kinds::seam`]): a
+//!   group's fields ([`kinds::group`]), its members ([`kinds::membership`]) and its
+//!   assignees ([`kinds::assignment`]); each owns its reads, diff, requests, records and rendering.
+//! - [`pod`] — the pod client, one concept per file:
+//!   - [`pod::client`]    — the client: one handle, its session, every endpoint through it.
+//!   - [`pod::transport`], [`pod::answer`], [`pod::paging`] — HTTP and TLS, bounded answers,
+//!     the page walker; [`pod::groups`], [`pod::lists`], [`pod::users`] — the endpoints.
 //!   - [`pod::agent`]  — the agent and the key manager: a message posted into a room, room search.
-//!   - [`pod::auth`]   — session tokens and RSA bot login (JWT RS512).
+//!   - [`pod::auth`], [`pod::session`] — session tokens and RSA bot login (JWT RS512).
 //!   - [`pod::retry`]  — back-off between pod attempts, honouring `Retry-After`.
 //! - [`store`] — what is kept between cycles: [`store::snapshot`], [`store::state_file`], and
 //!   [`store::journal`], the hash-chained record of every write (append, rotate, verify, history).

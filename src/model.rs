@@ -22,7 +22,8 @@ pub use roster::{
 };
 
 /// One of the four fields of a group that groupsync manages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Field {
     Name,
     Area,
@@ -52,7 +53,7 @@ impl fmt::Display for Field {
 }
 
 /// The value of one managed field: three are strings, `active` is a boolean.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum FieldValue {
     Text(String),
@@ -246,7 +247,8 @@ impl fmt::Display for SourcePos {
 ///
 /// Ordered: every group with an id (by id) comes before every group without
 /// one (by type, then name), so that sorting by key is deterministic.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum GroupKey {
     /// By the pod's groupId (`id:`).
     Id(String),

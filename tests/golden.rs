@@ -11,6 +11,8 @@ fn plan_example(snapshot: &str, extra: &[&str]) -> std::process::Output {
     let root = env!("CARGO_MANIFEST_DIR");
     std::fs::copy(format!("{root}/examples/{snapshot}"), ws.state_file()).unwrap();
     let mut command = ws.groupsync();
+    // The same revision wherever the tests run (a clone of any commit, dirty or not).
+    command.env("GROUPSYNC_REVISION", "golden-rev");
     command
         .current_dir(root)
         .args(["plan", "--groups-dir", "groups.d", "--state"])
@@ -75,6 +77,8 @@ fn plan_creates(extra: &[&str]) -> std::process::Output {
         ..Default::default()
     }]);
     let mut command = ws.groupsync();
+    // The same revision wherever the tests run (a clone of any commit, dirty or not).
+    command.env("GROUPSYNC_REVISION", "golden-rev");
     command
         .args(["plan", "--groups-dir", "groups.d", "--state"])
         .arg(ws.state_file());

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use groupsync::store::journal::{Journal, JournalEntry, JournalRequest, WriteKind, bot_actor};
+use groupsync::store::journal::{Journal, JournalEntry, JournalRequest, WriteKind};
 use serde_json::{Value, json};
 
 use crate::util::*;
@@ -33,7 +33,7 @@ fn write_of(group: &str, time: &str) -> JournalEntry {
         revision: Some(format!("4f2c1e9{}-dirty", "0".repeat(33))),
         author: Some("Jane Doe <jane@acme.test>".to_string()),
         plan_digest: None,
-        actor: bot_actor("groupsync-bot"),
+        actor: "bot groupsync-bot".to_string(),
         host: "build-01".to_string(),
     }
 }

@@ -135,7 +135,8 @@ fn drift_has_its_own_section() {
     assert_exit(&output, 2);
     let markdown = stdout(&output);
     assert!(
-        markdown.starts_with("**Plan: 1 to update, 0 unchanged.** Drift: 1 group.\n\n<details>"),
+        markdown.starts_with("**Plan: 1 to update, 0 unchanged.** Drift: 1 group.\n\nDigest: ")
+            && markdown.contains("  \n\n<details>"),
         "{markdown}"
     );
     assert!(

@@ -51,6 +51,7 @@ fn one_changed_field_prints_the_diff_and_exits_2() {
  active: true
 PUT /v2/admin/usergroups/6543a1f0c2 {\"area\":\"EMEA\"}
 
+Digest: 5cd600fee6cd802018823ab6848442fa9dd719eb29dee89e1ebaaab608d407b1
 Plan: 1 to update, 1 unchanged.
 "
     );
@@ -121,6 +122,7 @@ fn unknown_group_diff_adds_every_declared_line() {
 +active: false
 PUT /v2/admin/usergroups/abc {\"name\":\"Solo\",\"active\":false}
 
+Digest: 14d79408d4ca30ce82425e97ad68c454c114f6517989988596a31153b0dae9b4
 Plan: 1 to update, 0 unchanged.
 "
     );

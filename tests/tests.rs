@@ -4,6 +4,7 @@
 mod util;
 
 mod apply;
+mod change_control;
 mod daemon;
 mod docs;
 mod emulator;

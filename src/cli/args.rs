@@ -52,9 +52,23 @@ pub enum Command {
     /// One cycle that never writes: print the diff of what apply would do (exit 2 when changes are pending)
     #[command(after_help = CREDENTIALS_HELP)]
     Plan(PlanArgs),
-    /// One cycle that writes the minimal PUTs, then prints what it did
+    /// One cycle that writes the minimal PUTs, then prints what it did; or, given a FILE
+    /// that `plan --out` saved, exactly that plan, refused if the pod moved since
     #[command(after_help = CREDENTIALS_HELP)]
     Apply(ApplyArgs),
+    /// Print a plan `plan --out` saved, in any --format, after checking it was not altered
+    Show {
+        /// The plan file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Approve the plan a writing cycle held over its limits: the daemon's next cycle applies
+    /// it if, and only if, its plan still has this digest
+    Approve {
+        /// The held plan's digest (as /plan shows it; at least its first 12 hex digits)
+        #[arg(value_name = "DIGEST")]
+        digest: String,
+    },
     /// The daemon: a cycle at start, on every change under the groups dir, and on the schedule
     #[command(after_help = CREDENTIALS_HELP)]
     Run(RunArgs),
@@ -148,24 +162,31 @@ pub enum NotifyCommand {
 
 /// The flags of `plan`: it never writes, so it has nothing to force and
 /// takes no lock to wait for.
-#[derive(Args, Clone, Copy)]
+#[derive(Args, Clone)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub refresh: Refresh,
     /// Plan the deactivation of every orphan still active (= prune: deactivate)
     #[arg(long)]
     pub prune: bool,
+    /// Also save the plan to FILE, for `apply FILE` (with its digest and a fingerprint of
+    /// every resource it touches); needs a pod
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
-#[derive(Args, Clone, Copy)]
+#[derive(Args, Clone)]
 pub struct ApplyArgs {
+    /// A plan `plan --out` saved: apply exactly it, without reading the groups dir
+    #[arg(value_name = "FILE")]
+    pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub refresh: Refresh,
     /// Deactivate every orphan still active (= prune: deactivate)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     pub prune: bool,
     /// Write the drift `on_drift: hold` holds back, too: put the declared values back
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     pub revert_drift: bool,
     #[arg(long, help = apply_force_help())]
     pub force: bool,

@@ -10,24 +10,39 @@ use crate::commands::outcome::Outcome;
 use crate::commands::output::{print_diagnostics, print_stdout};
 use crate::config::{RefreshMode, Settings};
 use crate::notify::Notifications;
+use std::path::{Path, PathBuf};
+
 use crate::pipeline::cycle::{
-    CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle_observed,
+    CycleMode, CycleOptions, CycleOutcome, pod_client, run_cycle_observed, run_saved,
 };
 use crate::pipeline::plan::Plan;
 use crate::pipeline::render::{self, Report, markdown};
+use crate::pipeline::saved::digest::short;
+use crate::pipeline::saved::document::SavedPlan;
 use crate::pod::auth::SESSION_TOKEN_ENV;
 use crate::shutdown::{self, SecondSignalSender, Shutdown};
+use crate::text::escaped;
+
+/// The plan files a cycle reads or writes: `plan --out FILE`, `apply FILE`.
+#[derive(Debug, Clone, Default)]
+pub struct PlanFiles {
+    /// Save the plan here (`plan --out`).
+    pub out: Option<PathBuf>,
+    /// Apply this saved plan instead of planning (`apply FILE`).
+    pub apply: Option<PathBuf>,
+}
 
 /// The options of `plan`.
-pub fn plan_options(args: PlanArgs, settings: &Settings) -> CycleOptions {
+pub fn plan_options(args: &PlanArgs, settings: &Settings) -> CycleOptions {
     CycleOptions {
         prune: args.prune,
+        save_plan: args.out.is_some(),
         ..CycleOptions::plan(refresh_mode(args.refresh.refresh, settings))
     }
 }
 
 /// The options of `apply`.
-pub fn apply_options(args: ApplyArgs, settings: &Settings) -> CycleOptions {
+pub fn apply_options(args: &ApplyArgs, settings: &Settings) -> CycleOptions {
     let refresh = refresh_mode(args.refresh.refresh, settings);
     CycleOptions {
         prune: args.prune,
@@ -75,13 +90,19 @@ fn writing(refresh: RefreshMode, force: bool, lock: LockTimeout) -> CycleOptions
     }
 }
 
-/// One cycle, rendered, with its outcome.
+/// One cycle, rendered, with its outcome: planned from the groups dir, or
+/// the saved plan `files.apply` names; the plan saved to `files.out` if asked.
 pub async fn run(
     settings: Settings,
     format: OutputFormat,
-    options: CycleOptions,
+    (options, files): (CycleOptions, PlanFiles),
     second_signal: SecondSignalSender,
 ) -> anyhow::Result<Outcome> {
+    // A plan file that is no plan fails before anything else: nothing is read of the pod.
+    let saved = match &files.apply {
+        Some(path) => Some((SavedPlan::read(path).map_err(Error::from)?, path.clone())),
+        None => None,
+    };
     let mut client = pod_client(&settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
     // A first SIGINT/SIGTERM ends every wait for the pod and starts no new
     // request (reads included); a second one exits at once.
@@ -95,12 +116,61 @@ pub async fn run(
         false => Notifications::none(),
     };
     let notify = |outcome: &CycleOutcome| notifications.planned(outcome);
-    let result =
-        run_cycle_observed(&settings, client.as_ref(), options, stop.clone(), &notify).await;
+    let result = match &saved {
+        Some((plan, path)) => {
+            let client = client.as_ref().ok_or(Error::NoPod)?;
+            let result = run_saved(&settings, client, (plan, path), options, stop.clone()).await;
+            if let Ok(outcome) = &result {
+                notify(outcome);
+            }
+            result
+        }
+        None => {
+            run_cycle_observed(&settings, client.as_ref(), options, stop.clone(), &notify).await
+        }
+    };
     notifications.finished(result.as_ref());
+    let result = match (result, &files.out) {
+        (Ok(outcome), Some(path)) => save_plan(outcome, path),
+        (result, _) => result,
+    };
     let ended = report(result, format, options);
     flush(&notifications, stop).await;
     ended
+}
+
+/// Writes the plan `plan --out` asked for, and says so on stderr.
+fn save_plan(outcome: CycleOutcome, path: &Path) -> crate::Result<CycleOutcome> {
+    let saved = outcome
+        .saved
+        .as_ref()
+        .expect("a cycle asked to save its plan carries it");
+    saved.write(path).map_err(|source| {
+        Error::io(
+            format!("cannot write the plan file {}", path.display()),
+            source,
+        )
+    })?;
+    eprintln!(
+        "Saved the plan to {} (digest {}): apply exactly it with `groupsync apply {}`",
+        escaped(&path.display().to_string()),
+        short(&saved.digest),
+        escaped(&path.display().to_string()),
+    );
+    Ok(outcome)
+}
+
+/// `groupsync show FILE`: the saved plan, checked, in `format`.
+pub fn show(path: &Path, format: OutputFormat) -> anyhow::Result<Outcome> {
+    let saved = SavedPlan::read(path).map_err(Error::from)?;
+    let outcome = CycleOutcome {
+        plan: saved.plan(),
+        revision: saved.revision.clone(),
+        digest: saved.digest.clone(),
+        ..CycleOutcome::default()
+    };
+    print_outcome(&outcome, format)?;
+    Ok(Outcome::Clean)
 }
 
 /// Waits for the notifications, at most `notify_settings.flush_timeout`;

@@ -5,7 +5,8 @@
 //! - [`outcome`]  — how a command ended, and the one match from that to the exit code.
 //! - [`output`]   — stdout (a closed pipe is not an error), diagnostics, failures as JSON or Markdown.
 //! - [`validate`] — `groupsync validate`.
-//! - [`cycle`]    — `plan`, `apply` and `run --once`: one cycle, rendered.
+//! - [`cycle`]    — `plan`, `apply` and `run --once`: one cycle, rendered; `show` of a saved plan.
+//! - [`approve`]  — `groupsync approve`: approve a plan held over its limits.
 //! - [`daemon`]   — `groupsync run`: the daemon, with its signals.
 //! - [`import`]   — `groupsync import`.
 //! - [`journal`]  — `groupsync journal verify` and `groupsync history`: the journal, read back.
@@ -18,6 +19,7 @@
 //! A command that handles SIGINT/SIGTERM stops gracefully on the first; the
 //! second ends it here, as [`Outcome::Interrupted`].
 
+pub mod approve;
 pub mod cycle;
 pub mod daemon;
 pub mod demo;
@@ -62,11 +64,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 fn failure_document(cli: &Cli) -> Option<FailureDocument> {
     let json = match cli.command {
         Command::Validate => JsonDocument::Validation,
-        Command::Plan(_) | Command::Apply(_) => JsonDocument::Plan,
+        Command::Plan(_) | Command::Apply(_) | Command::Show { .. } => JsonDocument::Plan,
         Command::Run(ref args) if args.once => JsonDocument::Plan,
         Command::Run(_)
         | Command::Import { .. }
         | Command::Forget { .. }
+        | Command::Approve { .. }
         | Command::Journal { .. }
         | Command::History(_)
         | Command::Notify(_)
@@ -109,21 +112,32 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Validate => validate::run(&settings, format),
         Command::Plan(args) => {
-            let options = cycle::plan_options(args, &settings);
+            let options = cycle::plan_options(&args, &settings);
+            let files = cycle::PlanFiles {
+                out: args.out,
+                apply: None,
+            };
             until_second_signal(runtime, |second| {
-                cycle::run(settings, format, options, second)
+                cycle::run(settings, format, (options, files), second)
             })
         }
         Command::Apply(args) => {
-            let options = cycle::apply_options(args, &settings);
+            let options = cycle::apply_options(&args, &settings);
+            let files = cycle::PlanFiles {
+                out: None,
+                apply: args.plan,
+            };
             until_second_signal(runtime, |second| {
-                cycle::run(settings, format, options, second)
+                cycle::run(settings, format, (options, files), second)
             })
         }
+        Command::Show { file } => cycle::show(&file, format),
+        Command::Approve { digest } => approve::run(&settings, &digest),
         Command::Run(args) if args.once => {
             let options = cycle::once_options(args, &settings);
+            let files = cycle::PlanFiles::default();
             until_second_signal(runtime, |second| {
-                cycle::run(settings, format, options, second)
+                cycle::run(settings, format, (options, files), second)
             })
         }
         Command::Run(args) => until_second_signal(runtime, |second| {

@@ -98,7 +98,7 @@ pub struct ExitStatus {
 }
 
 /// The exit codes of every command.
-pub const EXIT_STATUS: [ExitStatus; 9] = [
+pub const EXIT_STATUS: [ExitStatus; 11] = [
     ExitStatus {
         commands: &["validate"],
         clean: "valid",
@@ -114,7 +114,19 @@ pub const EXIT_STATUS: [ExitStatus; 9] = [
     ExitStatus {
         commands: &["apply", "run --once"],
         clean: "converged: every planned change applied (or nothing to do)",
-        failed: "any error",
+        failed: "any error (for `apply FILE`: a plan file altered, truncated, for another pod or stale, with nothing written)",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["show"],
+        clean: "printed",
+        failed: "the plan file cannot be read, is not a plan, or was altered",
+        pending: None,
+    },
+    ExitStatus {
+        commands: &["approve"],
+        clean: "approval recorded (and journaled)",
+        failed: "no plan is held, the digest is not the held plan's, or any error",
         pending: None,
     },
     ExitStatus {

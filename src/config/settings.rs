@@ -17,8 +17,8 @@ use super::notify::{DEFAULT_DEDUPE, DEFAULT_FLUSH_TIMEOUT, DEFAULT_REPEAT, MIN_R
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_CONFIG, DEFAULT_CYCLE_TIMEOUT, DEFAULT_DEBOUNCE,
     DEFAULT_GROUPS_DIR, DEFAULT_INTERVAL, DEFAULT_JOURNAL_MAX_SIZE, DEFAULT_LOG_LEVEL,
-    DEFAULT_MAX_PRUNE_FRACTION,
-    DEFAULT_RETRY, DEFAULT_STATE_FILE, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE, MIN_INTERVAL, Overrides,
+    DEFAULT_MAX_PRUNE_FRACTION, DEFAULT_RETRY, DEFAULT_STATE_FILE, MIN_CYCLE_TIMEOUT, MIN_DEBOUNCE,
+    MIN_INTERVAL, Overrides,
 };
 
 /// One setting, as the docs show it.
@@ -596,9 +596,8 @@ mod tests {
     #[test]
     fn the_table_has_exactly_the_keys_the_config_file_accepts() {
         use super::super::file::{
-            AuthSection, ConfigFile, JournalSection, LimitsSection, LogSection, NotifySettingsSection,
-            PodSection,
-            ProxySection, RetrySection,
+            AuthSection, ConfigFile, JournalSection, LimitsSection, LogSection,
+            NotifySettingsSection, PodSection, ProxySection, RetrySection,
         };
         let sections = [
             ("journal", fields_of::<JournalSection>()),

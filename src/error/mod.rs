@@ -8,15 +8,21 @@ use std::time::Duration;
 
 use crate::model::GroupCounts;
 
+mod approval;
 mod config;
+mod journal;
 mod listen;
+mod plan_file;
 mod pod;
 mod state;
+pub use approval::ApprovalError;
 pub use config::{
     BdkError, BdkProblem, ConfigError, FileError, JournalPlacement, RuleError, ValueError,
     format_size,
 };
+pub use journal::{JOURNAL_MAX_LINE, JournalError};
 pub use listen::ListenError;
+pub use plan_file::PlanFileError;
 pub use pod::{AuthError, PodError, TransportKind};
 pub use state::{FormatError, STATE_FORMAT_VERSION, StateProblem};
 
@@ -153,7 +159,22 @@ pub enum Error {
         refusal: Refusal,
         /// Where the declared groups stand: the refused plan's changes are pending.
         groups: GroupCounts,
+        /// The refused plan's digest: what `groupsync approve` names.
+        digest: Option<String>,
     },
+
+    /// The journal cannot be opened or written: no write goes unrecorded,
+    /// so the cycle writes nothing more.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+
+    /// A saved plan cannot be shown or applied; nothing was written.
+    #[error(transparent)]
+    PlanFile(#[from] PlanFileError),
+
+    /// `groupsync approve` recorded nothing.
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
 
     /// The cycle ran longer than `cycle_timeout` and was abandoned.
     #[error(
@@ -188,7 +209,7 @@ impl Error {
 
     /// Every name [`Error::kind`] gives, so that `groupsync_cycle_failures_total`
     /// shows each at 0 from the start.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 12] = [
         "invalid_input",
         "config",
         "auth",
@@ -196,6 +217,9 @@ impl Error {
         "state",
         "state_locked",
         "refused",
+        "journal",
+        "plan_file",
+        "approval",
         "timeout",
         "io",
     ];
@@ -213,6 +237,9 @@ impl Error {
             Error::StateLocked { .. } => "state_locked",
             Error::StateOfAnotherPod { .. } => "state",
             Error::Refused { .. } => "refused",
+            Error::Journal(_) => "journal",
+            Error::PlanFile(_) => "plan_file",
+            Error::Approval(_) => "approval",
             Error::CycleTimeout(_) => "timeout",
             Error::Io { .. } | Error::Listen(_) => "io",
         }

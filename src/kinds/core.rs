@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::RefreshMode;
 use crate::model::{
@@ -16,7 +16,7 @@ use crate::store::snapshot::LastApplied;
 
 /// The resource kinds groupsync manages, in the order a change sends their
 /// requests: a group's own fields first (a create gives the others its id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A group's fields: name, area, description, active.
@@ -48,7 +48,7 @@ impl fmt::Display for Kind {
 }
 
 /// What a change does to its pod group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// A group declared without `id` that the pod does not have: POST it.

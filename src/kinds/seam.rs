@@ -9,6 +9,7 @@
 //! - [`Drift`], [`PartDrift`]: what changed on the pod outside groupsync.
 
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Limit;
 
@@ -183,7 +184,8 @@ pub fn plan_parts(
 }
 
 /// One kind's part of a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Part {
     /// Boxed: a group's fields are several times the size of a list's change.
     Group(Box<GroupFields>),
@@ -191,6 +193,18 @@ pub enum Part {
 }
 
 impl Part {
+    /// Sets again what a saved plan leaves out: each list kind's fixed
+    /// specifics, taken from the kind rather than trusted from a file.
+    pub fn restore(&mut self) {
+        if let Part::List(list) = self
+            && let Some(kind) = list_kind(list.kind)
+        {
+            list.emptied_warning = kind.emptied_warning;
+            list.adds_first = kind.adds_first;
+            list.roster = kind.roster;
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Part::Group(_) => Kind::Group,

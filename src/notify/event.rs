@@ -219,13 +219,13 @@ fn drift_row(drift: &Drift, planned: &Planned) -> Row {
     }
 }
 
-/// The drift `on_drift: hold` keeps back in this cycle, from the cycle's
-/// outcome. The plan does not mark held changes yet, so this finds none;
-/// the lead wires it to the plan's held changes when `on_drift: hold`
-/// lands, and [`drift_held_event`] says them.
+/// The drift `on_drift: hold` keeps back in this cycle: the drift found
+/// of each group the plan holds ([`crate::pipeline::plan::Held`]).
 pub fn held_drift(outcome: &CycleOutcome) -> Vec<&Drift> {
-    let _ = outcome;
-    Vec::new()
+    let held = |id: &str| outcome.plan.held.iter().any(|held| held.group_id == id);
+    (outcome.refresh.drift.iter())
+        .filter(|drift| held(&drift.group_id))
+        .collect()
 }
 
 /// `drift_held`: drift that `on_drift: hold` keeps until a person decides.
@@ -248,10 +248,9 @@ pub fn drift_held_event(held: &[&Drift], planned: &Planned) -> Event {
 pub fn finished_events(result: Result<&CycleOutcome, &Error>, planned: &Planned) -> Vec<Event> {
     match result {
         Ok(outcome) => outcome_events(outcome, planned),
-        Err(Error::Refused { refusal, .. }) => {
-            // The digest of a refused plan comes with saved plans; until then, none.
-            vec![refused_event(refusal, planned, None)]
-        }
+        Err(Error::Refused {
+            refusal, digest, ..
+        }) => vec![refused_event(refusal, planned, digest.clone())],
         Err(_) => Vec::new(),
     }
 }
@@ -301,7 +300,9 @@ fn outcome_events(outcome: &CycleOutcome, planned: &Planned) -> Vec<Event> {
         let rows: Vec<Row> = applied.into_iter().map(|(_, row)| row).collect();
         let title = format!("Applied: {} changed on the pod", groups_counted(rows.len()));
         let lead = "groupsync wrote these changes to the pod:".to_string();
-        events.push(Event::new(EventKind::Applied, title, lead, rows));
+        let mut event = Event::new(EventKind::Applied, title, lead, rows);
+        event.notes.extend(provenance_note(outcome));
+        events.push(event);
     }
     let mut failed: Vec<(Row, String)> = (report.failed.iter())
         .map(|failure| {
@@ -340,6 +341,17 @@ fn outcome_events(outcome: &CycleOutcome, planned: &Planned) -> Vec<Event> {
         events.push(event);
     }
     events
+}
+
+/// `From abc1234 "Add the EMEA desk" by Jane Doe; plan 1a2b3c4d5e6f (journaled).`
+fn provenance_note(outcome: &CycleOutcome) -> Option<String> {
+    let digest = crate::pipeline::saved::digest::short(&outcome.digest);
+    match (&outcome.revision, digest.is_empty()) {
+        (Some(revision), false) => Some(format!("From {revision}; plan {digest}.")),
+        (Some(revision), true) => Some(format!("From {revision}.")),
+        (None, false) => Some(format!("Plan {digest}.")),
+        (None, true) => None,
+    }
 }
 
 /// `refused`: a safety limit kept a plan from being written.
@@ -445,6 +457,7 @@ mod tests {
             },
             plan: Default::default(),
             apply: None,
+            ..CycleOutcome::default()
         }
     }
 

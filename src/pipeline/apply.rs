@@ -14,8 +14,10 @@
 //! is recorded in the snapshot as it comes, and the state file is saved every
 //! few seconds and at the end, never once per write. When a save fails, no
 //! new step starts, those in flight finish, and the report says why; the
-//! state file stays as it was. A stop request (SIGINT/SIGTERM) likewise
-//! starts no new step.
+//! state file stays as it was. Every write the pod took is appended to the
+//! journal as its answer arrives, before the snapshot records it; a journal
+//! that cannot be written halts new steps the same way. A stop request
+//! (SIGINT/SIGTERM) likewise starts no new step.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -31,6 +33,7 @@ use crate::error::Refusal;
 use crate::kinds::core::{Action, Kind, StepFailure, StepOutcome};
 use crate::kinds::seam::Part;
 use crate::model::UserGroupResponse;
+use crate::pipeline::journaling::Recorder;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pod::{PodClient, PodError};
 use crate::shutdown::Shutdown;
@@ -108,9 +111,11 @@ pub struct ApplyReport {
     /// The changes carried out, in the order they finished.
     pub applied: Vec<Applied>,
     pub failed: Vec<Failure>,
-    /// Changes never started: a stop was requested, or the state file could not be saved.
+    /// Changes never started: a stop was requested, or the state file or
+    /// the journal could not be written.
     pub not_started: usize,
-    /// The state file could not be saved; no step started after that.
+    /// The state file could not be saved, or the journal written
+    /// ([`crate::Error::Journal`]); no step started after that.
     pub save_error: Option<crate::Error>,
 }
 
@@ -123,6 +128,7 @@ impl ApplyReport {
     /// Why changes were not started: `stopped by a signal`, or the failed save.
     pub fn not_started_reason(&self) -> &'static str {
         match self.save_error {
+            Some(crate::Error::Journal(_)) => "the journal could not be written",
             Some(_) => "the state file could not be saved",
             None => "stopped by a signal",
         }
@@ -267,16 +273,28 @@ impl Progress {
     }
 }
 
-/// Sends the plan's requests and records each answer in `snapshot` (and
-/// the state file) as it comes.
+/// Where an apply records what it does: the snapshot (saved to the state
+/// file every few seconds) and the journal (every write, as it comes).
+pub struct Records<'a> {
+    pub state: &'a StateFile,
+    pub snapshot: &'a mut Snapshot,
+    pub journal: &'a mut Recorder,
+}
+
+/// Sends the plan's requests and records each answer in the journal, then
+/// in the snapshot (and the state file), as it comes.
 pub async fn apply(
     plan: &Plan,
     client: &PodClient,
-    state: &StateFile,
-    snapshot: &mut Snapshot,
+    records: Records<'_>,
     options: ApplyOptions,
     mut shutdown: Shutdown,
 ) -> crate::Result<ApplyReport> {
+    let Records {
+        state,
+        snapshot,
+        journal,
+    } = records;
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
     let mut report = ApplyReport::default();
@@ -306,6 +324,12 @@ pub async fn apply(
             biased;
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                 let (at, outcome): (StepRef, StepOutcome) = joined.expect("an apply step never panics");
+                if let Err(error) = journal_step(journal, &progress[at.change], &outcome)
+                    && report.save_error.is_none()
+                {
+                    tracing::error!("{}; no new write is started", error.chain());
+                    report.save_error = Some(error);
+                }
                 let follow = step_done(&mut progress[at.change], at, outcome, snapshot);
                 queue.extend(follow);
                 finish_if_done(&mut report, &mut progress, &mut finished, at.change, snapshot, options);
@@ -336,12 +360,30 @@ pub async fn apply(
         }
     }
     end_unfinished(&mut report, &mut progress, &finished);
+    if let Err(error) = journal.sync()
+        && report.save_error.is_none()
+    {
+        report.save_error = Some(error.into());
+    }
     if report.save_error.is_none()
         && let Err(error) = state.save(snapshot)
     {
         report.save_error = Some(error);
     }
     Ok(report)
+}
+
+/// Appends a record of every write in `outcome` to the journal.
+fn journal_step(
+    journal: &mut Recorder,
+    change: &Progress,
+    outcome: &StepOutcome,
+) -> crate::Result<()> {
+    let group_id = outcome.created.as_deref().or(change.group_id.as_deref());
+    for written in &outcome.written {
+        journal.record(group_id.unwrap_or_default(), &change.change, written)?;
+    }
+    Ok(())
 }
 
 /// The steps a change starts with: its first part's first stage, or, when

@@ -10,21 +10,29 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use crate::config::{PruneMode, RefreshMode, Settings};
 use crate::desired::load_dir;
 use crate::error::{Error, Result};
 use crate::model::DesiredState;
 pub use crate::model::GroupCounts;
-use crate::pipeline::apply::{ApplyOptions, ApplyReport, apply, check_limits};
+use crate::pipeline::apply::{ApplyOptions, ApplyReport, Records, apply, check_limits};
+use crate::pipeline::approval::{self, OverLimits};
+use crate::pipeline::journaling::Recorder;
 use crate::pipeline::ownership;
 use crate::pipeline::plan::{Plan, PlanOptions, plan};
 use crate::pipeline::refresh::{RefreshReport, refresh};
 use crate::pipeline::render::Report;
+use crate::pipeline::saved::digest::{desired_digest, plan_digest};
+use crate::pipeline::saved::document::{PlanOrigin, SavedPlan};
+use crate::pipeline::saved::fingerprint;
 use crate::pod::auth::AuthSource;
 use crate::pod::retry::RetryPolicy;
 use crate::pod::{PodClient, Timeouts};
+use crate::revision::Revision;
 use crate::shutdown::Shutdown;
-use crate::store::snapshot::{Snapshot, normalize_pod_url};
+use crate::store::snapshot::{AppliedPlan, Snapshot, normalize_pod_url};
 use crate::store::state_file::{StateFile, read_unlocked};
 
 /// How long a writing cycle waits for another process's cycle to release
@@ -40,6 +48,8 @@ pub struct CycleOptions {
     pub prune: bool,
     /// `apply --revert-drift`: held drift is written like any change.
     pub revert_drift: bool,
+    /// `plan --out`: the outcome carries the plan as a plan file saves it.
+    pub save_plan: bool,
 }
 
 /// A plan, or an apply.
@@ -67,6 +77,7 @@ impl CycleOptions {
             refresh,
             prune: false,
             revert_drift: false,
+            save_plan: false,
         }
     }
 
@@ -88,13 +99,19 @@ impl CycleOptions {
 }
 
 /// What one cycle saw and did.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CycleOutcome {
     pub desired_groups: usize,
     pub refresh: RefreshReport,
     pub plan: Plan,
     /// `None` when the cycle did not write (a plan, or nothing to do).
     pub apply: Option<ApplyReport>,
+    /// The revision of the groups dir the cycle planned from, when known.
+    pub revision: Option<Revision>,
+    /// The plan's digest ([`plan_digest`]): the same plan, the same digest.
+    pub digest: String,
+    /// The plan as `plan --out` saves it (only when asked: `save_plan`).
+    pub saved: Option<SavedPlan>,
 }
 
 impl CycleOutcome {
@@ -119,6 +136,8 @@ impl CycleOutcome {
             warnings: &self.refresh.warnings,
             errors: &self.plan.errors,
             apply: self.apply.as_ref(),
+            revision: self.revision.as_ref(),
+            digest: Some(&self.digest),
         }
     }
 }
@@ -172,7 +191,17 @@ pub async fn run_cycle_observed(
     on_planned: OnPlanned<'_>,
 ) -> Result<CycleOutcome> {
     let timeout = settings.cycle_timeout;
-    let cycle = unbounded_cycle(settings, client, options, stop, on_planned);
+    let cycle = async {
+        // Every log line of the cycle names the revision it plans from.
+        let revision = revision_of(settings).await;
+        let span = match &revision {
+            Some(revision) => tracing::info_span!("cycle", revision = %revision.id()),
+            None => tracing::Span::none(),
+        };
+        unbounded_cycle(settings, client, (options, revision), stop, on_planned)
+            .instrument(span)
+            .await
+    };
     tokio::time::timeout(timeout, cycle)
         .await
         .unwrap_or(Err(Error::CycleTimeout(timeout)))
@@ -181,7 +210,7 @@ pub async fn run_cycle_observed(
 async fn unbounded_cycle(
     settings: &Settings,
     client: Option<&PodClient>,
-    options: CycleOptions,
+    (options, revision): (CycleOptions, Option<Revision>),
     stop: Shutdown,
     on_planned: OnPlanned<'_>,
 ) -> Result<CycleOutcome> {
@@ -209,7 +238,19 @@ async fn unbounded_cycle(
                 settings.concurrency,
             )
             .await?;
-            let outcome = planned(settings, &desired, &snapshot, refresh, options);
+            let mut outcome = planned(settings, &desired, &snapshot, refresh, options);
+            outcome.digest = plan_digest(client.map(PodClient::pod_url), &outcome.plan.changes);
+            outcome.revision = revision;
+            if options.save_plan {
+                let pod_url = client.ok_or(Error::NoPod)?.pod_url().to_string();
+                let origin = PlanOrigin {
+                    pod_url,
+                    revision: outcome.revision.clone(),
+                    desired_digest: desired_digest(&desired),
+                    fingerprints: fingerprint::take(&outcome.plan.changes, &snapshot),
+                };
+                outcome.saved = Some(SavedPlan::new(&outcome.plan, origin));
+            }
             on_planned(&outcome);
             drop_aside((desired, snapshot));
             Ok(outcome)
@@ -236,24 +277,48 @@ async fn unbounded_cycle(
                 state.save(&snapshot)?;
             }
             let mut outcome = planned(settings, &desired, &snapshot, refresh, options);
+            outcome.digest = plan_digest(client.map(PodClient::pod_url), &outcome.plan.changes);
+            outcome.revision = revision;
             on_planned(&outcome);
             if !outcome.plan.is_empty() {
                 let client = client.ok_or(Error::NoPod)?;
                 let limits = (&settings.limits, settings.max_prune_fraction);
-                check_limits(&outcome.plan, limits, force).map_err(|refusal| Error::Refused {
-                    refusal,
-                    groups: outcome.group_counts(),
-                })?;
+                if let Err(refusal) = check_limits(&outcome.plan, limits, force) {
+                    let over = OverLimits {
+                        digest: &outcome.digest,
+                        revision: outcome.revision.as_ref(),
+                        groups: outcome.group_counts(),
+                        refusal,
+                    };
+                    approval::consume_or_hold(settings, client.pod_url(), over)?;
+                }
+                let mut journal = Recorder::open(
+                    settings,
+                    client,
+                    outcome.revision.as_ref(),
+                    Some(&outcome.digest),
+                )?;
                 let options = ApplyOptions {
                     concurrency: settings.concurrency,
                     log_changes,
                 };
-                let report =
-                    apply(&outcome.plan, client, &state, &mut snapshot, options, stop).await?;
+                let records = Records {
+                    state: &state,
+                    snapshot: &mut snapshot,
+                    journal: &mut journal,
+                };
+                let report = apply(&outcome.plan, client, records, options, stop).await?;
+                snapshot.set_last_applied(AppliedPlan {
+                    revision: outcome.revision.as_ref().map(Revision::id),
+                    digest: outcome.digest.clone(),
+                    at_ms: crate::store::snapshot::now_ms(),
+                });
+                approval::clear_held(settings);
                 outcome.apply = Some(report);
             }
             let report = outcome.apply.as_ref();
-            if ownership::record(&desired, &outcome.plan, report, &mut snapshot)
+            let marked = ownership::record(&desired, &outcome.plan, report, &mut snapshot);
+            if (marked || report.is_some())
                 && let Err(error) = state.save(&snapshot)
             {
                 match &mut outcome.apply {
@@ -265,6 +330,118 @@ async fn unbounded_cycle(
             Ok(outcome)
         }
     }
+}
+
+/// `apply FILE`: carries out a saved plan exactly, or nothing of it. It
+/// never reads the groups dir: under the state file's lock it checks that
+/// the plan is for this pod, reads every resource the plan touches again,
+/// and refuses the whole plan, writing nothing, at the first that no longer
+/// shows what the plan saw (a stale plan). Then the limits, as for any
+/// apply, and the plan's requests, each journaled under the plan's digest.
+/// What groupsync manages is recorded by the next cycle that reads groups.d.
+pub async fn run_saved(
+    settings: &Settings,
+    client: &PodClient,
+    (saved, path): (&SavedPlan, &Path),
+    options: CycleOptions,
+    stop: Shutdown,
+) -> Result<CycleOutcome> {
+    let CycleMode::Apply {
+        lock_timeout,
+        force,
+        log_changes,
+    } = options.mode
+    else {
+        unreachable!("a saved plan is only ever applied");
+    };
+    saved.check_pod(path, client.pod_url())?;
+    let state_path = settings.state_file.as_path();
+    let state = StateFile::lock_within(state_path, lock_timeout, &stop).await?;
+    let mut snapshot = state.load()?;
+    tie_to_pod(&mut snapshot, state_path, Some(client.pod_url()))?;
+    let mut outcome = CycleOutcome {
+        plan: saved.plan(),
+        revision: saved.revision.clone(),
+        digest: saved.digest.clone(),
+        ..CycleOutcome::default()
+    };
+    let moved = still_as_planned(saved, client, &mut snapshot).await;
+    state.save(&snapshot)?;
+    if let Some(moved) = moved? {
+        return Err(crate::error::PlanFileError::Stale {
+            path: path.to_path_buf(),
+            resource: moved.resource,
+            what: moved.what,
+        }
+        .into());
+    }
+    if outcome.plan.is_empty() {
+        return Ok(outcome);
+    }
+    let limits = (&settings.limits, settings.max_prune_fraction);
+    check_limits(&outcome.plan, limits, force).map_err(|refusal| Error::Refused {
+        refusal,
+        groups: outcome.group_counts(),
+        digest: Some(outcome.digest.clone()),
+    })?;
+    let mut journal = Recorder::open(
+        settings,
+        client,
+        outcome.revision.as_ref(),
+        Some(&outcome.digest),
+    )?;
+    let records = Records {
+        state: &state,
+        snapshot: &mut snapshot,
+        journal: &mut journal,
+    };
+    let options = ApplyOptions {
+        concurrency: settings.concurrency,
+        log_changes,
+    };
+    let report = apply(&outcome.plan, client, records, options, stop).await?;
+    snapshot.set_last_applied(AppliedPlan {
+        revision: outcome.revision.as_ref().map(Revision::id),
+        digest: outcome.digest.clone(),
+        at_ms: crate::store::snapshot::now_ms(),
+    });
+    if let Err(error) = state.save(&snapshot)
+        && report.save_error.is_none()
+    {
+        outcome.apply = Some(ApplyReport {
+            save_error: Some(error),
+            ..report
+        });
+        return Ok(outcome);
+    }
+    outcome.apply = Some(report);
+    Ok(outcome)
+}
+
+/// The first resource of `saved` that no longer shows what the plan saw,
+/// reading each again (and recording what it read in `snapshot`).
+async fn still_as_planned(
+    saved: &SavedPlan,
+    client: &PodClient,
+    snapshot: &mut Snapshot,
+) -> Result<Option<fingerprint::Moved>> {
+    for each in &saved.fingerprints {
+        if let Some(moved) = fingerprint::check(each, client, snapshot).await? {
+            return Ok(Some(moved));
+        }
+    }
+    Ok(None)
+}
+
+/// The revision of the groups dir, read afresh each cycle (`git` runs off
+/// the async threads); `--revision` / `GROUPSYNC_REVISION` wins.
+async fn revision_of(settings: &Settings) -> Option<Revision> {
+    let dir = settings.groups_dir.clone();
+    let given = settings.revision.clone();
+    tokio::task::spawn_blocking(move || Revision::resolve(&dir, given.as_deref()))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Frees `value` on a thread of its own: a large tree and snapshot take a
@@ -331,7 +508,7 @@ fn planned(
         desired_groups: desired.groups.len(),
         refresh,
         plan,
-        apply: None,
+        ..CycleOutcome::default()
     }
 }
 
@@ -367,6 +544,7 @@ mod tests {
                 ..Plan::default()
             },
             apply,
+            ..CycleOutcome::default()
         }
     }
 

@@ -12,6 +12,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::Limit;
 use crate::error::Diagnostic;
 use crate::kinds::core::{Action, DriftRule, NEW_GROUP_PATH, Request};
@@ -22,7 +24,8 @@ use crate::pipeline::orphans::{Orphan, orphans_of, prune_part, rename_notes};
 use crate::store::snapshot::Snapshot;
 
 /// One group that needs requests: its pod group, and each kind's part.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Change {
     pub action: Action,
     /// The pod's groupId; `None` for a create, whose id the pod picks.

@@ -128,8 +128,8 @@ impl PodClient {
     /// or `session token`.
     pub fn actor(&self) -> String {
         match self.session.bot_username() {
-            Some(username) => crate::store::journal::bot_actor(username),
-            None => crate::store::journal::SESSION_TOKEN_ACTOR.to_string(),
+            Some(username) => format!("bot {}", crate::text::escaped(username)),
+            None => "session token".to_string(),
         }
     }
 

@@ -38,9 +38,7 @@ impl Created {
     /// The group, however it was learnt.
     pub fn group(&self) -> &UserGroupResponse {
         match self {
-            Created::New(Answered { body: group, .. }) | Created::FoundAfterFailure(group) => {
-                group
-            }
+            Created::New(Answered { body: group, .. }) | Created::FoundAfterFailure(group) => group,
         }
     }
 

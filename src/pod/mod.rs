@@ -39,7 +39,7 @@ pub mod users;
 pub use crate::error::{AuthError, PodError, TransportKind};
 pub use answer::{MAX_ANSWER_BYTES, MAX_ERROR_ANSWER_BYTES};
 pub use client::{Answered, PodClient};
-pub use groups::{Created, GROUP_PATH_TEMPLATE, ListFilter};
+pub use groups::{Created, GROUP_PATH_TEMPLATE, ListFilter, is_exactly_named};
 pub use lists::ListDate;
 pub use paging::{LIST_PAGE_SIZE, MAX_LIST_BYTES, MAX_LIST_PAGES};
 pub use session::LOGIN_PATH_TEMPLATE;

@@ -57,8 +57,9 @@ mod setup;
 #[cfg(test)]
 mod tests;
 
+use axum::body::Bytes;
 use notifications::{start_notifications, stop_notifications, with_notifications};
-use report::{DriftTally, PlanPrinter, PlannedHook, drift_hook};
+use report::{DriftTally, PlanPrinter, PlannedHook, drift_hook, keeping_plan};
 use setup::{check_state_file, observed_client};
 
 /// How long a stop waits for the cycle in flight (its PUTs finish, no new one starts).
@@ -162,6 +163,9 @@ struct Daemon {
     printer: PlanPrinter,
     /// The drift `groupsync_drift_total` has counted (by the cycle task, once planned).
     drift: Arc<Mutex<DriftTally>>,
+    /// The last plan a cycle made, rendered (text, JSON): `/plan` serves it
+    /// when the limits refused it, for an operator to approve by its digest.
+    last_planned: Arc<Mutex<Option<(Bytes, Bytes)>>>,
     /// Cycles started so far; the one running (or last run) is this number.
     cycles_started: u64,
     /// When the pod last accepted a write, for the status line.
@@ -216,6 +220,7 @@ impl Daemon {
             notifications,
             printer: PlanPrinter::default(),
             drift: Arc::default(),
+            last_planned: Arc::default(),
             cycles_started: 0,
             last_change: None,
             consecutive_failures: 0,
@@ -374,9 +379,12 @@ impl Daemon {
             client: self.client.clone(),
             options,
             stop,
-            on_planned: with_notifications(
-                drift_hook(self.drift.clone(), self.metrics.clone(), read_every_group),
-                self.notifications.clone(),
+            on_planned: keeping_plan(
+                with_notifications(
+                    drift_hook(self.drift.clone(), self.metrics.clone(), read_every_group),
+                    self.notifications.clone(),
+                ),
+                self.last_planned.clone(),
             ),
         };
         let cycle = (self.cycle)(reason, job);

@@ -30,6 +30,20 @@ pub struct Snapshot {
     /// User ids by username, as the users lookup and list reads found them
     /// (a user's id never changes, so they are kept for good).
     users: BTreeMap<String, UserId>,
+    /// The last writing cycle that carried out a plan: its revision and digest.
+    last_applied: Option<AppliedPlan>,
+}
+
+/// What the last writing cycle that wrote carried out (`last_applied` in the state file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedPlan {
+    /// The git revision of the groups dir (`--revision` without git), if known.
+    pub revision: Option<String>,
+    /// The plan's digest.
+    pub digest: String,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
 }
 
 /// The pod's last known state of one group: its `UserGroupResponse`, when
@@ -349,6 +363,16 @@ impl Snapshot {
         self.groups.iter()
     }
 
+    /// The plan the last writing cycle carried out, if any.
+    pub fn last_applied(&self) -> Option<&AppliedPlan> {
+        self.last_applied.as_ref()
+    }
+
+    /// Records that a writing cycle carried out `applied`.
+    pub fn set_last_applied(&mut self, applied: AppliedPlan) {
+        self.last_applied = Some(applied);
+    }
+
     /// The pod URL this snapshot records, if any.
     pub fn pod_url(&self) -> Option<&str> {
         self.pod_url.as_deref()
@@ -386,6 +410,7 @@ impl Snapshot {
             pod_url: document.pod_url,
             groups: document.groups,
             users: document.users,
+            last_applied: document.last_applied,
         })
     }
 
@@ -399,6 +424,7 @@ impl Snapshot {
             pod_url: document.pod_url,
             groups: document.groups,
             users: document.users,
+            last_applied: document.last_applied,
         })
     }
 
@@ -407,6 +433,7 @@ impl Snapshot {
         let document = DocumentOut {
             version: FORMAT_VERSION,
             pod_url: self.pod_url.as_deref(),
+            last_applied: self.last_applied.as_ref(),
             groups: &self.groups,
             users: &self.users,
         };
@@ -424,6 +451,8 @@ struct DocumentOut<'a> {
     version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pod_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_applied: Option<&'a AppliedPlan>,
     groups: &'a BTreeMap<String, SnapshotEntry>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     users: &'a BTreeMap<String, UserId>,
@@ -438,6 +467,8 @@ struct DocumentIn {
     version: Option<serde_json::Value>,
     #[serde(default)]
     pod_url: Option<String>,
+    #[serde(default)]
+    last_applied: Option<AppliedPlan>,
     groups: BTreeMap<String, SnapshotEntry>,
     #[serde(default)]
     users: BTreeMap<String, UserId>,

@@ -11,8 +11,8 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 
 use crate::kinds::core::{Action, DriftRule, Request, RequestBody, Target};
 use crate::model::{
@@ -26,7 +26,8 @@ pub mod read;
 pub mod write;
 
 /// One field that differs: the pod's recorded value (`None` when unknown) and the declared one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldChange {
     pub field: Field,
     pub from: Option<FieldValue>,
@@ -35,7 +36,8 @@ pub struct FieldChange {
 
 /// The group kind's part of a change: its fields, before and after, and the
 /// requests that take it from one to the other.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupFields {
     /// The pod's state as the snapshot records it; `None` when the group is not in the snapshot.
     pub recorded: Option<UserGroupResponse>,

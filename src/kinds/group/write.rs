@@ -103,7 +103,11 @@ async fn create(
 }
 
 /// A group PUT the pod took.
-fn group_written(path: String, body: &UserGroupUpdate, answered: Answered<UserGroupResponse>) -> Written {
+fn group_written(
+    path: String,
+    body: &UserGroupUpdate,
+    answered: Answered<UserGroupResponse>,
+) -> Written {
     Written {
         kind: Kind::Group,
         request: Request {

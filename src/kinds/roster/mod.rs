@@ -23,8 +23,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 
-use serde::Serialize;
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 
 use crate::kinds::core::{DriftRule, Kind, Request, RequestBody, Target};
 use crate::model::{ActiveUpdate, DesiredGroup, Roster, UserGroupResponse, UserId};
@@ -50,7 +50,8 @@ pub struct ListKind {
 }
 
 /// One user a plan adds to or removes from a list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListUser {
     pub username: String,
     /// `None` when the pod was never asked (an offline plan): the request
@@ -60,7 +61,8 @@ pub struct ListUser {
 
 /// One managed list of one changed group: what the snapshot records, what
 /// YAML declares, and the per-user writes between the two.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListChange {
     pub kind: Kind,
     pub roster: Roster,
@@ -71,7 +73,9 @@ pub struct ListChange {
     pub after: Vec<String>,
     pub add: Vec<ListUser>,
     pub remove: Vec<ListUser>,
-    /// What to warn when the list had users and will have none.
+    /// What to warn when the list had users and will have none (its
+    /// kind's, never saved: [`crate::kinds::seam::Part::restore`] sets it again).
+    #[serde(skip)]
     pub emptied_warning: Option<&'static str>,
     /// Adds before removes (see [`ListKind::adds_first`]).
     pub adds_first: bool,

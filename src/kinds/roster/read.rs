@@ -307,7 +307,7 @@ fn username_of(row: &Membership) -> Option<&str> {
 /// The active users of a list by id, each with its username: the row's own,
 /// else one the lookup found (`names`), else `#<id>`, so that every user
 /// still shows and can be removed. Two rows of one id are one user.
-fn users_of(rows: &[Membership], names: &HashMap<UserId, String>) -> BTreeMap<UserId, String> {
+pub fn users_of(rows: &[Membership], names: &HashMap<UserId, String>) -> BTreeMap<UserId, String> {
     rows.iter()
         .filter(|row| row.active != Some(false))
         .filter_map(|row| {

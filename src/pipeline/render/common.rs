@@ -20,6 +20,7 @@ use crate::kinds::seam::{Drift, Part};
 use crate::model::Field;
 use crate::pipeline::apply::{Applied, ApplyReport, Failure, past_tense};
 use crate::pipeline::plan::{Change, Plan};
+use crate::revision::Revision;
 use crate::text::counted;
 
 /// Everything one cycle has to show: its plan, and what refresh and apply found.
@@ -31,6 +32,10 @@ pub struct Report<'a> {
     pub errors: &'a [Diagnostic],
     /// Present when the cycle wrote.
     pub apply: Option<&'a ApplyReport>,
+    /// The revision of the groups dir the plan was made from, when known.
+    pub revision: Option<&'a Revision>,
+    /// The plan's digest, when it has one.
+    pub digest: Option<&'a str>,
 }
 
 impl<'a> Report<'a> {
@@ -42,6 +47,8 @@ impl<'a> Report<'a> {
             warnings: &[],
             errors: &[],
             apply: None,
+            revision: None,
+            digest: None,
         }
     }
 }
@@ -110,7 +117,7 @@ pub fn applied_lines(applied: &ApplyReport, plan: &Plan) -> Vec<String> {
         } else {
             let shown = shown_group(change, None);
             let reason = match applied.save_error {
-                Some(_) => "the state file could not be saved",
+                Some(_) => applied.not_started_reason(),
                 None => "groupsync was stopping",
             };
             format!("skipped {shown} ({source}): not started, {reason}")
@@ -166,13 +173,35 @@ pub fn apply_summary(applied: &ApplyReport, plan: &Plan) -> String {
 }
 
 /// What failed an apply as a whole, besides its changes: the state file
-/// that could not be saved.
+/// that could not be saved, or the journal that could not be written.
 pub fn apply_error(applied: &ApplyReport) -> Option<String> {
     let error = applied.save_error.as_ref()?;
-    Some(format!(
-        "{}; the state file is left as it was, and the next cycle reads the pod again",
-        error.chain()
-    ))
+    let after = match error {
+        crate::Error::Journal(_) => {
+            "no new write was started; fix the journal (`groupsync journal verify`), and the \
+             next cycle reads the pod again"
+        }
+        _ => "the state file is left as it was, and the next cycle reads the pod again",
+    };
+    Some(format!("{}; {after}", error.chain()))
+}
+
+/// Where a plan with changes (not an apply) comes from and how to name it:
+/// `Revision: abc1234 (dirty) "Add the EMEA desk" by Jane Doe` (when known)
+/// and `Digest: <64 hex digits>`. Escaped: a commit subject is anyone's text.
+pub fn provenance_lines(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    // An apply's record of it is the journal; a plan with nothing to do needs no name.
+    if report.apply.is_some() || report.plan.is_empty() {
+        return lines;
+    }
+    if let Some(revision) = report.revision {
+        lines.push(escaped(&format!("Revision: {revision}")));
+    }
+    if let Some(digest) = report.digest {
+        lines.push(format!("Digest: {}", escaped(digest)));
+    }
+    lines
 }
 
 /// `Plan: 1 to create, 2 to update, 118 unchanged.` (the create and prune

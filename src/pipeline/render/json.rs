@@ -17,6 +17,8 @@ use crate::text::counted;
 /// update and the changes a stop left out: non-empty whenever the run failed.
 pub fn render_json(report: &Report) -> String {
     let document = JsonPlan {
+        digest: report.digest,
+        revision: report.revision,
         changes: report.plan.changes.iter().map(JsonChange).collect(),
         unchanged: report.plan.unchanged,
         errors: json_errors(report),
@@ -117,6 +119,12 @@ struct JsonValidation<'a> {
 
 #[derive(Serialize, Default)]
 struct JsonPlan<'a> {
+    /// The plan's digest: what `plan --out` saves, `approve` names, the journal records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a str>,
+    /// The revision of the groups dir: `{"commit", "dirty", "author", "subject"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<&'a crate::revision::Revision>,
     changes: Vec<JsonChange<'a>>,
     unchanged: usize,
     errors: Vec<JsonError<'a>>,

@@ -18,7 +18,7 @@ use crate::pipeline::apply::ApplyReport;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pipeline::render::common::{
     HELD_HINT, Report, applied_lines, apply_error, apply_summary, drift_line, escaped, held_lines,
-    orphan_lines, request_lines, summary_line, unified_diff,
+    orphan_lines, provenance_lines, request_lines, summary_line, unified_diff,
 };
 use crate::text::counted;
 
@@ -104,6 +104,12 @@ fn headline(summary: &str, report: &Report) -> String {
         let _ = write!(line, " Errors: {errors}.");
     }
     line.push_str("\n\n");
+    for provenance in provenance_lines(report) {
+        let _ = writeln!(line, "{}  ", html_escaped(&provenance));
+    }
+    if line.ends_with("  \n") {
+        line.push('\n');
+    }
     line
 }
 

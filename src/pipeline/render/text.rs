@@ -9,7 +9,7 @@ use crate::pipeline::apply::ApplyReport;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pipeline::render::common::{
     HELD_HINT, Report, applied_lines, apply_error, apply_summary, drift_line, escaped, held_lines,
-    line, orphan_lines, request_lines, summary_line, unified_diff,
+    line, orphan_lines, provenance_lines, request_lines, summary_line, unified_diff,
 };
 
 /// ANSI styles for a terminal; all empty when colour is off.
@@ -70,6 +70,10 @@ pub fn render_text(report: &Report, color: bool) -> String {
                 out.push('\n');
             }
             render_sections(&mut out, report.plan);
+            for provenance in provenance_lines(report) {
+                out.push_str(&provenance);
+                out.push('\n');
+            }
             out.push_str(&summary_line(report.plan));
         }
     }

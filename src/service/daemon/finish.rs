@@ -76,14 +76,37 @@ impl Daemon {
             .status(&format!("error: {}", one_line(&err.chain())));
         self.consecutive_failures += 1;
         match err {
-            Error::Refused { groups, .. } => {
+            Error::Refused { groups, digest, .. } => {
                 self.plan_refused(*groups);
+                self.serve_held_plan(err, digest.as_deref());
                 Next::NeedsAPerson
             }
             // Retried, it would fail the same way.
             Error::StateOfAnotherPod { .. } => Next::NeedsAPerson,
             _ => Next::RetryWithBackoff,
         }
+    }
+
+    /// Serves the plan the limits refused at `/plan`, under a line saying
+    /// how to approve it.
+    fn serve_held_plan(&self, err: &Error, digest: Option<&str>) {
+        let kept = self
+            .last_planned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let (Some((text, json)), Some(digest)) = (kept, digest) else {
+            return;
+        };
+        let header = format!(
+            "Held: {}\nApprove exactly this plan with `groupsync approve {digest}`; the next \
+             cycle applies it if its plan still has this digest.\n\n",
+            crate::text::escaped(&err.chain())
+        );
+        let mut held = Vec::with_capacity(header.len() + text.len());
+        held.extend_from_slice(header.as_bytes());
+        held.extend_from_slice(&text);
+        self.plan.publish(Bytes::from(held), json);
     }
 
     /// A safety limit refused the plan: its changes are pending, and not ready
@@ -181,6 +204,10 @@ impl Daemon {
         if converged {
             self.metrics.set_last_success(SystemTime::now());
             self.health.set_ready(true);
+            // Nothing left to write: the pod is in line with this revision.
+            if let Some(revision) = outcome.revision.as_ref().filter(|_| !self.dry_run()) {
+                self.metrics.set_applied_revision(&revision.id());
+            }
         }
     }
 

@@ -68,6 +68,26 @@ impl DriftTally {
     }
 }
 
+/// `hook`, then the plan kept in `slot`, rendered as `/plan` serves it
+/// (nothing when there is nothing to do): should the limits refuse it, the
+/// daemon serves it for approval.
+pub(super) fn keeping_plan(
+    hook: PlannedHook,
+    slot: Arc<Mutex<Option<(Bytes, Bytes)>>>,
+) -> PlannedHook {
+    Arc::new(move |outcome: &CycleOutcome| {
+        hook(outcome);
+        let documents = (!outcome.plan.is_empty()).then(|| {
+            let report = outcome.report();
+            (
+                Bytes::from(crate::pipeline::render::render_text(&report, false)),
+                Bytes::from(crate::pipeline::render::render_json(&report)),
+            )
+        });
+        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = documents;
+    })
+}
+
 /// What the daemon does when a cycle has planned: logs its drift, and counts
 /// what is new of it in `metrics` (see [`DriftTally::newly_seen`]).
 pub(super) fn drift_hook(

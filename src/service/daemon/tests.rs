@@ -61,6 +61,7 @@ impl Act {
                 "the pod cannot be reached".to_string(),
             ))),
             Act::Refuse => Err(Error::Refused {
+                digest: Some("ab".repeat(32)),
                 refusal: crate::error::Refusal {
                     limit: "limits.max_deactivations",
                     count: 2,
@@ -101,6 +102,7 @@ fn in_sync() -> CycleOutcome {
             ..Plan::default()
         },
         apply: None,
+        ..CycleOutcome::default()
     }
 }
 
@@ -138,6 +140,7 @@ fn one_group_failed() -> CycleOutcome {
             not_started: 0,
             save_error: None,
         }),
+        ..CycleOutcome::default()
     }
 }
 

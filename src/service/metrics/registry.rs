@@ -79,6 +79,11 @@ struct NotificationLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RevisionLabel {
+    revision: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct GroupStateLabel {
     state: &'static str,
 }
@@ -104,6 +109,7 @@ pub struct Metrics {
     config_valid: CountGauge,
     orphans: CountGauge,
     held_drift: CountGauge,
+    applied_revision: Family<RevisionLabel, CountGauge>,
 }
 
 impl Default for Metrics {
@@ -128,6 +134,7 @@ impl Metrics {
             config_valid: CountGauge::default(),
             orphans: CountGauge::default(),
             held_drift: CountGauge::default(),
+            applied_revision: Family::default(),
         };
         metrics.with_known_series().registered()
     }
@@ -222,6 +229,12 @@ impl Metrics {
             self.held_drift.clone(),
         );
         registry.register(
+            "groupsync_applied_revision_info",
+            "1, labelled with the revision of the groups dir (commit, -dirty when the tree \
+             differed) the pod was last brought in line with",
+            self.applied_revision.clone(),
+        );
+        registry.register(
             "groupsync_config_valid",
             "1 when the last config load succeeded, 0 after a refused reload (the previous config stays in force)",
             self.config_valid.clone(),
@@ -292,6 +305,19 @@ impl Metrics {
         Arc::new(move |target: &str, event: EventKind, result: Delivery| {
             metrics.count_notification(target, event, result);
         })
+    }
+
+    /// The pod is in line with `revision` now: the one series of
+    /// `groupsync_applied_revision_info`.
+    pub fn set_applied_revision(&self, revision: &str) {
+        let label = RevisionLabel {
+            revision: crate::text::escaped(revision).into_owned(),
+        };
+        if self.applied_revision.get(&label).is_some() {
+            return;
+        }
+        self.applied_revision.clear();
+        self.applied_revision.get_or_create(&label).set(1);
     }
 
     pub fn set_groups(&self, in_sync: u64, pending: u64, failed: u64) {
@@ -406,6 +432,7 @@ mod tests {
         metrics.count_cycle_failure("pod");
         metrics.count_cycle_failure("pod");
         let refused = crate::Error::Refused {
+            digest: None,
             refusal: crate::error::Refusal {
                 limit: "limits.max_changes",
                 count: 2,

@@ -35,76 +35,16 @@ use std::path::{Path, PathBuf};
 
 pub use self::history::{HISTORY_CAP, History, history};
 pub use self::record::{
-    GENESIS, JournalEntry, JournalRecord, JournalRequest, MAX_LINE, SESSION_TOKEN_ACTOR, WriteKind,
-    bot_actor, host_name, now,
+    GENESIS, JournalEntry, JournalRecord, JournalRequest, MAX_LINE, WriteKind, host_name, now,
 };
 pub use self::verify::{Finding, FindingKind, VerifyReport, verify};
+pub use crate::error::JournalError;
 
 use self::files::{check_regular, parent_dir, read_tail, refused_or, rotated_files, sibling};
 use self::record::{Unsealed, seal, sha256_hex, unseal};
 
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
-
-/// Why the journal cannot be opened, written or read. Each names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error(
-        "journal {}: it is a symbolic link; name the file itself (journal_file, --journal or \
-         GROUPSYNC_JOURNAL): a link could send the record of every write elsewhere",
-        .path.display()
-    )]
-    Symlink { path: PathBuf },
-    #[error(
-        "journal {}: it is {kind}, not a regular file; journal_file names the file to append to \
-         (e.g. DIR/journal.jsonl)",
-        .path.display()
-    )]
-    NotRegular { path: PathBuf, kind: &'static str },
-    #[error(
-        "journal {} is locked by another groupsync{holder}; stop that process or point \
-         --journal at another file",
-        .path.display()
-    )]
-    Locked { path: PathBuf, holder: String },
-    #[error("journal {}: cannot {action} it: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        #[source]
-        source: io::Error,
-    },
-    #[error(
-        "journal {}: its last line is not a journal record ({reason}), so no record can be \
-         chained to it; run `groupsync journal verify`, then keep the file for the audit and \
-         move it aside: a new chain starts in a new file",
-        .path.display()
-    )]
-    BadTail { path: PathBuf, reason: String },
-    #[error(
-        "journal {}: a record of {size} bytes is larger than a line may be ({MAX_LINE} bytes)",
-        .path.display()
-    )]
-    RecordTooLarge { path: PathBuf, size: usize },
-    #[error(
-        "journal {}: an earlier write to it failed; nothing more is appended until it is \
-         opened again (which sets aside what that write left)",
-        .path.display()
-    )]
-    Broken { path: PathBuf },
-    #[error("no journal at {}: nothing has been written yet, or it was removed", .path.display())]
-    NotFound { path: PathBuf },
-}
-
-impl JournalError {
-    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> JournalError {
-        JournalError::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
-        }
-    }
-}
 
 /// The end of the chain: the last record's `seq` and the SHA-256 of its
 /// line (the next record's `prev`). Worth keeping elsewhere (a log line,

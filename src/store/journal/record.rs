@@ -25,7 +25,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// The most bytes a line may hold (its line end left out). A write's record
 /// is far smaller: a group's fields before and after, and one request body.
-pub const MAX_LINE: usize = 1024 * 1024;
+pub const MAX_LINE: usize = crate::error::JOURNAL_MAX_LINE;
 
 /// What comes after the sealed bytes: `,"hash":"` + 64 hex digits + `"}`.
 const SEAL_LEN: usize = HASH_KEY.len() + 64 + 2;
@@ -41,6 +41,8 @@ pub enum WriteKind {
     Membership,
     /// An assignee added or removed.
     Assignment,
+    /// A held plan approved (`groupsync approve`): no request was sent.
+    Approval,
 }
 
 impl WriteKind {
@@ -49,6 +51,7 @@ impl WriteKind {
             WriteKind::Group => "group",
             WriteKind::Membership => "membership",
             WriteKind::Assignment => "assignment",
+            WriteKind::Approval => "approval",
         }
     }
 }
@@ -86,7 +89,8 @@ pub struct JournalEntry {
     pub author: Option<String>,
     /// The digest of the plan the write belongs to, when there is one.
     pub plan_digest: Option<String>,
-    /// Who wrote: `bot USERNAME` or `session token` ([`bot_actor`], [`SESSION_TOKEN_ACTOR`]).
+    /// Who wrote: `bot USERNAME` or `session token` (`PodClient::actor`);
+    /// for an approval, `user NAME (uid N)`.
     pub actor: String,
     /// The host groupsync ran on ([`host_name`]).
     pub host: String,
@@ -104,14 +108,6 @@ pub struct JournalRecord {
     /// The SHA-256 of this line without its `hash`.
     pub hash: String,
 }
-
-/// The actor of a bot: `bot USERNAME`.
-pub fn bot_actor(username: &str) -> String {
-    format!("bot {}", crate::text::escaped(username))
-}
-
-/// The actor when groupsync logged in with a session token.
-pub const SESSION_TOKEN_ACTOR: &str = "session token";
 
 /// The time now, as a record's `time`: `2025-03-01T09:30:00.123Z`.
 pub fn now() -> String {
@@ -238,7 +234,7 @@ pub(super) mod tests {
             revision: Some("a".repeat(40)),
             author: Some("Jane Doe <jane@acme.test>".to_string()),
             plan_digest: None,
-            actor: bot_actor("groupsync-bot"),
+            actor: "bot groupsync-bot".to_string(),
             host: "build-01".to_string(),
         }
     }

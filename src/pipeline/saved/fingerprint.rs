@@ -1,0 +1,243 @@
+//! What the pod showed of each resource a plan touches, when the plan was
+//! made: a saved plan is applied only while the pod still shows exactly
+//! that. A group's fields are kept as values (so a refusal can say what
+//! moved); a list as its count and the SHA-256 of its user ids.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kinds::core::Action;
+use crate::kinds::roster::read::users_of;
+use crate::kinds::seam::Part;
+use crate::model::{Roster, UserGroupResponse, UserId};
+use crate::pipeline::plan::Change;
+use crate::pod::{PodClient, PodError, is_exactly_named};
+use crate::store::journal::record::sha256_hex;
+use crate::store::snapshot::{Snapshot, now_ms};
+use crate::text::escaped;
+
+/// What the pod showed of one changed group and the lists the change writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fingerprint {
+    pub group: Touched,
+    /// The group's fields; `None` for a group to create (the pod had none of its name).
+    pub fields: Option<SeenFields>,
+    /// Each list the change writes; `None` for one never read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<Roster, Option<SeenList>>,
+}
+
+/// The group a change touches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Touched {
+    /// A group the pod has.
+    Id(String),
+    /// A group to create: the pod must not have one of this type and name.
+    Absent { group_type: String, name: String },
+}
+
+/// A group's fields as the pod showed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeenFields {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub group_type: Option<String>,
+    pub area: Option<String>,
+    pub description: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// A list as the pod showed it: how many users, and the SHA-256 of their ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeenList {
+    pub users: usize,
+    pub sha256: String,
+}
+
+impl SeenFields {
+    fn of(group: &UserGroupResponse) -> SeenFields {
+        SeenFields {
+            name: group.name.clone(),
+            group_type: group.group_type.clone(),
+            area: group.area.clone(),
+            description: group.description.clone(),
+            active: group.active,
+        }
+    }
+
+    /// `area "EMEA" when planned, "EMEA-temporary" now`, for the first field that differs.
+    fn moved(&self, now: &SeenFields) -> Option<String> {
+        let text = |value: &Option<String>| match value {
+            Some(text) => format!("{:?}", escaped(text)),
+            None => "none".to_string(),
+        };
+        let flag = |value: &Option<bool>| value.map_or("none".to_string(), |flag| flag.to_string());
+        let pairs = [
+            ("name", text(&self.name), text(&now.name)),
+            ("type", text(&self.group_type), text(&now.group_type)),
+            ("area", text(&self.area), text(&now.area)),
+            (
+                "description",
+                text(&self.description),
+                text(&now.description),
+            ),
+            ("active", flag(&self.active), flag(&now.active)),
+        ];
+        pairs
+            .into_iter()
+            .find(|(_, then, now)| then != now)
+            .map(|(field, then, now)| format!("{field} {then} when planned, {now} now"))
+    }
+}
+
+impl SeenList {
+    fn of<'a>(ids: impl Iterator<Item = &'a UserId>) -> SeenList {
+        let ids: Vec<String> = ids.map(ToString::to_string).collect();
+        SeenList {
+            users: ids.len(),
+            sha256: sha256_hex(ids.join(",").as_bytes()),
+        }
+    }
+}
+
+impl Touched {
+    /// `group 6543a1f0c2`, or `the name "EMEA rates" (ROLE_SCOPE)`.
+    pub fn resource(&self) -> String {
+        match self {
+            Touched::Id(id) => format!("group {}", escaped(id)),
+            Touched::Absent { group_type, name } => {
+                format!("the name {:?} ({})", escaped(name), escaped(group_type))
+            }
+        }
+    }
+}
+
+/// The fingerprint of every change of `changes` that writes, in order,
+/// from `snapshot` (which the plan's refresh just filled from the pod).
+pub fn take(changes: &[Change], snapshot: &Snapshot) -> Vec<Fingerprint> {
+    changes
+        .iter()
+        .filter(|change| change.writes())
+        .map(|change| of_change(change, snapshot))
+        .collect()
+}
+
+fn of_change(change: &Change, snapshot: &Snapshot) -> Fingerprint {
+    let (Some(id), false) = (&change.group_id, change.action == Action::Create) else {
+        return Fingerprint {
+            group: absent_of(change),
+            fields: None,
+            lists: BTreeMap::new(),
+        };
+    };
+    let lists = written_lists(change)
+        .map(|roster| {
+            let seen = snapshot
+                .roster(id, roster)
+                .map(|record| SeenList::of(record.users.keys()));
+            (roster, seen)
+        })
+        .collect();
+    Fingerprint {
+        group: Touched::Id(id.clone()),
+        fields: snapshot.get(id).map(SeenFields::of),
+        lists,
+    }
+}
+
+/// A create's name and type, from its POST.
+fn absent_of(change: &Change) -> Touched {
+    let create = change.parts.iter().find_map(|part| match part {
+        Part::Group(fields) => fields.create.as_ref(),
+        Part::List(_) => None,
+    });
+    Touched::Absent {
+        group_type: create
+            .map(|post| post.group_type.clone())
+            .unwrap_or_default(),
+        name: create.map(|post| post.name.clone()).unwrap_or_default(),
+    }
+}
+
+/// The lists a change writes to.
+fn written_lists(change: &Change) -> impl Iterator<Item = Roster> + '_ {
+    change.parts.iter().filter_map(|part| match part {
+        Part::List(list) if part.has_writes() => Some(list.roster),
+        _ => None,
+    })
+}
+
+/// Why a fingerprint no longer holds: the resource, and what moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub resource: String,
+    pub what: String,
+}
+
+/// Reads the resource `fingerprint` describes from the pod again and records
+/// it in `snapshot`; `Some` when it no longer shows what it showed.
+pub async fn check(
+    fingerprint: &Fingerprint,
+    client: &PodClient,
+    snapshot: &mut Snapshot,
+) -> Result<Option<Moved>, PodError> {
+    let id = match &fingerprint.group {
+        Touched::Absent { group_type, name } => {
+            let found = client.list_named(group_type, name).await?;
+            let made = found
+                .iter()
+                .find(|group| is_exactly_named(group, group_type, name));
+            return Ok(made.map(|group| Moved {
+                resource: fingerprint.group.resource(),
+                what: format!(
+                    "the pod has a group of that name now, {}",
+                    escaped(group.id.as_deref().unwrap_or("without an id"))
+                ),
+            }));
+        }
+        Touched::Id(id) => id,
+    };
+    let moved = |what: String| {
+        Some(Moved {
+            resource: fingerprint.group.resource(),
+            what,
+        })
+    };
+    let group = match client.get(id).await {
+        Ok(group) => group,
+        Err(error) if error.status() == Some(404) => {
+            return Ok(moved("the pod no longer has it".to_string()));
+        }
+        Err(error) => return Err(error),
+    };
+    let now = SeenFields::of(&group);
+    snapshot.record_read(id, group, now_ms());
+    if let Some(what) = fingerprint
+        .fields
+        .as_ref()
+        .and_then(|then| then.moved(&now))
+    {
+        return Ok(moved(what));
+    }
+    for (roster, then) in &fingerprint.lists {
+        let rows = client.roster(id, *roster).await?;
+        let users = users_of(&rows, &snapshot.usernames_by_id());
+        let seen = SeenList::of(users.keys());
+        snapshot.record_roster(id, *roster, users, Some(now_ms()));
+        if then.as_ref() != Some(&seen) {
+            let then_count = then
+                .as_ref()
+                .map_or("not read".to_string(), |then| then.users.to_string());
+            return Ok(moved(format!(
+                "its {roster}: {then_count} when planned, {} now, not the same users",
+                seen.users
+            )));
+        }
+    }
+    Ok(None)
+}
