@@ -506,3 +506,34 @@ fn the_revision_of_a_git_repository_is_in_the_plan_the_journal_and_the_metrics()
         serde_json::from_slice(&pod.run(&ws, &["plan", "--format", "json"]).stdout).unwrap();
     assert_eq!(json["revision"]["dirty"], true);
 }
+
+#[test]
+fn a_plan_file_needs_a_pod_to_be_made_and_takes_no_refresh_to_be_applied() {
+    let ws = Workspace::new();
+    ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
+    let offline = ws
+        .groupsync()
+        .args(["plan", "--out", "plan.json", "--groups-dir", "groups.d"])
+        .args(["--state", "state.json"])
+        .output()
+        .unwrap();
+    assert_exit(&offline, 1);
+    assert!(
+        stderr(&offline).contains("plan --out needs the pod"),
+        "{}",
+        stderr(&offline)
+    );
+    assert!(!ws.path().join("plan.json").exists());
+
+    let refresh = ws
+        .groupsync()
+        .args(["apply", "plan.json", "--refresh"])
+        .output()
+        .unwrap();
+    assert_exit(&refresh, 1);
+    assert!(
+        stderr(&refresh).contains("--refresh means nothing to `apply FILE`"),
+        "{}",
+        stderr(&refresh)
+    );
+}

@@ -82,15 +82,29 @@ fn refuse_flags_meaningless_to(matches: &ArgMatches) -> Result<(), Usage> {
 fn refuse_force_for_the_daemon(cli: Cli) -> Result<Cli, clap::Error> {
     match &cli.command {
         Command::Run(args) if args.force && !args.once => {
-            let mut command = Cli::command();
-            command.build();
-            let run = command
-                .find_subcommand_mut("run")
-                .expect("the parser has a run command");
-            Err(run.error(ErrorKind::ArgumentConflict, daemon_force_refused()))
+            Err(conflict("run", daemon_force_refused()))
+        }
+        // A saved plan is applied as it was made: nothing is read again to plan.
+        Command::Apply(args) if args.plan.is_some() && args.refresh.refresh.is_some() => {
+            Err(conflict(
+                "apply",
+                "--refresh means nothing to `apply FILE`: a saved plan is applied as it was \
+                 made, after reading again only what it touches; leave it out"
+                    .to_string(),
+            ))
         }
         _ => Ok(cli),
     }
+}
+
+/// A usage error of `subcommand`: `message`.
+fn conflict(subcommand: &str, message: String) -> clap::Error {
+    let mut command = Cli::command();
+    command.build();
+    command
+        .find_subcommand_mut(subcommand)
+        .expect("the parser has this command")
+        .error(ErrorKind::ArgumentConflict, message)
 }
 
 #[cfg(test)]

@@ -104,6 +104,13 @@ pub async fn run(
         None => None,
     };
     let mut client = pod_client(&settings, std::env::var(SESSION_TOKEN_ENV).ok())?;
+    if files.out.is_some() && client.is_none() {
+        anyhow::bail!(
+            "plan --out needs the pod: a saved plan records what the pod shows of every group it \
+             touches, so that `apply FILE` can tell a stale plan. Set --pod-url / \
+             GROUPSYNC_POD_URL / pod.url, and credentials"
+        );
+    }
     // A first SIGINT/SIGTERM ends every wait for the pod and starts no new
     // request (reads included); a second one exits at once.
     let (trigger, stop) = shutdown::channel();

@@ -292,27 +292,13 @@ async fn unbounded_cycle(
                     };
                     approval::consume_or_hold(settings, client.pod_url(), over)?;
                 }
-                let mut journal = Recorder::open(
+                let writing = Writing {
                     settings,
                     client,
-                    outcome.revision.as_ref(),
-                    Some(&outcome.digest),
-                )?;
-                let options = ApplyOptions {
-                    concurrency: settings.concurrency,
+                    state: &state,
                     log_changes,
                 };
-                let records = Records {
-                    state: &state,
-                    snapshot: &mut snapshot,
-                    journal: &mut journal,
-                };
-                let report = apply(&outcome.plan, client, records, options, stop).await?;
-                snapshot.set_last_applied(AppliedPlan {
-                    revision: outcome.revision.as_ref().map(Revision::id),
-                    digest: outcome.digest.clone(),
-                    at_ms: crate::store::snapshot::now_ms(),
-                });
+                let report = apply_journaled(writing, &outcome, &mut snapshot, stop).await?;
                 approval::clear_held(settings);
                 outcome.apply = Some(report);
             }
@@ -384,27 +370,13 @@ pub async fn run_saved(
         groups: outcome.group_counts(),
         digest: Some(outcome.digest.clone()),
     })?;
-    let mut journal = Recorder::open(
+    let writing = Writing {
         settings,
         client,
-        outcome.revision.as_ref(),
-        Some(&outcome.digest),
-    )?;
-    let records = Records {
         state: &state,
-        snapshot: &mut snapshot,
-        journal: &mut journal,
-    };
-    let options = ApplyOptions {
-        concurrency: settings.concurrency,
         log_changes,
     };
-    let report = apply(&outcome.plan, client, records, options, stop).await?;
-    snapshot.set_last_applied(AppliedPlan {
-        revision: outcome.revision.as_ref().map(Revision::id),
-        digest: outcome.digest.clone(),
-        at_ms: crate::store::snapshot::now_ms(),
-    });
+    let report = apply_journaled(writing, &outcome, &mut snapshot, stop).await?;
     if let Err(error) = state.save(&snapshot)
         && report.save_error.is_none()
     {
@@ -416,6 +388,49 @@ pub async fn run_saved(
     }
     outcome.apply = Some(report);
     Ok(outcome)
+}
+
+/// What a writing cycle writes with.
+struct Writing<'a> {
+    settings: &'a Settings,
+    client: &'a PodClient,
+    state: &'a StateFile,
+    log_changes: bool,
+}
+
+/// Applies `outcome`'s plan, each write journaled under its revision and
+/// digest (the journal opened first: none can go unrecorded), and records
+/// the plan as the last applied.
+async fn apply_journaled(
+    writing: Writing<'_>,
+    outcome: &CycleOutcome,
+    snapshot: &mut Snapshot,
+    stop: Shutdown,
+) -> Result<ApplyReport> {
+    let Writing {
+        settings,
+        client,
+        state,
+        log_changes,
+    } = writing;
+    let revision = outcome.revision.as_ref();
+    let mut journal = Recorder::open(settings, client, revision, Some(&outcome.digest))?;
+    let records = Records {
+        state,
+        snapshot: &mut *snapshot,
+        journal: &mut journal,
+    };
+    let options = ApplyOptions {
+        concurrency: settings.concurrency,
+        log_changes,
+    };
+    let report = apply(&outcome.plan, client, records, options, stop).await?;
+    snapshot.set_last_applied(AppliedPlan {
+        revision: revision.map(Revision::id),
+        digest: outcome.digest.clone(),
+        at_ms: crate::store::snapshot::now_ms(),
+    });
+    Ok(report)
 }
 
 /// The first resource of `saved` that no longer shows what the plan saw,

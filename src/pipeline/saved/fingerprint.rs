@@ -217,11 +217,14 @@ pub async fn check(
     };
     let now = SeenFields::of(&group);
     snapshot.record_read(id, group, now_ms());
-    if let Some(what) = fingerprint
-        .fields
-        .as_ref()
-        .and_then(|then| then.moved(&now))
-    {
+    // A group the plan never read is no proof of anything (Terraform's stale
+    // plan from an empty state): refused like one that moved.
+    let Some(then) = &fingerprint.fields else {
+        return Ok(moved(
+            "the plan did not read it from the pod; make the plan again with refresh".to_string(),
+        ));
+    };
+    if let Some(what) = then.moved(&now) {
         return Ok(moved(what));
     }
     for (roster, then) in &fingerprint.lists {
