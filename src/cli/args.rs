@@ -23,7 +23,7 @@ pub struct Cli {
     // Every setting's flag, declared once in the config layer.
     #[command(flatten)]
     pub overrides: Overrides,
-    /// Output format of validate, plan, apply, journal verify and history
+    /// Output format of validate, plan, apply, show, journal verify and history
     // In --help, after --bdk-config (4th of Overrides) and, as a tie sorts by name,
     // before --log-format (5th): where it has always been.
     #[arg(

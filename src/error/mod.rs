@@ -153,8 +153,9 @@ pub enum Error {
         configured: String,
     },
 
-    /// A safety limit refused the cycle; nothing was written.
-    #[error("{refusal}")]
+    /// A safety limit refused the cycle; nothing was written. With a digest,
+    /// the plan is held: `groupsync approve DIGEST` lets exactly it through.
+    #[error("{refusal}{}", approve_hint(.digest.as_deref()))]
     Refused {
         refusal: Refusal,
         /// Where the declared groups stand: the refused plan's changes are pending.
@@ -196,6 +197,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `; or approve exactly this plan: groupsync approve <digest>` for a held plan.
+fn approve_hint(digest: Option<&str>) -> String {
+    digest.map_or(String::new(), |digest| {
+        format!("; or approve exactly this plan: `groupsync approve {digest}`")
+    })
 }
 
 impl Error {

@@ -27,6 +27,14 @@
 //! 3. The registration: a [`core::Kind`] variant, and one arm in each
 //!    `match` of [`seam`] (a list kind: one arm of `list_kind`).
 //! 4. Its YAML key in `desired/` (the loader and the JSON Schema) when YAML declares it.
+//! 5. Its journal kind: a `WriteKind` variant in `store/journal/record.rs`
+//!    and its arm in `pipeline/journaling.rs` (`write_kind`), so that every
+//!    write of it is recorded under its own name.
+//!
+//! The compiler names the rest: a list kind adds one arm to each
+//! exhaustive `match` over `Roster` (the pod's list endpoints, the
+//! emulator's, import). Nothing in plan, apply, render or the state file
+//! changes.
 
 pub mod assignment;
 pub mod core;

@@ -365,10 +365,11 @@ pub async fn run_saved(
         return Ok(outcome);
     }
     let limits = (&settings.limits, settings.max_prune_fraction);
+    // Refused, not held: a reviewed file is forced through or made again.
     check_limits(&outcome.plan, limits, force).map_err(|refusal| Error::Refused {
         refusal,
         groups: outcome.group_counts(),
-        digest: Some(outcome.digest.clone()),
+        digest: None,
     })?;
     let writing = Writing {
         settings,

@@ -76,9 +76,13 @@ impl Daemon {
             .status(&format!("error: {}", one_line(&err.chain())));
         self.consecutive_failures += 1;
         match err {
-            Error::Refused { groups, digest, .. } => {
+            Error::Refused {
+                groups,
+                digest,
+                refusal,
+            } => {
                 self.plan_refused(*groups);
-                self.serve_held_plan(err, digest.as_deref());
+                self.serve_held_plan(&refusal.message, digest.as_deref());
                 Next::NeedsAPerson
             }
             // Retried, it would fail the same way.
@@ -89,7 +93,7 @@ impl Daemon {
 
     /// Serves the plan the limits refused at `/plan`, under a line saying
     /// how to approve it.
-    fn serve_held_plan(&self, err: &Error, digest: Option<&str>) {
+    fn serve_held_plan(&self, refusal: &str, digest: Option<&str>) {
         let kept = self
             .last_planned
             .lock()
@@ -101,7 +105,7 @@ impl Daemon {
         let header = format!(
             "Held: {}\nApprove exactly this plan with `groupsync approve {digest}`; the next \
              cycle applies it if its plan still has this digest.\n\n",
-            crate::text::escaped(&err.chain())
+            crate::text::escaped(refusal)
         );
         let mut held = Vec::with_capacity(header.len() + text.len());
         held.extend_from_slice(header.as_bytes());
