@@ -92,3 +92,41 @@ fn drift_from_the_pod_is_one_escaped_line_in_every_format() {
         );
     }
 }
+
+#[test]
+fn the_daemons_plan_page_shows_a_forging_pod_name_escaped() {
+    let ws = Workspace::new();
+    ws.write_group_file("g1.yaml", "id: g1\narea: NEW\n");
+    let pod = token_pod(vec![
+        PodGroup::new("g1").name(FORGING).area(CONTROLS).build(),
+    ]);
+    let metrics = write_daemon_config(&ws, true, "dry_run: true\n");
+    let mut daemon = Daemon::start(&ws, &pod, metrics, &[]);
+    wait_until("/plan shows the plan", || {
+        daemon
+            .http_get("/plan")
+            .is_some_and(|(status, body)| status == 200 && body.contains("Plan: 1 to update"))
+    });
+    let (_, shown) = daemon.http_get("/plan").unwrap();
+    for line in shown.lines() {
+        assert!(
+            !line.starts_with("+++ groups.d/forged.yaml")
+                && !line.starts_with("PUT /v2/admin/usergroups/ALL"),
+            "a forged line at /plan:\n{shown}"
+        );
+    }
+    assert!(
+        shown.contains("x)\\u{a}+++ groups.d/forged.yaml"),
+        "{shown}"
+    );
+    for raw in ['\u{1b}', '\u{7}', '\r', '\u{9b}', '\u{202e}'] {
+        assert!(
+            !shown.contains(raw),
+            "{raw:?} reaches /plan raw:\n{shown:?}"
+        );
+    }
+    let (_, json) = daemon.http_get("/plan.json").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&json).expect("/plan.json stays JSON");
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1);
+    daemon.stop();
+}
