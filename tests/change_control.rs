@@ -537,3 +537,25 @@ fn a_plan_file_needs_a_pod_to_be_made_and_takes_no_refresh_to_be_applied() {
         stderr(&refresh)
     );
 }
+
+#[test]
+fn a_plan_that_could_not_plan_every_group_is_not_saved() {
+    let ws = Workspace::new();
+    ws.write_group_file("a1.yaml", "id: a1\narea: NEW\nmembers: [zoe.unknown]\n");
+    ws.write_group_file("b2.yaml", "id: b2\narea: NEW\n");
+    let pod = token_pod(vec![
+        PodGroup::new("a1").name("A").area("OLD").build(),
+        PodGroup::new("b2").name("B").area("OLD").build(),
+    ]);
+    let output = pod.run(&ws, &["plan", "--out", "plan.json"]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("No plan file written: 1 group could not be planned"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !ws.path().join("plan.json").exists(),
+        "half a change is never saved"
+    );
+}

@@ -148,6 +148,14 @@ pub async fn run(
 
 /// Writes the plan `plan --out` asked for, and says so on stderr.
 fn save_plan(outcome: CycleOutcome, path: &Path) -> crate::Result<CycleOutcome> {
+    // A plan that left groups out is not the whole change: applied, it would be half of it.
+    if !outcome.plan.errors.is_empty() {
+        eprintln!(
+            "No plan file written: {} could not be planned (below); fix them and plan again",
+            crate::text::counted(outcome.plan.errors.len(), "group")
+        );
+        return Ok(outcome);
+    }
     let saved = outcome
         .saved
         .as_ref()
