@@ -173,7 +173,7 @@ pub fn approve(settings: &Settings, given: &str) -> Result<Approval> {
 
 /// The approval's journal record: kind `approval`, no request sent.
 fn journal_approval(settings: &Settings, held: &HeldPlan, approval: &Approval) -> Result<()> {
-    let mut journal = Journal::open(&settings.journal_file, settings.journal.max_size)?;
+    let mut journal = open_when_free(settings)?;
     let entry = JournalEntry {
         time: approval.time.clone(),
         pod_url: held.pod_url.clone(),
@@ -196,6 +196,24 @@ fn journal_approval(settings: &Settings, held: &HeldPlan, approval: &Approval) -
     journal.append(&entry)?;
     journal.sync()?;
     Ok(())
+}
+
+/// How long `approve` waits for a cycle that holds the journal (the daemon's) to end.
+const JOURNAL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The journal, waiting up to [`JOURNAL_WAIT`] while a writing cycle holds it.
+fn open_when_free(settings: &Settings) -> Result<Journal> {
+    let deadline = std::time::Instant::now() + JOURNAL_WAIT;
+    loop {
+        match Journal::open(&settings.journal_file, settings.journal.max_size) {
+            Err(crate::error::JournalError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            opened => return Ok(opened?),
+        }
+    }
 }
 
 /// The login name and uid of whoever runs this (through sudo: `root
@@ -375,6 +393,22 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(journal_kinds(&settings), ["\"approval\""]);
+    }
+
+    #[test]
+    fn an_approval_waits_for_a_cycle_holding_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+        let held = "ab".repeat(32);
+        let _ = consume_or_hold(&settings, POD, over(&held));
+        let busy = Journal::open(&settings.journal_file, settings.journal.max_size).unwrap();
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(busy);
+        });
+        approve(&settings, &held).unwrap();
+        released.join().unwrap();
         assert_eq!(journal_kinds(&settings), ["\"approval\""]);
     }
 
