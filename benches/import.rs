@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 #[path = "support/pod.rs"]
 mod pod;
 use pod::{pod_from_config, pod_with_latency};
+#[path = "support/lists.rs"]
+mod lists;
+use lists::ListsPod;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use groupsync::emulator::{EmulatorConfig, SeedUser};
 use groupsync::model::UserGroupResponse;
 use groupsync::pipeline::import::{Destination, ImportOptions, ImportRun, Imported, import};
 use groupsync::pod::PodClient;
@@ -126,61 +128,15 @@ fn import_run<'a>(
     }
 }
 
-fn group_id(index: usize) -> String {
-    format!("65{index:012x}")
-}
-
-fn username(index: usize) -> String {
-    format!("user{index:04}")
-}
-
-/// The members of group `index`: a different slice of the users for each group.
-fn members_of(index: usize) -> Vec<String> {
-    (0..MEMBERS)
-        .map(|offset| username((index * 7 + offset * 13) % USERS))
-        .collect()
-}
-
-fn assignees_of(index: usize) -> Vec<String> {
-    (0..ASSIGNEES)
-        .map(|offset| username((index + offset) % OFFICERS))
-        .collect()
-}
-
 /// The pod: 1,000 groups, each with its members and assignees.
-fn lists_config() -> EmulatorConfig {
-    let groups = (0..LIST_GROUPS)
-        .map(|index| UserGroupResponse {
-            id: Some(group_id(index)),
-            name: Some(format!("Scope {index}")),
-            area: Some(["EMEA", "APAC", "AMER"][index % 3].to_string()),
-            ..Default::default()
-        })
-        .collect();
-    let users = (0..USERS)
-        .map(|index| match index < OFFICERS {
-            true => SeedUser::officer(10_000 + index as i64, username(index)),
-            false => SeedUser::new(10_000 + index as i64, username(index)),
-        })
-        .collect();
-    let pairs = |lists: fn(usize) -> Vec<String>| {
-        (0..LIST_GROUPS)
-            .flat_map(|index| {
-                lists(index)
-                    .into_iter()
-                    .map(move |user| (group_id(index), user))
-            })
-            .collect()
-    };
-    EmulatorConfig {
-        groups,
-        users,
-        memberships: pairs(members_of),
-        assignments: pairs(assignees_of),
-        page_size: PAGE_SIZE,
-        ..Default::default()
-    }
-}
+const LISTS: ListsPod = ListsPod {
+    groups: LIST_GROUPS,
+    members: MEMBERS,
+    assignees: ASSIGNEES,
+    users: USERS,
+    officers: OFFICERS,
+    page_size: PAGE_SIZE,
+};
 
 /// Checks what one import with lists read and wrote.
 fn check_lists_import(emulator: &groupsync::emulator::Emulator, imported: &Imported) {
@@ -214,7 +170,11 @@ fn check_lists_import(emulator: &groupsync::emulator::Emulator, imported: &Impor
 
 fn import_1000_groups_with_lists(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (emulator, client): (_, PodClient) = pod_from_config(&runtime, lists_config(), LATENCY);
+    let (emulator, client): (_, PodClient) = pod_from_config(
+        &runtime,
+        LISTS.config(|index| ["EMEA", "APAC", "AMER"][index % 3]),
+        LATENCY,
+    );
     let dir = tempfile::tempdir().unwrap();
     let groups_dir = dir.path().join("groups.d");
     let pages = LIST_GROUPS.div_ceil(PAGE_SIZE);

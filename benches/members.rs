@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 #[path = "support/pod.rs"]
 mod pod;
 use pod::pod_from_config;
+#[path = "support/lists.rs"]
+mod lists;
+use lists::{ListsPod, group_id};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use groupsync::config::{Overrides, RefreshMode, Settings};
-use groupsync::emulator::{EmulatorConfig, SeedUser};
-use groupsync::model::UserGroupResponse;
 use groupsync::pipeline::cycle::{CycleOptions, run_cycle};
 use groupsync::shutdown::Shutdown;
 
@@ -37,61 +38,15 @@ const PAGE_SIZE: usize = 100;
 const CONCURRENCY: usize = 16;
 const LATENCY: Duration = Duration::from_millis(20);
 
-fn group_id(index: usize) -> String {
-    format!("65{index:012x}")
-}
-
-fn username(index: usize) -> String {
-    format!("user{index:04}")
-}
-
-/// The members of group `index`: 50 users, a different slice for each group.
-fn members_of(index: usize) -> Vec<String> {
-    (0..MEMBERS)
-        .map(|offset| username((index * 7 + offset * 13) % USERS))
-        .collect()
-}
-
-fn assignees_of(index: usize) -> Vec<String> {
-    (0..ASSIGNEES)
-        .map(|offset| username((index + offset) % OFFICERS))
-        .collect()
-}
-
 /// The pod: every group with its members and assignees already right.
-fn emulator_config() -> EmulatorConfig {
-    let groups = (0..GROUPS)
-        .map(|index| UserGroupResponse {
-            id: Some(group_id(index)),
-            name: Some(format!("Scope {index}")),
-            area: Some("EMEA".to_string()),
-            ..Default::default()
-        })
-        .collect();
-    let users = (0..USERS)
-        .map(|index| match index < OFFICERS {
-            true => SeedUser::officer(10_000 + index as i64, username(index)),
-            false => SeedUser::new(10_000 + index as i64, username(index)),
-        })
-        .collect();
-    let pairs = |lists: fn(usize) -> Vec<String>| {
-        (0..GROUPS)
-            .flat_map(|index| {
-                lists(index)
-                    .into_iter()
-                    .map(move |user| (group_id(index), user))
-            })
-            .collect()
-    };
-    EmulatorConfig {
-        groups,
-        users,
-        memberships: pairs(members_of),
-        assignments: pairs(assignees_of),
-        page_size: PAGE_SIZE,
-        ..Default::default()
-    }
-}
+const POD: ListsPod = ListsPod {
+    groups: GROUPS,
+    members: MEMBERS,
+    assignees: ASSIGNEES,
+    users: USERS,
+    officers: OFFICERS,
+    page_size: PAGE_SIZE,
+};
 
 /// groups.d: one file declaring every group with the same lists as the pod.
 fn write_tree(groups_dir: &std::path::Path) {
@@ -101,8 +56,8 @@ fn write_tree(groups_dir: &std::path::Path) {
             text,
             "  - id: \"{}\"\n    name: Scope {index}\n    members: [{}]\n    assignees: [{}]",
             group_id(index),
-            members_of(index).join(", "),
-            assignees_of(index).join(", ")
+            POD.members_of(index).join(", "),
+            POD.assignees_of(index).join(", ")
         );
     }
     std::fs::create_dir_all(groups_dir).unwrap();
@@ -111,7 +66,7 @@ fn write_tree(groups_dir: &std::path::Path) {
 
 fn plan_refresh_500_groups(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (emulator, client) = pod_from_config(&runtime, emulator_config(), LATENCY);
+    let (emulator, client) = pod_from_config(&runtime, POD.config(|_| "EMEA"), LATENCY);
     let dir = tempfile::tempdir().unwrap();
     let groups_dir = dir.path().join("groups.d");
     write_tree(&groups_dir);
