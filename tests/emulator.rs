@@ -907,3 +907,59 @@ async fn tokens_and_jwts_are_never_recorded() {
     assert_eq!(pod.requests()[0].body, Some(json!({"token": "<redacted>"})));
     assert!(!format!("{pod:?}").contains(TOKEN));
 }
+
+/// `POST /agent/v4/stream/{sid}/message/create` with both tokens and a one-field multipart body.
+async fn post_message(pod: &Emulator, stream_id: &str) -> Answer {
+    let key_manager_token = pod.add_key_manager_token();
+    let body = "--b\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\n\
+                <messageML>hello</messageML>\r\n--b--\r\n";
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v4/stream/{stream_id}/message/create",
+            pod.agent_url()
+        ))
+        .header(SESSION_TOKEN_HEADER, TOKEN)
+        .header("keyManagerToken", key_manager_token)
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .expect("the emulator answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    Answer {
+        status,
+        retry_after: None,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+#[tokio::test]
+async fn a_message_to_a_stream_that_does_not_exist_is_a_bad_stream_and_to_a_room_left_forbidden() {
+    let pod = start(Vec::new()).await;
+    let room = pod.add_room("Compliance");
+    let sid = room
+        .stream_id
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
+    assert_eq!(post_message(&pod, &sid).await.status, 200);
+    post_message(&pod, "bm9zdWNoc3RyZWFt")
+        .await
+        .assert_error(400, "no such stream");
+    let mut left = groupsync::emulator::SeedRoom::named("Left");
+    left.active = false;
+    let left_sid = left
+        .stream_id
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
+    let pod = start_with(EmulatorConfig {
+        rooms: vec![left],
+        ..Default::default()
+    })
+    .await;
+    post_message(&pod, &left_sid)
+        .await
+        .assert_error(403, "not a member");
+}

@@ -3,7 +3,8 @@
 //!
 //! - `POST /agent/v4/stream/{sid}/message/create` — both tokens
 //!   (`sessionToken`, `keyManagerToken`; missing or wrong: 401), a stream id
-//!   in URL-safe base64 (else 400) of a room the emulator knows (else 403),
+//!   in URL-safe base64 of a room the emulator knows (else 400), active
+//!   (else 403: the bot may no longer post there),
 //!   a `multipart/form-data` body with `message` (MessageML: well-formed,
 //!   root `<messageML>`, no unescaped `${` or `#{`; else 400) and, if any,
 //!   `data` (a JSON object; else 400). 200 with a `V4Message`; the message is
@@ -65,15 +66,24 @@ pub(super) fn agent_call(
             "Invalid stream id {sid:?}: expected URL-safe base64"
         )));
     }
+    // As symphony-api.md has it: a stream that does not exist is a bad
+    // stream (400); one the bot may no longer post to (an inactive room) is 403.
     let room = lock(&shared.rooms)
         .room(sid)
-        .filter(|room| room.active)
-        .map(|room| room.name.clone());
-    let Some(room) = room else {
-        return Err(Failure::new(
-            StatusCode::FORBIDDEN,
-            "The user is not a member of this stream, or the stream does not exist",
-        ));
+        .map(|room| (room.active, room.name.clone()));
+    let room = match room {
+        None => {
+            return Err(Failure::bad_request(format!(
+                "Invalid stream id {sid:?}: no such stream"
+            )));
+        }
+        Some((false, _)) => {
+            return Err(Failure::new(
+                StatusCode::FORBIDDEN,
+                "The user is not a member of this stream",
+            ));
+        }
+        Some((true, name)) => name,
     };
     let content_type = parts
         .headers

@@ -654,8 +654,9 @@ mod tests {
         assert_eq!(status(freemarker), Some(400));
         let bad_data = agent.post_message(&sid, MESSAGE, Some("[1]")).await;
         assert_eq!(status(bad_data), Some(400));
+        // A stream that does not exist is a bad stream (symphony-api.md: 400).
         let unknown = agent.post_message("bm90LWEtcm9vbQ", MESSAGE, None).await;
-        assert_eq!(status(unknown), Some(403));
+        assert_eq!(status(unknown), Some(400));
         pod.fail_agent_next(1, 451, None);
         let blocked = agent.post_message(&sid, MESSAGE, None).await.unwrap_err();
         assert_eq!(blocked.status(), Some(451));
