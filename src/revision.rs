@@ -150,7 +150,7 @@ fn is_commit_hash(text: &str) -> bool {
 }
 
 /// `text` with control and invisible characters escaped, cut to `cap` characters.
-fn capped(text: &str, cap: usize) -> String {
+pub fn capped(text: &str, cap: usize) -> String {
     let shown = escaped(text);
     match shown.char_indices().nth(cap) {
         Some((end, _)) => format!("{}...", &shown[..end]),

@@ -466,3 +466,66 @@ fn a_bot_login_refused_with_403_fails_the_cycle_with_the_logins_own_words() {
         "a group was read without a session"
     );
 }
+
+/// A PUT the pod takes (a 2xx) is journaled even when its answer cannot be
+/// used: about another group, not JSON at all, or a list write answered
+/// with an empty body. The group's own write fails; nothing is recorded in
+/// the snapshot from an answer groupsync cannot believe.
+#[test]
+fn a_write_the_pod_took_is_journaled_whatever_its_answer_says() {
+    let group = |id: &str| json!({"id": id, "name": id, "area": "OLD", "type": "ROLE_SCOPE"});
+    let pod = scripted_pod(move |method, target| {
+        match (method, target.split('?').next().unwrap_or_default()) {
+            ("GET", "/pod/v2/admin/usergroups/a1") => ("200 OK", group("a1").to_string()),
+            ("GET", "/pod/v2/admin/usergroups/b2") => ("200 OK", group("b2").to_string()),
+            ("GET", "/pod/v2/admin/usergroups/c3") => ("200 OK", group("c3").to_string()),
+            ("GET", "/pod/v2/admin/usergroups/c3/memberships") => ("200 OK", page(&[])),
+            ("GET", "/pod/v3/users") => (
+                "200 OK",
+                json!({"users": [{"id": 7, "username": "alice"}]}).to_string(),
+            ),
+            // Another group's answer, then an HTML page, then an empty body.
+            ("PUT", "/pod/v2/admin/usergroups/a1") => ("200 OK", group("zz").to_string()),
+            ("PUT", "/pod/v2/admin/usergroups/b2") => ("200 OK", "<html>ok</html>".to_string()),
+            ("PUT", "/pod/v2/admin/usergroups/c3/memberships/7") => ("200 OK", String::new()),
+            _ => not_found(),
+        }
+    });
+    let ws = Workspace::new();
+    ws.write_group_file("a1.yaml", "id: a1\narea: NEW\n");
+    ws.write_group_file("b2.yaml", "id: b2\narea: NEW\n");
+    ws.write_group_file("c3.yaml", "id: c3\narea: OLD\nmembers: [alice]\n");
+    write_config(&ws, &format!("{}/pod", pod.origin()), "");
+
+    let output = configured_groupsync(&ws, &["apply"]).output().unwrap();
+    assert_exit(&output, 1);
+    let journal = std::fs::read_to_string(ws.path().join("state.journal.jsonl")).unwrap();
+    let records: Vec<Value> = journal
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let record = |group: &str| {
+        records
+            .iter()
+            .find(|record| record["group_id"] == group)
+            .unwrap_or_else(|| panic!("no record of {group}: {journal}"))
+    };
+    for group in ["a1", "b2"] {
+        assert_eq!(record(group)["status"], 200, "{journal}");
+        assert!(
+            record(group)["after"]["unusable_answer"].is_string(),
+            "{journal}"
+        );
+    }
+    assert_eq!(record("c3")["kind"], "membership");
+    assert_eq!(record("c3")["after"]["active"], true);
+    assert_eq!(records.len(), 3, "{journal}");
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.state_file()).unwrap()).unwrap();
+    for group in ["a1", "b2"] {
+        assert_ne!(
+            state["groups"][group]["pod"]["area"], "NEW",
+            "an answer not believed is not recorded: {state}"
+        );
+    }
+}

@@ -143,7 +143,7 @@ impl StepOutcome {
             .rev()
             .find_map(|written| match &written.answer {
                 Answer::Group(group) => Some(group),
-                Answer::User(_) => None,
+                Answer::User(_) | Answer::Unusable(_) => None,
             })
     }
 
@@ -191,6 +191,10 @@ pub enum Answer {
     Group(UserGroupResponse),
     /// One user added to or removed from a list.
     User(UserWrite),
+    /// The pod took the write (a 2xx), but its answer could not be used
+    /// (not JSON, about another group, a new group without an id): the
+    /// journal records the write, the snapshot records nothing.
+    Unusable(String),
 }
 
 /// One user a list write added (`active`) or removed.

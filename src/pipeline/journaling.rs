@@ -13,7 +13,8 @@ use crate::kinds::seam::Part;
 use crate::model::{Field, UserGroupResponse, UserGroupUpdate};
 use crate::pipeline::plan::Change;
 use crate::pod::PodClient;
-use crate::revision::Revision;
+use crate::revision::{MAX_GIVEN, Revision, TEXT_CAP, capped};
+use crate::store::journal::record::sha256_hex;
 use crate::store::journal::{Journal, JournalEntry, JournalRequest, WriteKind, host_name, now};
 
 /// The journal, open for one writing cycle, and what every record of it shares.
@@ -58,8 +59,10 @@ impl Recorder {
         Recorder {
             journal,
             pod_url: client.pod_url().to_string(),
-            revision: revision.map(Revision::id),
-            author: revision.and_then(|revision| revision.author.clone()),
+            // Capped: a saved plan's revision is whatever its file says.
+            revision: revision.map(|revision| capped(&revision.id(), MAX_GIVEN)),
+            author: (revision.and_then(|revision| revision.author.as_deref()))
+                .map(|author| capped(author, TEXT_CAP)),
             plan_digest: plan_digest.map(str::to_string),
             actor: client.actor(),
             host: host_name(),
@@ -94,13 +97,30 @@ impl Recorder {
             actor: self.actor.clone(),
             host: self.host.clone(),
         };
-        self.journal.append(&entry).map(drop)
+        match self.journal.append(&entry) {
+            // Too large for a line (a saved plan can carry any text): the
+            // write is still recorded, its values by size and digest.
+            Err(JournalError::RecordTooLarge { .. }) => {
+                self.journal.append(&summarized(entry)).map(drop)
+            }
+            other => other.map(drop),
+        }
     }
 
     /// Makes every record appended so far durable.
     pub fn sync(&mut self) -> Result<(), JournalError> {
         self.journal.sync()
     }
+}
+
+/// `entry` with its request body and values each replaced by
+/// `{"omitted_bytes": N, "sha256": ...}`: what a record too large for a line keeps.
+fn summarized(mut entry: JournalEntry) -> JournalEntry {
+    for value in [&mut entry.request.body, &mut entry.before, &mut entry.after] {
+        let bytes = serde_json::to_vec(value).expect("a JSON value always serializes");
+        *value = json!({"omitted_bytes": bytes.len(), "sha256": sha256_hex(&bytes)});
+    }
+    entry
 }
 
 fn write_kind(kind: Kind) -> WriteKind {
@@ -133,6 +153,7 @@ fn before_and_after(change: &Change, written: &Written) -> (Value, Value) {
             (before, sent_fields(body, group))
         }
         (Answer::Group(group), RequestBody::Active(_)) => (Value::Null, whole_group(group)),
+        (Answer::Unusable(reason), _) => (Value::Null, json!({"unusable_answer": reason})),
     }
 }
 
@@ -158,4 +179,30 @@ fn whole_group(group: &UserGroupResponse) -> Value {
         "description": group.description,
         "active": group.active,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::journal::record::tests::entry;
+
+    #[test]
+    fn a_record_too_large_for_a_line_is_kept_by_size_and_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(&dir.path().join("j.jsonl"), 64 << 20).unwrap();
+        let mut huge = entry("g1");
+        huge.request.body = json!({"description": "x".repeat(2 << 20)});
+        assert!(matches!(
+            journal.append(&huge),
+            Err(JournalError::RecordTooLarge { .. })
+        ));
+        let kept = summarized(huge);
+        assert_eq!(kept.request.body["omitted_bytes"], 2 * 1024 * 1024 + 18);
+        assert_eq!(kept.request.body["sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(
+            kept.after["omitted_bytes"],
+            r#"{"area":"EMEA","id":"g1"}"#.len()
+        );
+        journal.append(&kept).unwrap();
+    }
 }

@@ -174,11 +174,24 @@ impl PodClient {
         &self,
         call: &Call,
     ) -> Result<Answered<T>, PodError> {
+        let taken = self.call_taken(call).await?;
+        Ok(Answered {
+            status: taken.status,
+            body: taken.body?,
+        })
+    }
+
+    /// A write: `Err` only when the pod did not take it; once it answered
+    /// 2xx, the status is kept whether or not its body can be read, so that
+    /// the write is journaled either way.
+    pub(super) async fn call_taken<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+    ) -> Result<Answered<Result<T, PodError>>, PodError> {
         let reply = self.call_with_retries(call).await?;
-        let body = decode_answer(call, &reply)?;
         Ok(Answered {
             status: reply.status.as_u16(),
-            body,
+            body: decode_answer(call, &reply),
         })
     }
 

@@ -54,18 +54,19 @@ impl Created {
 
 impl PodClient {
     /// `PUT /v2/admin/usergroups/{groupId}`: changes the fields `body` carries.
+    /// `Ok` once the pod took it (a 2xx), with its answer decoded, or why not.
     pub async fn update(
         &self,
         group_id: &str,
         body: &UserGroupUpdate,
-    ) -> Result<Answered<UserGroupResponse>, PodError> {
+    ) -> Result<Answered<Result<UserGroupResponse, PodError>>, PodError> {
         let call = Call::new(
             Verb::Put,
             checked_group_path(group_id)?,
             GROUP_PATH_TEMPLATE,
         )
         .with_json(body);
-        self.call_answered(&call).await
+        self.call_taken(&call).await
     }
 
     /// `GET /v2/admin/usergroups/{groupId}`.

@@ -6,7 +6,7 @@
 use crate::kinds::core::{Answer, Kind, Request, RequestBody, StepFailure, StepOutcome, Written};
 use crate::kinds::group::{GroupFields, minimal_body};
 use crate::model::{Field, USERGROUPS_PATH, UserGroupResponse, UserGroupUpdate, group_path};
-use crate::pod::{Answered, Created, PodClient, PodError};
+use crate::pod::{Created, PodClient, PodError};
 use crate::store::snapshot::{Snapshot, now_ms};
 
 impl GroupFields {
@@ -27,12 +27,7 @@ impl GroupFields {
         let sent = match (&self.create, group_id) {
             (Some(post), _) => create(self, post, client, &mut outcome).await,
             (None, Some(id)) if !self.body.is_empty() => {
-                put_verified(client, id, &self.body, self.recorded.as_ref())
-                    .await
-                    .map(|answered| {
-                        let written = group_written(group_path(id), &self.body, answered);
-                        outcome.written.push(written);
-                    })
+                put_verified(client, id, &self.body, self.recorded.as_ref(), &mut outcome).await
             }
             (None, _) => Ok(()),
         };
@@ -72,15 +67,7 @@ async fn create(
         );
     }
     let group = created.group().clone();
-    let Some(id) = group.id.clone().filter(|id| !id.is_empty()) else {
-        return Err(PodError::Decode {
-            method: "POST",
-            path: USERGROUPS_PATH.to_string(),
-            reason: "the new group has no id".to_string(),
-        });
-    };
-    outcome.created = Some(id.clone());
-    outcome.written.push(Written {
+    let post_written = |answer: Answer| Written {
         kind: Kind::Group,
         request: Request {
             method: "POST",
@@ -89,25 +76,33 @@ async fn create(
             user: None,
         },
         status: created.status(),
-        answer: Answer::Group(group.clone()),
-    });
+        answer,
+    };
+    let Some(id) = group.id.clone().filter(|id| !id.is_empty()) else {
+        let error = PodError::Decode {
+            method: "POST",
+            path: USERGROUPS_PATH.to_string(),
+            reason: "the new group has no id".to_string(),
+        };
+        // The pod made a group all the same: the journal says so.
+        outcome
+            .written
+            .push(post_written(Answer::Unusable(error.to_string())));
+        return Err(error);
+    };
+    outcome.created = Some(id.clone());
+    outcome
+        .written
+        .push(post_written(Answer::Group(group.clone())));
     let follow_up = minimal_body(&part.desired, &group);
     if follow_up.is_empty() {
         return Ok(());
     }
-    let updated = put_verified(client, &id, &follow_up, Some(&group)).await?;
-    outcome
-        .written
-        .push(group_written(group_path(&id), &follow_up, updated));
-    Ok(())
+    put_verified(client, &id, &follow_up, Some(&group), outcome).await
 }
 
-/// A group PUT the pod took.
-fn group_written(
-    path: String,
-    body: &UserGroupUpdate,
-    answered: Answered<UserGroupResponse>,
-) -> Written {
+/// A group PUT the pod took, and what its answer showed.
+fn group_written(path: String, body: &UserGroupUpdate, status: u16, answer: Answer) -> Written {
     Written {
         kind: Kind::Group,
         request: Request {
@@ -116,14 +111,16 @@ fn group_written(
             body: RequestBody::Update(body.clone()),
             user: None,
         },
-        status: answered.status,
-        answer: Answer::Group(answered.body),
+        status,
+        answer,
     }
 }
 
-/// PUTs `body` to group `id` and returns what the pod holds after it, checked
-/// rather than trusted: an answer about another group is a failure, recorded
-/// nowhere; an answer that does not show the fields just sent (a bare `{}`)
+/// PUTs `body` to group `id` and records in `outcome` what the pod holds
+/// after it, checked rather than trusted. Once the pod took the PUT (a 2xx)
+/// it is in `outcome` whatever its answer: an answer that cannot be read,
+/// or about another group, fails the step and is recorded nowhere but the
+/// journal. An answer that does not show the fields just sent (a bare `{}`)
 /// is followed by one GET of the group, and when that cannot be read, the
 /// snapshot records what was sent, so that the next plan does not send it again.
 async fn put_verified(
@@ -131,12 +128,45 @@ async fn put_verified(
     id: &str,
     body: &UserGroupUpdate,
     before: Option<&UserGroupResponse>,
-) -> Result<Answered<UserGroupResponse>, PodError> {
-    let answered = client.update(id, body).await?;
-    let status = answered.status;
-    answer_is_for(id, &answered.body, "PUT")?;
-    if shows(&answered.body, body) {
-        return Ok(answered);
+    outcome: &mut StepOutcome,
+) -> Result<(), PodError> {
+    let taken = client.update(id, body).await?;
+    let status = taken.status;
+    let checked = taken
+        .body
+        .and_then(|answer| answer_is_for(id, &answer, "PUT").map(|()| answer));
+    let answer = match checked {
+        Ok(answer) => verified(client, id, body, before, answer).await,
+        Err(error) => {
+            let written = Answer::Unusable(error.to_string());
+            outcome
+                .written
+                .push(group_written(group_path(id), body, status, written));
+            return Err(error);
+        }
+    };
+    let written = answer.as_ref().map_or_else(
+        |error| Answer::Unusable(error.to_string()),
+        |group| Answer::Group(group.clone()),
+    );
+    outcome
+        .written
+        .push(group_written(group_path(id), body, status, written));
+    answer.map(drop)
+}
+
+/// What group `id` holds after a PUT of `body` the pod answered with
+/// `answer`: the answer when it shows the fields sent, else the group read
+/// back, else what was sent over `before`.
+async fn verified(
+    client: &PodClient,
+    id: &str,
+    body: &UserGroupUpdate,
+    before: Option<&UserGroupResponse>,
+    answer: UserGroupResponse,
+) -> Result<UserGroupResponse, PodError> {
+    if shows(&answer, body) {
+        return Ok(answer);
     }
     tracing::warn!(
         group_id = id,
@@ -145,7 +175,7 @@ async fn put_verified(
     match client.get(id).await {
         Ok(read) => {
             answer_is_for(id, &read, "GET")?;
-            Ok(Answered { status, body: read })
+            Ok(read)
         }
         Err(error) => {
             tracing::warn!(
@@ -154,7 +184,7 @@ async fn put_verified(
             );
             let mut sent = before.cloned().unwrap_or_default().with_update(body);
             sent.id = Some(id.to_string());
-            Ok(Answered { status, body: sent })
+            Ok(sent)
         }
     }
 }

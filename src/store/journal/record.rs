@@ -211,7 +211,7 @@ fn not_a_record(line: &[u8], error: &serde_json::Error) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
