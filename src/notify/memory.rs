@@ -12,13 +12,13 @@
 //! records of a sent message, which is then sent again.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::files::{SMALL_FILE_CAP, read_regular_file};
+use crate::store::state_file::write_atomically_unsynced;
 
 /// The memory file of the state file at `state_file`: `<state file>.notify`.
 pub fn memory_path(state_file: &Path) -> PathBuf {
@@ -144,7 +144,7 @@ impl Memory {
         };
         self.stored.version = 1;
         let text = serde_json::to_vec_pretty(&self.stored).expect("the memory serializes");
-        match write_atomically(path, &text) {
+        match write_atomically_unsynced(path, &text, 0o600) {
             Ok(()) => self.write_failed = false,
             Err(error) if !self.write_failed => {
                 self.write_failed = true;
@@ -189,23 +189,6 @@ fn read(path: &Path) -> Stored {
         );
         Stored::default()
     })
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".tmp.{}", std::process::id()));
-    let temporary = path.with_file_name(name);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(bytes)?;
-    drop(file);
-    std::fs::rename(&temporary, path)
 }
 
 #[cfg(test)]

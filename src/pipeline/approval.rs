@@ -8,8 +8,6 @@
 //! approval up; a plan with any other digest is held again and needs an
 //! approval of its own.
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +20,7 @@ use crate::model::GroupCounts;
 use crate::pipeline::saved::digest::short;
 use crate::revision::Revision;
 use crate::store::journal::{Journal, JournalEntry, JournalRequest, WriteKind, host_name, now};
-use crate::store::state_file::resolved_state_path;
+use crate::store::state_file::{resolved_state_path, write_atomically};
 
 /// The most read of a held-plan or approval file: they are a few hundred bytes.
 const RECORD_CAP: u64 = 64 * 1024;
@@ -82,8 +80,9 @@ pub struct OverLimits<'a> {
     pub refusal: Refusal,
 }
 
-/// A plan over its limits: applied if an approval names its digest (the
-/// approval is used up), else held for approval and refused.
+/// A plan over its limits: let through if an approval names its digest
+/// (used up by [`applied`] once the plan was carried out, so that a cycle
+/// that fails before it writes keeps it), else held for approval and refused.
 pub fn consume_or_hold(settings: &Settings, pod_url: &str, over: OverLimits) -> Result<()> {
     let OverLimits {
         digest,
@@ -94,10 +93,9 @@ pub fn consume_or_hold(settings: &Settings, pod_url: &str, over: OverLimits) -> 
     let approval_file = approval_path(settings);
     match read_json::<Approval>(&approval_file) {
         Ok(Some(approval)) if approval.digest == digest => {
-            remove(&approval_file);
             tracing::info!(
                 digest = short(&approval.digest),
-                user = %approval.user,
+                user = %crate::text::escaped(&approval.user),
                 uid = approval.uid,
                 approved_at = %approval.time,
                 "applying the plan over {}: approved",
@@ -131,9 +129,11 @@ pub fn consume_or_hold(settings: &Settings, pod_url: &str, over: OverLimits) -> 
     })
 }
 
-/// Forgets the held plan once a cycle has applied one (nothing to approve).
-pub fn clear_held(settings: &Settings) {
+/// A plan was carried out: the held plan and its approval are spent
+/// (an approval only ever approves the plan held).
+pub fn applied(settings: &Settings) {
     remove(&held_path(settings));
+    remove(&approval_path(settings));
 }
 
 /// `groupsync approve DIGEST`: approves the held plan if `given` names it
@@ -152,6 +152,14 @@ pub fn approve(settings: &Settings, given: &str) -> Result<Approval> {
     let held: HeldPlan = read_json(&held_file)?.ok_or(ApprovalError::NothingHeld {
         held: held_file.clone(),
     })?;
+    if !is_digest(&held.digest) {
+        return Err(ApprovalError::Unreadable {
+            path: held_file,
+            reason: "its digest is not 64 hex digits: not a record groupsync wrote; remove it"
+                .to_string(),
+        }
+        .into());
+    }
     if !held.digest.starts_with(&given) {
         return Err(ApprovalError::UnknownDigest {
             given,
@@ -169,6 +177,14 @@ pub fn approve(settings: &Settings, given: &str) -> Result<Approval> {
     journal_approval(settings, &held, &approval)?;
     write_json(&approval_path(settings), &approval)?;
     Ok(approval)
+}
+
+/// 64 lower-case hex digits, as a plan digest is.
+fn is_digest(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
 }
 
 /// The approval's journal record: kind `approval`, no request sent.
@@ -228,7 +244,11 @@ fn who_am_i() -> (String, u32) {
         Ok(by) if !by.is_empty() && by != name => format!("{name} (sudo by {by})"),
         _ => name,
     };
-    (crate::text::escaped(&name).into_owned(), uid)
+    // Capped and escaped: the names come from the environment.
+    (
+        crate::revision::capped(&name, crate::revision::TEXT_CAP),
+        uid,
+    )
 }
 
 /// The name `/etc/passwd` (or NSS) gives `uid`.
@@ -272,27 +292,11 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, App
         .map_err(|error| unreadable(format!("not a record groupsync wrote ({error}); remove it")))
 }
 
-/// Writes `value` to `path` whole or not at all (a temporary file renamed
-/// over it), mode 0600 like the state file.
+/// Writes `value` to `path` whole or not at all, mode 0600 like the state file.
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ApprovalError> {
-    let temp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        let mut bytes = serde_json::to_vec_pretty(value).expect("a record always serializes");
-        bytes.push(b'\n');
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written.map_err(|source| ApprovalError::Write {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("a record always serializes");
+    bytes.push(b'\n');
+    write_atomically(path, &bytes, 0o600).map_err(|source| ApprovalError::Write {
         path: path.to_path_buf(),
         source,
     })
@@ -397,6 +401,18 @@ mod tests {
     }
 
     #[test]
+    fn a_held_plan_whose_digest_is_not_a_digest_is_refused_and_nothing_journaled() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path());
+        let forged = format!("{}\u{1b}]0;owned\u{7}", "ab".repeat(32));
+        let _ = consume_or_hold(&settings, POD, over(&forged));
+        let error = approve(&settings, &"ab".repeat(6)).unwrap_err();
+        assert!(error.to_string().contains("not 64 hex digits"), "{error}");
+        assert!(!approval_path(&settings).exists());
+        assert!(journal_kinds(&settings).is_empty());
+    }
+
+    #[test]
     fn an_approval_waits_for_a_cycle_holding_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let settings = settings(dir.path());
@@ -430,12 +446,16 @@ mod tests {
             consume_or_hold(&settings, POD, over(&approved)).ok(),
             Some(())
         );
+        assert!(
+            approval_path(&settings).exists(),
+            "kept until the plan is carried out"
+        );
+        applied(&settings);
         assert!(!approval_path(&settings).exists(), "used up");
+        assert!(!held_path(&settings).exists());
         assert!(
             consume_or_hold(&settings, POD, over(&approved)).is_err(),
             "only once"
         );
-        clear_held(&settings);
-        assert!(!held_path(&settings).exists());
     }
 }

@@ -299,7 +299,7 @@ async fn unbounded_cycle(
                     log_changes,
                 };
                 let report = apply_journaled(writing, &outcome, &mut snapshot, stop).await?;
-                approval::clear_held(settings);
+                approval::applied(settings);
                 outcome.apply = Some(report);
             }
             let report = outcome.apply.as_ref();

@@ -222,15 +222,7 @@ impl StateFile {
 
     /// Writes `bytes` to a temporary file and renames it over the state file.
     fn replace_with(&self, bytes: &[u8]) -> io::Result<()> {
-        let temp = TempFile::create(&self.path)?;
-        // Explicitly, since the umask may have narrowed the mode given at creation.
-        temp.file
-            .set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
-        (&temp.file).write_all(bytes)?;
-        temp.file.sync_all()?;
-        fs::rename(&temp.path, &self.path)?;
-        temp.disarm();
-        Ok(())
+        write_atomically(&self.path, bytes, FILE_MODE)
     }
 
     fn error(&self, problem: StateProblem) -> Error {
@@ -248,8 +240,36 @@ struct TempFile {
     armed: bool,
 }
 
+/// Writes `bytes` to `path` whole or not at all, with file mode `mode`: a
+/// new hidden file beside it (never one already there, never through a
+/// link), synced, then renamed over it. Every file groupsync writes beside
+/// the state file goes through here.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace_file(path, bytes, mode, true)
+}
+
+/// [`write_atomically`] without the fsync: for a file whose last write a
+/// crash may lose (the notifications' memory), never worth waiting on a disk for.
+pub fn write_atomically_unsynced(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace_file(path, bytes, mode, false)
+}
+
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, synced: bool) -> io::Result<()> {
+    let temp = TempFile::create(path, mode)?;
+    // Explicitly, since the umask may have narrowed the mode given at creation.
+    temp.file
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    (&temp.file).write_all(bytes)?;
+    if synced {
+        temp.file.sync_all()?;
+    }
+    fs::rename(&temp.path, path)?;
+    temp.disarm();
+    Ok(())
+}
+
 impl TempFile {
-    fn create(state_path: &Path) -> io::Result<TempFile> {
+    fn create(state_path: &Path, mode: u32) -> io::Result<TempFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         loop {
             let suffix = format!(
@@ -261,7 +281,7 @@ impl TempFile {
             let opened = OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(FILE_MODE)
+                .mode(mode)
                 .open(&path);
             match opened {
                 Ok(file) => {

@@ -4,9 +4,7 @@
 //! fingerprint of every resource they touch. A `checksum` over the rest
 //! makes any edit show: `show` and `apply` refuse an altered file.
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,6 +18,7 @@ use crate::pipeline::plan::{Change, Plan};
 use crate::revision::Revision;
 use crate::store::journal::record::sha256_hex;
 use crate::store::snapshot::normalize_pod_url;
+use crate::store::state_file::write_atomically;
 
 /// The document's `format`.
 pub const PLAN_FORMAT: &str = "groupsync-plan";
@@ -109,25 +108,10 @@ impl SavedPlan {
         bytes
     }
 
-    /// Writes the document to `path` whole or not at all: a temporary file
-    /// beside it, renamed over it.
+    /// Writes the document to `path` whole or not at all, mode 0644: a plan
+    /// holds nothing secret, and CI hands it on as an artifact.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let temp = temp_path(path);
-        let written = (|| {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&temp)?;
-            file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-            file.write_all(&self.to_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temp, path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        written
+        write_atomically(path, &self.to_bytes(), 0o644)
     }
 
     /// Reads and checks the plan file at `path`: its format and version,
@@ -225,13 +209,4 @@ fn json_error(path: &Path, error: &serde_json::Error) -> PlanFileError {
             reason: crate::text::escaped(&error.to_string()).into_owned(),
         },
     }
-}
-
-/// `DIR/.NAME.tmp.PID` beside `path`.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
 }
