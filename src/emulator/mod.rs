@@ -285,6 +285,11 @@ impl Emulator {
         room
     }
 
+    /// Adds `room` as it is (a test may give it any stream id).
+    pub fn add_seed_room(&self, room: SeedRoom) {
+        lock(&self.shared.rooms).rooms.push(room);
+    }
+
     /// A new valid key manager token.
     pub fn add_key_manager_token(&self) -> String {
         lock(&self.shared.rooms).issue_key_manager_token()

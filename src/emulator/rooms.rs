@@ -20,7 +20,8 @@ impl SeedRoom {
     pub fn named(name: &str) -> SeedRoom {
         SeedRoom {
             name: name.to_string(),
-            stream_id: format!("{}+/Aw==", random_hex(16)),
+            // As real ones are: 22 base64 digits (16 bytes) and `==`.
+            stream_id: format!("{}+/Aw==", random_hex(18)),
             active: true,
         }
     }

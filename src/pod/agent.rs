@@ -29,6 +29,7 @@ use super::client::PodClient;
 use super::failure::public_url;
 use super::request::{Call, Verb};
 use crate::config::files::{SMALL_FILE_CAP, read_regular_text};
+use crate::config::notify::url_safe_stream_id;
 use crate::error::{AuthError, PodError};
 use crate::model::agent::{
     KEY_MANAGER_TOKEN_HEADER, MESSAGE_CREATE_TEMPLATE, ROOM_SEARCH_LIMIT, ROOM_SEARCH_PATH,
@@ -332,9 +333,16 @@ impl AgentClient {
                 break;
             }
         }
+        // Checked as a configured stream id is: the id goes into a URL path.
         let ids: Vec<String> = found
             .iter()
-            .map(|room| url_safe(&room.room_system_info.id))
+            .filter_map(|room| match url_safe_stream_id(&room.room_system_info.id) {
+                Ok(id) => Some(id),
+                Err(why) => {
+                    tracing::warn!("room search: a room named {name:?} left out: {why}");
+                    None
+                }
+            })
             .collect();
         match ids.as_slice() {
             [one] => Ok(one.clone()),
@@ -443,10 +451,6 @@ impl PodClient {
 
 /// A stream id as room search gives it (standard base64) in its URL form:
 /// `+` -> `-`, `/` -> `_`, no `=`.
-pub fn url_safe(id: &str) -> String {
-    id.trim_end_matches('=').replace('+', "-").replace('/', "_")
-}
-
 fn rejected_hint(after_login: bool) -> &'static str {
     if after_login {
         "the agent refused even freshly issued tokens; check that the bot account is active and pod.agent_url is right"
@@ -533,12 +537,6 @@ mod tests {
         assert!(body.starts_with("--groupsync-message-boundary-1\r\n"));
         assert!(body.contains("name=\"data\""));
         assert!(body.ends_with("--groupsync-message-boundary-1--\r\n"));
-    }
-
-    #[test]
-    fn stream_ids_from_room_search_are_made_url_safe() {
-        assert_eq!(url_safe("ab+/cd=="), "ab-_cd");
-        assert_eq!(url_safe("abcd"), "abcd");
     }
 
     #[test]
@@ -689,5 +687,18 @@ mod tests {
             matches!(twice, AgentError::SeveralRooms { .. }),
             "{twice:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_room_whose_id_would_leave_its_url_path_is_never_posted_to() {
+        let (pod, _) = agent_pod().await;
+        let agent = agent(&pod, AuthSource::Token(SessionToken::new("t")), Some("k"));
+        let hostile = SeedRoom {
+            stream_id: "../../../pod/v2/admin/usergroups?x=".to_string(),
+            ..SeedRoom::named("Hostile")
+        };
+        pod.add_seed_room(hostile);
+        let error = agent.find_room("Hostile").await.unwrap_err();
+        assert!(matches!(error, AgentError::NoRoom { .. }), "{error:?}");
     }
 }
