@@ -559,3 +559,26 @@ fn a_plan_that_could_not_plan_every_group_is_not_saved() {
         "half a change is never saved"
     );
 }
+
+#[test]
+fn applying_a_saved_plan_is_bounded_by_the_cycle_timeout_and_writes_nothing_late() {
+    let (ws, pod) = pending_plan();
+    save_plan(&ws, &pod);
+    ws.write_file("groupsync.yaml", "cycle_timeout: 1s\n");
+    pod.emulator.set_latency(std::time::Duration::from_secs(3));
+    let output = ws
+        .groupsync_std()
+        .args(["apply", "plan.json", "--config", "groupsync.yaml"])
+        .args(["--groups-dir", "groups.d", "--state", "state.json"])
+        .env("GROUPSYNC_POD_URL", pod.emulator.pod_url())
+        .env("GROUPSYNC_SESSION_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("longer than cycle_timeout (1s)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(writes(&pod).is_empty(), "{:?}", writes(&pod));
+}

@@ -194,10 +194,7 @@ pub async fn run_cycle_observed(
     let cycle = async {
         // Every log line of the cycle names the revision it plans from.
         let revision = revision_of(settings).await;
-        let span = match &revision {
-            Some(revision) => tracing::info_span!("cycle", revision = %revision.id()),
-            None => tracing::Span::none(),
-        };
+        let span = revision_span(revision.as_ref());
         unbounded_cycle(settings, client, (options, revision), stop, on_planned)
             .instrument(span)
             .await
@@ -325,7 +322,23 @@ async fn unbounded_cycle(
 /// shows what the plan saw (a stale plan). Then the limits, as for any
 /// apply, and the plan's requests, each journaled under the plan's digest.
 /// What groupsync manages is recorded by the next cycle that reads groups.d.
+/// Bounded by `cycle_timeout`, and logged under the plan's revision, as any cycle.
 pub async fn run_saved(
+    settings: &Settings,
+    client: &PodClient,
+    (saved, path): (&SavedPlan, &Path),
+    options: CycleOptions,
+    stop: Shutdown,
+) -> Result<CycleOutcome> {
+    let timeout = settings.cycle_timeout;
+    let span = revision_span(saved.revision.as_ref());
+    let cycle = unbounded_saved(settings, client, (saved, path), options, stop).instrument(span);
+    tokio::time::timeout(timeout, cycle)
+        .await
+        .unwrap_or(Err(Error::CycleTimeout(timeout)))
+}
+
+async fn unbounded_saved(
     settings: &Settings,
     client: &PodClient,
     (saved, path): (&SavedPlan, &Path),
@@ -447,6 +460,14 @@ async fn still_as_planned(
         }
     }
     Ok(None)
+}
+
+/// The span every log line of a cycle carries: `cycle{revision=...}`, when known.
+fn revision_span(revision: Option<&Revision>) -> tracing::Span {
+    match revision {
+        Some(revision) => tracing::info_span!("cycle", revision = %revision.id()),
+        None => tracing::Span::none(),
+    }
 }
 
 /// The revision of the groups dir, read afresh each cycle (`git` runs off
