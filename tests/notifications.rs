@@ -367,6 +367,17 @@ fn a_webhook_that_never_answers_holds_up_no_cycle_and_no_stop() {
         Some(0.0),
         "known from the first scrape, and nothing sent"
     );
+    // Nor failed yet: the cycle ended while its message was still in flight
+    // (a cycle that waited on it would end only after the send timed out).
+    let failed = daemon.metric(
+        "groupsync_notifications_total",
+        &[
+            ("target", &target),
+            ("event", "applied"),
+            ("result", "failed"),
+        ],
+    );
+    assert_eq!(failed, Some(0.0), "the cycle did not wait for the send");
     // More cycles run meanwhile.
     ws.write_group_file("emea.yaml", "id: a1\narea: EMEA-2\n");
     daemon.wait_cycles("success", 2.0);
