@@ -154,7 +154,10 @@ fn history_line(record: &JournalRecord) -> String {
         }
     }
     if let Some(digest) = &entry.plan_digest {
-        line.push_str(&format!("  plan {}", digest.get(..12).unwrap_or(digest)));
+        line.push_str(&format!(
+            "  plan {}",
+            crate::pipeline::saved::digest::short(digest)
+        ));
     }
     line.push_str(&format!("  {} on {}", entry.actor, entry.host));
     format!("{}\n", escaped(&line))

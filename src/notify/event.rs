@@ -106,7 +106,7 @@ pub fn fingerprint(kind: EventKind, lines: impl Iterator<Item = String>) -> Stri
         text.push('\n');
         text.push_str(&line);
     }
-    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref())
+    crate::store::journal::record::sha256_hex(text.as_bytes())
 }
 
 /// Bytes as lower-case hex.

@@ -55,6 +55,7 @@ use crate::pod::PodClient;
 use crate::pod::agent::{AgentClient, KEY_MANAGER_TOKEN_ENV, KeyManagerToken};
 use crate::pod::retry::RetryPolicy;
 use crate::shutdown::{self, ShutdownTrigger};
+use crate::store::journal::host_name;
 
 /// How one message to one target ended: the `result` label of
 /// `groupsync_notifications_total`.
@@ -454,16 +455,6 @@ fn utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
-}
-
-/// This host's name, for the small print of every message.
-fn host_name() -> String {
-    crate::config::files::read_regular_text(std::path::Path::new("/proc/sys/kernel/hostname"), 1024)
-        .ok()
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "this host".to_string())
 }
 
 #[cfg(test)]
