@@ -235,9 +235,8 @@ async fn unbounded_cycle(
                 settings.concurrency,
             )
             .await?;
-            let mut outcome = planned(settings, &desired, &snapshot, refresh, options);
-            outcome.digest = plan_digest(client.map(PodClient::pod_url), &outcome.plan.changes);
-            outcome.revision = revision;
+            let from = (client.map(PodClient::pod_url), revision);
+            let mut outcome = planned(settings, (&desired, &snapshot), refresh, options, from);
             if options.save_plan {
                 let pod_url = client.ok_or(Error::NoPod)?.pod_url().to_string();
                 let origin = PlanOrigin {
@@ -273,9 +272,8 @@ async fn unbounded_cycle(
             if refresh.read > 0 || adopted {
                 state.save(&snapshot)?;
             }
-            let mut outcome = planned(settings, &desired, &snapshot, refresh, options);
-            outcome.digest = plan_digest(client.map(PodClient::pod_url), &outcome.plan.changes);
-            outcome.revision = revision;
+            let from = (client.map(PodClient::pod_url), revision);
+            let mut outcome = planned(settings, (&desired, &snapshot), refresh, options, from);
             on_planned(&outcome);
             if !outcome.plan.is_empty() {
                 let client = client.ok_or(Error::NoPod)?;
@@ -527,12 +525,13 @@ async fn refresh_from_pod(
 }
 
 /// The outcome of a cycle that has planned and not (yet) applied.
+/// `from`: the pod the plan is for (none: offline) and the revision it is made from.
 fn planned(
     settings: &Settings,
-    desired: &DesiredState,
-    snapshot: &Snapshot,
+    (desired, snapshot): (&DesiredState, &Snapshot),
     refresh: RefreshReport,
     cycle: CycleOptions,
+    (pod_url, revision): (Option<&str>, Option<Revision>),
 ) -> CycleOutcome {
     let options = PlanOptions {
         mode: settings.update_mode,
@@ -544,7 +543,9 @@ fn planned(
     CycleOutcome {
         desired_groups: desired.groups.len(),
         refresh,
+        digest: plan_digest(pod_url, &plan.changes),
         plan,
+        revision,
         ..CycleOutcome::default()
     }
 }
