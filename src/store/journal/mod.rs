@@ -255,7 +255,7 @@ fn lock(path: &Path) -> Result<File, JournalError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&lock_path)
         .map_err(|source| JournalError::io(&lock_path, "open the lock file", source))?;
-    match lock.try_lock() {
+    match try_lock_briefly(&lock) {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let mut text = String::new();
@@ -278,6 +278,24 @@ fn lock(path: &Path) -> Result<File, JournalError> {
         .and_then(|()| lock.seek(SeekFrom::Start(0)))
         .and_then(|_| writeln!(lock, "{}", std::process::id()));
     Ok(lock)
+}
+
+/// How long [`lock`] retries a lock held elsewhere before saying so: a lock
+/// can outlive its holder by the moment a child process another thread
+/// forks shares the file, and a cycle ending just now lets go within it.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `file.try_lock()`, again every 10 ms for up to [`LOCK_PATIENCE`].
+fn try_lock_briefly(file: &File) -> Result<(), TryLockError> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The head of the chain the live `file` continues, after setting aside
