@@ -33,7 +33,7 @@ fn group_id(index: usize) -> String {
 
 /// Every group declared with `area: <area>`.
 fn desired_with_area(area: &str) -> DesiredState {
-    let groups = (0..GROUPS)
+    let groups: Vec<DesiredGroup> = (0..GROUPS)
         .map(|index| DesiredGroup {
             key: GroupKey::Id(group_id(index)),
             fields: UserGroupUpdate {
@@ -44,13 +44,13 @@ fn desired_with_area(area: &str) -> DesiredState {
             on_drift: None,
             previously: Vec::new(),
             source: SourcePos {
-                path: "groups.d/bench.yaml".into(),
+                path: std::path::Path::new("groups.d/bench.yaml").into(),
                 line: 1,
                 column: 1,
             },
         })
         .collect();
-    DesiredState { groups }
+    DesiredState::new(groups)
 }
 
 fn apply_1000_changes(c: &mut Criterion) {

@@ -52,7 +52,8 @@
 //!   - [`pod::agent`]  — the agent and the key manager: a message posted into a room, room search.
 //!   - [`pod::auth`], [`pod::session`] — session tokens and RSA bot login (JWT RS512).
 //!   - [`pod::retry`]  — back-off between pod attempts, honouring `Retry-After`.
-//! - [`store`] — what is kept between cycles: [`store::snapshot`], [`store::state_file`], and
+//! - [`store`] — what is kept between cycles: [`store::snapshot`], [`store::state_file`] (read
+//!   as it streams in by [`store::streamed`]), and
 //!   [`store::journal`], the hash-chained record of every write (append, rotate, verify, history).
 //! - [`desired`] — the **load** stage: `groups.d/` -> `DesiredState` (walk, tree, groups),
 //!   every error at once; and [`desired::schema`], the JSON Schema of a file, from the same keys.

@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use groupsync::cli::usage;
 use groupsync::commands::{self, outcome::Outcome, outcome::exit_code};
 
+/// mimalloc: loading a large tree parses files on every core, and glibc's
+/// allocator made two threads slower than one (they waited on each other).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     ExitCode::from(exit_code(run()))
 }

@@ -6,7 +6,8 @@
 //! the agent's messages and room search, in [`agent`].
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -231,8 +232,9 @@ fn field_ref<'a>(
 /// Where something was declared: a file and a 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourcePos {
-    /// The file, relative to the groups dir's parent: `groups.d/emea.yaml`.
-    pub path: PathBuf,
+    /// The file, relative to the groups dir's parent: `groups.d/emea.yaml`
+    /// (shared by every group the file declares).
+    pub path: Arc<Path>,
     pub line: usize,
     pub column: usize,
 }
@@ -336,7 +338,18 @@ impl DesiredGroup {
 /// id by id, then groups known by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DesiredState {
-    pub groups: Vec<DesiredGroup>,
+    /// Boxed: a tree of 100,000 groups is gathered from its files and sorted
+    /// by moving pointers, never by copying every group into a second list.
+    pub groups: Vec<Box<DesiredGroup>>,
+}
+
+impl DesiredState {
+    /// The state that declares `groups`, in the order given.
+    pub fn new(groups: impl IntoIterator<Item = DesiredGroup>) -> DesiredState {
+        DesiredState {
+            groups: groups.into_iter().map(Box::new).collect(),
+        }
+    }
 }
 
 /// How much of a changed group a PUT carries (`update_mode` in the config).

@@ -375,6 +375,6 @@ fn a_state_file_from_before_ownership_is_adopted_on_its_first_apply() {
     assert_exit(&pod.run(&ws, &["apply"]), 0);
     let state = ws.load_state();
     let managed = state.managed("a1").expect("managed from now on");
-    assert_eq!(managed.file, "groups.d/a1.yaml");
+    assert_eq!(&*managed.file, "groups.d/a1.yaml");
     assert_eq!(managed.applied.fields.area.as_deref(), Some("EMEA"));
 }

@@ -1,6 +1,9 @@
 //! Reads groups out of one file's node tree: which forms a file may take,
 //! which keys a group may have, and what type each value must be.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use crate::model::{
     DesiredGroup, Field, GroupKey, ROLE_SCOPE, Roster, Rosters, SourcePos, UserGroupUpdate,
 };
@@ -14,7 +17,8 @@ use super::values::{
 
 /// A group and where its identifying values are written, for duplicate messages.
 pub(super) struct ParsedGroup {
-    pub group: DesiredGroup,
+    /// Boxed where it is made: it is moved twice more, never copied.
+    pub group: Box<DesiredGroup>,
     /// The `id` value, or for a group without one, the `name` value.
     pub key_at: Pos,
     /// The `name` value, if the group declares a name.
@@ -130,6 +134,7 @@ pub(super) fn extract(text: &str, problems: &mut Problems) -> Vec<ParsedGroup> {
     let mut reader = Reader {
         groups: Vec::new(),
         documents: 0,
+        path: Arc::from(problems.path),
     };
     let ending = tree::for_each_document(text, problems, |root, problems| {
         reader.document(root, problems)
@@ -147,6 +152,8 @@ struct Reader {
     groups: Vec<ParsedGroup>,
     /// Documents that hold something (empty documents are skipped).
     documents: usize,
+    /// The file, as each of its groups records it.
+    path: Arc<Path>,
 }
 
 impl Reader {
@@ -278,7 +285,7 @@ impl Reader {
             }
         }
         let source = SourcePos {
-            path: problems.path.to_path_buf(),
+            path: Arc::clone(&self.path),
             line: at.line,
             column: at.column,
         };
@@ -319,14 +326,14 @@ impl Reader {
             }
         };
         self.groups.push(ParsedGroup {
-            group: DesiredGroup {
+            group: Box::new(DesiredGroup {
                 key,
                 fields,
                 rosters,
                 on_drift,
                 previously,
                 source,
-            },
+            }),
             key_at,
             name_at,
         });

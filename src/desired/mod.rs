@@ -63,7 +63,11 @@ pub fn load_dir_or_empty(groups_dir: &Path) -> crate::Result<DesiredState> {
 }
 
 /// Every group of the tree sorted by key, or every problem found.
-fn load_groups(groups_dir: &Path) -> crate::Result<Vec<DesiredGroup>> {
+#[expect(
+    clippy::vec_box,
+    reason = "gathered and sorted by pointer, see DesiredState"
+)]
+fn load_groups(groups_dir: &Path) -> crate::Result<Vec<Box<DesiredGroup>>> {
     let found = walk::walk(groups_dir).map_err(|problem| invalid(vec![problem]))?;
     let mut files = read_files(found);
     report_duplicates(&mut files);
@@ -115,7 +119,11 @@ fn read_files(found: Vec<Found>) -> Vec<FileReport> {
 }
 
 /// Every group of every file, sorted by key.
-fn sorted_groups(files: Vec<FileReport>) -> Vec<DesiredGroup> {
+#[expect(
+    clippy::vec_box,
+    reason = "gathered and sorted by pointer, see DesiredState"
+)]
+fn sorted_groups(files: Vec<FileReport>) -> Vec<Box<DesiredGroup>> {
     let count = files.iter().map(|file| file.groups.len()).sum();
     let mut groups = Vec::with_capacity(count);
     for file in files {
@@ -134,7 +142,10 @@ pub fn parse_file(path: &Path, text: &str) -> (Vec<DesiredGroup>, Vec<Diagnostic
     let mut file = files.pop().expect("one file in, one file out");
     let problems = file.take_sorted_problems();
     (
-        file.groups.into_iter().map(|parsed| parsed.group).collect(),
+        file.groups
+            .into_iter()
+            .map(|parsed| *parsed.group)
+            .collect(),
         problems,
     )
 }
@@ -286,7 +297,7 @@ fn duplicate_id(again: &ParsedGroup, first: &ParsedGroup) -> Diagnostic {
     let first_place = place(&first.group.source.path, first.key_at);
     let id = first.group.id().unwrap_or_default();
     Diagnostic::at(
-        &again.group.source.path,
+        &*again.group.source.path,
         again.key_at.line,
         again.key_at.column,
         format!("id \"{id}\" is already declared at {first_place}"),
@@ -313,7 +324,7 @@ fn name_taken(later: &ParsedGroup, earlier: &ParsedGroup) -> Diagnostic {
              the group without `id` cannot be known by its name: add its `id:`, or rename one of them"
         ),
     };
-    Diagnostic::at(&later.group.source.path, at.line, at.column, message)
+    Diagnostic::at(&*later.group.source.path, at.line, at.column, message)
 }
 
 fn place(path: &Path, pos: Pos) -> String {
@@ -394,8 +405,8 @@ mod tests {
         let ids: Vec<&str> = state.groups.iter().filter_map(|group| group.id()).collect();
         assert_eq!(ids, ["a1", "b2", "c3"]);
         assert_eq!(
-            state.groups[1].source.path,
-            PathBuf::from("groups.d/americas/us.yml"),
+            *state.groups[1].source.path,
+            *Path::new("groups.d/americas/us.yml"),
             "named relative to the groups dir's parent"
         );
         assert_eq!(
@@ -515,8 +526,8 @@ mod tests {
         assert_eq!(tree.ids(), ["e1"]);
         let state = load_dir(&tree.root()).unwrap();
         assert_eq!(
-            state.groups[0].source.path,
-            PathBuf::from("groups.d/emea.yaml")
+            *state.groups[0].source.path,
+            *Path::new("groups.d/emea.yaml")
         );
     }
 

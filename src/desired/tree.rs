@@ -78,6 +78,20 @@ pub(super) fn for_each_document<'t>(
     Ending::Complete
 }
 
+/// A scalar's text at its own length: the parser hands plain scalars over
+/// in buffers sized for scanning (hundreds of bytes for `AREA-1`), and a
+/// document's tree holds all of them until it is complete; the groups keep
+/// many of them for good.
+fn kept(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Owned(mut text) => {
+            text.shrink_to_fit();
+            Cow::Owned(text)
+        }
+        borrowed => borrowed,
+    }
+}
+
 fn syntax_message(info: &str) -> String {
     if info.contains("unknown anchor") {
         return "aliases (`*name`) are not supported, and this one has no anchor; write the value out in full".into();
@@ -117,7 +131,7 @@ impl<'t> Builder<'t> {
                 reject_tag(tag.as_deref(), at, problems);
                 self.finish(Node {
                     at,
-                    kind: Kind::Scalar(text, style),
+                    kind: Kind::Scalar(kept(text), style),
                 })
             }
             Event::Alias(_) => {

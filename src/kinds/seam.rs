@@ -144,7 +144,7 @@ fn bound_groups<'d>(
                     _ => return None,
                 },
             };
-            Some((group, id))
+            Some((&**group, id))
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! `UserGroupResponse::test("g1").with_name("EMEA").with_active(true)`.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::{DesiredGroup, GroupKey, ROLE_SCOPE, Roster, SourcePos, UserGroupResponse};
 
@@ -16,7 +17,7 @@ impl DesiredGroup {
             on_drift: None,
             previously: Vec::new(),
             source: SourcePos {
-                path: "groups.d/test.yaml".into(),
+                path: Path::new("groups.d/test.yaml").into(),
                 line: 1,
                 column: 1,
             },
@@ -79,7 +80,7 @@ impl DesiredGroup {
     /// Declared in `path` at `line`:`column`.
     pub fn at(mut self, path: &str, line: usize, column: usize) -> Self {
         self.source = SourcePos {
-            path: path.into(),
+            path: Path::new(path).into(),
             line,
             column,
         };

@@ -46,7 +46,7 @@ pub fn orphans_of(declared: &HashSet<&str>, snapshot: &Snapshot) -> (Vec<Orphan>
         orphans.push(Orphan {
             group_id: id.to_string(),
             name: entry.pod.name.clone(),
-            last_file: record.file.clone(),
+            last_file: record.file.to_string(),
             active: entry.pod.active != Some(false),
         });
     }

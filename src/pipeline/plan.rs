@@ -193,7 +193,7 @@ pub fn plan(
     let declared_ids: HashMap<&str, &DesiredGroup> = desired
         .groups
         .iter()
-        .filter_map(|group| Some((group.id()?, group)))
+        .filter_map(|group| Some((group.id()?, &**group)))
         .collect();
     let mut unbound = false;
     for (index, group) in desired.groups.iter().enumerate() {
@@ -202,7 +202,7 @@ pub fn plan(
             Err(Unplanned { message, bound }) => {
                 unbound |= !bound;
                 result.errors.push(Diagnostic::at(
-                    &group.source.path,
+                    &*group.source.path,
                     group.source.line,
                     group.source.column,
                     message,
@@ -329,7 +329,7 @@ fn plan_group(
     let held = match &target_id {
         Some(id) if parts.iter().any(Part::has_held) => Some(Held {
             group_id: id.clone(),
-            source: group.source.path.clone(),
+            source: group.source.path.to_path_buf(),
             parts: parts
                 .iter()
                 .filter(|part| part.has_held())
@@ -342,7 +342,7 @@ fn plan_group(
         action: target.action,
         group_id: target_id.clone(),
         key: group.key.clone(),
-        source: group.source.path.clone(),
+        source: group.source.path.to_path_buf(),
         parts,
         declared: None,
         notes: Vec::new(),
@@ -415,7 +415,7 @@ mod tests {
         }
         let mut groups = groups;
         groups.sort_by(|a, b| a.key.cmp(&b.key));
-        let desired = DesiredState { groups };
+        let desired = DesiredState::new(groups);
         let lookups = Lookups::offline(&desired, &snapshot);
         plan(&desired, &snapshot, &lookups, &options(mode))
     }
@@ -643,9 +643,7 @@ mod tests {
         fn plan_members(declared: &[&str], snapshot: &Snapshot, lookups: &RosterLookups) -> Plan {
             let mut group = group("g1").with_name("G");
             group.rosters.set(Roster::Members, set(declared));
-            let desired = DesiredState {
-                groups: vec![group],
-            };
+            let desired = DesiredState::new(vec![group]);
             plan(
                 &desired,
                 snapshot,
@@ -751,9 +749,7 @@ mod tests {
             };
             group.rosters.set(Roster::Members, set(&["alice"]));
             group.rosters.set(Roster::Assignees, set(&["carol"]));
-            let desired = DesiredState {
-                groups: vec![group],
-            };
+            let desired = DesiredState::new(vec![group]);
             let plan = plan(
                 &desired,
                 &snapshot,
@@ -779,9 +775,7 @@ mod tests {
             snapshot.record_roster("g1", Roster::Assignees, users, Some(0));
             let mut group = group("g1").with_name("G");
             group.rosters.set(Roster::Assignees, set(&[]));
-            let desired = DesiredState {
-                groups: vec![group],
-            };
+            let desired = DesiredState::new(vec![group]);
             let plan = plan(
                 &desired,
                 &snapshot,
@@ -826,9 +820,7 @@ mod named_groups {
         let mut group = named("Rates", 2);
         group.fields.area = Some("EMEA".into());
         group.fields.active = Some(false);
-        let desired = DesiredState {
-            groups: vec![group],
-        };
+        let desired = DesiredState::new(vec![group]);
         let plan = plan(
             &desired,
             &Snapshot::default(),
@@ -862,9 +854,7 @@ mod named_groups {
         rates.fields.area = Some("EMEA".into());
         let mut fx = named("FX", 3);
         fx.fields.area = Some("EMEA".into());
-        let desired = DesiredState {
-            groups: vec![fx, rates],
-        };
+        let desired = DesiredState::new(vec![fx, rates]);
         let mut snapshot = Snapshot::default();
         snapshot.record_read("r1", pod("r1", "Rates", "old"), 0);
         let mut names = NameLookups::from_snapshot(&desired, &snapshot);
@@ -897,9 +887,7 @@ mod named_groups {
 
     #[test]
     fn an_adopted_group_that_already_matches_is_unchanged() {
-        let desired = DesiredState {
-            groups: vec![named("FX", 2)],
-        };
+        let desired = DesiredState::new(vec![named("FX", 2)]);
         let mut snapshot = Snapshot::default();
         snapshot.record_read("f1", pod("f1", "FX", ""), 0);
         let mut names = NameLookups::default();
@@ -919,9 +907,7 @@ mod named_groups {
         let mut by_id = named("Taken", 9);
         by_id.key = GroupKey::Id("t1".into());
         by_id.fields.name = None;
-        let desired = DesiredState {
-            groups: vec![by_id, named("Other name", 3), named("Twice", 2)],
-        };
+        let desired = DesiredState::new(vec![by_id, named("Other name", 3), named("Twice", 2)]);
         let mut snapshot = Snapshot::default();
         snapshot.record_read("t1", pod("t1", "Other name", ""), 0);
         let mut names = NameLookups::from_snapshot(&desired, &snapshot);
@@ -951,9 +937,7 @@ mod named_groups {
 
     #[test]
     fn a_name_that_could_not_be_looked_up_is_never_created() {
-        let desired = DesiredState {
-            groups: vec![named("Rates", 2)],
-        };
+        let desired = DesiredState::new(vec![named("Rates", 2)]);
         let mut names = NameLookups::default();
         names.not_looked_up(ROLE_SCOPE, "Rates", "the pod answered 403".into());
         let plan = plan(
@@ -999,16 +983,12 @@ mod properties {
     /// Up to 8 desired groups with ids from a small pool (so they overlap the
     /// snapshot), and a snapshot of up to 8 recorded groups.
     fn inputs() -> impl Strategy<Value = (DesiredState, Snapshot, UpdateMode)> {
-        let desired =
-            prop::collection::btree_map("g[0-9]", fields(), 0..8).prop_map(|groups| DesiredState {
-                groups: groups
-                    .into_iter()
-                    .map(|(id, fields)| DesiredGroup {
-                        fields,
-                        ..DesiredGroup::test(&id).at("groups.d/p.yaml", 1, 1)
-                    })
-                    .collect(),
-            });
+        let desired = prop::collection::btree_map("g[0-9]", fields(), 0..8).prop_map(|groups| {
+            DesiredState::new(groups.into_iter().map(|(id, fields)| DesiredGroup {
+                fields,
+                ..DesiredGroup::test(&id).at("groups.d/p.yaml", 1, 1)
+            }))
+        });
         let snapshot = prop::collection::btree_map("g[0-9]", fields(), 0..8).prop_map(|pods| {
             let mut snapshot = Snapshot::default();
             for (id, fields) in pods {

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::{self, MapAccess, Visitor};
@@ -26,7 +27,9 @@ pub struct Snapshot {
     /// The normalized URL of the pod this snapshot describes; `None` until a
     /// cycle against a pod first claims it (and in files older than this field).
     pod_url: Option<String>,
-    groups: BTreeMap<String, SnapshotEntry>,
+    /// Boxed: a map's nodes hold room for eleven values, and a map grown
+    /// one group at a time leaves them half empty; 400 bytes of entry each.
+    groups: BTreeMap<String, Box<SnapshotEntry>>,
     /// User ids by username, as the users lookup and list reads found them
     /// (a user's id never changes, so they are kept for good).
     users: BTreeMap<String, UserId>,
@@ -71,8 +74,9 @@ pub struct Managed {
     pub how: ManagedHow,
     /// Milliseconds since the Unix epoch.
     pub since_ms: i64,
-    /// The file that declared the group at the last apply.
-    pub file: String,
+    /// The file that declared the group at the last apply (shared: a file
+    /// declares hundreds of groups, and a large snapshot is mostly entries).
+    pub file: Arc<str>,
     /// The declared values at the last apply.
     pub applied: LastApplied,
 }
@@ -170,7 +174,7 @@ impl Snapshot {
     }
 
     pub fn entry(&self, id: &str) -> Option<&SnapshotEntry> {
-        self.groups.get(id)
+        self.groups.get(id).map(|entry| &**entry)
     }
 
     /// Records what the pod answered to a read of group `id` at `at_ms`.
@@ -293,7 +297,7 @@ impl Snapshot {
     pub fn managed_groups(&self) -> impl Iterator<Item = (&str, &SnapshotEntry, &Managed)> {
         self.groups
             .iter()
-            .filter_map(|(id, entry)| Some((id.as_str(), entry, entry.managed.as_ref()?)))
+            .filter_map(|(id, entry)| Some((id.as_str(), &**entry, entry.managed.as_ref()?)))
     }
 
     /// Marks group `id` managed (since `at_ms`, as `how`, unless it already
@@ -311,9 +315,9 @@ impl Snapshot {
             return false;
         };
         match &mut entry.managed {
-            Some(managed) if managed.file == file && managed.applied == applied => false,
+            Some(managed) if *managed.file == *file && managed.applied == applied => false,
             Some(managed) => {
-                managed.file = file.to_string();
+                managed.file = Arc::from(file);
                 managed.applied = applied;
                 true
             }
@@ -321,7 +325,7 @@ impl Snapshot {
                 entry.managed = Some(Managed {
                     how,
                     since_ms: at_ms,
-                    file: file.to_string(),
+                    file: Arc::from(file),
                     applied,
                 });
                 true
@@ -360,7 +364,7 @@ impl Snapshot {
 
     /// Every entry, sorted by group id.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &SnapshotEntry)> {
-        self.groups.iter()
+        self.groups.iter().map(|(id, entry)| (id, &**entry))
     }
 
     /// The plan the last writing cycle carried out, if any.
@@ -414,18 +418,19 @@ impl Snapshot {
         })
     }
 
-    /// Parses the state file as it is read, without holding its text: a
-    /// document that does not parse, or of another version, is an error
-    /// (see [`Snapshot::from_json`] for what exactly is wrong).
-    pub fn from_reader(reader: impl std::io::Read) -> Result<Snapshot, FormatError> {
-        let document: DocumentIn = serde_json::from_reader(reader).map_err(FormatError::Json)?;
-        check_version_value(document.version.as_ref())?;
-        Ok(Snapshot {
-            pod_url: document.pod_url,
-            groups: document.groups,
-            users: document.users,
-            last_applied: document.last_applied,
-        })
+    /// The snapshot of a state file's parts, read elsewhere (its version checked).
+    pub(super) fn from_parts(
+        pod_url: Option<String>,
+        groups: BTreeMap<String, Box<SnapshotEntry>>,
+        users: BTreeMap<String, UserId>,
+        last_applied: Option<AppliedPlan>,
+    ) -> Snapshot {
+        Snapshot {
+            pod_url,
+            groups,
+            users,
+            last_applied,
+        }
     }
 
     /// The state file's contents: pretty JSON with a trailing newline.
@@ -453,7 +458,7 @@ struct DocumentOut<'a> {
     pod_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_applied: Option<&'a AppliedPlan>,
-    groups: &'a BTreeMap<String, SnapshotEntry>,
+    groups: &'a BTreeMap<String, Box<SnapshotEntry>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     users: &'a BTreeMap<String, UserId>,
 }
@@ -469,7 +474,7 @@ struct DocumentIn {
     pod_url: Option<String>,
     #[serde(default)]
     last_applied: Option<AppliedPlan>,
-    groups: BTreeMap<String, SnapshotEntry>,
+    groups: BTreeMap<String, Box<SnapshotEntry>>,
     #[serde(default)]
     users: BTreeMap<String, UserId>,
 }
@@ -549,7 +554,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
 fn entry_fields() -> &'static [&'static str] {
     static FIELDS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
         let lists = Roster::ALL.into_iter().map(Roster::key);
-        [POD, READ_AT, WRITTEN_AT]
+        [POD, READ_AT, WRITTEN_AT, MANAGED]
             .into_iter()
             .chain(lists)
             .collect()
@@ -563,7 +568,7 @@ fn check_version(text: &str) -> Result<(), FormatError> {
     check_version_value(header.version.as_ref())
 }
 
-fn check_version_value(version: Option<&serde_json::Value>) -> Result<(), FormatError> {
+pub(super) fn check_version_value(version: Option<&serde_json::Value>) -> Result<(), FormatError> {
     let Some(version) = version else {
         return Err(FormatError::NoVersion);
     };

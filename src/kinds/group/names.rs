@@ -51,6 +51,7 @@ impl NameLookups {
         let named: Vec<&DesiredGroup> = desired
             .groups
             .iter()
+            .map(|group| &**group)
             .filter(|group| matches!(group.key, GroupKey::Name { .. }))
             .collect();
         if named.is_empty() {
@@ -263,9 +264,7 @@ mod tests {
         for (id, name) in [("a1", "Alpha"), ("b1", "Beta"), ("b2", "Beta")] {
             snapshot.record_read(id, pod(id, name), 0);
         }
-        let desired = DesiredState {
-            groups: vec![named("Alpha"), named("Beta"), named("Gamma")],
-        };
+        let desired = DesiredState::new(vec![named("Alpha"), named("Beta"), named("Gamma")]);
         let names = NameLookups::from_snapshot(&desired, &snapshot);
         assert_eq!(names.get(&key("Alpha")), &Found::Recorded("a1".into()));
         assert_eq!(
@@ -287,9 +286,7 @@ mod tests {
         let mut other = pod("a2", "Alpha");
         other.group_type = Some("OTHER".into());
         snapshot.record_read("a2", other, 0);
-        let desired = DesiredState {
-            groups: vec![named("Alpha")],
-        };
+        let desired = DesiredState::new(vec![named("Alpha")]);
         let names = NameLookups::from_snapshot(&desired, &snapshot);
         assert_eq!(names.get(&key("Alpha")), &Found::Nothing);
     }

@@ -344,9 +344,7 @@ mod tests {
     }
 
     fn declared(ids: &[&str]) -> DesiredState {
-        DesiredState {
-            groups: ids.iter().map(|id| DesiredGroup::test(id)).collect(),
-        }
+        DesiredState::new(ids.iter().map(|id| DesiredGroup::test(id)))
     }
 
     #[tokio::test]

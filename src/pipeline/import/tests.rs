@@ -204,7 +204,7 @@ fn a_group_listed_twice_is_kept_once_and_declared_ones_are_skipped() {
         "groups:\n- id: d1\n- name: Known by name\n- name: Other type\n  type: OTHER\n",
     );
     assert_eq!(problems, []);
-    let desired = DesiredState { groups };
+    let desired = DesiredState::new(groups);
     let mut nameless = group("x", "No id", None);
     nameless.id = None;
     let read = vec![

@@ -193,7 +193,7 @@ mod tests {
             action: Action::Update,
             group_id: Some("g1".into()),
             key: group.key.clone(),
-            source: group.source.path.clone(),
+            source: group.source.path.to_path_buf(),
             parts: vec![
                 Part::Group(Box::new(crate::kinds::group::unchanged(&group, &target))),
                 Part::List(members),

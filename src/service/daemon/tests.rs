@@ -112,9 +112,7 @@ fn one_group_failed() -> CycleOutcome {
     let group = DesiredGroup::test("c3")
         .with_area("EMEA")
         .at("groups.d/more/others.yaml", 1, 1);
-    let desired = DesiredState {
-        groups: vec![group],
-    };
+    let desired = DesiredState::new(vec![group]);
     let snapshot = Snapshot::default();
     let lookups = Lookups::offline(&desired, &snapshot);
     let change = plan(&desired, &snapshot, &lookups, &PlanOptions::default())
