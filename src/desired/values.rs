@@ -120,6 +120,10 @@ pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(String, P
 /// controls, zero-width and other default-ignorable characters, line and
 /// paragraph separators) anywhere.
 pub(super) fn hidden_characters(key: &str, text: &str) -> Option<String> {
+    // Printable ASCII, by far the most text, holds none: skip the search.
+    if text.bytes().all(|byte| matches!(byte, b' '..=b'~')) {
+        return None;
+    }
     let allowed = |c: char, next: Option<char>| {
         key == "description" && (matches!(c, '\n' | '\t') || (c == '\r' && next == Some('\n')))
     };

@@ -189,7 +189,10 @@ pub fn plan(
     lookups: &Lookups,
     options: &PlanOptions,
 ) -> Plan {
-    let mut result = Plan::default();
+    let mut result = Plan {
+        bound: Vec::with_capacity(desired.groups.len()),
+        ..Plan::default()
+    };
     let declared_ids: HashMap<&str, &DesiredGroup> = desired
         .groups
         .iter()
@@ -273,8 +276,8 @@ struct Unplanned {
 
 impl Planned {
     fn into_plan(self, plan: &mut Plan, index: usize) {
-        if let Some(id) = &self.target_id {
-            plan.bound.push((index, id.clone()));
+        if let Some(id) = self.target_id {
+            plan.bound.push((index, id));
         }
         if let Some(held) = self.held {
             plan.held.push(held);

@@ -287,39 +287,40 @@ fn value_length(bytes: &[u8], at_eof: bool) -> Option<usize> {
 /// The length of the string `bytes` starts with, quotes included.
 fn string_length(bytes: &[u8]) -> Option<usize> {
     let mut index = 1;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'"' => return Some(index + 1),
-            b'\\' => index += 2,
-            _ => index += 1,
+    loop {
+        index += memchr::memchr2(b'"', b'\\', bytes.get(index..)?)?;
+        if bytes[index] == b'"' {
+            return Some(index + 1);
         }
+        index += 2;
     }
-    None
 }
 
 /// The length of the object or array `bytes` starts with, up to the bracket
 /// that closes it (strings skipped whole, so brackets in them do not count).
+/// Jumps from quote to quote: most of a state file is strings.
 fn nested_length(bytes: &[u8]) -> Option<usize> {
     let mut depth = 0usize;
     let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'"' => {
-                index += string_length(&bytes[index..])?;
-                continue;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(index + 1);
+    loop {
+        let quote = memchr::memchr(b'"', &bytes[index..]).map_or(bytes.len(), |at| index + at);
+        for (offset, byte) in bytes[index..quote].iter().enumerate() {
+            match byte {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(index + offset + 1);
+                    }
                 }
+                _ => {}
             }
-            _ => {}
         }
-        index += 1;
+        if quote == bytes.len() {
+            return None;
+        }
+        index = quote + string_length(&bytes[quote..])?;
     }
-    None
 }
 
 impl Snapshot {
