@@ -699,6 +699,21 @@ mod tests {
     }
 
     #[test]
+    fn kept_text_takes_only_the_room_it_needs() {
+        // The YAML parser hands each plain scalar over with room for hundreds of bytes.
+        let (groups, problems) = parse_file(
+            Path::new("x.yaml"),
+            "groups:\n- id: a\n  name: Scope 1\n  area: EMEA\n",
+        );
+        assert_eq!(problems, []);
+        let fields = &groups[0].fields;
+        for text in [fields.name.as_ref(), fields.area.as_ref()] {
+            let text = text.unwrap();
+            assert_eq!(text.capacity(), text.len(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn parse_file_reports_duplicates_within_the_file() {
         let (groups, problems) = parse_file(Path::new("x.yaml"), "groups:\n- id: a\n- id: a\n");
         assert_eq!(groups.len(), 2);

@@ -415,6 +415,21 @@ mod tests {
     }
 
     #[test]
+    fn the_groups_one_file_declares_share_one_copy_of_its_name() {
+        let managed = r#""managed": {"how": "declared", "since_ms": 1, "file": "groups.d/a.yaml", "applied": {}}"#;
+        let text = format!(
+            r#"{{"version": 1, "groups": {{"g1": {{"pod": {{}}, {managed}}}, "g2": {{"pod": {{}}, {managed}}}}}}}"#
+        );
+        let snapshot = Snapshot::from_reader(text.as_bytes()).unwrap();
+        let (first, second) = (
+            snapshot.managed("g1").unwrap(),
+            snapshot.managed("g2").unwrap(),
+        );
+        assert_eq!(&*first.file, "groups.d/a.yaml");
+        assert!(Arc::ptr_eq(&first.file, &second.file));
+    }
+
+    #[test]
     fn a_file_read_a_byte_at_a_time_reads_the_same() {
         struct Trickle<'a>(&'a [u8]);
         impl Read for Trickle<'_> {
