@@ -101,24 +101,27 @@ fn read_top_level_value<R: Read>(
 fn read_groups<R: Read>(
     window: &mut Window<R>,
 ) -> Result<BTreeMap<String, Box<SnapshotEntry>>, Unreadable> {
-    let mut groups = BTreeMap::new();
+    let mut groups = Vec::new();
     let mut files = HashSet::new();
     window.expect(b'{')?;
-    if window.next_is(b'}')? {
-        return Ok(groups);
-    }
-    loop {
-        let id = window.key()?;
-        window.expect(b':')?;
-        let mut entry: SnapshotEntry = window.value()?;
-        if let Some(managed) = &mut entry.managed {
-            managed.file = shared(&mut files, &managed.file);
+    if !window.next_is(b'}')? {
+        loop {
+            let id = window.key()?;
+            window.expect(b':')?;
+            let mut entry: SnapshotEntry = window.value()?;
+            if let Some(managed) = &mut entry.managed {
+                managed.file = shared(&mut files, &managed.file);
+            }
+            groups.push((id, Box::new(entry)));
+            if !window.more(b'}')? {
+                break;
+            }
         }
-        groups.insert(id, Box::new(entry));
-        if !window.more(b'}')? {
-            return Ok(groups);
-        }
     }
+    // Built whole: the file is sorted by id, so this is one pass that fills
+    // every node (a map grown one id at a time leaves its nodes half empty);
+    // of two entries with one id it keeps the last.
+    Ok(BTreeMap::from_iter(groups))
 }
 
 /// One copy of each file name, however many groups name it.
