@@ -16,14 +16,7 @@ use crate::util::*;
 /// changes and a new group `New desk` is declared: a plan of one update
 /// and one create.
 fn pending_plan() -> (Workspace, PodFixture) {
-    let ws = Workspace::new();
-    ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
-    ws.write_group_file("b2.yaml", "id: b2\narea: APAC\n");
-    let pod = token_pod(vec![
-        PodGroup::new("a1").name("Alpha").area("EMEA").build(),
-        PodGroup::new("b2").name("Beta").area("APAC").build(),
-    ]);
-    assert_exit(&pod.run(&ws, &["apply"]), 0);
+    let (ws, pod) = two_groups_applied();
     ws.write_group_file("a1.yaml", "id: a1\narea: LATAM\n");
     ws.write_group_file("new.yaml", "name: New desk\narea: NA\n");
     pod.emulator.clear_requests();

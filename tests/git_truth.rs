@@ -9,19 +9,6 @@ use groupsync::model::Roster;
 
 use crate::util::*;
 
-/// Two groups on the pod, each declared in a file of its own; applied once.
-fn two_groups_applied() -> (Workspace, PodFixture) {
-    let ws = Workspace::new();
-    ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
-    ws.write_group_file("b2.yaml", "id: b2\narea: APAC\n");
-    let pod = token_pod(vec![
-        PodGroup::new("a1").name("Alpha").area("EMEA").build(),
-        PodGroup::new("b2").name("Beta").area("APAC").build(),
-    ]);
-    assert_exit(&pod.run(&ws, &["apply"]), 0);
-    (ws, pod)
-}
-
 fn json_plan(ws: &Workspace, pod: &PodFixture, extra: &[&str]) -> Value {
     let mut args = vec!["plan", "--format", "json"];
     args.extend_from_slice(extra);

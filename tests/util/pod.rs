@@ -31,6 +31,20 @@ pub fn token_pod(groups: Vec<UserGroupResponse>) -> PodFixture {
     }))
 }
 
+/// Two groups on the pod, `a1` (Alpha, EMEA) and `b2` (Beta, APAC), each
+/// declared in a file of its own and applied once.
+pub fn two_groups_applied() -> (Workspace, PodFixture) {
+    let ws = Workspace::new();
+    ws.write_group_file("a1.yaml", "id: a1\narea: EMEA\n");
+    ws.write_group_file("b2.yaml", "id: b2\narea: APAC\n");
+    let pod = token_pod(vec![
+        PodGroup::new("a1").name("Alpha").area("EMEA").build(),
+        PodGroup::new("b2").name("Beta").area("APAC").build(),
+    ]);
+    super::assert_exit(&pod.run(&ws, &["apply"]), 0);
+    (ws, pod)
+}
+
 impl PodFixture {
     pub fn start(config: EmulatorConfig) -> PodFixture {
         let runtime = tokio::runtime::Builder::new_multi_thread()
