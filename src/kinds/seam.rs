@@ -375,6 +375,20 @@ pub enum PartDrift {
 }
 
 impl Drift {
+    /// Test drift: group `group_id` found with `area` on the pod where the
+    /// snapshot says `EMEA`.
+    #[cfg(test)]
+    pub fn of_area(group_id: &str, area: &str) -> Drift {
+        use crate::model::{Field, FieldValue};
+        let mut drift = Drift::new(group_id.to_string());
+        drift.add(PartDrift::Group(vec![crate::kinds::group::FieldChange {
+            field: Field::Area,
+            from: Some(FieldValue::Text("EMEA".to_string())),
+            to: FieldValue::Text(area.to_string()),
+        }]));
+        drift
+    }
+
     /// The drift of group `group_id`, with nothing in it yet.
     pub fn new(group_id: String) -> Drift {
         Drift {

@@ -436,16 +436,9 @@ fn groups_counted(count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::group::FieldChange;
 
     fn drifted(id: &str, area: &str) -> Drift {
-        let mut drift = Drift::new(id.to_string());
-        drift.add(PartDrift::Group(vec![FieldChange {
-            field: Field::Area,
-            from: Some(FieldValue::Text("EMEA".to_string())),
-            to: FieldValue::Text(area.to_string()),
-        }]));
-        drift
+        Drift::of_area(id, area)
     }
 
     fn outcome_with(drift: Vec<Drift>) -> CycleOutcome {

@@ -188,20 +188,11 @@ mod tests {
 
     use super::*;
     use crate::kinds::core::Action;
-    use crate::kinds::group::FieldChange;
-    use crate::kinds::seam::PartDrift;
-    use crate::model::{Field, FieldValue, GroupKey};
+    use crate::model::GroupKey;
     use crate::pipeline::plan::Change;
 
-    /// Group `id` found with `area` on the pod where the snapshot says `EMEA`.
     fn drifted(id: &str, area: &str) -> Drift {
-        let mut drift = Drift::new(id.to_string());
-        drift.add(PartDrift::Group(vec![FieldChange {
-            field: Field::Area,
-            from: Some(FieldValue::Text("EMEA".to_string())),
-            to: FieldValue::Text(area.to_string()),
-        }]));
-        drift
+        Drift::of_area(id, area)
     }
 
     /// A plan with something to do for each of `ids`.
