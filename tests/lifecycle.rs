@@ -336,7 +336,7 @@ fn after_a_5xx_the_name_is_looked_up_and_the_post_sent_again_only_if_absent() {
     };
     let found = runtime.block_on(client.create_once(&second)).unwrap();
     assert!(matches!(found, Created::FoundAfterFailure(_)), "{found:?}");
-    assert_eq!(found.group(), &only_named(&pod, "APAC rates"));
+    assert_eq!(found.group(), Some(&only_named(&pod, "APAC rates")));
     assert_eq!(pod.emulator.count("POST", POST_PATH), 1);
 }
 

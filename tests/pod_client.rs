@@ -293,7 +293,8 @@ async fn create_posts_name_and_type_and_leaves_out_the_rest() {
 
     let created = pod.client().create(&body).await.unwrap();
 
-    assert_eq!(created.body.id.as_deref(), Some("new"));
+    let group = created.body.expect("a group in the answer");
+    assert_eq!(group.id.as_deref(), Some("new"));
     let [post] = pod.requests().try_into().unwrap();
     assert_eq!(
         (post.method.as_str(), post.path.as_str()),

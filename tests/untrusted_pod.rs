@@ -484,10 +484,16 @@ fn a_write_the_pod_took_is_journaled_whatever_its_answer_says() {
                 "200 OK",
                 json!({"users": [{"id": 7, "username": "alice"}]}).to_string(),
             ),
-            // Another group's answer, then an HTML page, then an empty body.
+            // No group of the new one's name yet.
+            ("GET", "/pod/v2/admin/usergroups") => ("200 OK", page(&[])),
+            // Another group's answer, then an HTML page, then an empty body;
+            // the POST's answer is an HTML page too.
             ("PUT", "/pod/v2/admin/usergroups/a1") => ("200 OK", group("zz").to_string()),
             ("PUT", "/pod/v2/admin/usergroups/b2") => ("200 OK", "<html>ok</html>".to_string()),
             ("PUT", "/pod/v2/admin/usergroups/c3/memberships/7") => ("200 OK", String::new()),
+            ("POST", "/pod/v2/admin/usergroups") => {
+                ("201 Created", "<html>made</html>".to_string())
+            }
             _ => not_found(),
         }
     });
@@ -495,6 +501,7 @@ fn a_write_the_pod_took_is_journaled_whatever_its_answer_says() {
     ws.write_group_file("a1.yaml", "id: a1\narea: NEW\n");
     ws.write_group_file("b2.yaml", "id: b2\narea: NEW\n");
     ws.write_group_file("c3.yaml", "id: c3\narea: OLD\nmembers: [alice]\n");
+    ws.write_group_file("new.yaml", "name: New desk\n");
     write_config(&ws, &format!("{}/pod", pod.origin()), "");
 
     let output = configured_groupsync(&ws, &["apply"]).output().unwrap();
@@ -519,7 +526,16 @@ fn a_write_the_pod_took_is_journaled_whatever_its_answer_says() {
     }
     assert_eq!(record("c3")["kind"], "membership");
     assert_eq!(record("c3")["after"]["active"], true);
-    assert_eq!(records.len(), 3, "{journal}");
+    let posts: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["request"]["method"] == "POST")
+        .collect();
+    let [post] = posts[..] else {
+        panic!("one POST, sent once: {journal}")
+    };
+    assert_eq!(post["status"], 201, "{journal}");
+    assert!(post["after"]["unusable_answer"].is_string(), "{journal}");
+    assert_eq!(records.len(), 4, "{journal}");
     let state: Value =
         serde_json::from_str(&std::fs::read_to_string(ws.state_file()).unwrap()).unwrap();
     for group in ["a1", "b2"] {

@@ -25,20 +25,26 @@ pub struct ListFilter {
 }
 
 /// What [`PodClient::create_once`] ended with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Created {
     /// The pod answered the POST with the new group.
     New(Answered<UserGroupResponse>),
     /// The POST's answer was lost, and the name's lookup found the group it
     /// made: the one group of exactly the name and type sent.
     FoundAfterFailure(UserGroupResponse),
+    /// The pod took the POST (a 2xx) but its answer is not a group: it made
+    /// a group all the same, so the write is journaled; never sent again.
+    Unreadable { status: u16, error: PodError },
 }
 
 impl Created {
-    /// The group, however it was learnt.
-    pub fn group(&self) -> &UserGroupResponse {
+    /// The group, however it was learnt; `None` when the answer was no group.
+    pub fn group(&self) -> Option<&UserGroupResponse> {
         match self {
-            Created::New(Answered { body: group, .. }) | Created::FoundAfterFailure(group) => group,
+            Created::New(Answered { body: group, .. }) | Created::FoundAfterFailure(group) => {
+                Some(group)
+            }
+            Created::Unreadable { .. } => None,
         }
     }
 
@@ -46,7 +52,7 @@ impl Created {
     /// found by its name afterwards.
     pub fn status(&self) -> u16 {
         match self {
-            Created::New(answered) => answered.status,
+            Created::New(Answered { status, .. }) | Created::Unreadable { status, .. } => *status,
             Created::FoundAfterFailure(_) => 0,
         }
     }
@@ -109,13 +115,14 @@ impl PodClient {
     }
 
     /// `POST /v2/admin/usergroups`: creates a group.
+    /// `Ok` once the pod took it (a 2xx), with its answer decoded, or why not.
     pub async fn create(
         &self,
         body: &UserGroupCreate,
-    ) -> Result<Answered<UserGroupResponse>, PodError> {
+    ) -> Result<Answered<Result<UserGroupResponse, PodError>>, PodError> {
         let call =
             Call::new(Verb::Post, USERGROUPS_PATH.to_string(), USERGROUPS_PATH).with_json(body);
-        self.call_answered(&call).await
+        self.call_taken(&call).await
     }
 
     /// Creates a group without ever making two: POST is not idempotent and
@@ -132,7 +139,19 @@ impl PodClient {
         let mut waits = policy.backoff().build();
         loop {
             let error = match self.create(body).await {
-                Ok(answered) => return Ok(Created::New(answered)),
+                Ok(Answered {
+                    status,
+                    body: Ok(group),
+                }) => {
+                    return Ok(Created::New(Answered {
+                        status,
+                        body: group,
+                    }));
+                }
+                Ok(Answered {
+                    status,
+                    body: Err(error),
+                }) => return Ok(Created::Unreadable { status, error }),
                 Err(error) if error.may_have_been_processed() && !self.stopping() => error,
                 Err(error) => return Err(error),
             };

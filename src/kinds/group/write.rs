@@ -6,7 +6,7 @@
 use crate::kinds::core::{Answer, Kind, Request, RequestBody, StepFailure, StepOutcome, Written};
 use crate::kinds::group::{GroupFields, minimal_body};
 use crate::model::{Field, USERGROUPS_PATH, UserGroupResponse, UserGroupUpdate, group_path};
-use crate::pod::{Created, PodClient, PodError};
+use crate::pod::{Answered, Created, PodClient, PodError};
 use crate::store::snapshot::{Snapshot, now_ms};
 
 impl GroupFields {
@@ -59,14 +59,7 @@ async fn create(
     outcome: &mut StepOutcome,
 ) -> Result<(), PodError> {
     let created = client.create_once(post).await?;
-    if let Created::FoundAfterFailure(group) = &created {
-        tracing::warn!(
-            group_id = group.id.as_deref().unwrap_or_default(),
-            "the answer to the POST of {:?} was lost; the pod had created it, and this is that group",
-            post.name
-        );
-    }
-    let group = created.group().clone();
+    let status = created.status();
     let post_written = |answer: Answer| Written {
         kind: Kind::Group,
         request: Request {
@@ -75,8 +68,26 @@ async fn create(
             body: RequestBody::Create(post.clone()),
             user: None,
         },
-        status: created.status(),
+        status,
         answer,
+    };
+    let group = match created {
+        Created::New(Answered { body: group, .. }) => group,
+        Created::FoundAfterFailure(group) => {
+            tracing::warn!(
+                group_id = group.id.as_deref().unwrap_or_default(),
+                "the answer to the POST of {:?} was lost; the pod had created it, and this is that group",
+                post.name
+            );
+            group
+        }
+        Created::Unreadable { error, .. } => {
+            // The pod made a group all the same: the journal says so.
+            outcome
+                .written
+                .push(post_written(Answer::Unusable(error.to_string())));
+            return Err(error);
+        }
     };
     let Some(id) = group.id.clone().filter(|id| !id.is_empty()) else {
         let error = PodError::Decode {
