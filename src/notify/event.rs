@@ -9,7 +9,7 @@
 //! status of a failure), never of a time, a duration or a count of cycles,
 //! so that the same news found again is known as such and not sent twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
@@ -222,9 +222,12 @@ fn drift_row(drift: &Drift, planned: &Planned) -> Row {
 /// The drift `on_drift: hold` keeps back in this cycle: the drift found
 /// of each group the plan holds ([`crate::pipeline::plan::Held`]).
 pub fn held_drift(outcome: &CycleOutcome) -> Vec<&Drift> {
-    let held = |id: &str| outcome.plan.held.iter().any(|held| held.group_id == id);
+    // A set: drift and held groups can each be every group of a large tree.
+    let held: HashSet<&str> = (outcome.plan.held.iter())
+        .map(|held| held.group_id.as_str())
+        .collect();
     (outcome.refresh.drift.iter())
-        .filter(|drift| held(&drift.group_id))
+        .filter(|drift| held.contains(drift.group_id.as_str()))
         .collect()
 }
 
@@ -280,10 +283,14 @@ fn outcome_events(outcome: &CycleOutcome, planned: &Planned) -> Vec<Event> {
         applied.push((change, row));
     }
     applied.sort_by(|a, b| a.1.group_id.cmp(&b.1.group_id));
+    let drifted: HashSet<&str> = (outcome.refresh.drift.iter())
+        .map(|drift| drift.group_id.as_str())
+        .collect();
     let reverted: Vec<Row> = (applied.iter())
         .filter(|(_, row)| {
-            let id = row.group_id.as_deref();
-            (outcome.refresh.drift.iter()).any(|drift| Some(drift.group_id.as_str()) == id)
+            row.group_id
+                .as_deref()
+                .is_some_and(|id| drifted.contains(id))
         })
         .map(|(_, row)| row.clone())
         .collect();
