@@ -419,8 +419,10 @@ mod tests {
         let held = "ab".repeat(32);
         let _ = consume_or_hold(&settings, POD, over(&held));
         let busy = Journal::open(&settings.journal_file, settings.journal.max_size).unwrap();
+        // Held past the journal's own half-second patience with a lock, so
+        // that only the approval's longer wait lets it through.
         let released = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::thread::sleep(std::time::Duration::from_millis(1500));
             drop(busy);
         });
         approve(&settings, &held).unwrap();
