@@ -64,22 +64,25 @@ pub(super) fn revision(overridden: Option<&str>) -> Result<Option<String>, Confi
     })
 }
 
-/// The journal's default path: beside the state file (or its target, when
-/// it is a symlink), named after it: `state.json` -> `state.journal.jsonl`.
+/// The journal's default path: beside the state file, named after it:
+/// `state.json` -> `state.journal.jsonl`.
 fn journal_beside(state_file: &Path) -> PathBuf {
+    beside_state(state_file, JOURNAL_SUFFIX)
+}
+
+/// A file named after the state file, beside it (or its target, when it is
+/// a symlink): `state.json` + `.held.json` -> `state.held.json`. The
+/// journal, a held plan and an approval live there.
+pub fn beside_state(state_file: &Path, suffix: &str) -> PathBuf {
     let is_link = fs::symlink_metadata(state_file).is_ok_and(|meta| meta.file_type().is_symlink());
     let state = match is_link {
         true => real_path(state_file),
         false => state_file.to_path_buf(),
     };
-    let name = match state.file_stem() {
-        Some(stem) => {
-            let mut name = stem.to_os_string();
-            name.push(JOURNAL_SUFFIX);
-            name
-        }
-        None => "journal.jsonl".into(),
-    };
+    let mut name = state
+        .file_stem()
+        .map_or_else(|| "state".into(), |stem| stem.to_os_string());
+    name.push(suffix);
     state.with_file_name(name)
 }
 

@@ -89,7 +89,7 @@ pub mod notify;
 pub mod settings;
 mod values;
 
-pub use self::journal::{JOURNAL_SUFFIX, JournalSettings};
+pub use self::journal::{JOURNAL_SUFFIX, JournalSettings, beside_state};
 pub use self::limits::{LIMITS, Limit, LimitSpec, limit_keys};
 pub use self::notify::{Destination, EventKind, NotifySettings, Room, TargetSettings};
 pub use self::settings::{DefaultValue, SETTINGS, SettingSpec};

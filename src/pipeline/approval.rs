@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::config::beside_state;
 use crate::config::files::read_regular_file;
 use crate::error::{ApprovalError, Error, Refusal, Result};
 use crate::model::GroupCounts;
 use crate::pipeline::saved::digest::short;
 use crate::revision::Revision;
 use crate::store::journal::{Journal, JournalEntry, JournalRequest, WriteKind, host_name, now};
-use crate::store::state_file::{resolved_state_path, write_atomically};
+use crate::store::state_file::write_atomically;
 
 /// The most read of a held-plan or approval file: they are a few hundred bytes.
 const RECORD_CAP: u64 = 64 * 1024;
@@ -52,23 +53,12 @@ pub struct Approval {
 
 /// `<state>.held.json` beside the state file.
 pub fn held_path(settings: &Settings) -> PathBuf {
-    beside_state(settings, "held.json")
+    beside_state(&settings.state_file, ".held.json")
 }
 
 /// `<state>.approval.json` beside the state file.
 pub fn approval_path(settings: &Settings) -> PathBuf {
-    beside_state(settings, "approval.json")
-}
-
-/// `state.json` -> `state.<suffix>`, in the state file's directory (its
-/// target's, when it is a symlink).
-fn beside_state(settings: &Settings, suffix: &str) -> PathBuf {
-    let state = resolved_state_path(&settings.state_file);
-    let stem = state
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state".to_string());
-    state.with_file_name(format!("{stem}.{suffix}"))
+    beside_state(&settings.state_file, ".approval.json")
 }
 
 /// A plan the limits refused, as a cycle has it.
