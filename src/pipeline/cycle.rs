@@ -362,6 +362,8 @@ async fn unbounded_saved(
         digest: saved.digest.clone(),
         ..CycleOutcome::default()
     };
+    // The prune limit weighs against what is managed now, not what the file says.
+    outcome.plan.managed = snapshot.managed_groups().count();
     let moved = still_as_planned(saved, client, &mut snapshot).await;
     state.save(&snapshot)?;
     if let Some(moved) = moved? {

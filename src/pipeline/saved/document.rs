@@ -151,6 +151,11 @@ impl SavedPlan {
         if plan_digest(Some(&saved.pod_url), &saved.changes) != saved.digest {
             return Err(altered("its digest is not that of its changes".to_string()));
         }
+        if !super::fingerprint::cover(&saved.changes, &saved.fingerprints) {
+            return Err(altered(
+                "its fingerprints are not one for each change that writes".to_string(),
+            ));
+        }
         Ok(saved)
     }
 

@@ -127,6 +127,23 @@ pub fn take(changes: &[Change], snapshot: &Snapshot) -> Vec<Fingerprint> {
         .collect()
 }
 
+/// True when `fingerprints` are one for each change that writes, in order,
+/// each of the group and the lists that change touches: what [`take`]
+/// makes. A file whose fingerprints were left out or swapped would apply
+/// without the pod being checked.
+pub fn cover(changes: &[Change], fingerprints: &[Fingerprint]) -> bool {
+    let writing: Vec<&Change> = changes.iter().filter(|change| change.writes()).collect();
+    writing.len() == fingerprints.len()
+        && writing
+            .iter()
+            .zip(fingerprints)
+            .all(|(change, fingerprint)| {
+                let expected = of_change(change, &Snapshot::default());
+                fingerprint.group == expected.group
+                    && fingerprint.lists.keys().eq(expected.lists.keys())
+            })
+}
+
 fn of_change(change: &Change, snapshot: &Snapshot) -> Fingerprint {
     let (Some(id), false) = (&change.group_id, change.action == Action::Create) else {
         return Fingerprint {

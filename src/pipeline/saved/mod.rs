@@ -15,7 +15,6 @@ pub use fingerprint::{Fingerprint, Moved};
 
 #[cfg(test)]
 mod tests {
-    use super::fingerprint::{SeenFields, Touched};
     use super::*;
     use crate::error::PlanFileError;
     use crate::kinds::core::{Action, Kind};
@@ -23,6 +22,7 @@ mod tests {
     use crate::kinds::seam::Part;
     use crate::model::{GroupKey, Roster};
     use crate::pipeline::plan::{Change, Plan};
+    use crate::store::snapshot::Snapshot;
 
     const POD: &str = "https://acme.example/pod";
 
@@ -63,11 +63,7 @@ mod tests {
             changes,
             ..Plan::default()
         };
-        let fingerprints = vec![Fingerprint {
-            group: Touched::Id("g1".to_string()),
-            fields: Some(SeenFields::default()),
-            lists: Default::default(),
-        }];
+        let fingerprints = fingerprint::take(&plan.changes, &Snapshot::default());
         SavedPlan::new(
             &plan,
             PlanOrigin {
@@ -176,15 +172,8 @@ mod tests {
                 fingerprints: forged.fingerprints.clone(),
             },
         );
-        let mut bytes: serde_json::Value = serde_json::from_slice(&resealed.to_bytes()).unwrap();
-        bytes["requests"] = serde_json::to_value(&forged.requests).unwrap();
-        bytes["checksum"] = serde_json::Value::String(String::new());
-        let checksum = crate::store::journal::record::sha256_hex(
-            &serde_json::to_vec(&serde_json::from_value::<SavedPlan>(bytes.clone()).unwrap())
-                .unwrap(),
-        );
-        bytes["checksum"] = serde_json::Value::String(checksum);
-        std::fs::write(&path, serde_json::to_vec(&bytes).unwrap()).unwrap();
+        let requests = serde_json::to_value(&forged.requests).unwrap();
+        reseal(&path, &resealed, |bytes| bytes["requests"] = requests);
         let refused = SavedPlan::read(&path).unwrap_err();
         assert!(
             refused
@@ -192,5 +181,47 @@ mod tests {
                 .contains("its requests are not those its changes send"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_resealed_file_without_its_fingerprints_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        let plan = saved(vec![adding("g1", &["alice"])]);
+        reseal(&path, &plan, |bytes| {
+            bytes["fingerprints"] = serde_json::json!([])
+        });
+        let refused = SavedPlan::read(&path).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("its fingerprints are not one for each change"),
+            "{refused}"
+        );
+        // Each fingerprint must be of its change's group.
+        reseal(&path, &plan, |bytes| {
+            bytes["fingerprints"][0]["group"] = serde_json::json!({"id": "other"})
+        });
+        assert!(SavedPlan::read(&path).is_err());
+        // Unaltered, it reads.
+        reseal(&path, &plan, |_| {});
+        assert!(SavedPlan::read(&path).is_ok());
+    }
+
+    /// Writes `plan` to `path` altered by `alter`, its checksum recomputed as a forger would.
+    fn reseal(
+        path: &std::path::Path,
+        plan: &SavedPlan,
+        alter: impl FnOnce(&mut serde_json::Value),
+    ) {
+        let mut bytes: serde_json::Value = serde_json::from_slice(&plan.to_bytes()).unwrap();
+        alter(&mut bytes);
+        bytes["checksum"] = serde_json::Value::String(String::new());
+        let checksum = crate::store::journal::record::sha256_hex(
+            &serde_json::to_vec(&serde_json::from_value::<SavedPlan>(bytes.clone()).unwrap())
+                .unwrap(),
+        );
+        bytes["checksum"] = serde_json::Value::String(checksum);
+        std::fs::write(path, serde_json::to_vec(&bytes).unwrap()).unwrap();
     }
 }
