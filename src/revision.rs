@@ -102,6 +102,18 @@ impl Revision {
         })
     }
 
+    /// This revision as groupsync's own detection makes one: each field
+    /// escaped and cut (for a revision read from a plan file, which can
+    /// hold anything).
+    pub fn capped(self) -> Revision {
+        Revision {
+            commit: capped(&self.commit, MAX_GIVEN),
+            dirty: self.dirty,
+            author: self.author.map(|author| capped(&author, TEXT_CAP)),
+            subject: self.subject.map(|subject| capped(&subject, TEXT_CAP)),
+        }
+    }
+
     /// The commit as people quote it: a git hash's first 7 characters; text
     /// given by hand, whole.
     pub fn short(&self) -> &str {

@@ -13,7 +13,7 @@ use crate::kinds::seam::Part;
 use crate::model::{Field, UserGroupResponse, UserGroupUpdate};
 use crate::pipeline::plan::Change;
 use crate::pod::PodClient;
-use crate::revision::{MAX_GIVEN, Revision, TEXT_CAP, capped};
+use crate::revision::Revision;
 use crate::store::journal::record::sha256_hex;
 use crate::store::journal::{Journal, JournalEntry, JournalRequest, WriteKind, host_name, now};
 
@@ -59,10 +59,8 @@ impl Recorder {
         Recorder {
             journal,
             pod_url: client.pod_url().to_string(),
-            // Capped: a saved plan's revision is whatever its file says.
-            revision: revision.map(|revision| capped(&revision.id(), MAX_GIVEN)),
-            author: (revision.and_then(|revision| revision.author.as_deref()))
-                .map(|author| capped(author, TEXT_CAP)),
+            revision: revision.map(Revision::id),
+            author: revision.and_then(|revision| revision.author.clone()),
             plan_digest: plan_digest.map(str::to_string),
             actor: client.actor(),
             host: host_name(),

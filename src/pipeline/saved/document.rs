@@ -156,6 +156,10 @@ impl SavedPlan {
                 "its fingerprints are not one for each change that writes".to_string(),
             ));
         }
+        // What the file says it was made from goes into logs, the journal,
+        // the state file and messages: as escaped and cut as a revision
+        // groupsync detects itself.
+        saved.revision = saved.revision.map(Revision::capped);
         Ok(saved)
     }
 

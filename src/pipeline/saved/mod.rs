@@ -208,6 +208,28 @@ mod tests {
         assert!(SavedPlan::read(&path).is_ok());
     }
 
+    #[test]
+    fn a_plan_files_revision_is_read_escaped_and_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        let plan = saved(vec![adding("g1", &["alice"])]);
+        let long = format!("\u{1b}]0;owned\u{7}{}", "x".repeat(10_000));
+        reseal(&path, &plan, |bytes| {
+            bytes["revision"] = serde_json::json!({
+                "commit": long, "dirty": false, "author": long, "subject": long
+            })
+        });
+        let revision = SavedPlan::read(&path).unwrap().revision.unwrap();
+        for text in [
+            &revision.commit,
+            &revision.author.unwrap(),
+            &revision.subject.unwrap(),
+        ] {
+            assert!(!text.contains('\u{1b}'), "{text}");
+            assert!(text.chars().count() < 300, "{} characters", text.len());
+        }
+    }
+
     /// Writes `plan` to `path` altered by `alter`, its checksum recomputed as a forger would.
     fn reseal(
         path: &std::path::Path,
