@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 pub use super::failure::DeliveryError;
 
 use super::event::Event;
+use super::locked;
 use super::memory::Memory;
 use super::render::Rendering;
 use super::webhook::Webhook;
@@ -95,7 +96,7 @@ impl Target {
                     && matches!(error.status(), Some(400 | 403 | 404))
                 {
                     // The room may be gone or renamed: looked up again next time.
-                    lock(&context.memory).forget_room(name);
+                    locked(&context.memory).forget_room(name);
                 }
                 posted?;
                 Ok(())
@@ -115,19 +116,13 @@ async fn stream_id(
         Room::StreamId(id) => return Ok(id.clone()),
         Room::Name(name) => name,
     };
-    let known = lock(&context.memory).room(name);
+    let known = locked(&context.memory).room(name);
     if let Some(id) = known {
         return Ok(id);
     }
     let id = agent.find_room(name).await?;
-    lock(&context.memory).set_room(name, &id);
+    locked(&context.memory).set_room(name, &id);
     Ok(id)
-}
-
-fn lock(memory: &Mutex<Memory>) -> std::sync::MutexGuard<'_, Memory> {
-    memory
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A webhook's JSON body: `{event, text, title, fingerprint, pod, groups, ...}`

@@ -109,11 +109,6 @@ pub fn fingerprint(kind: EventKind, lines: impl Iterator<Item = String>) -> Stri
     crate::store::journal::record::sha256_hex(text.as_bytes())
 }
 
-/// Bytes as lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// What a cycle planned, kept until it ends: the names of its groups and
 /// its changes (a refusal lists them; the outcome is gone by then).
 #[derive(Debug, Clone, Default)]

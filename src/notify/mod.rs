@@ -45,7 +45,7 @@ pub use crate::config::EventKind;
 
 use self::deliver::{Context, Target};
 use self::event::{cycle_failing_event, finished_events, planned_events, recovered_event};
-use self::memory::{Failing, Memory, memory_path, now_ms};
+use self::memory::{Failing, Memory, memory_path};
 use self::outbox::Outbox;
 use self::webhook::{Secret, Webhook};
 use crate::config::{Destination, Settings};
@@ -56,6 +56,7 @@ use crate::pod::agent::{AgentClient, KEY_MANAGER_TOKEN_ENV, KeyManagerToken};
 use crate::pod::retry::RetryPolicy;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::store::journal::host_name;
+use crate::store::snapshot::now_ms;
 
 /// How one message to one target ended: the `result` label of
 /// `groupsync_notifications_total`.
@@ -122,7 +123,7 @@ impl Drop for Inner {
     }
 }
 
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

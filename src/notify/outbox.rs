@@ -16,9 +16,9 @@ use tokio::sync::{Notify, watch};
 
 use super::deliver::{Context, Target, deliver, until_stopped};
 use super::event::Event;
-use super::memory::now_ms;
-use super::{Delivery, DeliveryObserver};
+use super::{Delivery, DeliveryObserver, locked};
 use crate::shutdown::Shutdown;
+use crate::store::snapshot::now_ms;
 
 /// The most messages waiting for one target.
 pub const CAPACITY: usize = 1_000;
@@ -34,12 +34,6 @@ pub struct Outbox {
     closed: std::sync::atomic::AtomicBool,
     /// The final failure said last (by status), until a success.
     said: Mutex<Option<Option<u16>>>,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Outbox {

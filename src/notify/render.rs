@@ -142,12 +142,8 @@ impl Rendering<'_> {
     /// `... and 3 more groups`, when rows were cut.
     fn more(&self, rows: usize) -> Option<String> {
         let left = self.event.rows.len() - rows;
-        (left > 0).then(|| format!("... and {left} more {}", plural(left)))
+        (left > 0).then(|| format!("... and {}", crate::text::counted(left, "more group")))
     }
-}
-
-fn plural(count: usize) -> &'static str {
-    if count == 1 { "group" } else { "groups" }
 }
 
 fn row_messageml(row: &Row) -> String {

@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
-use super::event::hex;
 use super::failure::DeliveryError;
 use crate::config::files::{SMALL_FILE_CAP, read_regular_file};
 use crate::pod::USER_AGENT;
 use crate::pod::retry::parse_retry_after;
+use crate::store::journal::record::hex;
 
 /// The header that carries the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Groupsync-Signature";
