@@ -512,7 +512,8 @@ fn notify_test_names_each_target_and_fails_when_one_does() {
     let ws = Workspace::new();
     ws.write_group_file("emea.yaml", "id: a1\n");
     let pod = notify_pod(vec![PodGroup::new("a1").build()]);
-    let hook = Hook::answering("403 Forbidden");
+    // The answer echoes the secret, as a careless receiver might.
+    let hook = Hook::answering_with("403 Forbidden", "bad signature for key s3cr3t-hook");
     let secret = secret_file(&ws, "s3cr3t-hook");
     let extra = format!(
         "{}  - {{kind: webhook, url: \"{}\", secret_file: \"{}\"}}\n",
@@ -534,6 +535,7 @@ fn notify_test_names_each_target_and_fails_when_one_does() {
         "{text}"
     );
     assert_eq!(pod.emulator.messages().len(), 1);
+    assert!(text.contains("bad signature for key <redacted>"), "{text}");
     assert!(!text.contains("s3cr3t"), "{text}");
 }
 

@@ -449,8 +449,8 @@ impl PodClient {
     }
 }
 
-/// A stream id as room search gives it (standard base64) in its URL form:
-/// `+` -> `-`, `/` -> `_`, no `=`.
+/// What to do about an agent that refused the tokens (`after_login`: even
+/// ones just issued).
 fn rejected_hint(after_login: bool) -> &'static str {
     if after_login {
         "the agent refused even freshly issued tokens; check that the bot account is active and pod.agent_url is right"

@@ -36,7 +36,12 @@ pub struct Hook {
 impl Hook {
     /// Answers every POST with `status` (e.g. `200 OK`), until the test process ends.
     pub fn answering(status: &'static str) -> Hook {
-        Hook::serve(Some(status))
+        Hook::serve(Some((status, "")))
+    }
+
+    /// Answers every POST with `status` and `body`.
+    pub fn answering_with(status: &'static str, body: &'static str) -> Hook {
+        Hook::serve(Some((status, body)))
     }
 
     /// Accepts every connection and never answers (nor closes it).
@@ -44,7 +49,7 @@ impl Hook {
         Hook::serve(None)
     }
 
-    fn serve(status: Option<&'static str>) -> Hook {
+    fn serve(answer_with: Option<(&'static str, &'static str)>) -> Hook {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let address = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -53,10 +58,10 @@ impl Hook {
             let mut held = Vec::new();
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                match status {
-                    Some(status) => {
+                match answer_with {
+                    Some((status, body)) => {
                         let log = log.clone();
-                        std::thread::spawn(move || answer(stream, status, &log));
+                        std::thread::spawn(move || answer(stream, (status, body), &log));
                     }
                     // Kept open, never read, never answered.
                     None => held.push(stream),
@@ -77,7 +82,7 @@ impl Hook {
     }
 }
 
-fn answer(stream: TcpStream, status: &str, log: &Mutex<Vec<Received>>) {
+fn answer(stream: TcpStream, (status, answer): (&str, &str), log: &Mutex<Vec<Received>>) {
     let mut reader = BufReader::new(&stream);
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
@@ -109,7 +114,11 @@ fn answer(stream: TcpStream, status: &str, log: &Mutex<Vec<Received>>) {
     log.lock().unwrap().push(Received { headers, body });
     let mut stream = stream;
     let _ = stream.write_all(
-        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+            answer.len()
+        )
+        .as_bytes(),
     );
 }
 
