@@ -23,11 +23,12 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use tokio::sync::Mutex;
 
-use super::answer::{Reply, is_html, status_error};
+use super::answer::{Reply, status_error};
 use super::auth::checked_token;
 use super::client::PodClient;
 use super::failure::public_url;
 use super::request::{Call, Verb};
+use super::session::login_answer_token;
 use crate::config::files::{SMALL_FILE_CAP, read_regular_text};
 use crate::config::notify::url_safe_stream_id;
 use crate::error::{AuthError, PodError};
@@ -35,7 +36,7 @@ use crate::model::agent::{
     KEY_MANAGER_TOKEN_HEADER, MESSAGE_CREATE_TEMPLATE, ROOM_SEARCH_LIMIT, ROOM_SEARCH_PATH,
     RoomDetail, RoomSearchQuery, RoomSearchResults, V4Message, message_create_path,
 };
-use crate::model::{LoginRequest, LoginResponse, PUBKEY_AUTHENTICATE_PATH, SESSION_TOKEN_HEADER};
+use crate::model::{LoginRequest, PUBKEY_AUTHENTICATE_PATH, SESSION_TOKEN_HEADER};
 
 /// The environment variable that carries a key manager token.
 pub const KEY_MANAGER_TOKEN_ENV: &str = "GROUPSYNC_KEY_MANAGER_TOKEN";
@@ -404,26 +405,18 @@ impl AgentClient {
         if !reply.status.is_success() {
             return Err(status_of(Service::KeyManager, &shown, reply));
         }
-        // Never quoted: whatever the login answers may be a token.
-        let decode_error = |reason: &str| AgentError::Decode {
+        let token = login_answer_token(
+            &reply,
+            ("keyManagerToken", "key manager token"),
+            "pod.key_manager_url",
+        )
+        .map_err(|reason| AgentError::Decode {
             service: Service::KeyManager,
-            url: shown.clone(),
-            reason: reason.to_string(),
-        };
-        if is_html(&reply) {
-            return Err(decode_error(
-                "an HTML page, not JSON: is pod.key_manager_url right?",
-            ));
-        }
-        let answer: LoginResponse = serde_json::from_slice(&reply.body).map_err(|_| {
-            decode_error("not the expected {\"name\": \"keyManagerToken\", \"token\": ...}")
+            url: shown,
+            reason,
         })?;
-        let token = answer.token.trim();
-        if token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_graphic()) {
-            return Err(decode_error("the login answer holds no usable token"));
-        }
-        transport.secrets().issued(token);
-        Ok(KeyManagerToken::new(token))
+        transport.secrets().issued(&token);
+        Ok(KeyManagerToken::new(&token))
     }
 }
 

@@ -210,37 +210,48 @@ pub(super) fn session_rejected(call: &Call, after_login: bool) -> PodError {
     }
 }
 
-/// The session token of a login answer. No error quotes the answer, any
-/// part of it, or the decoder's message (which may quote it): whatever the
-/// login URL answers may be a token.
+/// The session token of a login answer.
 fn login_token(reply: &Reply, shown_url: &str) -> Result<SessionToken, PodError> {
-    let decode_error = |reason: &str| PodError::Decode {
-        method: Verb::Post.as_str(),
-        path: shown_url.to_string(),
-        reason: reason.to_string(),
-    };
+    let token = login_answer_token(reply, ("sessionToken", "session token"), "auth.login_url")
+        .map_err(|reason| PodError::Decode {
+            method: Verb::Post.as_str(),
+            path: shown_url.to_string(),
+            reason,
+        })?;
+    Ok(SessionToken::new(&token))
+}
+
+/// The token of a login answer, `{"name": NAME, "token": ...}` (the pod's
+/// or the key manager's: `noun` is what the token is called, `setting` the
+/// URL to check), or why there is none. No reason quotes the answer, any part of it, or the decoder's
+/// message (which may quote it): whatever a login URL answers may be a token.
+pub(super) fn login_answer_token(
+    reply: &Reply,
+    (name, noun): (&str, &str),
+    setting: &str,
+) -> Result<String, String> {
     if is_html(reply) {
-        return Err(decode_error(
-            "the login answered with an HTML page, not JSON: is auth.login_url right?",
+        return Err(format!(
+            "the login answered with an HTML page, not JSON: is {setting} right?"
         ));
     }
     let answer: serde_json::Value = serde_json::from_slice(&reply.body)
-        .map_err(|_| decode_error("the login answer is not JSON"))?;
+        .map_err(|_| "the login answer is not JSON".to_string())?;
     let token = match &answer {
         serde_json::Value::Object(fields) => fields.get("token"),
         _ => {
-            return Err(decode_error(&format!(
-                "the login answer is {}, not the expected object {{\"name\": \"sessionToken\", \"token\": ...}}",
+            return Err(format!(
+                "the login answer is {}, not the expected object {{\"name\": \"{name}\", \"token\": ...}}",
                 json_kind(&answer)
-            )));
+            ));
         }
     };
-    let token = token
+    token
         .and_then(serde_json::Value::as_str)
         .map(str::trim)
         .filter(|token| !token.is_empty() && token.bytes().all(|byte| byte.is_ascii_graphic()))
-        .ok_or_else(|| decode_error("the login answer holds no usable session token"))?;
-    Ok(SessionToken::new(token))
+        .map(str::to_string)
+        .ok_or_else(|| format!("the login answer holds no usable {noun}"))
 }
 
 /// What kind of JSON value `value` is, with an article: `a string`, `an array`.
