@@ -454,8 +454,9 @@ async fn still_as_planned(
     client: &PodClient,
     snapshot: &mut Snapshot,
 ) -> Result<Option<fingerprint::Moved>> {
+    let known_users = snapshot.usernames_by_id();
     for each in &saved.fingerprints {
-        if let Some(moved) = fingerprint::check(each, client, snapshot).await? {
+        if let Some(moved) = fingerprint::check(each, client, snapshot, &known_users).await? {
             return Ok(Some(moved));
         }
     }

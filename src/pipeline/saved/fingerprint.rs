@@ -3,7 +3,7 @@
 //! that. A group's fields are kept as values (so a refusal can say what
 //! moved); a list as its count and the SHA-256 of its user ids.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -198,10 +198,13 @@ pub struct Moved {
 
 /// Reads the resource `fingerprint` describes from the pod again and records
 /// it in `snapshot`; `Some` when it no longer shows what it showed.
+/// `known_users` names the users a list's rows leave unnamed (the
+/// snapshot's, taken once for all the checks).
 pub async fn check(
     fingerprint: &Fingerprint,
     client: &PodClient,
     snapshot: &mut Snapshot,
+    known_users: &HashMap<UserId, String>,
 ) -> Result<Option<Moved>, PodError> {
     let id = match &fingerprint.group {
         Touched::Absent { group_type, name } => {
@@ -246,7 +249,7 @@ pub async fn check(
     }
     for (roster, then) in &fingerprint.lists {
         let rows = client.roster(id, *roster).await?;
-        let users = users_of(&rows, &snapshot.usernames_by_id());
+        let users = users_of(&rows, known_users);
         let seen = SeenList::of(users.keys());
         snapshot.record_roster(id, *roster, users, Some(now_ms()));
         if then.as_ref() != Some(&seen) {
