@@ -97,6 +97,7 @@ fn apply_1000_changes(c: &mut Criterion) {
                     state: &state,
                     snapshot: &mut snapshot,
                     journal: &mut journal,
+                    applied: None,
                 };
                 let report = runtime
                     .block_on(apply(

@@ -37,7 +37,7 @@ use crate::pipeline::journaling::Recorder;
 use crate::pipeline::plan::{Change, Plan};
 use crate::pod::{PodClient, PodError};
 use crate::shutdown::Shutdown;
-use crate::store::snapshot::Snapshot;
+use crate::store::snapshot::{AppliedPlan, Snapshot};
 use crate::store::state_file::StateFile;
 use crate::text::counted;
 
@@ -279,6 +279,9 @@ pub struct Records<'a> {
     pub state: &'a StateFile,
     pub snapshot: &'a mut Snapshot,
     pub journal: &'a mut Recorder,
+    /// The plan to record as the last applied (its `at_ms` set when the
+    /// apply ends), with the final save: no second write of the state file.
+    pub applied: Option<AppliedPlan>,
 }
 
 /// Sends the plan's requests and records each answer in the journal, then
@@ -294,6 +297,7 @@ pub async fn apply(
         state,
         snapshot,
         journal,
+        applied,
     } = records;
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
@@ -360,6 +364,10 @@ pub async fn apply(
         }
     }
     end_unfinished(&mut report, &mut progress, &finished);
+    if let Some(applied) = applied {
+        let at_ms = crate::store::snapshot::now_ms();
+        snapshot.set_last_applied(AppliedPlan { at_ms, ..applied });
+    }
     if let Err(error) = journal.sync()
         && report.save_error.is_none()
     {

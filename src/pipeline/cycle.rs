@@ -299,9 +299,7 @@ async fn unbounded_cycle(
             }
             let report = outcome.apply.as_ref();
             let marked = ownership::record(&desired, &outcome.plan, report, &mut snapshot);
-            if (marked || report.is_some())
-                && let Err(error) = state.save(&snapshot)
-            {
+            if marked && let Err(error) = state.save(&snapshot) {
                 match &mut outcome.apply {
                     Some(report) if report.save_error.is_none() => report.save_error = Some(error),
                     Some(_) => {}
@@ -390,17 +388,7 @@ async fn unbounded_saved(
         state: &state,
         log_changes,
     };
-    let report = apply_journaled(writing, &outcome, &mut snapshot, stop).await?;
-    if let Err(error) = state.save(&snapshot)
-        && report.save_error.is_none()
-    {
-        outcome.apply = Some(ApplyReport {
-            save_error: Some(error),
-            ..report
-        });
-        return Ok(outcome);
-    }
-    outcome.apply = Some(report);
+    outcome.apply = Some(apply_journaled(writing, &outcome, &mut snapshot, stop).await?);
     Ok(outcome)
 }
 
@@ -431,20 +419,19 @@ async fn apply_journaled(
     let mut journal = Recorder::open(settings, client, revision, Some(&outcome.digest))?;
     let records = Records {
         state,
-        snapshot: &mut *snapshot,
+        snapshot,
         journal: &mut journal,
+        applied: Some(AppliedPlan {
+            revision: revision.map(Revision::id),
+            digest: outcome.digest.clone(),
+            at_ms: 0,
+        }),
     };
     let options = ApplyOptions {
         concurrency: settings.concurrency,
         log_changes,
     };
-    let report = apply(&outcome.plan, client, records, options, stop).await?;
-    snapshot.set_last_applied(AppliedPlan {
-        revision: revision.map(Revision::id),
-        digest: outcome.digest.clone(),
-        at_ms: crate::store::snapshot::now_ms(),
-    });
-    Ok(report)
+    apply(&outcome.plan, client, records, options, stop).await
 }
 
 /// The first resource of `saved` that no longer shows what the plan saw,
