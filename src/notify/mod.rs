@@ -247,9 +247,11 @@ impl Notifications {
         let Some(inner) = &self.inner else {
             return;
         };
+        // Taken either way: what a cycle planned is not kept past its end.
+        let kept = std::mem::take(&mut *locked(&inner.planned));
         let planned = match result {
             Ok(outcome) => Planned::of(outcome),
-            Err(_) => std::mem::take(&mut *locked(&inner.planned)),
+            Err(_) => kept,
         };
         for event in finished_events(result, &planned) {
             inner.dispatch(event);
