@@ -178,13 +178,7 @@ fn save_plan(outcome: CycleOutcome, path: &Path) -> crate::Result<CycleOutcome> 
 /// `groupsync show FILE`: the saved plan, checked, in `format`.
 pub fn show(path: &Path, format: OutputFormat) -> anyhow::Result<Outcome> {
     let saved = SavedPlan::read(path).map_err(Error::from)?;
-    let outcome = CycleOutcome {
-        plan: saved.plan(),
-        revision: saved.revision.clone(),
-        digest: saved.digest.clone(),
-        ..CycleOutcome::default()
-    };
-    print_outcome(&outcome, format)?;
+    print_outcome(&CycleOutcome::of_saved(&saved), format)?;
     Ok(Outcome::Clean)
 }
 

@@ -115,6 +115,17 @@ pub struct CycleOutcome {
 }
 
 impl CycleOutcome {
+    /// The outcome a saved plan holds before it is applied: its plan,
+    /// revision and digest (for `show` and `apply FILE`).
+    pub fn of_saved(saved: &SavedPlan) -> CycleOutcome {
+        CycleOutcome {
+            plan: saved.plan(),
+            revision: saved.revision.clone(),
+            digest: saved.digest.clone(),
+            ..CycleOutcome::default()
+        }
+    }
+
     /// How many declared groups are in sync, pending and failed.
     pub fn group_counts(&self) -> GroupCounts {
         let (applied, failed) = self
@@ -354,12 +365,7 @@ async fn unbounded_saved(
     let state = StateFile::lock_within(state_path, lock_timeout, &stop).await?;
     let mut snapshot = state.load()?;
     tie_to_pod(&mut snapshot, state_path, Some(client.pod_url()))?;
-    let mut outcome = CycleOutcome {
-        plan: saved.plan(),
-        revision: saved.revision.clone(),
-        digest: saved.digest.clone(),
-        ..CycleOutcome::default()
-    };
+    let mut outcome = CycleOutcome::of_saved(saved);
     // The prune limit weighs against what is managed now, not what the file says.
     outcome.plan.managed = snapshot.managed_groups().count();
     let moved = still_as_planned(saved, client, &mut snapshot).await;
