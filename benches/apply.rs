@@ -35,14 +35,14 @@ fn group_id(index: usize) -> String {
 fn desired_with_area(area: &str) -> DesiredState {
     let groups: Vec<DesiredGroup> = (0..GROUPS)
         .map(|index| DesiredGroup {
-            key: GroupKey::Id(group_id(index)),
+            key: GroupKey::Id(group_id(index).into()),
             fields: UserGroupUpdate {
-                area: Some(area.to_string()),
+                area: Some(area.into()),
                 ..Default::default()
             },
             rosters: Default::default(),
             on_drift: None,
-            previously: Vec::new(),
+            previously: Box::default(),
             source: SourcePos {
                 path: std::path::Path::new("groups.d/bench.yaml").into(),
                 line: 1,
@@ -58,8 +58,8 @@ fn apply_1000_changes(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let seed: Vec<UserGroupResponse> = (0..GROUPS)
         .map(|index| UserGroupResponse {
-            id: Some(group_id(index)),
-            name: Some(format!("Scope {index}")),
+            id: Some(group_id(index).into()),
+            name: Some(format!("Scope {index}").into()),
             area: Some("start".into()),
             ..Default::default()
         })

@@ -289,9 +289,9 @@ fn write_large_plan_tree(dir: &Path) {
         )
         .unwrap();
         let recorded = UserGroupResponse {
-            id: Some(id.clone()),
-            name: Some(format!("Group {index}")),
-            description: Some("old".to_string()),
+            id: Some(id.as_str().into()),
+            name: Some(format!("Group {index}").into()),
+            description: Some("old".into()),
             ..Default::default()
         };
         snapshot.record_read(&id, recorded, 1_700_000_000_000);

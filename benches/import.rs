@@ -49,10 +49,10 @@ const CONCURRENCY: usize = 16;
 fn seed() -> Vec<UserGroupResponse> {
     (0..GROUPS)
         .map(|index| UserGroupResponse {
-            id: Some(format!("65{index:012x}")),
-            name: Some(format!("Scope {index}")),
-            area: Some(["EMEA", "APAC", "AMER"][index % 3].to_string()),
-            description: Some(format!("Desk number {index}")),
+            id: Some(format!("65{index:012x}").into()),
+            name: Some(format!("Scope {index}").into()),
+            area: Some(["EMEA", "APAC", "AMER"][index % 3].into()),
+            description: Some(format!("Desk number {index}").into()),
             active: Some(index % 10 != 0),
             ..Default::default()
         })

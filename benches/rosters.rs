@@ -54,8 +54,8 @@ fn users(count: usize) -> Vec<SeedUser> {
 fn groups(count: usize) -> Vec<UserGroupResponse> {
     (0..count)
         .map(|index| UserGroupResponse {
-            id: Some(group_id(index)),
-            name: Some(format!("Scope {index}")),
+            id: Some(group_id(index).into()),
+            name: Some(format!("Scope {index}").into()),
             ..Default::default()
         })
         .collect()

@@ -11,6 +11,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+/// A group's id, name, area, description or type: stored inline up to 24
+/// bytes, so that the ids and names of a large tree cost no allocation each.
+pub use compact_str::CompactString as Text;
+
 pub mod agent;
 pub mod roster;
 #[cfg(test)]
@@ -78,11 +82,11 @@ impl fmt::Display for FieldValue {
 #[serde(deny_unknown_fields)]
 pub struct UserGroupUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub area: Option<String>,
+    pub area: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
 }
@@ -107,9 +111,9 @@ impl UserGroupUpdate {
     /// Sets `field` to `value`; a value of the wrong kind for the field is ignored.
     pub fn set(&mut self, field: Field, value: FieldValue) {
         match (field, value) {
-            (Field::Name, FieldValue::Text(text)) => self.name = Some(text),
-            (Field::Area, FieldValue::Text(text)) => self.area = Some(text),
-            (Field::Description, FieldValue::Text(text)) => self.description = Some(text),
+            (Field::Name, FieldValue::Text(text)) => self.name = Some(text.into()),
+            (Field::Area, FieldValue::Text(text)) => self.area = Some(text.into()),
+            (Field::Description, FieldValue::Text(text)) => self.description = Some(text.into()),
             (Field::Active, FieldValue::Flag(flag)) => self.active = Some(flag),
             _ => {}
         }
@@ -139,15 +143,15 @@ impl UserGroupUpdate {
 #[serde(rename_all = "camelCase")]
 pub struct UserGroupResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub area: Option<String>,
+    pub area: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Text>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub group_type: Option<String>,
+    pub group_type: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,9 +220,9 @@ impl FieldRef<'_> {
 /// One managed field out of the four, from either type that holds them.
 fn field_ref<'a>(
     field: Field,
-    name: &'a Option<String>,
-    area: &'a Option<String>,
-    description: &'a Option<String>,
+    name: &'a Option<Text>,
+    area: &'a Option<Text>,
+    description: &'a Option<Text>,
     active: Option<bool>,
 ) -> Option<FieldRef<'a>> {
     match field {
@@ -235,8 +239,10 @@ pub struct SourcePos {
     /// The file, relative to the groups dir's parent: `groups.d/emea.yaml`
     /// (shared by every group the file declares).
     pub path: Arc<Path>,
-    pub line: usize,
-    pub column: usize,
+    /// 32 bits, as a groups file is at most 1 MiB (and a large tree's groups
+    /// are kept by the hundred thousand).
+    pub line: u32,
+    pub column: u32,
 }
 
 impl fmt::Display for SourcePos {
@@ -253,10 +259,10 @@ impl fmt::Display for SourcePos {
 #[serde(rename_all = "lowercase")]
 pub enum GroupKey {
     /// By the pod's groupId (`id:`).
-    Id(String),
+    Id(Text),
     /// A group without `id`: by its type (`type:`, default `ROLE_SCOPE`) and
     /// exact name. groupsync adopts the pod's group of that name, or creates it.
-    Name { group_type: String, name: String },
+    Name { group_type: Text, name: Text },
 }
 
 impl GroupKey {
@@ -295,7 +301,7 @@ pub struct DesiredGroup {
     /// `on_drift:`, when the group says; else the config's applies.
     pub on_drift: Option<DriftPolicy>,
     /// `previously:`, the names a group without `id` was known by before.
-    pub previously: Vec<String>,
+    pub previously: Box<[Text]>,
     /// Where the group's mapping starts.
     pub source: SourcePos,
 }
@@ -389,13 +395,13 @@ pub const PUBKEY_AUTHENTICATE_PATH: &str = "/pubkey/authenticate";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserGroupCreate {
-    pub name: String,
+    pub name: Text,
     #[serde(rename = "type")]
-    pub group_type: String,
+    pub group_type: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub area: Option<String>,
+    pub area: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Text>,
 }
 
 /// The only group type the pod knows today.

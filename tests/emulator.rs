@@ -21,7 +21,7 @@ mod lists;
 fn group(id: &str) -> UserGroupResponse {
     UserGroupResponse {
         id: Some(id.into()),
-        name: Some(format!("Group {id}")),
+        name: Some(format!("Group {id}").into()),
         active: Some(true),
         ..Default::default()
     }
@@ -320,7 +320,7 @@ async fn walk_pages(pod: &Emulator, filters: &str) -> Vec<(Vec<String>, bool)> {
         let ids = page
             .data
             .iter()
-            .map(|group| group.id.clone().unwrap())
+            .map(|group| group.id.clone().unwrap().into_string())
             .collect();
         pages.push((ids, pagination.next.is_some()));
         if pagination.next.is_none() {

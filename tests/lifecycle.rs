@@ -75,7 +75,7 @@ fn a_group_without_id_is_created_with_exactly_its_declared_fields_once() {
         "an active group needs no PUT after its POST"
     );
     let created = only_named(&pod, "EMEA rates");
-    let id = created.id.clone().unwrap();
+    let id = created.id.clone().unwrap().into_string();
     let text = stdout(&output);
     assert!(
         text.contains(&format!(
@@ -134,7 +134,7 @@ fn a_group_declared_inactive_is_created_then_deactivated_by_one_put() {
         [(201, json!({"name": "Retired desk", "type": ROLE_SCOPE}))]
     );
     let created = only_named(&pod, "Retired desk");
-    let id = created.id.clone().unwrap();
+    let id = created.id.clone().unwrap().into_string();
     assert_eq!(pod.put_log(), [(id.clone(), json!({"active": false}))]);
     assert_eq!(created.active, Some(false));
     assert_eq!(ws.load_state().get(&id), Some(&created));
@@ -165,7 +165,10 @@ fn a_created_group_renamed_on_the_pod_is_drift_not_a_second_create() {
         "{text}"
     );
     assert_eq!(posts(&pod).len(), 1, "a second POST was sent");
-    assert_eq!(pod.put_log(), [(id.clone(), json!({"name": "EMEA rates"}))]);
+    assert_eq!(
+        pod.put_log(),
+        [(id.to_string(), json!({"name": "EMEA rates"}))]
+    );
     assert_eq!(only_named(&pod, "EMEA rates").id, Some(id));
 }
 
@@ -276,7 +279,7 @@ fn a_post_whose_answer_is_lost_makes_exactly_one_group() {
 
     assert_exit(&output, 0);
     let created = only_named(&pod, "EMEA rates");
-    let id = created.id.clone().unwrap();
+    let id = created.id.clone().unwrap().into_string();
     assert_eq!(posts(&pod).len(), 1, "the POST was sent again");
     assert_eq!(posts(&pod)[0].0, 0, "its answer was lost");
     assert_eq!(

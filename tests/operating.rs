@@ -232,7 +232,9 @@ fn change_area_behind_our_back(pod: &PodFixture, id: &str, area: &str) {
 }
 
 fn area_on_the_pod(pod: &PodFixture, id: &str) -> Option<String> {
-    pod.emulator.group(id).and_then(|group| group.area)
+    pod.emulator
+        .group(id)
+        .and_then(|group| group.area.map(String::from))
 }
 
 fn state_bytes(ws: &Workspace) -> Vec<u8> {

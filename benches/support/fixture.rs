@@ -46,9 +46,9 @@ pub fn write_fixture(dir: &Path, groups: usize, per_file: usize, changed_every: 
             snapshot.record_read(&id, pod, 1_700_000_000_000);
             let applied = LastApplied {
                 fields: UserGroupUpdate {
-                    name: Some(format!("Scope {index}")),
-                    area: Some(format!("AREA-{}", index % 7)),
-                    description: Some(format!("Compliance scope number {index}")),
+                    name: Some(format!("Scope {index}").into()),
+                    area: Some(format!("AREA-{}", index % 7).into()),
+                    description: Some(format!("Compliance scope number {index}").into()),
                     active: Some(true),
                 },
                 lists: Default::default(),

@@ -43,9 +43,9 @@ impl ListsPod {
     pub fn config(&self, area_of: fn(usize) -> &'static str) -> EmulatorConfig {
         let groups = (0..self.groups)
             .map(|index| UserGroupResponse {
-                id: Some(group_id(index)),
-                name: Some(format!("Scope {index}")),
-                area: Some(area_of(index).to_string()),
+                id: Some(group_id(index).into()),
+                name: Some(format!("Scope {index}").into()),
+                area: Some(area_of(index).into()),
                 ..Default::default()
             })
             .collect();

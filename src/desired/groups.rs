@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::model::{
-    DesiredGroup, Field, GroupKey, ROLE_SCOPE, Roster, Rosters, SourcePos, UserGroupUpdate,
+    DesiredGroup, Field, GroupKey, ROLE_SCOPE, Roster, Rosters, SourcePos, Text, UserGroupUpdate,
 };
 
 use super::Problems;
@@ -243,8 +243,8 @@ impl Reader {
     /// still counts for duplicates.
     fn group(&mut self, at: Pos, entries: Vec<(Node, Node)>, problems: &mut Problems) {
         let mut seen: [Option<Pos>; GROUP_KEYS.len()] = [None; GROUP_KEYS.len()];
-        let mut id: Option<(String, Pos)> = None;
-        let mut group_type: Option<String> = None;
+        let mut id: Option<(Text, Pos)> = None;
+        let mut group_type: Option<Text> = None;
         let mut name_at: Option<Pos> = None;
         let mut fields = UserGroupUpdate::default();
         let mut rosters = Rosters::default();
@@ -307,7 +307,7 @@ impl Reader {
                 (GroupKey::Id(id), id_at)
             }
             (None, Some(name)) if seen[0].is_none() => {
-                let group_type = group_type.unwrap_or_else(|| ROLE_SCOPE.to_string());
+                let group_type = group_type.unwrap_or_else(|| ROLE_SCOPE.into());
                 let key = GroupKey::Name {
                     group_type,
                     name: name.clone(),
@@ -331,7 +331,7 @@ impl Reader {
                 fields,
                 rosters,
                 on_drift,
-                previously,
+                previously: previously.into_boxed_slice(),
                 source,
             }),
             key_at,
@@ -381,7 +381,7 @@ mod tests {
         groups.pop().unwrap()
     }
 
-    fn ids_and_starts(groups: &[DesiredGroup]) -> Vec<(&str, usize, usize)> {
+    fn ids_and_starts(groups: &[DesiredGroup]) -> Vec<(&str, u32, u32)> {
         groups
             .iter()
             .map(|group| {
@@ -427,15 +427,24 @@ mod tests {
     fn members_and_assignees_are_sorted_sets_and_absent_lists_unmanaged() {
         let group =
             only_group("id: a1\nmembers: [bob.jones, alice.smith]\nassignees:\n  - carol.white\n");
-        assert_eq!(group.rosters.members, users(&["alice.smith", "bob.jones"]));
-        assert_eq!(group.rosters.assignees, users(&["carol.white"]));
+        assert_eq!(
+            group.rosters.get(Roster::Members).cloned(),
+            users(&["alice.smith", "bob.jones"])
+        );
+        assert_eq!(
+            group.rosters.get(Roster::Assignees).cloned(),
+            users(&["carol.white"])
+        );
         let unmanaged = only_group("id: a1\nname: x\n");
         assert!(unmanaged.rosters.is_empty());
         let none = only_group("id: a1\nmembers: []\n");
-        assert_eq!(none.rosters.members, users(&[]));
-        assert_eq!(none.rosters.assignees, None);
+        assert_eq!(none.rosters.get(Roster::Members).cloned(), users(&[]));
+        assert_eq!(none.rosters.get(Roster::Assignees).cloned(), None);
         let numeric = only_group("id: a1\nmembers: [12345, 'true']\n");
-        assert_eq!(numeric.rosters.members, users(&["12345", "true"]));
+        assert_eq!(
+            numeric.rosters.get(Roster::Members).cloned(),
+            users(&["12345", "true"])
+        );
     }
 
     #[test]
@@ -545,7 +554,7 @@ mod tests {
         );
         // A broken list is not managed at all, rather than managed half.
         let (groups, _) = parse("id: a1\nmembers: [alice, alice]\n");
-        assert_eq!(groups[0].rosters.members, None);
+        assert_eq!(groups[0].rosters.get(Roster::Members).cloned(), None);
     }
 
     #[test]
@@ -615,8 +624,8 @@ mod tests {
     fn absent_fields_stay_apart_from_empty_ones() {
         let group = only_group("id: a1\narea: \"\"\ndescription: ''\n");
         assert_eq!(group.fields.name, None);
-        assert_eq!(group.fields.area, Some(String::new()));
-        assert_eq!(group.fields.description, Some(String::new()));
+        assert_eq!(group.fields.area, Some(Text::default()));
+        assert_eq!(group.fields.description, Some(Text::default()));
         assert_eq!(group.fields.active, None);
     }
 

@@ -6,24 +6,26 @@
 //!   and reads each one (size limit, UTF-8);
 //! - `tree`   — turns one file's YAML events into a small tree of nodes that know their position;
 //! - `groups` — reads groups out of that tree (the allowed forms and keys), with
-//!   `values`, the readers of each value (ids, fields, usernames) and their messages.
+//!   `values`, the readers of each value (ids, fields, usernames) and their messages;
+//!
+//! then, across the files, `duplicates` finds the ids and names claimed twice.
 //!
 //! Nothing stops at the first problem: every problem in every file is collected and
 //! returned at once as [`Error::Invalid`], each one printed as `PATH:LINE:COLUMN: message`.
 
+mod duplicates;
 mod groups;
 pub mod schema;
 mod tree;
 mod values;
 mod walk;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::Path;
 
 use crate::error::{Diagnostic, Diagnostics, Error};
-use crate::model::{DesiredGroup, DesiredState, GroupKey};
+use crate::model::{DesiredGroup, DesiredState};
 
+use self::duplicates::report_duplicates;
 use self::groups::ParsedGroup;
 use self::tree::Pos;
 use self::walk::Found;
@@ -169,8 +171,12 @@ impl<'p> Problems<'p> {
     }
 
     fn at(&mut self, pos: Pos, message: impl Into<String>) {
-        self.list
-            .push(Diagnostic::at(self.path, pos.line, pos.column, message));
+        self.list.push(Diagnostic::at(
+            self.path,
+            pos.line as usize,
+            pos.column as usize,
+            message,
+        ));
     }
 
     fn whole_file(&mut self, message: impl Into<String>) {
@@ -240,95 +246,6 @@ impl FileReport {
         }
         problems
     }
-}
-
-/// Adds an error at every group that an earlier one (in walk order) already
-/// claims: the same id, or, for a group without `id`, the same name as any
-/// other group (a group known by name must be the only one of that name).
-fn report_duplicates(files: &mut [FileReport]) {
-    let mut later: Vec<(usize, Diagnostic)> = Vec::new();
-    {
-        let mut ids: HashMap<&str, &ParsedGroup> = HashMap::new();
-        let mut names_without_id: HashMap<&str, &ParsedGroup> = HashMap::new();
-        let mut names_with_id: HashMap<&str, &ParsedGroup> = HashMap::new();
-        for (file_index, file) in files.iter().enumerate() {
-            for parsed in &file.groups {
-                let problem = match &parsed.group.key {
-                    GroupKey::Id(id) => first_claim(&mut ids, id, parsed)
-                        .map(|first| duplicate_id(parsed, first))
-                        .or_else(|| {
-                            let name = parsed.group.fields.name.as_deref()?;
-                            names_with_id.entry(name).or_insert(parsed);
-                            let first = names_without_id.get(name)?;
-                            Some(name_taken(parsed, first))
-                        }),
-                    GroupKey::Name { name, .. } => first_claim(&mut names_without_id, name, parsed)
-                        .or_else(|| names_with_id.get(name.as_str()).copied())
-                        .map(|first| name_taken(parsed, first)),
-                };
-                if let Some(problem) = problem {
-                    later.push((file_index, problem));
-                }
-            }
-        }
-    }
-    for (file_index, problem) in later {
-        files[file_index].problems.push(problem);
-    }
-}
-
-/// The group that claimed `key` first, or `None` when `parsed` is the first
-/// (and is now recorded as such).
-fn first_claim<'g>(
-    claims: &mut HashMap<&'g str, &'g ParsedGroup>,
-    key: &'g str,
-    parsed: &'g ParsedGroup,
-) -> Option<&'g ParsedGroup> {
-    match claims.entry(key) {
-        Entry::Vacant(slot) => {
-            slot.insert(parsed);
-            None
-        }
-        Entry::Occupied(first) => Some(*first.get()),
-    }
-}
-
-fn duplicate_id(again: &ParsedGroup, first: &ParsedGroup) -> Diagnostic {
-    let first_place = place(&first.group.source.path, first.key_at);
-    let id = first.group.id().unwrap_or_default();
-    Diagnostic::at(
-        &*again.group.source.path,
-        again.key_at.line,
-        again.key_at.column,
-        format!("id \"{id}\" is already declared at {first_place}"),
-    )
-}
-
-/// The error at `later`'s name: its name is `earlier`'s too, and at least
-/// one of the two has no `id`, so that name must be unique in the tree.
-fn name_taken(later: &ParsedGroup, earlier: &ParsedGroup) -> Diagnostic {
-    let at = later.name_at.unwrap_or(later.key_at);
-    let earlier_place = place(
-        &earlier.group.source.path,
-        earlier.name_at.unwrap_or(earlier.key_at),
-    );
-    let name = later.group.fields.name.as_deref().unwrap_or_default();
-    let with_id = earlier.group.id().or_else(|| later.group.id());
-    let message = match with_id {
-        None => format!(
-            "name \"{name}\" is already declared at {earlier_place}, also without `id`; a group without `id` \
-             is known by its name, so the name must be unique: add `id:` to one of them, or rename one"
-        ),
-        Some(id) => format!(
-            "name \"{name}\" is already declared at {earlier_place}; with group {id} declaring it too, \
-             the group without `id` cannot be known by its name: add its `id:`, or rename one of them"
-        ),
-    };
-    Diagnostic::at(&*later.group.source.path, at.line, at.column, message)
-}
-
-fn place(path: &Path, pos: Pos) -> String {
-    format!("{}:{}:{}", path.display(), pos.line, pos.column)
 }
 
 #[cfg(test)]
@@ -479,6 +396,28 @@ mod tests {
                 "groups.d/team/b.yaml:2:5: id \"x1\" is already declared at groups.d/a.yaml:2:9",
                 "groups.d/team/c.yaml:2:7: id \"y2\" is already declared at groups.d/a.yaml:3:9",
                 "groups.d/team/c.yaml:3:7: id \"y2\" is already declared at groups.d/a.yaml:3:9",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_placed_in_their_own_files_across_files_that_declare_nothing() {
+        // Groups are numbered across the whole tree; a file with no groups
+        // (or only broken ones) must not shift which file an error lands in.
+        let tree = Tree::new();
+        tree.write("a.yaml", "groups: []\n");
+        tree.write("b.yaml", "groups:\n  - id: k1\n    name: Kept\n");
+        tree.write("c.yaml", "groups: []\n");
+        tree.write("d.yaml", "id: [not, text]\n");
+        tree.write("e.yaml", "groups:\n  - name: Kept\n  - id: k1\n");
+        tree.write("f.yaml", "groups: []\n");
+        assert_eq!(
+            tree.problems(),
+            [
+                "groups.d/d.yaml:1:5: `id` must be a string, found a list",
+                "groups.d/e.yaml:2:11: name \"Kept\" is already declared at groups.d/b.yaml:3:11; with group k1 declaring it too, \
+                 the group without `id` cannot be known by its name: add its `id:`, or rename one of them",
+                "groups.d/e.yaml:3:9: id \"k1\" is already declared at groups.d/b.yaml:2:9",
             ]
         );
     }
@@ -700,17 +639,21 @@ mod tests {
 
     #[test]
     fn kept_text_takes_only_the_room_it_needs() {
-        // The YAML parser hands each plain scalar over with room for hundreds of bytes.
+        // The YAML parser hands each plain scalar over with room for hundreds
+        // of bytes: a short text is kept inline, a long one in just its length.
         let (groups, problems) = parse_file(
             Path::new("x.yaml"),
-            "groups:\n- id: a\n  name: Scope 1\n  area: EMEA\n",
+            "groups:\n- id: a\n  name: Scope 1\n  area: EMEA\n  description: Compliance scope for the rates desk\n",
         );
         assert_eq!(problems, []);
         let fields = &groups[0].fields;
         for text in [fields.name.as_ref(), fields.area.as_ref()] {
             let text = text.unwrap();
-            assert_eq!(text.capacity(), text.len(), "{text:?}");
+            assert!(!text.is_heap_allocated(), "{text:?}");
         }
+        let long = fields.description.as_ref().unwrap();
+        assert!(long.is_heap_allocated(), "{long:?}");
+        assert_eq!(long.capacity(), long.len(), "{long:?}");
     }
 
     #[test]

@@ -14,18 +14,21 @@ use super::Problems;
 /// shallow enough that a file of `[[[[…` is cut short at once.
 pub(super) const MAX_DEPTH: usize = 32;
 
-/// A 1-based line and column (columns count characters).
+/// A 1-based line and column (columns count characters). 32 bits: a groups
+/// file is at most 1 MiB, and every group of a large tree keeps a few.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Pos {
-    pub line: usize,
-    pub column: usize,
+    pub line: u32,
+    pub column: u32,
 }
 
 impl From<Marker> for Pos {
     fn from(marker: Marker) -> Self {
+        // Past 32 bits (no file the walk reads gets there) stays at the largest.
+        let narrow = |number: usize| u32::try_from(number).unwrap_or(u32::MAX);
         Pos {
-            line: marker.line(),
-            column: marker.col() + 1,
+            line: narrow(marker.line()),
+            column: narrow(marker.col().saturating_add(1)),
         }
     }
 }

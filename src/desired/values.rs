@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 
 use saphyr_parser::ScalarStyle;
 
-use crate::model::{DriftPolicy, Field, ROLE_SCOPE, Roster, UserGroupUpdate};
+use crate::model::{DriftPolicy, Field, ROLE_SCOPE, Roster, Text, UserGroupUpdate};
 use crate::text::is_invisible;
 
 use super::Problems;
 use super::tree::{Kind, Node, Pos};
 
 /// The group type of a group known by name; only `ROLE_SCOPE` exists today.
-pub(super) fn read_type(value: Node, problems: &mut Problems) -> Option<String> {
+pub(super) fn read_type(value: Node, problems: &mut Problems) -> Option<Text> {
     let at = value.at;
     let group_type = text_value("type", value, problems)?;
     if group_type.is_empty() {
@@ -52,7 +52,7 @@ pub(super) fn read_on_drift(value: Node, problems: &mut Problems) -> Option<Drif
 
 /// `previously`: a list of the names a group had, each a name as `name`
 /// takes it, each once.
-pub(super) fn read_previously(value: Node, problems: &mut Problems) -> Vec<String> {
+pub(super) fn read_previously(value: Node, problems: &mut Problems) -> Vec<Text> {
     let items = match value.kind {
         Kind::Sequence(items) => items,
         Kind::Rejected => return Vec::new(),
@@ -68,7 +68,7 @@ pub(super) fn read_previously(value: Node, problems: &mut Problems) -> Vec<Strin
             return Vec::new();
         }
     };
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<Text> = Vec::new();
     for item in items {
         let at = item.at;
         let Some(name) = text_value("previously", item, problems) else {
@@ -91,7 +91,7 @@ pub(super) fn read_previously(value: Node, problems: &mut Problems) -> Vec<Strin
     names
 }
 
-pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(String, Pos)> {
+pub(super) fn read_id(value: Node, problems: &mut Problems) -> Option<(Text, Pos)> {
     let at = value.at;
     let id = text_value("id", value, problems)?;
     if id.is_empty() {
@@ -261,7 +261,7 @@ pub(super) fn username_value(key: &str, item: Node, problems: &mut Problems) -> 
 
 /// Any scalar as its literal text, except plain nulls and booleans (YAML 1.2 core
 /// schema), which are surely not meant as text.
-pub(super) fn text_value(key: &str, value: Node, problems: &mut Problems) -> Option<String> {
+pub(super) fn text_value(key: &str, value: Node, problems: &mut Problems) -> Option<Text> {
     if is_null(&value) || is_plain_bool(&value) {
         let advice = match (scalar_text(&value), key) {
             (Some("") | None, "id") => "write the pod's groupId, e.g. `id: \"6543a1f0c2\"`".into(),
@@ -281,7 +281,7 @@ pub(super) fn text_value(key: &str, value: Node, problems: &mut Problems) -> Opt
         return None;
     }
     match value.kind {
-        Kind::Scalar(text, _) => Some(text.into_owned()),
+        Kind::Scalar(text, _) => Some(Text::from(text)),
         Kind::Rejected => None,
         _ => {
             problems.at(

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use crate::model::Text;
 use crate::model::{Cursors, Pagination, ROLE_SCOPE, UserGroupResponse, UserGroupResponseList};
 
 use super::cursor::encode_cursor;
@@ -33,11 +34,11 @@ impl GroupFilter {
             && self
                 .name
                 .as_ref()
-                .is_none_or(|name| group.name.as_ref() == Some(name))
+                .is_none_or(|name| group.name.as_deref() == Some(name.as_str()))
             && self
                 .area
                 .as_ref()
-                .is_none_or(|area| group.area.as_ref() == Some(area))
+                .is_none_or(|area| group.area.as_deref() == Some(area.as_str()))
             && self
                 .active
                 .is_none_or(|active| group.active == Some(active))
@@ -57,7 +58,7 @@ pub(super) struct PageRequest {
 /// in id order, THEN filtered, as real pods do, so a page may be empty and
 /// still carry `next`.
 pub(super) fn page(
-    groups: &BTreeMap<String, UserGroupResponse>,
+    groups: &BTreeMap<Text, UserGroupResponse>,
     request: &PageRequest,
 ) -> UserGroupResponseList {
     if request.filter.group_type != ROLE_SCOPE {
@@ -107,7 +108,7 @@ struct RawPage<'a> {
 }
 
 fn raw_page<'a>(
-    groups: &'a BTreeMap<String, UserGroupResponse>,
+    groups: &'a BTreeMap<Text, UserGroupResponse>,
     start: &'a PageStart,
     limit: usize,
 ) -> RawPage<'a> {
@@ -119,17 +120,20 @@ fn raw_page<'a>(
 }
 
 fn forward_page<'a>(
-    groups: &'a BTreeMap<String, UserGroupResponse>,
-    from: Bound<&'a String>,
+    groups: &'a BTreeMap<Text, UserGroupResponse>,
+    from: Bound<&'a str>,
     position: &'a str,
     limit: usize,
 ) -> RawPage<'a> {
     let mut rest = groups
-        .range::<String, _>((from, Bound::Unbounded))
+        .range::<str, _>((from, Bound::Unbounded))
         .map(|(_, group)| group);
     let records: Vec<_> = rest.by_ref().take(limit).collect();
     let more_before = match from {
-        Bound::Excluded(id) => groups.range::<String, _>(..=id).next().is_some(),
+        Bound::Excluded(id) => groups
+            .range::<str, _>((Bound::Unbounded, Bound::Included(id)))
+            .next()
+            .is_some(),
         _ => false,
     };
     RawPage {
@@ -141,19 +145,22 @@ fn forward_page<'a>(
 }
 
 fn backward_page<'a>(
-    groups: &'a BTreeMap<String, UserGroupResponse>,
-    until: &'a String,
+    groups: &'a BTreeMap<Text, UserGroupResponse>,
+    until: &'a str,
     limit: usize,
 ) -> RawPage<'a> {
     let mut earlier = groups
-        .range::<String, _>(..until)
+        .range::<str, _>((Bound::Unbounded, Bound::Excluded(until)))
         .rev()
         .map(|(_, group)| group);
     let mut records: Vec<_> = earlier.by_ref().take(limit).collect();
     records.reverse();
     RawPage {
         more_before: earlier.next().is_some(),
-        more_after: groups.range::<String, _>(until..).next().is_some(),
+        more_after: groups
+            .range::<str, _>((Bound::Included(until), Bound::Unbounded))
+            .next()
+            .is_some(),
         records,
         // An empty page lies before every group: its `after` cursor starts from the first one.
         position: "",
@@ -170,9 +177,9 @@ mod tests {
     use crate::emulator::cursor::decode_cursor;
 
     /// Active `ROLE_SCOPE` groups with these ids.
-    fn groups_of(ids: &[&str]) -> BTreeMap<String, UserGroupResponse> {
+    fn groups_of(ids: &[&str]) -> BTreeMap<Text, UserGroupResponse> {
         let group = |id: &str| UserGroupResponse::test(id).with_active(true);
-        ids.iter().map(|id| (id.to_string(), group(id))).collect()
+        ids.iter().map(|id| (Text::from(*id), group(id))).collect()
     }
 
     fn first_page(limit: usize) -> PageRequest {

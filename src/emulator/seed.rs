@@ -108,7 +108,7 @@ fn seed_config(document: SeedDocument) -> Result<EmulatorConfig, String> {
         if !seen.insert(id.clone()) {
             return Err(format!("group id {id:?} appears twice"));
         }
-        let pairs = |names: Vec<String>| names.into_iter().map(|name| (id.clone(), name));
+        let pairs = |names: Vec<String>| names.into_iter().map(|name| (id.to_string(), name));
         config.memberships.extend(pairs(seeded.members));
         config.assignments.extend(pairs(seeded.assignees));
         config.groups.push(seeded.group);

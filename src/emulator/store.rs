@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::model::Text;
 use crate::model::{
     GroupRef, ROLE_SCOPE, Roster, UserGroupCreate, UserGroupResponse, UserGroupResponseList,
     UserGroupUpdate,
@@ -33,7 +34,7 @@ pub(super) struct CreateError(pub String);
 /// that dates their changes.
 #[derive(Debug)]
 pub(super) struct Store {
-    groups: BTreeMap<String, UserGroupResponse>,
+    groups: BTreeMap<Text, UserGroupResponse>,
     pub(super) directory: Directory,
     pub(super) book: RosterBook,
     /// The last date handed out, so that dates strictly increase.
@@ -82,10 +83,10 @@ impl Store {
     pub(super) fn group_ref(&self, id: &str) -> Option<GroupRef> {
         let group = self.groups.get(id)?;
         Some(GroupRef {
-            id: group.id.clone(),
-            name: group.name.clone(),
-            area: group.area.clone(),
-            group_type: group.group_type.clone(),
+            id: group.id.as_deref().map(str::to_owned),
+            name: group.name.as_deref().map(str::to_owned),
+            area: group.area.as_deref().map(str::to_owned),
+            group_type: group.group_type.as_deref().map(str::to_owned),
             active: group.active,
         })
     }
@@ -122,7 +123,7 @@ impl Store {
         let mut next = current.with_update(update);
         if next != *current {
             next.modified_date = Some(self.stamp());
-            self.groups.insert(id.to_owned(), next.clone());
+            self.groups.insert(id.into(), next.clone());
         }
         Ok(next)
     }
@@ -144,11 +145,11 @@ impl Store {
         let id = self.fresh_id();
         let now = self.stamp();
         let group = UserGroupResponse {
-            id: Some(id.clone()),
+            id: Some(id.as_str().into()),
             name: Some(request.name.clone()),
             area: request.area.clone(),
             description: request.description.clone(),
-            group_type: Some(ROLE_SCOPE.to_owned()),
+            group_type: Some(ROLE_SCOPE.into()),
             active: Some(true),
             created_date: Some(now),
             modified_date: Some(now),
@@ -194,11 +195,11 @@ impl Store {
     }
 
     /// A 24-lowercase-hex-digit id like the pod's, unused so far.
-    fn fresh_id(&self) -> String {
+    fn fresh_id(&self) -> Text {
         loop {
             let id = random_hex(24);
-            if !self.groups.contains_key(&id) {
-                return id;
+            if !self.groups.contains_key(id.as_str()) {
+                return id.into();
             }
         }
     }
@@ -211,9 +212,7 @@ fn fill_defaults(group: &mut UserGroupResponse, previous: Option<&UserGroupRespo
         .group_type
         .take()
         .or_else(|| previous.and_then(|old| old.group_type.clone()));
-    group
-        .group_type
-        .get_or_insert_with(|| ROLE_SCOPE.to_owned());
+    group.group_type.get_or_insert_with(|| ROLE_SCOPE.into());
 }
 
 #[cfg(test)]
@@ -301,7 +300,7 @@ mod tests {
     fn update_refuses_unknown_ids_and_empty_names() {
         let mut store = store_of(&["a"]);
         let empty_name = UserGroupUpdate {
-            name: Some(String::new()),
+            name: Some(Text::default()),
             ..Default::default()
         };
         assert_eq!(
@@ -342,7 +341,7 @@ mod tests {
         assert!(
             store
                 .create(&UserGroupCreate {
-                    name: String::new(),
+                    name: Text::default(),
                     ..request.clone()
                 })
                 .is_err()

@@ -6,16 +6,17 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{DesiredGroup, GroupKey, ROLE_SCOPE, Roster, SourcePos, UserGroupResponse};
+use crate::model::Text;
 
 impl DesiredGroup {
     /// A group declared by id, with no field, at `groups.d/test.yaml:1:1`.
     pub fn test(id: &str) -> DesiredGroup {
         DesiredGroup {
-            key: GroupKey::Id(id.to_string()),
+            key: GroupKey::Id(id.into()),
             fields: Default::default(),
             rosters: Default::default(),
             on_drift: None,
-            previously: Vec::new(),
+            previously: Box::default(),
             source: SourcePos {
                 path: Path::new("groups.d/test.yaml").into(),
                 line: 1,
@@ -28,8 +29,8 @@ impl DesiredGroup {
     pub fn test_named(name: &str) -> DesiredGroup {
         let mut group = DesiredGroup::test("");
         group.key = GroupKey::Name {
-            group_type: ROLE_SCOPE.to_string(),
-            name: name.to_string(),
+            group_type: ROLE_SCOPE.into(),
+            name: name.into(),
         };
         group.with_name(name)
     }
@@ -46,22 +47,22 @@ impl DesiredGroup {
                 self.key
             );
         };
-        *declared = group_type.to_string();
+        *declared = group_type.into();
         self
     }
 
     pub fn with_name(mut self, name: &str) -> Self {
-        self.fields.name = Some(name.to_string());
+        self.fields.name = Some(name.into());
         self
     }
 
     pub fn with_area(mut self, area: &str) -> Self {
-        self.fields.area = Some(area.to_string());
+        self.fields.area = Some(area.into());
         self
     }
 
     pub fn with_description(mut self, description: &str) -> Self {
-        self.fields.description = Some(description.to_string());
+        self.fields.description = Some(description.into());
         self
     }
 
@@ -78,7 +79,7 @@ impl DesiredGroup {
     }
 
     /// Declared in `path` at `line`:`column`.
-    pub fn at(mut self, path: &str, line: usize, column: usize) -> Self {
+    pub fn at(mut self, path: &str, line: u32, column: u32) -> Self {
         self.source = SourcePos {
             path: Path::new(path).into(),
             line,
@@ -92,24 +93,24 @@ impl UserGroupResponse {
     /// The pod's `ROLE_SCOPE` group `id`, every other field absent.
     pub fn test(id: &str) -> UserGroupResponse {
         UserGroupResponse {
-            id: Some(id.to_string()),
-            group_type: Some(ROLE_SCOPE.to_string()),
+            id: Some(id.into()),
+            group_type: Some(ROLE_SCOPE.into()),
             ..UserGroupResponse::default()
         }
     }
 
     pub fn with_name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_string());
+        self.name = Some(name.into());
         self
     }
 
     pub fn with_area(mut self, area: &str) -> Self {
-        self.area = Some(area.to_string());
+        self.area = Some(area.into());
         self
     }
 
     pub fn with_description(mut self, description: &str) -> Self {
-        self.description = Some(description.to_string());
+        self.description = Some(description.into());
         self
     }
 
@@ -119,7 +120,7 @@ impl UserGroupResponse {
     }
 
     pub fn with_type(mut self, group_type: Option<&str>) -> Self {
-        self.group_type = group_type.map(str::to_string);
+        self.group_type = group_type.map(Text::from);
         self
     }
 

@@ -269,7 +269,11 @@ fn outcome_events(outcome: &CycleOutcome, planned: &Planned) -> Vec<Event> {
         let Some(change) = change_of(done.change) else {
             continue;
         };
-        let name = name_of(done.change, Some(&done.group_id)).or(done.response.name.clone());
+        let name = name_of(done.change, Some(&done.group_id)).or(done
+            .response
+            .name
+            .as_deref()
+            .map(str::to_owned));
         let row = Row {
             group_id: Some(done.group_id.clone()),
             name,

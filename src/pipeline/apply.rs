@@ -582,7 +582,7 @@ mod tests {
         Change {
             action: Action::Update,
             group_id: Some("g1".to_string()),
-            key: crate::model::GroupKey::Id("g1".to_string()),
+            key: crate::model::GroupKey::Id("g1".into()),
             source: "groups.d/g.yaml".into(),
             parts: vec![Part::List(ListChange {
                 kind: Kind::Membership,

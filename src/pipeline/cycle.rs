@@ -559,7 +559,7 @@ mod tests {
         Change {
             action: Action::Update,
             group_id: Some(group_id.to_string()),
-            key: GroupKey::Id(group_id.to_string()),
+            key: GroupKey::Id(group_id.into()),
             source: "groups.d/g.yaml".into(),
             parts: Vec::new(),
             declared: None,

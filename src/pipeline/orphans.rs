@@ -10,8 +10,6 @@
 //! declared in the same file at the last apply says so: most likely a
 //! rename that lacks `previously:`.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use crate::kinds::group;
@@ -33,19 +31,23 @@ pub struct Orphan {
 }
 
 /// The orphans of `snapshot`: the managed groups whose ids are not among
-/// `declared` (the pod groups the declared groups are bound to); and how
-/// many groups groupsync manages in all.
-pub fn orphans_of(declared: &HashSet<&str>, snapshot: &Snapshot) -> (Vec<Orphan>, usize) {
+/// `declared` (the pod groups the declared groups are bound to, sorted);
+/// and how many groups groupsync manages in all.
+pub fn orphans_of(declared: &[&str], snapshot: &Snapshot) -> (Vec<Orphan>, usize) {
     let mut orphans = Vec::new();
     let mut managed = 0;
+    // Both ascend by id: one walk along each, where 100,000 hash lookups
+    // cost more than the rest of the plan.
+    let mut declared = declared.iter().peekable();
     for (id, entry, record) in snapshot.managed_groups() {
         managed += 1;
-        if declared.contains(id) {
+        while declared.next_if(|other| **other < id).is_some() {}
+        if declared.peek().is_some_and(|other| **other == id) {
             continue;
         }
         orphans.push(Orphan {
             group_id: id.to_string(),
-            name: entry.pod.name.clone(),
+            name: entry.pod.name.as_deref().map(str::to_owned),
             last_file: record.file.to_string(),
             active: entry.pod.active != Some(false),
         });

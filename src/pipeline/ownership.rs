@@ -37,7 +37,7 @@ pub fn record(
         .bound
         .iter()
         .filter(|(index, _)| !unfinished.contains(index))
-        .map(|(index, id)| (*index, id.clone(), ManagedHow::Declared))
+        .map(|(index, id)| (*index, id.to_string(), ManagedHow::Declared))
         .collect();
     for done in report
         .map(|report| report.applied.as_slice())

@@ -19,7 +19,9 @@ use crate::error::Diagnostic;
 use crate::kinds::core::{Action, DriftRule, NEW_GROUP_PATH, Request};
 use crate::kinds::group::names::bind;
 use crate::kinds::seam::{Lookups, Part, plan_parts};
-use crate::model::{DesiredGroup, DesiredState, DriftPolicy, GroupKey, UpdateMode, group_path};
+use crate::model::{
+    DesiredGroup, DesiredState, DriftPolicy, GroupKey, Text, UpdateMode, group_path,
+};
 use crate::pipeline::orphans::{Orphan, orphans_of, prune_part, rename_notes};
 use crate::store::snapshot::Snapshot;
 
@@ -106,7 +108,7 @@ pub struct Plan {
     /// The pod group each declared group is bound to, by the group's index
     /// in the desired state (a group to create, or one that could not be
     /// planned, has none).
-    pub bound: Vec<(usize, String)>,
+    pub bound: Vec<(usize, Text)>,
     /// How many groups groupsync manages (declared or orphaned).
     pub managed: usize,
     /// Pruning was asked for and held back: a declared group could not be
@@ -193,11 +195,7 @@ pub fn plan(
         bound: Vec::with_capacity(desired.groups.len()),
         ..Plan::default()
     };
-    let declared_ids: HashMap<&str, &DesiredGroup> = desired
-        .groups
-        .iter()
-        .filter_map(|group| Some((group.id()?, &**group)))
-        .collect();
+    let declared_ids = declared_ids_named(desired, lookups);
     let mut unbound = false;
     for (index, group) in desired.groups.iter().enumerate() {
         match plan_group(group, snapshot, lookups, &declared_ids, options) {
@@ -206,8 +204,8 @@ pub fn plan(
                 unbound |= !bound;
                 result.errors.push(Diagnostic::at(
                     &*group.source.path,
-                    group.source.line,
-                    group.source.column,
+                    group.source.line as usize,
+                    group.source.column as usize,
                     message,
                 ));
             }
@@ -218,11 +216,35 @@ pub fn plan(
     result
 }
 
+/// The groups declared by id whose id a group declared by name also stands
+/// for (a conflict `bind` reports): only those ids, not all 100,000 of a
+/// large tree, whose map was most of what planning it allocated.
+fn declared_ids_named<'d>(
+    desired: &'d DesiredState,
+    lookups: &Lookups,
+) -> HashMap<&'d str, &'d DesiredGroup> {
+    let named: HashSet<&str> = desired
+        .groups
+        .iter()
+        .filter(|group| group.id().is_none())
+        .filter_map(|group| lookups.names.get(&group.key).id())
+        .collect();
+    if named.is_empty() {
+        return HashMap::new();
+    }
+    desired
+        .groups
+        .iter()
+        .filter_map(|group| Some((group.id()?, &**group)))
+        .filter(|(id, _)| named.contains(id))
+        .collect()
+}
+
 /// The orphans of `snapshot`, into `plan`: listed; with `prune`, a
 /// deactivation for each one still active; and a note on each create that
 /// may be a rename missing `previously:`.
 fn add_orphans(plan: &mut Plan, snapshot: &Snapshot, prune: bool) {
-    let declared: HashSet<&str> = plan
+    let mut declared: Vec<&str> = plan
         .bound
         .iter()
         .map(|(_, id)| id.as_str())
@@ -232,6 +254,9 @@ fn add_orphans(plan: &mut Plan, snapshot: &Snapshot, prune: bool) {
                 .filter_map(|change| change.group_id.as_deref()),
         )
         .collect();
+    // Mostly sorted already (groups with an id come in id order), which a
+    // stable sort finds and keeps.
+    declared.sort();
     let (orphans, managed) = orphans_of(&declared, snapshot);
     for change in plan.changes.iter_mut() {
         if let (Action::Create, GroupKey::Name { group_type, name }) = (change.action, &change.key)
@@ -249,7 +274,7 @@ fn add_orphans(plan: &mut Plan, snapshot: &Snapshot, prune: bool) {
             plan.changes.push(Change {
                 action: Action::Prune,
                 group_id: Some(orphan.group_id.clone()),
-                key: GroupKey::Id(orphan.group_id.clone()),
+                key: GroupKey::Id(orphan.group_id.as_str().into()),
                 source: PathBuf::from(&orphan.last_file),
                 parts: vec![part],
                 declared: None,
@@ -263,7 +288,7 @@ fn add_orphans(plan: &mut Plan, snapshot: &Snapshot, prune: bool) {
 
 /// What planning one declared group came to.
 struct Planned {
-    target_id: Option<String>,
+    target_id: Option<Text>,
     change: Option<Change>,
     held: Option<Held>,
 }
@@ -306,7 +331,7 @@ fn plan_group(
             message,
             bound: false,
         })?;
-    let target_id = target.group_id.map(str::to_string);
+    let target_id = target.group_id.map(Text::from);
     let policy = group.on_drift.unwrap_or(options.on_drift);
     let rule = DriftRule {
         hold: policy == DriftPolicy::Hold && !options.revert_drift,
@@ -331,7 +356,7 @@ fn plan_group(
     };
     let held = match &target_id {
         Some(id) if parts.iter().any(Part::has_held) => Some(Held {
-            group_id: id.clone(),
+            group_id: id.to_string(),
             source: group.source.path.to_path_buf(),
             parts: parts
                 .iter()
@@ -343,7 +368,7 @@ fn plan_group(
     };
     let mut change = Change {
         action: target.action,
-        group_id: target_id.clone(),
+        group_id: target_id.as_deref().map(str::to_owned),
         key: group.key.clone(),
         source: group.source.path.to_path_buf(),
         parts,
@@ -493,7 +518,7 @@ mod tests {
         );
         assert_eq!(
             fields_of(&declared_empty.changes[0]).body.description,
-            Some(String::new())
+            Some(Default::default())
         );
         assert_eq!(fields_of(&declared_empty.changes[0]).fields[0].from, None);
 
@@ -507,7 +532,7 @@ mod tests {
         );
         assert_eq!(
             fields_of(&clears.changes[0]).body.description,
-            Some(String::new())
+            Some(Default::default())
         );
     }
 
@@ -799,7 +824,7 @@ mod named_groups {
     use crate::kinds::group::names::{Found, NameLookups};
     use crate::model::{ROLE_SCOPE, UserGroupResponse};
 
-    fn named(name: &str, line: usize) -> DesiredGroup {
+    fn named(name: &str, line: u32) -> DesiredGroup {
         DesiredGroup::test_named(name).at("groups.d/n.yaml", line, 5)
     }
 
@@ -968,8 +993,8 @@ mod properties {
     use crate::kinds::group::names::NameLookups;
     use crate::model::{Field, UserGroupResponse, UserGroupUpdate};
 
-    fn text() -> impl Strategy<Value = Option<String>> {
-        prop::option::of(prop_oneof![Just(String::new()), "[a-c]{1,2}"])
+    fn text() -> impl Strategy<Value = Option<Text>> {
+        prop::option::of(prop_oneof![Just(String::new()), "[a-c]{1,2}"].prop_map(Text::from))
     }
 
     fn fields() -> impl Strategy<Value = UserGroupUpdate> {
@@ -996,7 +1021,7 @@ mod properties {
             let mut snapshot = Snapshot::default();
             for (id, fields) in pods {
                 let pod = UserGroupResponse {
-                    id: Some(id.clone()),
+                    id: Some(id.as_str().into()),
                     ..Default::default()
                 }
                 .with_update(&fields);

@@ -174,8 +174,11 @@ impl PodClient {
                 1 => return Ok(Created::FoundAfterFailure(exact.remove(0))),
                 _ => {
                     return Err(PodError::CreateUnclear {
-                        name: body.name.clone(),
-                        ids: exact.into_iter().filter_map(|group| group.id).collect(),
+                        name: body.name.to_string(),
+                        ids: exact
+                            .into_iter()
+                            .filter_map(|group| group.id.map(String::from))
+                            .collect(),
                         cause: Box::new(error),
                     });
                 }
@@ -186,7 +189,7 @@ impl PodClient {
                     return Err(error);
                 }
                 return Err(PodError::CreateFoundOthers {
-                    name: body.name.clone(),
+                    name: body.name.to_string(),
                     others,
                     cause: Box::new(error),
                 });
@@ -275,7 +278,7 @@ mod tests {
         let group = |name: &str, group_type: Option<&str>| UserGroupResponse {
             id: Some("g1".into()),
             name: Some(name.into()),
-            group_type: group_type.map(str::to_string),
+            group_type: group_type.map(Into::into),
             ..UserGroupResponse::default()
         };
         assert!(is_exactly_named(

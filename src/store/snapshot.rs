@@ -17,7 +17,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::{Roster, UserGroupResponse, UserGroupUpdate, UserId};
+use crate::model::{Roster, Text, UserGroupResponse, UserGroupUpdate, UserId};
 
 use crate::error::{FormatError, STATE_FORMAT_VERSION as FORMAT_VERSION};
 
@@ -29,7 +29,7 @@ pub struct Snapshot {
     pod_url: Option<String>,
     /// Boxed: a map's nodes hold room for eleven values, and a map grown
     /// one group at a time leaves them half empty; 400 bytes of entry each.
-    groups: BTreeMap<String, Box<SnapshotEntry>>,
+    groups: BTreeMap<Text, Box<SnapshotEntry>>,
     /// User ids by username, as the users lookup and list reads found them
     /// (a user's id never changes, so they are kept for good).
     users: BTreeMap<String, UserId>,
@@ -191,7 +191,7 @@ impl Snapshot {
 
     /// The entry of `id` holding `pod`, keeping its timestamps if it existed.
     fn entry_mut(&mut self, id: &str, pod: UserGroupResponse) -> &mut SnapshotEntry {
-        let entry = self.groups.entry(id.to_string()).or_default();
+        let entry = self.groups.entry(id.into()).or_default();
         entry.pod = pod;
         entry
     }
@@ -363,8 +363,10 @@ impl Snapshot {
     }
 
     /// Every entry, sorted by group id.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &SnapshotEntry)> {
-        self.groups.iter().map(|(id, entry)| (id, &**entry))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SnapshotEntry)> {
+        self.groups
+            .iter()
+            .map(|(id, entry)| (id.as_str(), &**entry))
     }
 
     /// The plan the last writing cycle carried out, if any.
@@ -421,7 +423,7 @@ impl Snapshot {
     /// The snapshot of a state file's parts, read elsewhere (its version checked).
     pub(super) fn from_parts(
         pod_url: Option<String>,
-        groups: BTreeMap<String, Box<SnapshotEntry>>,
+        groups: BTreeMap<Text, Box<SnapshotEntry>>,
         users: BTreeMap<String, UserId>,
         last_applied: Option<AppliedPlan>,
     ) -> Snapshot {
@@ -458,7 +460,7 @@ struct DocumentOut<'a> {
     pod_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_applied: Option<&'a AppliedPlan>,
-    groups: &'a BTreeMap<String, Box<SnapshotEntry>>,
+    groups: &'a BTreeMap<Text, Box<SnapshotEntry>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     users: &'a BTreeMap<String, UserId>,
 }
@@ -474,7 +476,7 @@ struct DocumentIn {
     pod_url: Option<String>,
     #[serde(default)]
     last_applied: Option<AppliedPlan>,
-    groups: BTreeMap<String, Box<SnapshotEntry>>,
+    groups: BTreeMap<Text, Box<SnapshotEntry>>,
     #[serde(default)]
     users: BTreeMap<String, UserId>,
 }
@@ -627,9 +629,9 @@ mod tests {
     use super::*;
     fn group(name: &str) -> UserGroupResponse {
         UserGroupResponse {
-            id: Some("g1".to_string()),
-            name: Some(name.to_string()),
-            area: Some("EMEA".to_string()),
+            id: Some("g1".into()),
+            name: Some(name.into()),
+            area: Some("EMEA".into()),
             active: Some(true),
             member_count: Some(3),
             ..UserGroupResponse::default()

@@ -402,9 +402,9 @@ mod tests {
     use crate::model::UserGroupResponse;
     fn group(name: &str) -> UserGroupResponse {
         UserGroupResponse {
-            id: Some("g1".to_string()),
-            name: Some(name.to_string()),
-            area: Some("EMEA".to_string()),
+            id: Some("g1".into()),
+            name: Some(name.into()),
+            area: Some("EMEA".into()),
             active: Some(true),
             member_count: Some(3),
             ..UserGroupResponse::default()
@@ -477,7 +477,7 @@ mod tests {
         state.save(&snapshot).unwrap();
         assert_eq!(state.load().unwrap(), snapshot);
         let loaded = state.load().unwrap();
-        let ids: Vec<&String> = loaded.iter().map(|(id, _)| id).collect();
+        let ids: Vec<&str> = loaded.iter().map(|(id, _)| id).collect();
         assert_eq!(ids, ["a", "b"]);
     }
 

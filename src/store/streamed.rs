@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::snapshot::{AppliedPlan, Snapshot, SnapshotEntry, check_version_value};
-use crate::model::UserId;
+use crate::model::{Text, UserId};
 
 /// How much of the file is read at a time.
 const WINDOW: usize = 1 << 20;
@@ -50,7 +50,7 @@ struct Document {
     version: Option<Option<serde_json::Value>>,
     pod_url: Option<Option<String>>,
     last_applied: Option<Option<AppliedPlan>>,
-    groups: Option<BTreeMap<String, Box<SnapshotEntry>>>,
+    groups: Option<BTreeMap<Text, Box<SnapshotEntry>>>,
     users: Option<BTreeMap<String, UserId>>,
 }
 
@@ -61,7 +61,7 @@ fn read_document(reader: impl Read) -> Result<Document, Unreadable> {
     window.expect(b'{')?;
     if !window.next_is(b'}')? {
         loop {
-            let key = window.key()?;
+            let key: String = window.key()?;
             window.expect(b':')?;
             read_top_level_value(&mut window, &key, &mut document)?;
             if !window.more(b'}')? {
@@ -100,13 +100,13 @@ fn read_top_level_value<R: Read>(
 /// its last entry, as a map read whole does.
 fn read_groups<R: Read>(
     window: &mut Window<R>,
-) -> Result<BTreeMap<String, Box<SnapshotEntry>>, Unreadable> {
+) -> Result<BTreeMap<Text, Box<SnapshotEntry>>, Unreadable> {
     let mut groups = Vec::new();
     let mut files = HashSet::new();
     window.expect(b'{')?;
     if !window.next_is(b'}')? {
         loop {
-            let id = window.key()?;
+            let id: Text = window.key()?;
             window.expect(b':')?;
             let mut entry: SnapshotEntry = window.value()?;
             if let Some(managed) = &mut entry.managed {
@@ -242,7 +242,7 @@ impl<R: Read> Window<R> {
     }
 
     /// A member's key: a JSON string, its escapes decoded.
-    fn key(&mut self) -> Result<String, Unreadable> {
+    fn key<K: DeserializeOwned>(&mut self) -> Result<K, Unreadable> {
         if self.peek()? != Some(b'"') {
             return Err(Unreadable);
         }

@@ -270,7 +270,7 @@ impl PodSeed {
                 names
                     .into_iter()
                     .flatten()
-                    .map(|name| (id.clone(), name))
+                    .map(|name| (id.to_string(), name))
                     .collect::<Vec<_>>()
             };
             config.memberships.extend(pairs(group.members));

@@ -43,9 +43,9 @@ impl PodGroup {
         PodGroup {
             group: UserGroupResponse {
                 id: Some(id.into()),
-                name: Some(format!("Group {id}")),
-                area: Some(String::new()),
-                description: Some(String::new()),
+                name: Some(format!("Group {id}").into()),
+                area: Some(Default::default()),
+                description: Some(Default::default()),
                 group_type: Some("ROLE_SCOPE".into()),
                 active: Some(true),
                 created_date: Some(1_700_000_000_000),
@@ -74,17 +74,17 @@ impl PodGroup {
         self
     }
 
-    pub fn name(mut self, name: impl Into<String>) -> PodGroup {
+    pub fn name(mut self, name: impl Into<groupsync::model::Text>) -> PodGroup {
         self.group.name = Some(name.into());
         self
     }
 
-    pub fn area(mut self, area: impl Into<String>) -> PodGroup {
+    pub fn area(mut self, area: impl Into<groupsync::model::Text>) -> PodGroup {
         self.group.area = Some(area.into());
         self
     }
 
-    pub fn description(mut self, description: impl Into<String>) -> PodGroup {
+    pub fn description(mut self, description: impl Into<groupsync::model::Text>) -> PodGroup {
         self.group.description = Some(description.into());
         self
     }

@@ -126,7 +126,7 @@ pub fn written_ids(snapshot: &Snapshot) -> BTreeSet<String> {
     snapshot
         .iter()
         .filter(|(_, entry)| entry.written_at_ms.is_some())
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id.to_string())
         .collect()
 }
 

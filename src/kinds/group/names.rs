@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::kinds::core::{Action, Target};
-use crate::model::{DesiredGroup, DesiredState, GroupKey, ROLE_SCOPE, UserGroupResponse};
+use crate::model::{DesiredGroup, DesiredState, GroupKey, ROLE_SCOPE, Text, UserGroupResponse};
 use crate::store::snapshot::Snapshot;
 
 /// What is known of the pod group a name stands for.
@@ -31,12 +31,22 @@ pub enum Found {
     Unknown(String),
 }
 
+impl Found {
+    /// The one pod group the name stands for, when there is one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Found::Recorded(id) | Found::Adopted(id) => Some(id),
+            Found::Several(_) | Found::Nothing | Found::Unknown(_) => None,
+        }
+    }
+}
+
 /// The binding of every group declared without `id`, by its key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameLookups {
     found: BTreeMap<GroupKey, Found>,
     /// The former names (`previously:`) of each group that declares some.
-    previously: BTreeMap<GroupKey, Vec<String>>,
+    previously: BTreeMap<GroupKey, Vec<Text>>,
 }
 
 impl NameLookups {
@@ -76,14 +86,14 @@ impl NameLookups {
             if !group.previously.is_empty() {
                 lookups
                     .previously
-                    .insert(group.key.clone(), group.previously.clone());
+                    .insert(group.key.clone(), group.previously.to_vec());
             }
         }
         lookups
     }
 
     /// The former names `key`'s group declares, to look up on the pod when its name finds nothing.
-    pub fn previously(&self, key: &GroupKey) -> &[String] {
+    pub fn previously(&self, key: &GroupKey) -> &[Text] {
         self.previously.get(key).map_or(&[], Vec::as_slice)
     }
 
@@ -118,7 +128,7 @@ impl NameLookups {
     pub fn found_on_pod(&mut self, group_type: &str, name: &str, matches: &[UserGroupResponse]) {
         let ids: Vec<String> = matches
             .iter()
-            .filter_map(|group| group.id.clone())
+            .filter_map(|group| group.id.as_deref().map(str::to_owned))
             .collect();
         let found = match found_among(ids) {
             Found::Recorded(id) => Found::Adopted(id),
@@ -130,8 +140,8 @@ impl NameLookups {
     /// True when `group_type` + `name` is bound to nothing so far.
     pub fn is_unbound(&self, group_type: &str, name: &str) -> bool {
         let key = GroupKey::Name {
-            group_type: group_type.to_string(),
-            name: name.to_string(),
+            group_type: group_type.into(),
+            name: name.into(),
         };
         self.get(&key) == &Found::Nothing
     }
@@ -151,8 +161,8 @@ impl NameLookups {
 
     fn set(&mut self, group_type: &str, name: &str, found: Found) {
         let key = GroupKey::Name {
-            group_type: group_type.to_string(),
-            name: name.to_string(),
+            group_type: group_type.into(),
+            name: name.into(),
         };
         self.found.insert(key, found);
     }
@@ -169,10 +179,10 @@ pub fn bind<'a>(
     declared_ids: &HashMap<&str, &DesiredGroup>,
 ) -> Result<Target<'a>, String> {
     let (action, id) = match &group.key {
-        GroupKey::Id(id) => (Action::Update, id),
+        GroupKey::Id(id) => (Action::Update, id.as_str()),
         GroupKey::Name { name, .. } => match names.get(&group.key) {
-            Found::Recorded(id) => (Action::Update, id),
-            Found::Adopted(id) => (Action::Adopt, id),
+            Found::Recorded(id) => (Action::Update, id.as_str()),
+            Found::Adopted(id) => (Action::Adopt, id.as_str()),
             Found::Nothing => {
                 return Ok(Target {
                     action: Action::Create,
@@ -195,7 +205,7 @@ pub fn bind<'a>(
         },
     };
     if let GroupKey::Name { name, .. } = &group.key
-        && let Some(other) = declared_ids.get(id.as_str())
+        && let Some(other) = declared_ids.get(id)
     {
         return Err(format!(
             "the pod's group named {name:?} is {id}, which {} declares by its id; remove one of the two",
@@ -228,7 +238,7 @@ fn snapshot_index(snapshot: &Snapshot) -> HashMap<(&str, &str), Vec<String>> {
         index
             .entry((group_type, name))
             .or_default()
-            .push(id.clone());
+            .push(id.to_string());
     }
     index
 }

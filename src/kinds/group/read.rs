@@ -22,6 +22,7 @@ use crate::config::RefreshMode;
 use crate::kinds::core::ReadContext;
 use crate::kinds::group::names::{NameLookups, is_named};
 use crate::kinds::group::{FieldChange, changed_fields};
+use crate::model::Text;
 use crate::model::{GroupKey, ROLE_SCOPE, UserGroupResponse};
 use crate::pod::{PodClient, PodError};
 use crate::store::snapshot::{Snapshot, now_ms};
@@ -192,12 +193,12 @@ async fn look_up_names(
 ) -> Result<(), PodError> {
     for (index, (group_type, name)) in names.iter().enumerate() {
         let key = GroupKey::Name {
-            group_type: group_type.clone(),
-            name: name.clone(),
+            group_type: group_type.as_str().into(),
+            name: name.as_str().into(),
         };
         // The name first, then each former name while nothing is found.
         let mut candidates = vec![name.clone()];
-        candidates.extend(report.names.previously(&key).iter().cloned());
+        candidates.extend(report.names.previously(&key).iter().map(Text::to_string));
         let mut matches = Vec::new();
         for candidate in &candidates {
             match named_on_pod(client, walk, group_type, candidate).await {

@@ -101,7 +101,7 @@ async fn create(
             .push(post_written(Answer::Unusable(error.to_string())));
         return Err(error);
     };
-    outcome.created = Some(id.clone());
+    outcome.created = Some(id.to_string());
     outcome
         .written
         .push(post_written(Answer::Group(group.clone())));
@@ -194,7 +194,7 @@ async fn verified(
                 "cannot read the group back ({error}); recording what was sent"
             );
             let mut sent = before.cloned().unwrap_or_default().with_update(body);
-            sent.id = Some(id.to_string());
+            sent.id = Some(id.into());
             Ok(sent)
         }
     }
@@ -236,8 +236,8 @@ mod tests {
             ..UserGroupUpdate::default()
         };
         let answer = |id: Option<&str>, area: Option<&str>| UserGroupResponse {
-            id: id.map(str::to_string),
-            area: area.map(str::to_string),
+            id: id.map(Into::into),
+            area: area.map(Into::into),
             ..UserGroupResponse::default()
         };
         assert!(shows(&answer(Some("g1"), Some("EMEA")), &body));

@@ -326,8 +326,8 @@ fn lists_report(kept: &[(UserGroupResponse, String)], lists: &[GroupLists]) -> L
             match list {
                 ImportedList::Read(read) => report.unwritten += read.unwritten.len(),
                 ImportedList::LeftOut(reason) => report.left_out.push(ListLeftOut {
-                    group_id: group.id.clone().unwrap_or_default(),
-                    name: group.name.clone(),
+                    group_id: group.id.as_deref().unwrap_or_default().to_owned(),
+                    name: group.name.as_deref().map(str::to_owned),
                     roster: *roster,
                     reason: reason.clone(),
                 }),
@@ -359,7 +359,7 @@ impl Sorted {
                     .push(Err(LeftOut::new(&group, "the pod listed it without an id")));
                 continue;
             };
-            if !seen.insert(id.clone()) {
+            if !seen.insert(id.to_string()) {
                 let reason = format!(
                     "the pod listed id {} more than once; the first was kept, as an id may be declared only once",
                     render::shown(&id)

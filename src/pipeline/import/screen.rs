@@ -24,8 +24,8 @@ pub struct LeftOut {
 impl LeftOut {
     pub(super) fn new(group: &UserGroupResponse, reason: impl Into<String>) -> LeftOut {
         LeftOut {
-            id: group.id.clone(),
-            name: group.name.clone(),
+            id: group.id.as_deref().map(str::to_owned),
+            name: group.name.as_deref().map(str::to_owned),
             reason: reason.into(),
         }
     }

@@ -14,7 +14,7 @@ fn group(id: &str, name: &str, area: Option<&str>) -> UserGroupResponse {
         id: Some(id.into()),
         name: Some(name.into()),
         area: area.map(Into::into),
-        description: Some(format!("about {name}")),
+        description: Some(format!("about {name}").into()),
         group_type: Some(ROLE_SCOPE.into()),
         active: Some(true),
         ..Default::default()
@@ -93,10 +93,10 @@ fn the_yaml_reads_back_as_the_same_groups() {
         .iter()
         .enumerate()
         .map(|(index, text)| UserGroupResponse {
-            id: Some(format!("0{index}")),
-            name: Some(format!("{text}!")),
-            area: Some((*text).to_string()),
-            description: Some((*text).to_string()),
+            id: Some(format!("0{index}").into()),
+            name: Some(format!("{text}!").into()),
+            area: Some((*text).into()),
+            description: Some((*text).into()),
             active: Some(index % 2 == 0),
             ..Default::default()
         })
@@ -472,8 +472,7 @@ fn usernames_yaml_would_misread_are_written_so_that_the_loader_reads_them_back()
     assert_eq!(problems, [], "{yaml}");
     let read: Vec<&str> = parsed[0]
         .rosters
-        .members
-        .as_ref()
+        .get(Roster::Members)
         .unwrap()
         .iter()
         .map(String::as_str)
@@ -602,7 +601,7 @@ fn long_lists_are_split_into_files_the_loader_reads_and_one_too_long_for_any_fil
         for group in &parsed {
             if group.id() != Some("huge") {
                 assert_eq!(
-                    group.rosters.members.as_ref().map(|set| set.len()),
+                    group.rosters.get(Roster::Members).map(|set| set.len()),
                     Some(5000)
                 );
             }

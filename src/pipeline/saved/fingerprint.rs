@@ -62,10 +62,10 @@ pub struct SeenList {
 impl SeenFields {
     fn of(group: &UserGroupResponse) -> SeenFields {
         SeenFields {
-            name: group.name.clone(),
-            group_type: group.group_type.clone(),
-            area: group.area.clone(),
-            description: group.description.clone(),
+            name: group.name.as_deref().map(str::to_owned),
+            group_type: group.group_type.as_deref().map(str::to_owned),
+            area: group.area.as_deref().map(str::to_owned),
+            description: group.description.as_deref().map(str::to_owned),
             active: group.active,
         }
     }
@@ -175,9 +175,9 @@ fn absent_of(change: &Change) -> Touched {
     });
     Touched::Absent {
         group_type: create
-            .map(|post| post.group_type.clone())
+            .map(|post| post.group_type.to_string())
             .unwrap_or_default(),
-        name: create.map(|post| post.name.clone()).unwrap_or_default(),
+        name: create.map(|post| post.name.to_string()).unwrap_or_default(),
     }
 }
 

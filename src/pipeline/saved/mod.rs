@@ -39,7 +39,7 @@ mod tests {
         Change {
             action: Action::Update,
             group_id: Some(id.to_string()),
-            key: GroupKey::Id(id.to_string()),
+            key: GroupKey::Id(id.into()),
             source: "groups.d/g.yaml".into(),
             parts: vec![Part::List(ListChange {
                 kind: Kind::Membership,

@@ -200,7 +200,7 @@ mod tests {
         let change = |id: &str| Change {
             action: Action::Update,
             group_id: Some(id.to_string()),
-            key: GroupKey::Id(id.to_string()),
+            key: GroupKey::Id(id.into()),
             source: "groups.d/g.yaml".into(),
             parts: Vec::new(),
             declared: None,
