@@ -13,7 +13,7 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use crate::config::{PruneMode, RefreshMode, Settings};
-use crate::desired::load_dir;
+use crate::desired::{load_dir, load_dir_beside};
 use crate::error::{Error, Result};
 use crate::model::DesiredState;
 pub use crate::model::GroupCounts;
@@ -228,7 +228,7 @@ async fn unbounded_cycle(
             // Both at once: a large tree is mostly parsing, a large state file too.
             let (desired, snapshot) = std::thread::scope(|scope| {
                 let snapshot = scope.spawn(|| read_unlocked(path));
-                let desired = load_dir(&settings.groups_dir);
+                let desired = load_dir_beside(&settings.groups_dir, 1);
                 (
                     desired,
                     snapshot
