@@ -21,6 +21,7 @@ mod values;
 mod walk;
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Diagnostic, Diagnostics, Error};
 use crate::model::{DesiredGroup, DesiredState};
@@ -104,30 +105,42 @@ fn read_files(found: Vec<Found>, workers: usize) -> Vec<FileReport> {
         return found.into_iter().map(FileReport::from_found).collect();
     }
     let per_worker = found.len().div_ceil(workers);
-    let mut chunks: Vec<Vec<Found>> = Vec::with_capacity(workers);
+    // Each run behind a lock, so that a run whose thread could not start is
+    // still there to parse on this one.
+    let mut runs: Vec<Mutex<Vec<Found>>> = Vec::with_capacity(workers);
     let mut found = found.into_iter();
     loop {
-        let chunk: Vec<Found> = found.by_ref().take(per_worker).collect();
-        if chunk.is_empty() {
+        let run: Vec<Found> = found.by_ref().take(per_worker).collect();
+        if run.is_empty() {
             break;
         }
-        chunks.push(chunk);
+        runs.push(Mutex::new(run));
     }
+    let parse_run = |run: &Mutex<Vec<Found>>| {
+        let run = std::mem::take(&mut *run.lock().unwrap_or_else(PoisonError::into_inner));
+        run.into_iter()
+            .map(FileReport::from_found)
+            .collect::<Vec<_>>()
+    };
     std::thread::scope(|scope| {
-        let parsers: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(FileReport::from_found)
-                        .collect::<Vec<_>>()
-                })
+        let parsers: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                std::thread::Builder::new()
+                    .name("groupsync-load".to_string())
+                    .spawn_scoped(scope, move || parse_run(run))
+                    .map_err(|_| run)
             })
             .collect();
         parsers
             .into_iter()
-            .flat_map(|parser| parser.join().expect("parsing a file never panics"))
+            .flat_map(|parser| match parser {
+                Ok(parser) => parser
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: this one parses the run.
+                Err(run) => parse_run(run),
+            })
             .collect()
     })
 }
