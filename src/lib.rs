@@ -55,8 +55,8 @@
 //! - [`store`] — what is kept between cycles: [`store::snapshot`], [`store::state_file`] (read
 //!   as it streams in by [`store::streamed`]), and
 //!   [`store::journal`], the hash-chained record of every write (append, rotate, verify, history).
-//! - [`desired`] — the **load** stage: `groups.d/` -> `DesiredState` (walk, tree, groups),
-//!   every error at once; and [`desired::schema`], the JSON Schema of a file, from the same keys.
+//! - [`desired`] — the **load** stage: `groups.d/` -> `DesiredState` (walk, tree, groups,
+//!   duplicates), every error at once; and [`desired::schema`], the JSON Schema of a file, from the same keys.
 //! - [`config`] — flags, environment and config file merged into `Settings`, and
 //!   [`config::bdk`], the official SDK's `config.yaml`.
 //! - [`emulator`] — a faithful pod emulator for tests, the demo and `groupsync emulate`

@@ -1,9 +1,9 @@
 //! Ids and names claimed twice across a tree. A group that an earlier one
 //! (in walk order) already claims gets an error at its own position.
 //!
-//! The claims are tables of indexes into the tree's groups, hashed by the
-//! text they stand for: a table of `&str` keys for each of 100,000 groups
-//! took 8 MB while a large tree loaded, these take about 2.
+//! The claims are tables of the groups' numbers in the tree, hashed by the
+//! text each stands for: tables of `&str` keys took 8 MB while a tree of
+//! 100,000 groups loaded, these take 1.3.
 
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
