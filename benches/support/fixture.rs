@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use groupsync::model::UserGroupUpdate;
-use groupsync::store::snapshot::{LastApplied, ManagedHow, Snapshot};
+use groupsync::store::snapshot::{AppliedPlan, LastApplied, ManagedHow, Snapshot};
 use groupsync::store::state_file::StateFile;
 
 #[path = "../../tests/util/pod_seed.rs"]
@@ -15,10 +15,17 @@ use pod_seed::PodGroup;
 /// Writes `groups` groups into `dir/groups.d` (files of `per_file` groups, in
 /// folders of 50 files) and a state file at `dir/state.json` in which one group
 /// in `changed_every` differs from the YAML, every group managed with its
-/// last-applied values, as a state file is after applies.
+/// last-applied values, and the pod and the last apply's revision and
+/// digest recorded, as a state file is after applies.
 pub fn write_fixture(dir: &Path, groups: usize, per_file: usize, changed_every: usize) {
     let groups_dir = dir.join("groups.d");
     let mut snapshot = Snapshot::default();
+    snapshot.claim_for_pod("https://acme.symphony.com").unwrap();
+    snapshot.set_last_applied(AppliedPlan {
+        revision: Some("4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39".to_string()),
+        digest: "5e".repeat(32),
+        at_ms: 1_700_000_000_000,
+    });
     for (file_index, first) in (0..groups).step_by(per_file).enumerate() {
         let folder = groups_dir.join(format!("region-{:03}", file_index / 50));
         std::fs::create_dir_all(&folder).unwrap();
