@@ -164,6 +164,61 @@ fn a_group_made_in_the_portal_with_the_planned_name_makes_a_create_stale() {
 }
 
 #[test]
+fn of_two_stale_resources_read_at_once_the_first_in_the_plan_is_named_and_both_reads_recorded() {
+    let (ws, pod) = pending_plan();
+    let (path, saved) = save_plan(&ws, &pod);
+    // The plan's order: the update of a1, then the create of `New desk`.
+    let fingerprints = saved["fingerprints"].as_array().unwrap();
+    assert_eq!(fingerprints[0]["group"], json!({"id": "a1"}));
+    assert!(
+        fingerprints[1]["group"]["absent"].is_object(),
+        "{fingerprints:?}"
+    );
+    let mut changed = pod.emulator.group("a1").unwrap();
+    changed.description = Some("edited in the portal".into());
+    pod.emulator.set_group(changed);
+    pod.emulator.set_group(
+        PodGroup::new("made-by-hand")
+            .name("New desk")
+            .area("NA")
+            .build(),
+    );
+    pod.emulator.clear_requests();
+
+    let output = pod.run(&ws, &["apply", path.to_str().unwrap()]);
+    assert_exit(&output, 1);
+    let error = stderr(&output);
+    assert!(
+        error.contains("a1") && error.contains("edited in the portal"),
+        "{error}"
+    );
+    assert!(!error.contains("made-by-hand"), "{error}");
+    assert!(writes(&pod).is_empty(), "{:?}", writes(&pod));
+    // Each resource was read again (the create's as a lookup by name).
+    let reads: Vec<String> = pod
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|request| request.method == "GET")
+        .map(|request| request.path)
+        .collect();
+    assert!(
+        reads.iter().any(|path| path.ends_with("/usergroups/a1")),
+        "{reads:?}"
+    );
+    assert!(
+        reads.iter().any(|path| path.ends_with("/usergroups")),
+        "{reads:?}"
+    );
+    // What was read of the stale group is in the state file.
+    let state = read_json(&ws.state_file());
+    assert_eq!(
+        state["groups"]["a1"]["pod"]["description"],
+        "edited in the portal"
+    );
+}
+
+#[test]
 fn an_altered_truncated_foreign_unknown_or_non_json_plan_file_is_refused_and_nothing_written() {
     let (ws, pod) = pending_plan();
     let (path, _) = save_plan(&ws, &pod);

@@ -8,8 +8,11 @@
 //! the daemon and `apply` take turns.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::config::{PruneMode, RefreshMode, Settings};
@@ -26,10 +29,10 @@ use crate::pipeline::refresh::{RefreshReport, refresh};
 use crate::pipeline::render::Report;
 use crate::pipeline::saved::digest::{desired_digest, plan_digest};
 use crate::pipeline::saved::document::{PlanOrigin, SavedPlan};
-use crate::pipeline::saved::fingerprint;
+use crate::pipeline::saved::fingerprint::{self, Fingerprint};
 use crate::pod::auth::AuthSource;
 use crate::pod::retry::RetryPolicy;
-use crate::pod::{PodClient, Timeouts};
+use crate::pod::{PodClient, PodError, Timeouts};
 use crate::revision::Revision;
 use crate::shutdown::Shutdown;
 use crate::store::snapshot::{AppliedPlan, Snapshot, normalize_pod_url};
@@ -368,7 +371,7 @@ async fn unbounded_saved(
     let mut outcome = CycleOutcome::of_saved(saved);
     // The prune limit weighs against what is managed now, not what the file says.
     outcome.plan.managed = snapshot.managed_groups().count();
-    let moved = still_as_planned(saved, client, &mut snapshot).await;
+    let moved = still_as_planned(saved, client, &mut snapshot, settings.concurrency).await;
     state.save(&snapshot)?;
     if let Some(moved) = moved? {
         return Err(crate::error::PlanFileError::Stale {
@@ -446,14 +449,41 @@ async fn still_as_planned(
     saved: &SavedPlan,
     client: &PodClient,
     snapshot: &mut Snapshot,
+    concurrency: usize,
 ) -> Result<Option<fingerprint::Moved>> {
     let known_users = snapshot.usernames_by_id();
-    for each in &saved.fingerprints {
-        if let Some(moved) = fingerprint::check(each, client, snapshot, &known_users).await? {
+    let readings = read_fingerprints(&saved.fingerprints, client, concurrency).await;
+    for (each, reading) in saved.fingerprints.iter().zip(readings) {
+        if let Some(moved) = fingerprint::judge(each, reading?, snapshot, &known_users) {
             return Ok(Some(moved));
         }
     }
     Ok(None)
+}
+
+/// Reads what the pod shows now of each fingerprint's resource, at most
+/// `concurrency` at a time (one after another, a plan of 1,000 changes at
+/// a real pod's 100 ms took 100 s to check); answers in `fingerprints` order.
+async fn read_fingerprints(
+    fingerprints: &[Fingerprint],
+    client: &PodClient,
+    concurrency: usize,
+) -> Vec<std::result::Result<fingerprint::Reading, PodError>> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut reads = JoinSet::new();
+    for (index, each) in fingerprints.iter().enumerate() {
+        let (each, client, permits) = (each.clone(), client.clone(), permits.clone());
+        reads.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("never closed");
+            (index, fingerprint::read(&each, &client).await)
+        });
+    }
+    let mut readings = Vec::with_capacity(fingerprints.len());
+    while let Some(read) = reads.join_next().await {
+        readings.push(read.unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic())));
+    }
+    readings.sort_by_key(|(index, _)| *index);
+    readings.into_iter().map(|(_, reading)| reading).collect()
 }
 
 /// The span every log line of a cycle carries: `cycle{revision=...}`, when known.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::kinds::core::Action;
 use crate::kinds::roster::read::users_of;
 use crate::kinds::seam::Part;
-use crate::model::{Roster, UserGroupResponse, UserId};
+use crate::model::{Membership, Roster, UserGroupResponse, UserId};
 use crate::pipeline::plan::Change;
 use crate::pod::{PodClient, PodError, is_exactly_named};
 use crate::store::journal::record::sha256_hex;
@@ -196,71 +196,99 @@ pub struct Moved {
     pub what: String,
 }
 
-/// Reads the resource `fingerprint` describes from the pod again and records
-/// it in `snapshot`; `Some` when it no longer shows what it showed.
-/// `known_users` names the users a list's rows leave unnamed (the
-/// snapshot's, taken once for all the checks).
-pub async fn check(
-    fingerprint: &Fingerprint,
-    client: &PodClient,
-    snapshot: &mut Snapshot,
-    known_users: &HashMap<UserId, String>,
-) -> Result<Option<Moved>, PodError> {
+/// What the pod shows now of the resource one fingerprint describes.
+#[derive(Debug)]
+pub enum Reading {
+    /// For a create: the groups of its type and name.
+    Named(Vec<UserGroupResponse>),
+    /// The group is gone (404).
+    Gone,
+    /// The group, and the rows of each list the fingerprint records (none
+    /// read when the plan never read the group: that alone refuses it).
+    Group {
+        group: UserGroupResponse,
+        lists: Vec<(Roster, Vec<Membership>)>,
+    },
+}
+
+/// Reads the resource `fingerprint` describes from the pod again. Reads
+/// only: [`judge`] records what was read and compares it, so that the
+/// reads of many fingerprints can run at once.
+pub async fn read(fingerprint: &Fingerprint, client: &PodClient) -> Result<Reading, PodError> {
     let id = match &fingerprint.group {
         Touched::Absent { group_type, name } => {
-            let found = client.list_named(group_type, name).await?;
-            let made = found
-                .iter()
-                .find(|group| is_exactly_named(group, group_type, name));
-            return Ok(made.map(|group| Moved {
-                resource: fingerprint.group.resource(),
-                what: format!(
-                    "the pod has a group of that name now, {}",
-                    escaped(group.id.as_deref().unwrap_or("without an id"))
-                ),
-            }));
+            return Ok(Reading::Named(client.list_named(group_type, name).await?));
         }
         Touched::Id(id) => id,
     };
+    let group = match client.get(id).await {
+        Ok(group) => group,
+        Err(error) if error.status() == Some(404) => return Ok(Reading::Gone),
+        Err(error) => return Err(error),
+    };
+    let mut lists = Vec::new();
+    if fingerprint.fields.is_some() {
+        for roster in fingerprint.lists.keys() {
+            lists.push((*roster, client.roster(id, *roster).await?));
+        }
+    }
+    Ok(Reading::Group { group, lists })
+}
+
+/// Records `reading`, what the pod shows now of `fingerprint`'s resource,
+/// in `snapshot`; `Some` when it no longer shows what it showed.
+/// `known_users` names the users a list's rows leave unnamed (the
+/// snapshot's, taken once for all the checks).
+pub fn judge(
+    fingerprint: &Fingerprint,
+    reading: Reading,
+    snapshot: &mut Snapshot,
+    known_users: &HashMap<UserId, String>,
+) -> Option<Moved> {
     let moved = |what: String| {
         Some(Moved {
             resource: fingerprint.group.resource(),
             what,
         })
     };
-    let group = match client.get(id).await {
-        Ok(group) => group,
-        Err(error) if error.status() == Some(404) => {
-            return Ok(moved("the pod no longer has it".to_string()));
+    let (id, group, lists) = match (&fingerprint.group, reading) {
+        (Touched::Absent { group_type, name }, Reading::Named(found)) => {
+            let made = found
+                .iter()
+                .find(|group| is_exactly_named(group, group_type, name))?;
+            return moved(format!(
+                "the pod has a group of that name now, {}",
+                escaped(made.id.as_deref().unwrap_or("without an id"))
+            ));
         }
-        Err(error) => return Err(error),
+        (Touched::Id(_), Reading::Gone) => return moved("the pod no longer has it".to_string()),
+        (Touched::Id(id), Reading::Group { group, lists }) => (id, group, lists),
+        (_, reading) => unreachable!("{reading:?} is not what `read` gives for {fingerprint:?}"),
     };
     let now = SeenFields::of(&group);
     snapshot.record_read(id, group, now_ms());
     // A group the plan never read is no proof of anything (Terraform's stale
     // plan from an empty state): refused like one that moved.
     let Some(then) = &fingerprint.fields else {
-        return Ok(moved(
+        return moved(
             "the plan did not read it from the pod; make the plan again with refresh".to_string(),
-        ));
+        );
     };
     if let Some(what) = then.moved(&now) {
-        return Ok(moved(what));
+        return moved(what);
     }
-    for (roster, then) in &fingerprint.lists {
-        let rows = client.roster(id, *roster).await?;
+    for (roster, rows) in lists {
+        let then = fingerprint.lists.get(&roster).and_then(Option::as_ref);
         let users = users_of(&rows, known_users);
         let seen = SeenList::of(users.keys());
-        snapshot.record_roster(id, *roster, users, Some(now_ms()));
-        if then.as_ref() != Some(&seen) {
-            let then_count = then
-                .as_ref()
-                .map_or("not read".to_string(), |then| then.users.to_string());
-            return Ok(moved(format!(
+        snapshot.record_roster(id, roster, users, Some(now_ms()));
+        if then != Some(&seen) {
+            let then_count = then.map_or("not read".to_string(), |then| then.users.to_string());
+            return moved(format!(
                 "its {roster}: {then_count} when planned, {} now, not the same users",
                 seen.users
-            )));
+            ));
         }
     }
-    Ok(None)
+    None
 }
