@@ -8,11 +8,8 @@
 //! the daemon and `apply` take turns.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::config::{PruneMode, RefreshMode, Settings};
@@ -32,7 +29,7 @@ use crate::pipeline::saved::document::{PlanOrigin, SavedPlan};
 use crate::pipeline::saved::fingerprint::{self, Fingerprint};
 use crate::pod::auth::AuthSource;
 use crate::pod::retry::RetryPolicy;
-use crate::pod::{PodClient, PodError, Timeouts};
+use crate::pod::{PodClient, PodError, Timeouts, in_flight};
 use crate::revision::Revision;
 use crate::shutdown::Shutdown;
 use crate::store::snapshot::{AppliedPlan, Snapshot, normalize_pod_url};
@@ -469,21 +466,11 @@ async fn read_fingerprints(
     client: &PodClient,
     concurrency: usize,
 ) -> Vec<std::result::Result<fingerprint::Reading, PodError>> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut reads = JoinSet::new();
-    for (index, each) in fingerprints.iter().enumerate() {
-        let (each, client, permits) = (each.clone(), client.clone(), permits.clone());
-        reads.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
-            (index, fingerprint::read(&each, &client).await)
-        });
-    }
-    let mut readings = Vec::with_capacity(fingerprints.len());
-    while let Some(read) = reads.join_next().await {
-        readings.push(read.unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic())));
-    }
-    readings.sort_by_key(|(index, _)| *index);
-    readings.into_iter().map(|(_, reading)| reading).collect()
+    in_flight::in_order(fingerprints.to_vec(), concurrency, |each| {
+        let client = client.clone();
+        async move { fingerprint::read(&each, &client).await }
+    })
+    .await
 }
 
 /// The span every log line of a cycle carries: `cycle{revision=...}`, when known.

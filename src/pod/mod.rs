@@ -6,6 +6,7 @@
 //! - [`groups`]    — group endpoints: get, list (all, filtered, by name), update, create, create once (adopting only an exact namesake).
 //! - [`users`]     — the users lookup by username or by id, its answers checked before they are believed.
 //! - [`paging`]    — the one bounded page walker of every list (repeated cursor, page and byte caps).
+//! - [`in_flight`] — many requests at once, `concurrency` at most, answers in the order asked.
 //! - [`client`]    — [`PodClient`] and its core call loop: retries, re-login on 401, bounded waits a stop cuts short.
 //! - [`session`]   — the session token shared by clones, bot login, one renewal per stale token.
 //! - [`transport`] — the reqwest client (CA file, proxy, timeouts) and one exchange: send, observe, stop grace.
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod client;
 pub mod failure;
 pub mod groups;
+pub mod in_flight;
 pub mod lists;
 pub mod paging;
 pub mod request;

@@ -7,14 +7,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-
 use crate::config::RefreshMode;
 use crate::kinds::core::ReadContext;
 use crate::kinds::roster::{ListDrift, ListKind, RosterLookups};
 use crate::model::{DesiredGroup, Membership, Roster, UserId};
-use crate::pod::{LIST_PAGE_SIZE, ListDate, PodClient, PodError};
+use crate::pod::{LIST_PAGE_SIZE, ListDate, PodClient, PodError, in_flight};
 use crate::store::snapshot::{RosterRecord, Snapshot, now_ms};
 
 /// What [`read`] found, for refresh to report.
@@ -172,26 +169,15 @@ async fn read_lists(
     reads: Vec<ListRead>,
     concurrency: usize,
 ) -> Vec<(ListRead, Result<ListAnswer, PodError>)> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let sorts = Arc::new(AtomicBool::new(true));
-    let mut tasks = JoinSet::new();
-    for (index, read) in reads.into_iter().enumerate() {
-        let (client, permits, sorts) = (client.clone(), permits.clone(), sorts.clone());
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
+    in_flight::in_order(reads, concurrency, |read| {
+        let (client, sorts) = (client.clone(), sorts.clone());
+        async move {
             let answer = read_list(&client, &read, &sorts).await;
-            (index, read, answer)
-        });
-    }
-    let mut answers = Vec::with_capacity(tasks.len());
-    while let Some(joined) = tasks.join_next().await {
-        answers.push(joined.expect("a list read never panics"));
-    }
-    answers.sort_by_key(|(index, _, _)| *index);
-    answers
-        .into_iter()
-        .map(|(_, read, answer)| (read, answer))
-        .collect()
+            (read, answer)
+        }
+    })
+    .await
 }
 
 /// Reads one list: a long recorded one is probed first (its newest add and
