@@ -77,6 +77,30 @@ impl Event {
         event
     }
 
+    /// About how many bytes the event holds: what an outbox counts against
+    /// its [`MAX_BYTES`](super::outbox::MAX_BYTES) (an event keeps a row for
+    /// every group it is about, and a drift of 100,000 groups is megabytes).
+    pub fn weight(&self) -> usize {
+        let text = |text: &String| std::mem::size_of::<String>() + text.len();
+        let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+        let rows: usize = (self.rows.iter())
+            .map(|row| {
+                std::mem::size_of::<Row>()
+                    + optional(&row.group_id)
+                    + optional(&row.name)
+                    + row.what.len()
+            })
+            .sum();
+        let fields = serde_json::to_string(&self.fields).map_or(0, |json| json.len());
+        std::mem::size_of::<Event>()
+            + self.title.len()
+            + self.lead.len()
+            + self.fingerprint.len()
+            + self.notes.iter().map(text).sum::<usize>()
+            + rows
+            + fields
+    }
+
     /// The event's groups as a webhook's JSON shows them.
     pub fn groups_json(&self) -> Value {
         let groups: Vec<Value> = (self.rows.iter())

@@ -330,11 +330,12 @@ impl Inner {
             if !outbox.target.wants(event.kind) {
                 continue;
             }
-            if let Some(dropped) = outbox.push(event.clone()) {
+            for dropped in outbox.push(event.clone()) {
                 tracing::warn!(
-                    "the outbox of {} is full ({} messages): its oldest message ({}) is dropped",
+                    "the outbox of {} is full ({} messages or {} MiB): its oldest message ({}) is dropped",
                     outbox.target.label,
                     outbox::CAPACITY,
+                    outbox::MAX_BYTES >> 20,
                     dropped.kind
                 );
                 self.observe(outbox, dropped.kind, Delivery::Dropped);

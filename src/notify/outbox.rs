@@ -1,5 +1,6 @@
-//! One target's outbox: a bounded queue ([`CAPACITY`]; when full, the
-//! oldest message is dropped and counted) and the task that sends from it,
+//! One target's outbox: a bounded queue ([`CAPACITY`] messages and
+//! [`MAX_BYTES`]; when full, the oldest messages are dropped and counted)
+//! and the task that sends from it,
 //! one message at a time, so that a target that is down or slow holds up
 //! nothing but its own messages: never a cycle, a stop or a reload, nor
 //! another target.
@@ -23,10 +24,17 @@ use crate::store::snapshot::now_ms;
 /// The most messages waiting for one target.
 pub const CAPACITY: usize = 1_000;
 
+/// The most bytes of messages waiting for one target ([`Event::weight`]):
+/// a target down for days behind a pod that drifts by the thousand would
+/// otherwise hold a thousand large messages.
+pub const MAX_BYTES: usize = 64 << 20;
+
 /// A target's queue, and what its task and the flush watch.
 pub struct Outbox {
     pub target: Target,
-    queue: Mutex<VecDeque<Arc<Event>>>,
+    queue: Mutex<Queue>,
+    /// The most bytes queued; [`MAX_BYTES`] but in tests.
+    max_bytes: usize,
     wake: Notify,
     /// Messages queued or in flight.
     pending: watch::Sender<usize>,
@@ -36,11 +44,31 @@ pub struct Outbox {
     said: Mutex<Option<Option<u16>>>,
 }
 
+/// The messages waiting, each with its weight, and their sum.
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<(Arc<Event>, usize)>,
+    bytes: usize,
+}
+
+impl Queue {
+    fn pop_front(&mut self) -> Option<Arc<Event>> {
+        let (event, weight) = self.events.pop_front()?;
+        self.bytes -= weight;
+        Some(event)
+    }
+}
+
 impl Outbox {
     pub fn new(target: Target) -> Arc<Outbox> {
+        Outbox::bounded(target, MAX_BYTES)
+    }
+
+    fn bounded(target: Target, max_bytes: usize) -> Arc<Outbox> {
         Arc::new(Outbox {
             target,
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
+            max_bytes,
             wake: Notify::new(),
             pending: watch::Sender::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
@@ -48,19 +76,24 @@ impl Outbox {
         })
     }
 
-    /// Queues `event`; returns the oldest message when the queue was full (it is dropped).
-    pub fn push(&self, event: Arc<Event>) -> Option<Arc<Event>> {
+    /// Queues `event`; returns the oldest messages it made room for (they
+    /// are dropped), oldest first. The newest message is always kept.
+    pub fn push(&self, event: Arc<Event>) -> Vec<Arc<Event>> {
+        let weight = event.weight();
         let dropped = {
             let mut queue = locked(&self.queue);
-            let dropped = (queue.len() >= CAPACITY)
-                .then(|| queue.pop_front())
-                .flatten();
-            queue.push_back(event);
+            let mut dropped = Vec::new();
+            while queue.events.len() >= CAPACITY
+                || (!queue.events.is_empty() && queue.bytes + weight > self.max_bytes)
+            {
+                dropped.extend(queue.pop_front());
+            }
+            queue.events.push_back((event, weight));
+            queue.bytes += weight;
             dropped
         };
-        if dropped.is_none() {
-            self.pending.send_modify(|pending| *pending += 1);
-        }
+        self.pending
+            .send_modify(|pending| *pending = (*pending + 1).saturating_sub(dropped.len()));
         self.wake.notify_one();
         dropped
     }
@@ -84,7 +117,11 @@ impl Outbox {
 
     /// Takes every queued message out (a stop: they will not be sent).
     pub fn take_all(&self) -> Vec<Arc<Event>> {
-        let taken: Vec<Arc<Event>> = locked(&self.queue).drain(..).collect();
+        let taken: Vec<Arc<Event>> = std::mem::take(&mut *locked(&self.queue))
+            .events
+            .into_iter()
+            .map(|(event, _)| event)
+            .collect();
         self.pending
             .send_modify(|pending| *pending = pending.saturating_sub(taken.len()));
         taken
@@ -168,33 +205,66 @@ fn memory(context: &Context) -> MutexGuard<'_, super::memory::Memory> {
 mod tests {
     use super::*;
     use crate::config::{Destination, EventKind};
-    use crate::notify::event::test_event;
+    use crate::notify::event::{Row, test_event};
     use crate::notify::webhook::{Secret, Webhook};
 
-    #[test]
-    fn a_full_outbox_drops_its_oldest_message() {
+    fn hook() -> Target {
         let destination = Destination::Webhook {
             url: "http://127.0.0.1:9/hook".into(),
             secret_file: "/nonexistent".into(),
         };
         let webhook = Webhook::new("http://127.0.0.1:9/hook", Secret::new(b"s".to_vec())).unwrap();
-        let outbox = Outbox::new(Target::webhook(
-            &destination,
-            EventKind::ALL.to_vec(),
-            webhook,
-        ));
+        Target::webhook(&destination, EventKind::ALL.to_vec(), webhook)
+    }
+
+    #[test]
+    fn an_outbox_over_its_bytes_drops_its_oldest_messages_and_keeps_the_newest() {
+        let outbox = Outbox::bounded(hook(), 100_000);
+        let heavy = |index: usize, what_bytes: usize| {
+            let mut event = test_event("host");
+            event.title = format!("message {index}");
+            event.rows.push(Row {
+                group_id: Some(format!("g{index}")),
+                name: None,
+                what: "x".repeat(what_bytes),
+            });
+            Arc::new(event)
+        };
+        for index in 0..3 {
+            assert!(outbox.push(heavy(index, 30_000)).is_empty());
+        }
+        // A fourth of 30,000 bytes passes 100,000: the oldest makes room.
+        let dropped = outbox.push(heavy(3, 30_000));
+        let titles: Vec<&str> = dropped.iter().map(|event| event.title.as_str()).collect();
+        assert_eq!(titles, ["message 0"]);
+        assert_eq!(outbox.pending(), 3);
+        // One larger than the whole cap empties the queue, and is kept.
+        let dropped = outbox.push(heavy(4, 200_000));
+        assert_eq!(dropped.len(), 3);
+        assert_eq!(outbox.pending(), 1);
+        let left = outbox.take_all();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].title, "message 4");
+        // What was taken out is no longer counted: the cap holds three again.
+        for index in 5..8 {
+            assert!(outbox.push(heavy(index, 30_000)).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_full_outbox_drops_its_oldest_message() {
+        let outbox = Outbox::new(hook());
         let numbered = |index: usize| {
             let mut event = test_event("host");
             event.title = format!("message {index}");
             Arc::new(event)
         };
         for index in 0..CAPACITY {
-            assert!(outbox.push(numbered(index)).is_none());
+            assert!(outbox.push(numbered(index)).is_empty());
         }
-        let dropped = outbox
-            .push(numbered(CAPACITY))
-            .expect("the oldest is dropped");
-        assert_eq!(dropped.title, "message 0");
+        let dropped = outbox.push(numbered(CAPACITY));
+        assert_eq!(dropped.len(), 1, "the oldest is dropped");
+        assert_eq!(dropped[0].title, "message 0");
         assert_eq!(outbox.pending(), CAPACITY);
         let left = outbox.take_all();
         assert_eq!(left.first().unwrap().title, "message 1");
