@@ -68,6 +68,7 @@
 //!   - [`text`]     — text from files and the pod made safe to show (escapes control and bidi characters).
 //!   - [`shutdown`] — graceful stop (a `Shutdown` every wait can be cut short by), the second
 //!     stop signal that ends the process, and reload requests.
+//!   - [`threads`]  — a stage's runs each on a thread of its own, worked here when none starts.
 //!   - [`revision`] — the git revision of the groups dir (commit, dirty, author, subject), or
 //!     the one `--revision` gives.
 //!
@@ -91,5 +92,6 @@ pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod text;
+pub mod threads;
 
 pub use error::{Diagnostic, Diagnostics, Error, Result};

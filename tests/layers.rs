@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 /// everywhere). A new top-level module takes one line: its name in a
 /// layer's list, or `&["kinds"],` as a layer of its own at its height.
 const LAYERS: &[&[&str]] = &[
-    &["model", "error", "shutdown", "text", "revision"],
+    &["model", "error", "shutdown", "text", "revision", "threads"],
     &["config"],
     &["desired", "emulator"],
     &["pod", "store"],

@@ -21,10 +21,10 @@ mod values;
 mod walk;
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Diagnostic, Diagnostics, Error};
 use crate::model::{DesiredGroup, DesiredState};
+use crate::threads::{self, cores};
 
 use self::duplicates::report_duplicates;
 use self::groups::ParsedGroup;
@@ -74,10 +74,6 @@ pub fn load_dir_or_empty(groups_dir: &Path) -> crate::Result<DesiredState> {
     })
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
-
 /// Every group of the tree sorted by key, or every problem found.
 #[expect(
     clippy::vec_box,
@@ -105,44 +101,21 @@ fn read_files(found: Vec<Found>, workers: usize) -> Vec<FileReport> {
         return found.into_iter().map(FileReport::from_found).collect();
     }
     let per_worker = found.len().div_ceil(workers);
-    // Each run behind a lock, so that a run whose thread could not start is
-    // still there to parse on this one.
-    let mut runs: Vec<Mutex<Vec<Found>>> = Vec::with_capacity(workers);
+    let mut runs: Vec<Vec<Found>> = Vec::with_capacity(workers);
     let mut found = found.into_iter();
     loop {
         let run: Vec<Found> = found.by_ref().take(per_worker).collect();
         if run.is_empty() {
             break;
         }
-        runs.push(Mutex::new(run));
+        runs.push(run);
     }
-    let parse_run = |run: &Mutex<Vec<Found>>| {
-        let run = std::mem::take(&mut *run.lock().unwrap_or_else(PoisonError::into_inner));
+    let parsed = threads::each_on_a_thread("groupsync-load", runs, |run| {
         run.into_iter()
             .map(FileReport::from_found)
             .collect::<Vec<_>>()
-    };
-    std::thread::scope(|scope| {
-        let parsers: Vec<_> = runs
-            .iter()
-            .map(|run| {
-                std::thread::Builder::new()
-                    .name("groupsync-load".to_string())
-                    .spawn_scoped(scope, move || parse_run(run))
-                    .map_err(|_| run)
-            })
-            .collect();
-        parsers
-            .into_iter()
-            .flat_map(|parser| match parser {
-                Ok(parser) => parser
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread to be had: this one parses the run.
-                Err(run) => parse_run(run),
-            })
-            .collect()
-    })
+    });
+    parsed.into_iter().flatten().collect()
 }
 
 /// Every group of every file, sorted by key.

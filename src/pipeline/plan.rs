@@ -24,6 +24,7 @@ use crate::model::{
 };
 use crate::pipeline::orphans::{Orphan, orphans_of, prune_part, rename_notes};
 use crate::store::snapshot::Snapshot;
+use crate::threads;
 
 /// One group that needs requests: its pod group, and each kind's part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,8 +192,9 @@ pub fn plan(
     lookups: &Lookups,
     options: &PlanOptions,
 ) -> Plan {
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let workers = workers.min(desired.groups.len() / GROUPS_PER_THREAD).max(1);
+    let workers = threads::cores()
+        .min(desired.groups.len() / GROUPS_PER_THREAD)
+        .max(1);
     plan_on(workers, desired, snapshot, lookups, options)
 }
 
@@ -229,32 +231,8 @@ fn plan_on(
         }
         part
     };
-    let runs = desired.groups.chunks(per_run);
-    let parts: Vec<Run> = if workers < 2 {
-        runs.enumerate().map(plan_run).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = runs
-                .enumerate()
-                .map(|run| {
-                    std::thread::Builder::new()
-                        .name("groupsync-plan".to_string())
-                        .spawn_scoped(scope, move || plan_run(run))
-                        .map_err(|_| run)
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|thread| match thread {
-                    Ok(thread) => thread
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    // No thread to be had: this one plans the run.
-                    Err(run) => plan_run(run),
-                })
-                .collect()
-        })
-    };
+    let runs: Vec<_> = desired.groups.chunks(per_run).enumerate().collect();
+    let parts = threads::each_on_a_thread("groupsync-plan", runs, plan_run);
     let (mut result, unbound) = Run::join(parts);
     add_orphans(&mut result, snapshot, options.prune && !unbound);
     result.prune_withheld = options.prune && unbound && !result.orphans.is_empty();
