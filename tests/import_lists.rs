@@ -201,6 +201,10 @@ fn scripted(
                         "403 Forbidden",
                         json!({"code": 403, "message": "not allowed"}).to_string(),
                     ),
+                    "400" => (
+                        "400 Bad Request",
+                        json!({"code": 400, "message": "bad list"}).to_string(),
+                    ),
                     _ => ("200 OK", page(&assignees.1)),
                 };
             }
@@ -350,6 +354,27 @@ fn a_list_the_pod_will_not_show_is_left_out_with_a_comment_and_a_warning() {
     let plan = run_configured(&ws, &["plan"]);
     assert_exit(&plan, 0);
     assert_eq!(stdout(&plan), "No changes. 1 group in sync.\n");
+}
+
+#[test]
+fn a_list_read_failing_other_than_403_or_404_fails_the_import_and_writes_nothing() {
+    let pod = scripted(
+        vec![row(8, Some("bob"))],
+        ("400", vec![row(20, Some("olga"))]),
+        Some(&[]),
+    );
+    let ws = scripted_workspace(&pod);
+
+    let output = run_configured(&ws, &["import", "--out", "groups.d/imported.yaml"]);
+
+    assert_exit(&output, 1);
+    let message = stderr(&output);
+    assert!(
+        message.contains("GET /v2/admin/usergroups/g1/assignments") && message.contains("400"),
+        "{message}"
+    );
+    assert!(!ws.groups_dir().join("imported.yaml").exists());
+    assert!(!ws.state_file().exists(), "nothing recorded");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Many requests at once, never more than `concurrency` in flight, their
 //! answers handed back in the order they were asked for: what reading many
-//! lists, or everything a saved plan touches, needs.
+//! lists (for a refresh or an import), or everything a saved plan touches,
+//! needs.
 
+use std::convert::Infallible;
 use std::future::Future;
 
 use tokio::task::JoinSet;
@@ -17,6 +19,32 @@ where
     F: Fn(T) -> Fut,
     Fut: Future<Output = A> + Send + 'static,
 {
+    let answers = until_failure(items, concurrency, |item| {
+        let answer = task(item);
+        async move { Ok::<A, Infallible>(answer.await) }
+    })
+    .await;
+    match answers {
+        Ok(answers) => answers,
+        Err(never) => match never {},
+    }
+}
+
+/// As [`in_order`], for tasks that can fail: the first failure to come back
+/// ends the run and is returned; no task is made after it, and the tasks
+/// still running are stopped (a pod that refuses one read refuses them all,
+/// and would be asked thousands more times for nothing).
+pub async fn until_failure<T, A, E, F, Fut>(
+    items: Vec<T>,
+    concurrency: usize,
+    task: F,
+) -> Result<Vec<A>, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<A, E>> + Send + 'static,
+{
     let mut answers = Vec::with_capacity(items.len());
     let mut waiting = items.into_iter().enumerate();
     let mut running = JoinSet::new();
@@ -31,10 +59,12 @@ where
         let Some(done) = running.join_next().await else {
             break;
         };
-        answers.push(done.unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic())));
+        let (index, answer) =
+            done.unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()));
+        answers.push((index, answer?));
     }
     answers.sort_by_key(|(index, _)| *index);
-    answers.into_iter().map(|(_, answer)| answer).collect()
+    Ok(answers.into_iter().map(|(_, answer)| answer).collect())
 }
 
 #[cfg(test)]
@@ -71,5 +101,35 @@ mod tests {
         .await;
         assert_eq!(answers, (0..20).map(|item| item * 10).collect::<Vec<_>>());
         assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn the_first_failure_ends_the_run_and_no_task_is_made_after_it() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let items: Vec<u64> = (0..100).collect();
+        let answer = until_failure(items, 4, |item| {
+            made.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if item == 5 {
+                    return Err(format!("item {item} refused"));
+                }
+                // The others outlast the failure: the run must not wait for them.
+                tokio::time::sleep(Duration::from_millis(if item < 5 { 1 } else { 2_000 })).await;
+                Ok(item)
+            }
+        })
+        .await;
+        assert_eq!(answer, Err("item 5 refused".to_string()));
+        let made = made.load(Ordering::SeqCst);
+        assert!(made <= 9, "{made} tasks made, of 100");
+    }
+
+    #[tokio::test]
+    async fn without_a_failure_every_answer_comes_in_order() {
+        let answers = until_failure((0..10).collect(), 3, |item: u32| async move {
+            Ok::<u32, String>(item + 1)
+        })
+        .await;
+        assert_eq!(answers, Ok((1..11).collect::<Vec<_>>()));
     }
 }

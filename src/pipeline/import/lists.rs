@@ -15,15 +15,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Arc;
-
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::desired::parse_file;
 use crate::error::{PodError, Result};
 use crate::model::{Membership, Roster, UserGroupResponse, UserId};
-use crate::pod::PodClient;
+use crate::pod::{PodClient, in_flight};
 use crate::text::yaml_scalar;
 
 /// One list of one group, as an import writes it.
@@ -80,33 +76,31 @@ pub(super) async fn read(
     known: HashMap<UserId, String>,
 ) -> Result<Vec<GroupLists>> {
     let mut rows: BTreeMap<(usize, Roster), Result<Vec<Membership>, String>> = BTreeMap::new();
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = JoinSet::new();
+    let mut reads = Vec::new();
     for (index, group) in groups.iter().enumerate() {
-        let id = group.id.clone().unwrap_or_default();
         for roster in Roster::ALL {
             if count(group, roster) == Some(0) {
                 rows.insert((index, roster), Ok(Vec::new()));
-                continue;
+            } else {
+                reads.push((index, roster, group.id.clone().unwrap_or_default()));
             }
-            let (client, permits, id) = (client.clone(), permits.clone(), id.clone());
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("never closed");
-                (index, roster, client.roster(&id, roster).await)
-            });
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        let (index, roster, answer) = joined.expect("a list read never panics");
-        let answer = match answer {
-            Ok(read) => Ok(read),
-            Err(error) if matches!(error.status(), Some(403 | 404)) => {
-                Err(format!("the pod would not list them ({error})"))
-            }
-            Err(error) => return Err(error.into()),
-        };
-        rows.insert((index, roster), answer);
-    }
+    let answers = in_flight::until_failure(reads, concurrency, |(index, roster, id)| {
+        let client = client.clone();
+        async move {
+            let answer = match client.roster(&id, roster).await {
+                Ok(read) => Ok(read),
+                Err(error) if matches!(error.status(), Some(403 | 404)) => {
+                    Err(format!("the pod would not list them ({error})"))
+                }
+                Err(error) => return Err(error),
+            };
+            Ok(((index, roster), answer))
+        }
+    })
+    .await?;
+    rows.extend(answers);
     let names = name_unnamed(client, &rows, known).await?;
     let mut lists = vec![GroupLists::new(); groups.len()];
     for ((index, roster), answer) in rows {
