@@ -158,7 +158,7 @@ impl Memory {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
+/// `duration` in whole milliseconds (the largest `i64` past it).
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

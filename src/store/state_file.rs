@@ -67,9 +67,9 @@ fn read_snapshot_file(path: &Path) -> crate::Result<Snapshot> {
         Err(failure) if failure.is_not_found() => return Ok(Snapshot::default()),
         Err(failure) => return Err(error(not_opened(failure))),
     };
-    // Streamed: a large snapshot never sits in memory twice, as text and as values.
-    let reader = std::io::BufReader::with_capacity(1 << 20, file.take(STATE_FILE_CAP));
-    match Snapshot::from_reader(reader) {
+    // Streamed: a large snapshot never sits in memory twice, as text and as
+    // values. Unbuffered: the streamed reader reads a window at a time itself.
+    match Snapshot::from_reader(file.take(STATE_FILE_CAP)) {
         Ok(snapshot) => Ok(snapshot),
         // Read again, whole, only to say exactly what is wrong with it.
         Err(_) => Err(error(explain_unreadable(path))),
