@@ -326,11 +326,13 @@ impl Inner {
     /// Queues `event` for every target that wants its kind.
     fn dispatch(&self, event: Event) {
         let event = Arc::new(event);
+        let mut weight = None;
         for outbox in &self.outboxes {
             if !outbox.target.wants(event.kind) {
                 continue;
             }
-            for dropped in outbox.push(event.clone()) {
+            let weight = *weight.get_or_insert_with(|| event.weight());
+            for dropped in outbox.push(event.clone(), weight) {
                 tracing::warn!(
                     "the outbox of {} is full ({} messages or {} MiB): its oldest message ({}) is dropped",
                     outbox.target.label,

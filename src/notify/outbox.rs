@@ -76,10 +76,10 @@ impl Outbox {
         })
     }
 
-    /// Queues `event`; returns the oldest messages it made room for (they
-    /// are dropped), oldest first. The newest message is always kept.
-    pub fn push(&self, event: Arc<Event>) -> Vec<Arc<Event>> {
-        let weight = event.weight();
+    /// Queues `event`, of [`Event::weight`] `weight` (weighed once for
+    /// every outbox); returns the oldest messages it made room for (they are
+    /// dropped), oldest first. The newest message is always kept.
+    pub fn push(&self, event: Arc<Event>, weight: usize) -> Vec<Arc<Event>> {
         let dropped = {
             let mut queue = locked(&self.queue);
             let mut dropped = Vec::new();
@@ -208,6 +208,11 @@ mod tests {
     use crate::notify::event::{Row, test_event};
     use crate::notify::webhook::{Secret, Webhook};
 
+    fn push(outbox: &Outbox, event: Arc<Event>) -> Vec<Arc<Event>> {
+        let weight = event.weight();
+        outbox.push(event, weight)
+    }
+
     fn hook() -> Target {
         let destination = Destination::Webhook {
             url: "http://127.0.0.1:9/hook".into(),
@@ -231,15 +236,15 @@ mod tests {
             Arc::new(event)
         };
         for index in 0..3 {
-            assert!(outbox.push(heavy(index, 30_000)).is_empty());
+            assert!(push(&outbox, heavy(index, 30_000)).is_empty());
         }
         // A fourth of 30,000 bytes passes 100,000: the oldest makes room.
-        let dropped = outbox.push(heavy(3, 30_000));
+        let dropped = push(&outbox, heavy(3, 30_000));
         let titles: Vec<&str> = dropped.iter().map(|event| event.title.as_str()).collect();
         assert_eq!(titles, ["message 0"]);
         assert_eq!(outbox.pending(), 3);
         // One larger than the whole cap empties the queue, and is kept.
-        let dropped = outbox.push(heavy(4, 200_000));
+        let dropped = push(&outbox, heavy(4, 200_000));
         assert_eq!(dropped.len(), 3);
         assert_eq!(outbox.pending(), 1);
         let left = outbox.take_all();
@@ -247,7 +252,7 @@ mod tests {
         assert_eq!(left[0].title, "message 4");
         // What was taken out is no longer counted: the cap holds three again.
         for index in 5..8 {
-            assert!(outbox.push(heavy(index, 30_000)).is_empty());
+            assert!(push(&outbox, heavy(index, 30_000)).is_empty());
         }
     }
 
@@ -260,9 +265,9 @@ mod tests {
             Arc::new(event)
         };
         for index in 0..CAPACITY {
-            assert!(outbox.push(numbered(index)).is_empty());
+            assert!(push(&outbox, numbered(index)).is_empty());
         }
-        let dropped = outbox.push(numbered(CAPACITY));
+        let dropped = push(&outbox, numbered(CAPACITY));
         assert_eq!(dropped.len(), 1, "the oldest is dropped");
         assert_eq!(dropped[0].title, "message 0");
         assert_eq!(outbox.pending(), CAPACITY);
