@@ -227,14 +227,19 @@ async fn unbounded_cycle(
         CycleMode::Plan => {
             // Both at once: a large tree is mostly parsing, a large state file too.
             let (desired, snapshot) = std::thread::scope(|scope| {
-                let snapshot = scope.spawn(|| read_unlocked(path));
-                let desired = load_dir_beside(&settings.groups_dir, 1);
-                (
-                    desired,
-                    snapshot
+                let reader = std::thread::Builder::new()
+                    .name("groupsync-state".to_string())
+                    .spawn_scoped(scope, || read_unlocked(path));
+                // The files are parsed on the cores the state file's reader leaves.
+                let desired = load_dir_beside(&settings.groups_dir, usize::from(reader.is_ok()));
+                let snapshot = match reader {
+                    Ok(reader) => reader
                         .join()
-                        .expect("reading the state file never panics"),
-                )
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    // No thread to be had: read here, after the files.
+                    Err(_) => read_unlocked(path),
+                };
+                (desired, snapshot)
             });
             let (desired, mut snapshot) = (desired?, snapshot?);
             tie_to_pod(&mut snapshot, path, client.map(PodClient::pod_url))?;
