@@ -58,17 +58,7 @@ struct Document {
 fn read_document(reader: impl Read) -> Result<Document, Unreadable> {
     let mut window = Window::new(reader);
     let mut document = Document::default();
-    window.expect(b'{')?;
-    if !window.next_is(b'}')? {
-        loop {
-            let key: String = window.key()?;
-            window.expect(b':')?;
-            read_top_level_value(&mut window, &key, &mut document)?;
-            if !window.more(b'}')? {
-                break;
-            }
-        }
-    }
+    window.object(|window, key: String| read_top_level_value(window, &key, &mut document))?;
     window.expect_end()?;
     Ok(document)
 }
@@ -103,21 +93,14 @@ fn read_groups<R: Read>(
 ) -> Result<BTreeMap<Text, Box<SnapshotEntry>>, Unreadable> {
     let mut groups = Vec::new();
     let mut files = HashSet::new();
-    window.expect(b'{')?;
-    if !window.next_is(b'}')? {
-        loop {
-            let id: Text = window.key()?;
-            window.expect(b':')?;
-            let mut entry: SnapshotEntry = window.value()?;
-            if let Some(managed) = &mut entry.managed {
-                managed.file = shared(&mut files, &managed.file);
-            }
-            groups.push((id, Box::new(entry)));
-            if !window.more(b'}')? {
-                break;
-            }
+    window.object(|window, id: Text| {
+        let mut entry: SnapshotEntry = window.value()?;
+        if let Some(managed) = &mut entry.managed {
+            managed.file = shared(&mut files, &managed.file);
         }
-    }
+        groups.push((id, Box::new(entry)));
+        Ok(())
+    })?;
     // Built whole: the file is sorted by id, so this is one pass that fills
     // every node (a map grown one id at a time leaves its nodes half empty);
     // of two entries with one id it keeps the last.
@@ -238,6 +221,26 @@ impl<R: Read> Window<R> {
         match self.peek()? {
             None => Ok(()),
             Some(_) => Err(Unreadable),
+        }
+    }
+
+    /// An object, `{` to `}`: each member's key (decoded as `K`) is handed
+    /// to `member`, which reads the member's value.
+    fn object<K: DeserializeOwned>(
+        &mut self,
+        mut member: impl FnMut(&mut Self, K) -> Result<(), Unreadable>,
+    ) -> Result<(), Unreadable> {
+        self.expect(b'{')?;
+        if self.next_is(b'}')? {
+            return Ok(());
+        }
+        loop {
+            let key = self.key()?;
+            self.expect(b':')?;
+            member(self, key)?;
+            if !self.more(b'}')? {
+                return Ok(());
+            }
         }
     }
 
