@@ -48,7 +48,8 @@
 //! - [`pod`] — the pod client, one concept per file:
 //!   - [`pod::client`]    — the client: one handle, its session, every endpoint through it.
 //!   - [`pod::transport`], [`pod::answer`], [`pod::paging`] — HTTP and TLS, bounded answers,
-//!     the page walker; [`pod::groups`], [`pod::lists`], [`pod::users`] — the endpoints.
+//!     the page walker, [`pod::in_flight`] (many requests, `concurrency` at a time);
+//!     [`pod::groups`], [`pod::lists`], [`pod::users`] — the endpoints.
 //!   - [`pod::agent`]  — the agent and the key manager: a message posted into a room, room search.
 //!   - [`pod::auth`], [`pod::session`] — session tokens and RSA bot login (JWT RS512).
 //!   - [`pod::retry`]  — back-off between pod attempts, honouring `Retry-After`.
